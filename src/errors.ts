@@ -1,0 +1,61 @@
+/**
+ * The one error base of eserveless. It carries the HTTP status that the
+ * single `onError` handler answers with, and a `blame` that says who must act:
+ * `"user"` when the pushed commit or the request is at fault (a commit status
+ * of `failure`), `"system"` when eserveless or its dependencies are (`error`).
+ */
+export class EserverlessError extends Error {
+  readonly status: number;
+  readonly blame: "user" | "system";
+  /** Machine-readable code, stable across releases, for API clients. */
+  readonly code: string;
+
+  constructor(
+    message: string,
+    options: { status?: number; blame?: "user" | "system"; code?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.status = options.status ?? 500;
+    this.blame = options.blame ?? (this.status < 500 ? "user" : "system");
+    this.code = options.code ?? "internal";
+  }
+}
+
+/** A request that is malformed or asks for something impossible (400). */
+export class BadRequestError extends EserverlessError {
+  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(message, { status: 400, code: options.code ?? "bad_request", cause: options.cause });
+  }
+}
+
+/** Missing or wrong credentials (401). */
+export class UnauthorizedError extends EserverlessError {
+  constructor(message: string) {
+    super(message, { status: 401, code: "unauthorized" });
+  }
+}
+
+/** Something that was looked for and does not exist (404). */
+export class NotFoundError extends EserverlessError {
+  constructor(message: string, options: { code?: string } = {}) {
+    super(message, { status: 404, code: options.code ?? "not_found" });
+  }
+}
+
+/**
+ * A rule that the pushed source breaks: tarball rules, manifest errors, build
+ * failures. Fails the deployment with `failure` on the commit.
+ */
+export class SourceError extends EserverlessError {
+  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(message, { status: 422, blame: "user", code: options.code ?? "invalid_source", cause: options.cause });
+  }
+}
+
+/** A dependency of eserveless (Docker, GitHub) failed or is unreachable (502/503). */
+export class UpstreamError extends EserverlessError {
+  constructor(message: string, options: { status?: number; code?: string; cause?: unknown } = {}) {
+    super(message, { status: options.status ?? 502, blame: "system", code: options.code ?? "upstream", cause: options.cause });
+  }
+}
