@@ -1,0 +1,14 @@
+import { type FunctionSpec, metaVariableName } from "./manifest-schema.js";
+
+/**
+ * The variables a function's containers get from its manifest entry: each meta
+ * key as `ESERVELESS_<KEY>` (upper-cased, anything but [A-Z0-9_] turned into
+ * "_", as the original's functions read them), plus its `env` as is. The schema
+ * rules out clashes: meta keys mapping to one name, and `ESERVELESS_` env names.
+ */
+export function functionEnvironment(fn: FunctionSpec): Record<string, string> {
+  return {
+    ...Object.fromEntries(Object.entries(fn.meta).map(([key, value]) => [metaVariableName(key), value])),
+    ...fn.env,
+  };
+}

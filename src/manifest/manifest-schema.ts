@@ -1,0 +1,344 @@
+import { Cron } from "croner";
+import * as v from "valibot";
+
+// The schema of `.eserveless.yaml`. It is the single source of the manifest
+// types: they are inferred from its output, so defaults and normalised values
+// (memory in bytes, meta as strings, lower-cased `type`) show in the types.
+// Messages are phrased to follow a key path: readManifest prints
+// `<file> line <n>: <path> <message>`.
+
+/** Describes a YAML value for the "got …" part of a message. */
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return "nothing";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+function mustBe(what: string, input: unknown): string {
+  return `must be ${what}, got ${describe(input)}`;
+}
+
+const must = (what: string) => (issue: v.BaseIssue<unknown>) => mustBe(what, issue.input);
+
+// An object schema's own message is only used for a missing key here: whether a
+// function or the manifest is a mapping at all is checked before.
+const missingKey = (issue: v.BaseIssue<unknown>) => (issue.input === undefined ? "is required" : must("a mapping")(issue));
+
+/** Path steps for issues that raw checks add; the formatter reads only `key`. */
+function keyStep(input: Record<string, unknown>, key: string): v.ObjectPathItem {
+  return { type: "object", origin: "value", input, key, value: input[key] };
+}
+function indexStep(input: unknown[], key: number): v.ArrayPathItem {
+  return { type: "array", origin: "value", input, key, value: input[key] };
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** `schema`, for mappings only: valibot's record, object and variant take lists too. */
+const mapping = <T extends v.GenericSchema>(schema: T, what: string) => v.pipe(v.unknown(), v.check(isRecord, must(what)), schema);
+
+/** The variable a meta key becomes: `api-key` → `ESERVELESS_API_KEY`. */
+export function metaVariableName(key: string): string {
+  return `ESERVELESS_${key.toUpperCase().replace(/[^A-Z0-9_]/g, "_")}`;
+}
+
+/** Runtimes that eserveless builds. */
+export const RUNTIMES = ["node", "golang"] as const;
+
+const MIB = 1024 ** 2;
+const GIB = 1024 ** 3;
+// Binary multiples whatever the spelling, as Docker reads `--memory 512m` and
+// `512MB`: the limit ends up in a Docker HostConfig.
+const MEMORY_UNITS: Record<string, number> = { b: 1, k: 1024, m: MIB, g: GIB, t: 1024 ** 4 };
+const MEMORY_PATTERN = /^(\d+(?:\.\d+)?)\s*(b|[kmgt]i?b?)?$/i;
+
+/** Bytes of a memory limit (`128m`, `256Mi`, `1g`, `512MB`, or a number of MiB); undefined if unreadable. */
+function memoryBytes(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) && value > 0 ? Math.round(value * MIB) : undefined;
+  const match = MEMORY_PATTERN.exec(value.trim());
+  if (!match) return undefined;
+  const unit = match[2]?.[0]?.toLowerCase() ?? "m";
+  return Math.round(Number(match[1]) * (MEMORY_UNITS[unit] ?? MIB));
+}
+
+/** Why croner refuses a schedule, or undefined when it accepts it. */
+function cronProblem(expression: string): string | undefined {
+  try {
+    // Paused: the job is only parsed, never scheduled.
+    new Cron(expression, { paused: true, mode: "5-or-6-parts" });
+    return undefined;
+  } catch (error) {
+    return (error instanceof Error ? error.message : String(error)).replace(/^CronPattern: /, "");
+  }
+}
+
+const secondsMessage = must("a number of seconds greater than 0");
+/** A duration in seconds, `fallback` when absent. */
+const seconds = (fallback: number) =>
+  v.nullish(v.pipe(v.number(secondsMessage), v.finite(secondsMessage), v.gtValue(0, secondsMessage)), fallback);
+
+/** A whole number of at least `min`, `fallback` when absent. */
+const count = (min: number, fallback: number) => {
+  const message = must(`a whole number of at least ${min}`);
+  return v.nullish(v.pipe(v.number(message), v.integer(message), v.minValue(min, message)), fallback);
+};
+
+/**
+ * A value that ends up in an environment variable. Numbers and booleans become
+ * strings; an empty value (`KEY:`) becomes "", as the original eserveless
+ * (Go, decoding into map[string]string) read it.
+ */
+const variableValue = v.pipe(
+  v.union([v.string(), v.number(), v.boolean(), v.null()], must("a string, number or boolean")),
+  v.transform((value) => (value === null ? "" : String(value))),
+);
+
+/** The `type` discriminator, case-insensitive as the original was lenient about `HTTP`. */
+const functionType = <T extends string>(type: T) =>
+  v.pipe(v.string(), v.trim(), v.toLowerCase(), v.literal(type));
+
+const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+const nameMessage = must('a name such as "api": a letter, then letters, digits, "_" or "-" (63 characters at most)');
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Refuses meta keys that become the same variable (`a-b` and `a_b`). Runs even
+ * when a value is invalid, so that every problem shows at once.
+ */
+const distinctMetaVariables = v.rawCheck<Record<string, string>>(({ dataset, addIssue }) => {
+  const meta = dataset.value;
+  if (!isRecord(meta)) return;
+  const owners = new Map<string, string>();
+  for (const key of Object.keys(meta)) {
+    const variable = metaVariableName(key);
+    const owner = owners.get(variable);
+    if (owner === undefined) owners.set(variable, key);
+    else addIssue({ message: `and meta ${JSON.stringify(owner)} both become ${variable}; rename one of them`, path: [keyStep(meta, key)] });
+  }
+});
+
+/** Keys that http and cron functions share. */
+const functionEntries = {
+  /**
+   * The exported function to call. It becomes part of URLs and Docker
+   * container names, hence the character set; upper case is allowed because
+   * the original used exported names like `API`.
+   */
+  name: v.pipe(v.string(nameMessage), v.regex(NAME_PATTERN, nameMessage)),
+  /**
+   * Memory limit of the function's container: `128m`, `256Mi`, `1g`, `512MB`
+   * (all binary multiples) or a number of MiB; output in bytes. Default 256 MiB,
+   * from 16 MiB to 16 GiB.
+   */
+  memory: v.nullish(
+    v.pipe(
+      v.union([v.string(), v.number()], must('a size such as "256m", "512Mi", "1g" or a number of MiB')),
+      v.rawTransform(({ dataset, addIssue, NEVER }) => {
+        const bytes = memoryBytes(dataset.value);
+        if (bytes === undefined) {
+          addIssue({ message: mustBe('a size such as "256m", "512Mi", "1g" or a number of MiB', dataset.value) });
+          return NEVER;
+        }
+        if (bytes < 16 * MIB || bytes > 16 * GIB) {
+          addIssue({ message: mustBe("between 16 MiB and 16 GiB", dataset.value) });
+          return NEVER;
+        }
+        return bytes;
+      }),
+    ),
+    256,
+  ),
+  /**
+   * Extra environment variables, passed as they are. Names must be valid
+   * variable names and must not start with `ESERVELESS_`, which is meta's and
+   * eserveless's own prefix.
+   */
+  env: v.nullish(
+    mapping(
+      v.record(
+      v.pipe(
+        v.string(),
+        v.regex(ENV_NAME_PATTERN, 'is not a valid variable name: use letters, digits and "_", not starting with a digit'),
+        v.check((key) => !key.startsWith("ESERVELESS_"), "is reserved: ESERVELESS_* variables come from meta and from eserveless"),
+      ),
+        variableValue,
+      ),
+      "a mapping of variable names to values",
+    ),
+    {},
+  ),
+  /**
+   * Free-form metadata, as in the original eserveless: each key reaches the
+   * function as `ESERVELESS_<KEY>` (see functionEnvironment).
+   */
+  meta: v.nullish(
+    mapping(
+      v.pipe(v.record(v.pipe(v.string(), v.minLength(1, "must not be an empty key")), variableValue), distinctMetaVariables),
+      "a mapping of keys to values",
+    ),
+    {},
+  ),
+  /** Requests one replica serves at a time. */
+  concurrency: count(1, 10),
+  /** Replicas kept running when idle; 0 scales to zero. */
+  minReplicas: count(0, 0),
+  /** Most replicas run at once; at least minReplicas. */
+  maxReplicas: count(1, 5),
+  /** Seconds without requests before a replica above minReplicas stops. */
+  idleTimeout: seconds(300),
+};
+
+const cronOnly = (key: string) =>
+  v.nullish(v.never(`is only allowed for cron functions (${key} of an http function would never be used)`));
+
+/** A function answering HTTP requests. */
+const HttpFunctionSchema = v.object(
+  {
+    type: functionType("http"),
+    ...functionEntries,
+    /** Seconds a request may take; default 30. */
+    timeout: seconds(30),
+    schedule: cronOnly("schedule"),
+    timezone: cronOnly("timezone"),
+  },
+  missingKey,
+);
+
+const scheduleMessage = must('a cron expression such as "*/5 * * * *"');
+
+/** A function run on a schedule. */
+const CronFunctionSchema = v.object(
+  {
+    type: functionType("cron"),
+    ...functionEntries,
+    /** Seconds a run may take; default 60. */
+    timeout: seconds(60),
+    /**
+     * When to run: 5 fields (`*\/5 * * * *`) or 6 with seconds first
+     * (`*\/10 * * * * *`), as croner reads them.
+     */
+    schedule: v.pipe(
+      v.string(scheduleMessage),
+      v.trim(),
+      v.rawCheck(({ dataset, addIssue }) => {
+        if (!dataset.typed) return;
+        const problem = cronProblem(dataset.value);
+        if (problem !== undefined) {
+          addIssue({
+            message: `${JSON.stringify(dataset.value)} is not a valid cron expression (${problem}); use 5 fields "minute hour day month weekday", or 6 with seconds first`,
+          });
+        }
+      }),
+    ),
+    /** IANA time zone the schedule is read in, such as "Europe/Paris"; default "UTC". */
+    timezone: v.nullish(
+      v.pipe(
+        v.string(must('an IANA time zone such as "Europe/Paris"')),
+        v.trim(),
+        v.rawTransform(({ dataset, addIssue, NEVER }) => {
+          try {
+            // The canonical spelling: "europe/paris" → "Europe/Paris".
+            return new Intl.DateTimeFormat(undefined, { timeZone: dataset.value }).resolvedOptions().timeZone;
+          } catch {
+            addIssue({ message: mustBe('an IANA time zone such as "Europe/Paris"', dataset.value) });
+            return NEVER;
+          }
+        }),
+      ),
+      "UTC",
+    ),
+  },
+  missingKey,
+);
+
+/** The keys a function may have. */
+export const FUNCTION_KEYS = [...new Set([...Object.keys(HttpFunctionSchema.entries), ...Object.keys(CronFunctionSchema.entries)])];
+
+/** One entry of `functions`, told apart by `type`. */
+export const FunctionSchema = v.pipe(
+  v.unknown(),
+  v.check(isRecord, must("a mapping with name: and type:")),
+  v.variant("type", [HttpFunctionSchema, CronFunctionSchema], must('"http" or "cron"')),
+  v.forward(
+    v.partialCheck(
+      [["minReplicas"], ["maxReplicas"]],
+      // May run on a function whose other keys failed (so that all problems
+      // show at once); the typeof checks keep it to numbers.
+      (fn) => typeof fn.minReplicas !== "number" || typeof fn.maxReplicas !== "number" || fn.maxReplicas >= fn.minReplicas,
+      (issue) => mustBe("at least minReplicas", (issue.input as { maxReplicas?: unknown }).maxReplicas),
+    ),
+    ["maxReplicas"],
+  ),
+  // http functions have no schedule or timezone, in the output type too.
+  v.transform((fn) => {
+    if (fn.type === "cron") return fn;
+    const { schedule: _schedule, timezone: _timezone, ...http } = fn;
+    return http;
+  }),
+);
+
+/** The whole `.eserveless.yaml`. */
+export const ManifestSchema = v.object(
+  {
+    /** The repository, for information only (the original wrote its URL here). */
+    repo: v.optional(v.pipe(v.nullable(v.string(must("a string"))), v.transform((repo) => repo ?? undefined))),
+    /**
+     * `node` or `golang`. readManifest infers it from package.json or go.mod
+     * when it is missing, and maps misspellings such as `nodejs`.
+     */
+    runtime: v.pipe(v.string(must('"node" or "golang"')), v.trim(), v.toLowerCase(), v.picklist(RUNTIMES, must('"node" or "golang"'))),
+    /**
+     * node: the module, relative to the repository root, that exports the
+     * functions; default `functions.js` as in the original. golang builds the
+     * root package and ignores it.
+     */
+    entry: v.nullish(
+      v.pipe(
+        v.string(must('a path such as "functions.js"')),
+        v.trim(),
+        v.check(
+          (entry) => entry !== "" && !/^([/\\]|[A-Za-z]:)/.test(entry) && !entry.split(/[/\\]/).includes(".."),
+          must('a path inside the repository such as "functions.js"'),
+        ),
+      ),
+      "functions.js",
+    ),
+    /** The functions to deploy: at least one, names unique regardless of case. */
+    functions: v.pipe(
+      v.array(FunctionSchema, (issue) => (issue.input == null ? "must list at least one function" : must("a list of functions")(issue))),
+      v.minLength(1, "must list at least one function"),
+      // Names become URLs and container names, where `api` and `API` collide.
+      // Runs even when some functions are invalid, hence the defensive reads.
+      v.rawCheck(({ dataset, addIssue }) => {
+        const functions: unknown[] | undefined = Array.isArray(dataset.value) ? dataset.value : undefined;
+        const seen = new Map<string, number>();
+        functions?.forEach((fn, index) => {
+          if (!isRecord(fn) || typeof fn.name !== "string") return;
+          const first = seen.get(fn.name.toLowerCase());
+          if (first === undefined) {
+            seen.set(fn.name.toLowerCase(), index);
+            return;
+          }
+          addIssue({
+            message: `${JSON.stringify(fn.name)} is also the name of functions[${first}] (${JSON.stringify((functions[first] as { name: string }).name)}); names must differ regardless of case, as they become URLs and container names`,
+            path: [indexStep(functions, index), keyStep(fn, "name")],
+          });
+        });
+      }),
+    ),
+  },
+  missingKey,
+);
+
+/** A validated manifest, defaults applied. */
+export type Manifest = v.InferOutput<typeof ManifestSchema>;
+/** One function of a manifest: http or cron. */
+export type FunctionSpec = v.InferOutput<typeof FunctionSchema>;
+/** An http function. */
+export type HttpFunctionSpec = Extract<FunctionSpec, { type: "http" }>;
+/** A cron function. */
+export type CronFunctionSpec = Extract<FunctionSpec, { type: "cron" }>;
+/** A runtime that eserveless builds. */
+export type Runtime = Manifest["runtime"];
