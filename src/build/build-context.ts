@@ -1,0 +1,73 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pack } from "tar-stream";
+import type { SourceTree } from "../source/extract-tarball.js";
+
+/** The files of one runtime template folder (`runtimes/<name>/`), read once at start. */
+export interface RuntimeTemplate {
+  name: string;
+  dockerfile: Buffer;
+  /** Files copied to `.eserveless/runtime/` in the build context. */
+  files: Array<{ path: string; mode: number; content: Buffer }>;
+  /** Project files copied to `.eserveless/deps/` so their layer is cached on code-only pushes. */
+  dependencyFiles: string[];
+}
+
+const DEPENDENCY_FILES: Record<string, string[]> = {
+  node: ["package.json", "package-lock.json", "npm-shrinkwrap.json"],
+  golang: ["go.mod", "go.sum"],
+};
+
+/** Reads every runtime template below `dir` (one folder each). */
+export async function loadRuntimeTemplates(dir: string): Promise<Map<string, RuntimeTemplate>> {
+  const templates = new Map<string, RuntimeTemplate>();
+  for (const name of await readdir(dir)) {
+    const folder = join(dir, name);
+    if (!(await stat(folder)).isDirectory()) continue;
+    const files: RuntimeTemplate["files"] = [];
+    for (const file of (await readdir(folder, { recursive: true })).sort()) {
+      const info = await stat(join(folder, file));
+      if (!info.isFile() || file === "Dockerfile" || file === "README.md") continue;
+      files.push({ path: file, mode: info.mode & 0o777, content: await readFile(join(folder, file)) });
+    }
+    templates.set(name, {
+      name,
+      dockerfile: await readFile(join(folder, "Dockerfile")),
+      files,
+      dependencyFiles: DEPENDENCY_FILES[name] ?? [],
+    });
+  }
+  return templates;
+}
+
+// A fixed mtime keeps the context byte-identical for identical sources.
+const MTIME = new Date("2000-01-01T00:00:00Z");
+
+/**
+ * Packs a Docker build context in memory: the runtime's Dockerfile and
+ * templates, the project's dependency manifests and the project itself
+ * under `app/`. Nothing touches the disk.
+ */
+export function createBuildContext(source: SourceTree, template: RuntimeTemplate): Readable {
+  const tar = pack();
+  const file = (name: string, content: Buffer, mode = 0o644) => tar.entry({ name, mode, mtime: MTIME, uid: 0, gid: 0 }, content);
+  const dir = (name: string) => tar.entry({ name, type: "directory", mode: 0o755, mtime: MTIME, uid: 0, gid: 0 });
+
+  file("Dockerfile", template.dockerfile);
+  dir(".eserveless/runtime/");
+  for (const f of template.files) file(`.eserveless/runtime/${f.path}`, f.content, f.mode);
+  dir(".eserveless/deps/");
+  for (const name of template.dependencyFiles) {
+    const entry = source.get(name);
+    if (entry?.type === "file") file(`.eserveless/deps/${name}`, entry.content, entry.mode);
+  }
+  dir("app/");
+  for (const entry of source.entries()) {
+    if (entry.type === "file") file(`app/${entry.path}`, entry.content, entry.mode);
+    else tar.entry({ name: `app/${entry.path}`, type: "symlink", linkname: entry.target, mode: 0o777, mtime: MTIME, uid: 0, gid: 0 });
+  }
+  tar.finalize();
+  // tar-stream packs with streamx; a Node Readable is what dockerode pipes.
+  return Readable.from(tar);
+}

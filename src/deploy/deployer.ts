@@ -1,0 +1,240 @@
+import type Docker from "dockerode";
+import type { Logger } from "pino";
+import { buildImage } from "../build/build-image.js";
+import { createBuildContext, type RuntimeTemplate } from "../build/build-context.js";
+import { EserverlessError } from "../errors.js";
+import { downloadTarball } from "../github/download-tarball.js";
+import type { GitHubApp } from "../github/github-app.js";
+import { postCommitStatus, type StatusState } from "../github/commit-status.js";
+import { functionEnvironment } from "../manifest/function-environment.js";
+import type { FunctionSpec, Manifest } from "../manifest/manifest-schema.js";
+import { readManifest } from "../manifest/read-manifest.js";
+import type { ContainerPool, FunctionTarget, Replica } from "../run/container-pool.js";
+import { eserverlessLabels } from "../run/sandbox.js";
+import { extractTarball, type ExtractLimits, type SourceTree } from "../source/extract-tarball.js";
+import type { Deployment, Store } from "../store/store.js";
+import { deploymentUrl, functionUrl } from "../urls.js";
+import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
+
+/** Where a deployment's source comes from. */
+export type DeploySource = { kind: "github"; installationId: number } | { kind: "upload"; tarball: Buffer };
+
+/** A request to deploy one commit of one repository. */
+export interface DeployRequest {
+  /** `owner/repo` as GitHub spells it. */
+  repository: string;
+  commit: string;
+  ref: string | null;
+  trigger: Deployment["trigger"];
+  source: DeploySource;
+}
+
+interface DeployJob extends DeployRequest {
+  deploymentId: string;
+}
+
+/** The manifest's names, tried in this order. */
+const MANIFEST_FILES = [".eserveless.yaml", ".eserveless.yml"];
+
+export interface DeployerOptions {
+  store: Store;
+  docker: Docker;
+  pool: ContainerPool;
+  templates: Map<string, RuntimeTemplate>;
+  images: { node: string; golang: string };
+  publicUrl: string;
+  /** The GitHub App, when configured; read at each deployment so setup applies without a restart. */
+  github: () => GitHubApp | undefined;
+  sourceLimits?: Partial<ExtractLimits>;
+  log: Logger;
+  /** Called after a repository's functions switched to a new deployment (cron schedules follow it). */
+  onLive?: (repository: string) => void;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
+
+/** The environment a function's containers get: its meta and env, and the runtime's settings. */
+export function functionTargetEnv(spec: FunctionSpec, manifest: Pick<Manifest, "entry">): Record<string, string> {
+  return { ...functionEnvironment(spec), ESERVELESS_ENTRY: manifest.entry };
+}
+
+/** Runs deployments: one at a time per repository, the latest push wins. */
+export type Deployer = ReturnType<typeof createDeployer>;
+
+/**
+ * Creates the deployment pipeline: source → manifest → image → ready
+ * containers → switch → commit statuses.
+ */
+export function createDeployer(options: DeployerOptions) {
+  const { store, docker, pool, publicUrl, log: rootLog } = options;
+
+  const queue = new LatestWinsQueue<DeployJob>(
+    (job, signal) => run(job, signal),
+    (dropped, by) => void supersede(dropped, by, rootLog),
+  );
+
+  /** Posts a commit status; a status GitHub refuses must not fail the deployment, so the refusal goes to its log. */
+  async function postStatus(job: DeployJob, state: StatusState, context: string, description: string, targetUrl: string): Promise<void> {
+    if (job.source.kind !== "github") return;
+    const github = options.github();
+    if (!github) return;
+    const [owner, repo] = job.repository.split("/") as [string, string];
+    try {
+      await postCommitStatus(github.installation(job.source.installationId), { owner, repo, sha: job.commit, state, context, description, targetUrl });
+    } catch (error) {
+      store.appendLog(job.deploymentId, `warning: GitHub refused the ${context} status (${(error as Error).message})`);
+    }
+  }
+
+  /** Ends a deployment that a newer one of its repository replaced. */
+  async function supersede(job: DeployJob, by: { commit: string; deploymentId: string }, log: Logger): Promise<void> {
+    const description = `Superseded by ${by.commit.slice(0, 7)}, which deploys instead`;
+    store.appendLog(job.deploymentId, description);
+    log.info({ deployment: job.deploymentId, by: by.deploymentId }, "deployment superseded");
+    store.updateDeployment(job.deploymentId, { state: "superseded", description });
+    // GitHub statuses have no "cancelled"; error says "not deployed" without blaming the commit's code.
+    await postStatus(job, "error", "eserveless", description, deploymentUrl(publicUrl, by.deploymentId));
+  }
+
+  async function run(job: DeployJob, signal: AbortSignal): Promise<void> {
+    const started = performance.now();
+    const [owner, repo] = job.repository.split("/") as [string, string];
+    const log = rootLog.child({ deployment: job.deploymentId, repository: job.repository, commit: job.commit.slice(0, 7) });
+    const say = (line: string) => {
+      store.appendLog(job.deploymentId, line);
+      log.info({ line }, "deployment log");
+    };
+    const github = job.source.kind === "github" ? options.github() : undefined;
+    const status = (state: StatusState, context: string, description: string, targetUrl: string) => postStatus(job, state, context, description, targetUrl);
+    const pageUrl = deploymentUrl(publicUrl, job.deploymentId);
+    let replicas: Replica[] = [];
+
+    try {
+      store.updateDeployment(job.deploymentId, { state: "building" });
+      const source = await fetchSource(job, github, say, signal, options.sourceLimits);
+      const manifestFile = MANIFEST_FILES.find((name) => source.has(name));
+      if (!manifestFile) {
+        log.info({ files: source.size }, "no .eserveless.yaml at the root of the commit; not an eserveless project, nothing deployed");
+        say("No .eserveless.yaml at the root of this commit: it is not an eserveless project, so nothing was deployed.");
+        store.updateDeployment(job.deploymentId, { state: "skipped", description: "No .eserveless.yaml: not an eserveless project" });
+        return;
+      }
+      const { manifest, warnings } = readManifest(source.text(manifestFile) ?? "", source, manifestFile);
+      for (const warning of warnings) say(`warning: ${warning}`);
+      store.updateDeployment(job.deploymentId, { warnings });
+      const http = manifest.functions.filter((fn) => fn.type === "http");
+      say(`Manifest: runtime ${manifest.runtime}, ${plural(manifest.functions.length, "function")} (${manifest.functions.map((f) => `${f.name}: ${f.type}`).join(", ")})`);
+      await status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, pageUrl);
+
+      const template = options.templates.get(manifest.runtime);
+      if (!template) throw new EserverlessError(`This server has no ${manifest.runtime} runtime template`, { code: "runtime_missing" });
+      const tag = `eserveless/${slug(owner)}/${slug(repo)}:${job.commit.slice(0, 12)}-${job.deploymentId}`;
+      say(`Building image ${tag}`);
+      const built = await buildImage(docker, createBuildContext(source, template), {
+        tag,
+        labels: eserverlessLabels({ repository: job.repository, commit: job.commit, deployment: job.deploymentId }),
+        buildArgs: { BASE_IMAGE: options.images[manifest.runtime] },
+        onLine: say,
+        signal,
+      });
+      say(`Image built in ${seconds(performance.now() - started)} (${built.cachedSteps.length}/${built.steps.length} steps from cache)`);
+      store.updateDeployment(job.deploymentId, { state: "starting", image: tag });
+
+      for (const fn of http) {
+        signal.throwIfAborted();
+        say(`Starting ${fn.name}…`);
+        const target: FunctionTarget = {
+          repository: job.repository,
+          name: fn.name,
+          image: tag,
+          commit: job.commit,
+          deploymentId: job.deploymentId,
+          env: functionTargetEnv(fn, manifest),
+          memoryBytes: fn.memory,
+        };
+        try {
+          replicas.push(await pool.start(target, signal));
+        } catch (error) {
+          const logs = (error as { logs?: string[] }).logs ?? [];
+          for (const line of logs) say(`  ${fn.name} | ${line}`);
+          if (error instanceof EserverlessError) {
+            throw new EserverlessError(`${fn.name}: ${error.message}`, { status: error.status, blame: error.blame, code: error.code, cause: error });
+          }
+          throw error;
+        }
+        say(`${fn.name} answered HTTP after ${replicas.at(-1)!.coldStartMs} ms`);
+      }
+
+      // The last point a newer push can take over: after it, this deployment is live.
+      signal.throwIfAborted();
+      store.setLiveFunctions(job.repository, { id: job.deploymentId, commit: job.commit, image: tag }, manifest.functions.map((fn) => ({
+        name: fn.name,
+        type: fn.type,
+        spec: { ...fn, entry: manifest.entry, runtime: manifest.runtime },
+      })));
+      const coldStart = Math.max(0, ...replicas.map((r) => r.coldStartMs));
+      pool.activate(job.repository, job.deploymentId, replicas);
+      replicas = [];
+      options.onLive?.(job.repository);
+
+      const functions = manifest.functions.map((fn) =>
+        fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(publicUrl, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule },
+      );
+      const description = `Deployed ${plural(manifest.functions.length, "function")} in ${seconds(performance.now() - started)}${coldStart ? `, cold start ${coldStart} ms` : ""}`;
+      store.updateDeployment(job.deploymentId, { state: "success", description, functions, coldStartMs: coldStart || null });
+      say(description);
+      for (const fn of functions) if (fn.url) say(`${fn.name}: ${fn.url}`);
+      await status("success", "eserveless", description, pageUrl);
+      for (const fn of manifest.functions) {
+        if (fn.type === "http") await status("success", `eserveless/${fn.name}`, `Live: ${fn.name} answers at its URL (Details)`, functionUrl(publicUrl, job.repository, fn.name));
+        else await status("success", `eserveless/${fn.name}`, `Cron: runs on "${fn.schedule}" (${fn.timezone})`, pageUrl);
+      }
+    } catch (error) {
+      await pool.discard(replicas);
+      const superseded = signal.aborted && signal.reason instanceof Superseded ? signal.reason : undefined;
+      if (superseded) return supersede(job, superseded.by, log);
+      const known = error instanceof EserverlessError ? error : undefined;
+      const state = known?.blame === "user" ? "failure" : "error";
+      const reason = known?.message ?? `Internal error: ${(error as Error).message}`;
+      say(`${state === "failure" ? "Deployment failed" : "Deployment errored"}: ${reason}`);
+      if (!known) log.error({ err: error }, "deployment crashed");
+      store.updateDeployment(job.deploymentId, { state, description: reason });
+      await status(state, "eserveless", reason, pageUrl);
+    }
+  }
+
+  return {
+    /** Records a deployment and queues it; returns at once. */
+    enqueue(request: DeployRequest): Deployment {
+      const deployment = store.createDeployment({ repository: request.repository, commit: request.commit, ref: request.ref, trigger: request.trigger });
+      queue.push(request.repository.toLowerCase(), { ...request, deploymentId: deployment.id });
+      rootLog.info({ deployment: deployment.id, repository: request.repository, commit: request.commit, trigger: request.trigger }, "deployment queued");
+      return deployment;
+    },
+    /** Resolves when no deployment runs or waits. */
+    idle: () => queue.idle(),
+  };
+}
+
+async function fetchSource(
+  job: DeployJob,
+  github: GitHubApp | undefined,
+  say: (line: string) => void,
+  signal: AbortSignal,
+  limits?: Partial<ExtractLimits>,
+): Promise<SourceTree> {
+  let tarball: Buffer;
+  if (job.source.kind === "upload") {
+    tarball = job.source.tarball;
+  } else {
+    if (!github) throw new EserverlessError("The GitHub App is not configured; open /setup", { status: 503, code: "github_not_configured" });
+    const [owner, repo] = job.repository.split("/") as [string, string];
+    say(`Downloading ${job.repository}@${job.commit.slice(0, 7)}`);
+    tarball = await downloadTarball(github.installation(job.source.installationId), { owner, repo, ref: job.commit, signal });
+  }
+  const source = await extractTarball(tarball, limits);
+  say(`Unpacked ${plural(source.size, "file")} (${Math.ceil(source.totalBytes / 1024)} KiB)`);
+  return source;
+}

@@ -1,0 +1,62 @@
+/** The reason a deployment was aborted: a newer one of the same repository arrived. */
+export class Superseded extends Error {
+  constructor(readonly by: { commit: string; deploymentId: string }) {
+    super(`superseded by ${by.commit.slice(0, 7)}`);
+    this.name = "Superseded";
+  }
+}
+
+interface Lane<J> {
+  running?: { job: J; controller: AbortController };
+  pending?: J;
+}
+
+/**
+ * Runs one job at a time per key; the latest job wins. A job that arrives
+ * while another runs aborts it (with {@link Superseded} as the reason) and
+ * replaces any job still waiting, which is handed to `onDropped`.
+ */
+export class LatestWinsQueue<J extends { commit: string; deploymentId: string }> {
+  readonly #lanes = new Map<string, Lane<J>>();
+  readonly #idle = new Set<() => void>();
+
+  constructor(
+    private readonly run: (job: J, signal: AbortSignal) => Promise<void>,
+    private readonly onDropped: (job: J, by: J) => void,
+  ) {}
+
+  /** Queues `job` under `key` (a repository). */
+  push(key: string, job: J): void {
+    const lane = this.#lanes.get(key) ?? {};
+    this.#lanes.set(key, lane);
+    if (lane.pending) this.onDropped(lane.pending, job);
+    lane.pending = job;
+    if (lane.running) lane.running.controller.abort(new Superseded(job));
+    else this.#next(key, lane);
+  }
+
+  /** Resolves when no job runs or waits (tests and shutdown use it). */
+  idle(): Promise<void> {
+    if (this.#lanes.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.add(resolve));
+  }
+
+  #next(key: string, lane: Lane<J>): void {
+    const job = lane.pending;
+    lane.pending = undefined;
+    if (!job) {
+      this.#lanes.delete(key);
+      if (this.#lanes.size === 0) {
+        for (const resolve of this.#idle) resolve();
+        this.#idle.clear();
+      }
+      return;
+    }
+    const controller = new AbortController();
+    lane.running = { job, controller };
+    void this.run(job, controller.signal).finally(() => {
+      lane.running = undefined;
+      this.#next(key, lane);
+    });
+  }
+}

@@ -1,0 +1,62 @@
+import { createAppAuth } from "@octokit/auth-app";
+import { Octokit } from "@octokit/rest";
+import { RequestError } from "@octokit/request-error";
+import { EserverlessError, NotFoundError, UpstreamError } from "../errors.js";
+
+/** GitHub App credentials, as configured or created by the setup flow. */
+export interface GitHubAppCredentials {
+  appId: number;
+  privateKey: string;
+  webhookSecret: string;
+}
+
+/** An authenticated GitHub App: installation clients are created once and reused (their tokens are cached). */
+export type GitHubApp = ReturnType<typeof createGitHubApp>;
+
+/**
+ * Creates the GitHub App client. `baseUrl` is the REST API root
+ * (https://api.github.com, a GitHub Enterprise URL, or the test emulator).
+ */
+export function createGitHubApp(options: { credentials: GitHubAppCredentials; baseUrl: string; userAgent?: string }) {
+  const { appId, privateKey } = options.credentials;
+  const common = { baseUrl: options.baseUrl, userAgent: options.userAgent ?? "eserveless" };
+  const app = new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId, privateKey } });
+  const installations = new Map<number, Octokit>();
+
+  return {
+    credentials: options.credentials,
+
+    /** An Octokit authenticated as one installation of the App. */
+    installation(installationId: number): Octokit {
+      let octokit = installations.get(installationId);
+      if (!octokit) {
+        octokit = new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId, privateKey, installationId } });
+        installations.set(installationId, octokit);
+      }
+      return octokit;
+    },
+
+    /** The installation that can read `owner/repo`; NotFoundError when the App is not installed there. */
+    async installationFor(owner: string, repo: string): Promise<number> {
+      try {
+        const { data } = await app.rest.apps.getRepoInstallation({ owner, repo });
+        return data.id;
+      } catch (error) {
+        throw githubError(error, `The eserveless GitHub App is not installed on ${owner}/${repo}, or the repository does not exist. Install the App on it, then try again.`);
+      }
+    },
+  };
+}
+
+/**
+ * Translates an Octokit failure into an eserveless error: a 404 becomes
+ * NotFoundError with `notFound` as its message, anything else UpstreamError.
+ */
+export function githubError(error: unknown, notFound: string): EserverlessError {
+  if (error instanceof EserverlessError) return error;
+  if (error instanceof RequestError) {
+    if (error.status === 404 || error.status === 422) return new NotFoundError(notFound, { code: "github_not_found" });
+    return new UpstreamError(`GitHub answered ${error.status}: ${error.message}`, { cause: error, code: "github_error" });
+  }
+  return new UpstreamError(`GitHub cannot be reached: ${(error as Error).message}`, { cause: error, code: "github_unreachable" });
+}

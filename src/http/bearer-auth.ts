@@ -1,0 +1,33 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createMiddleware } from "hono/factory";
+import { EserverlessError, UnauthorizedError } from "../errors.js";
+
+// Hashing first gives equal lengths, so the comparison leaks neither content nor length.
+const digest = (text: string) => createHash("sha256").update(text).digest();
+
+/** Compares two secrets in constant time. */
+export function safeEqual(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/**
+ * Requires `Authorization: Bearer <token>` equal to the admin token. Without
+ * a configured token the route is disabled (503) rather than open.
+ */
+export function bearerAuth(token: string | undefined) {
+  return createMiddleware(async (c, next) => {
+    if (!token) {
+      throw new EserverlessError("This endpoint is disabled: set ESERVELESS_ADMIN_TOKEN on the server to enable it.", {
+        status: 503,
+        code: "admin_token_unset",
+      });
+    }
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match || !safeEqual(match[1]!.trim(), token)) {
+      c.header("WWW-Authenticate", 'Bearer realm="eserveless"');
+      throw new UnauthorizedError("Missing or wrong admin token: send Authorization: Bearer $ESERVELESS_ADMIN_TOKEN.");
+    }
+    await next();
+  });
+}

@@ -1,0 +1,55 @@
+import type Docker from "dockerode";
+import { Hono } from "hono";
+import type { Logger } from "pino";
+import type { Deployer } from "../deploy/deployer.js";
+import { EserverlessError } from "../errors.js";
+import type { GitHubApp } from "../github/github-app.js";
+import type { ContainerPool } from "../run/container-pool.js";
+import type { Store } from "../store/store.js";
+import { deploymentRoutes } from "./deployment-pages.js";
+import { invokeRoutes } from "./invoke.js";
+import { redeployRoutes } from "./redeploy.js";
+import { webhookRoutes } from "./webhooks.js";
+
+/** Everything the HTTP app needs, passed in: it opens no clients of its own. */
+export interface AppOptions {
+  store: Store;
+  deployer: Deployer;
+  pool: ContainerPool;
+  docker: Docker;
+  github: () => GitHubApp | undefined;
+  publicUrl: string;
+  adminToken: string | undefined;
+  log: Logger;
+}
+
+/**
+ * Builds the eserveless HTTP app. It never listens: `main.ts` serves it,
+ * tests call `app.request()`.
+ */
+export function createApp(options: AppOptions) {
+  const app = new Hono();
+  app.get("/healthz", async (c) => {
+    const docker = await options.docker.ping().then(
+      () => "ok",
+      (error: Error) => `unreachable: ${error.message}`,
+    );
+    const healthy = docker === "ok";
+    return c.json({ status: healthy ? "ok" : "degraded", docker, github: options.github() ? "configured" : "not configured" }, healthy ? 200 : 503);
+  });
+  app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log }));
+  app.route("/", redeployRoutes(options));
+  app.route("/", deploymentRoutes(options));
+  app.route("/", invokeRoutes(options));
+
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.onError((error, c) => {
+    if (error instanceof EserverlessError) {
+      if (error.status >= 500) options.log.warn({ err: error, path: c.req.path }, error.message);
+      return c.json({ error: { code: error.code, message: error.message } }, error.status as 400);
+    }
+    options.log.error({ err: error, method: c.req.method, path: c.req.path }, "unhandled error");
+    return c.json({ error: { code: "internal", message: "Internal server error; the server log has the details." } }, 500);
+  });
+  return app;
+}

@@ -1,0 +1,52 @@
+import { Hono } from "hono";
+import * as v from "valibot";
+import type { Deployer } from "../deploy/deployer.js";
+import { BadRequestError, EserverlessError } from "../errors.js";
+import type { GitHubApp } from "../github/github-app.js";
+import { resolveCommit } from "../github/resolve-commit.js";
+import type { Store } from "../store/store.js";
+import { deploymentUrl } from "../urls.js";
+import { bearerAuth } from "./bearer-auth.js";
+
+const repositoryName = v.pipe(
+  v.string("repository must be a string"),
+  v.trim(),
+  v.transform((text) => text.replace(/^https:\/\/github\.com\//i, "").replace(/\.git$/, "").replace(/\/+$/, "")),
+  v.regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/, 'repository must be "owner/repo" or "https://github.com/owner/repo"'),
+);
+
+/** The body of `POST /redeploy`. */
+export const RedeployBody = v.object({
+  repository: repositoryName,
+  ref: v.optional(v.pipe(v.string("ref must be a string"), v.trim(), v.nonEmpty("ref must not be empty"))),
+});
+
+/**
+ * `POST /redeploy` (admin token): resolves a ref of a repository the App can
+ * see and deploys that commit as a push would.
+ */
+export function redeployRoutes(options: { adminToken: string | undefined; github: () => GitHubApp | undefined; store: Store; deployer: Deployer; publicUrl: string }) {
+  return new Hono().post("/redeploy", bearerAuth(options.adminToken), async (c) => {
+    const json = await c.req.json().catch(() => {
+      throw new BadRequestError('The body must be JSON such as {"repository": "owner/repo", "ref": "main"}');
+    });
+    const parsed = v.safeParse(RedeployBody, json);
+    if (!parsed.success) throw new BadRequestError(parsed.issues.map((issue) => issue.message).join("; "));
+    const github = options.github();
+    if (!github) throw new EserverlessError("The GitHub App is not configured on this server: open /setup first.", { status: 503, code: "github_not_configured" });
+
+    const [owner, repo] = parsed.output.repository.split("/") as [string, string];
+    const installationId = options.store.getRepository(`${owner}/${repo}`)?.installationId ?? (await github.installationFor(owner, repo));
+    const octokit = github.installation(installationId);
+    const { sha, ref, fullName, defaultBranch } = await resolveCommit(octokit, { owner, repo, ref: parsed.output.ref });
+    options.store.upsertRepository({ fullName, installationId, defaultBranch });
+    const deployment = options.deployer.enqueue({
+      repository: fullName,
+      commit: sha,
+      ref,
+      trigger: "redeploy",
+      source: { kind: "github", installationId },
+    });
+    return c.json({ deployment: { id: deployment.id, url: deploymentUrl(options.publicUrl, deployment.id), commit: sha } }, 202);
+  });
+}

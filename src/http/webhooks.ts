@@ -1,0 +1,51 @@
+import { Webhooks } from "@octokit/webhooks";
+import { Hono } from "hono";
+import type { Logger } from "pino";
+import type { Deployer } from "../deploy/deployer.js";
+import { BadRequestError, EserverlessError, UnauthorizedError } from "../errors.js";
+import { handleWebhookEvent } from "../github/webhook-events.js";
+import type { Store } from "../store/store.js";
+
+/**
+ * `POST /webhooks/github`: verifies the signature over the raw body, drops
+ * redeliveries, and answers at once; deployments run after the response.
+ */
+export function webhookRoutes(options: { webhookSecret: () => string | undefined; store: Store; deployer: Deployer; log: Logger }) {
+  let verifier: { secret: string; webhooks: Webhooks } | undefined;
+  const webhooksFor = (secret: string) => {
+    if (verifier?.secret !== secret) verifier = { secret, webhooks: new Webhooks({ secret }) };
+    return verifier.webhooks;
+  };
+
+  return new Hono().post("/webhooks/github", async (c) => {
+    const secret = options.webhookSecret();
+    if (!secret) {
+      throw new EserverlessError("The GitHub App is not configured on this server: open /setup, or set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET.", {
+        status: 503,
+        code: "github_not_configured",
+      });
+    }
+    const body = await c.req.text();
+    const signature = c.req.header("x-hub-signature-256");
+    const valid = signature ? await webhooksFor(secret).verify(body, signature).catch(() => false) : false;
+    if (!valid) throw new UnauthorizedError("Webhook signature missing or wrong: check that WEBHOOK_SECRET matches the GitHub App's webhook secret.");
+
+    const id = c.req.header("x-github-delivery");
+    const name = c.req.header("x-github-event");
+    if (!id || !name) throw new BadRequestError("X-GitHub-Delivery and X-GitHub-Event headers are required");
+    const log = options.log.child({ delivery: id, event: name });
+    if (!options.store.recordDelivery(id, name)) {
+      log.info({}, "redelivery ignored");
+      return c.json({ action: "ignored", reason: "this delivery was already handled" }, 200);
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body);
+    } catch (cause) {
+      throw new BadRequestError("The webhook body is not JSON; set the App's webhook content type to application/json", { cause });
+    }
+    const outcome = handleWebhookEvent(name, payload, { store: options.store, deployer: options.deployer, log });
+    log.info({ outcome }, "webhook handled");
+    return c.json(outcome, outcome.action === "deploying" ? 202 : 200);
+  });
+}

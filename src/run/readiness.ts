@@ -1,0 +1,80 @@
+import type Docker from "dockerode";
+import { request } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
+import { SourceError } from "../errors.js";
+import { containerLogs } from "./container-logs.js";
+
+/** The header of the router's readiness probe; runtimes answer it without calling user code. */
+export const PROBE_HEADER = "x-eserveless-probe";
+
+/** A function container that exited or never answered HTTP in time. */
+export class ReadinessError extends SourceError {
+  constructor(
+    message: string,
+    readonly exitCode: number | undefined,
+    readonly logs: string[],
+  ) {
+    super(message, { code: "not_ready" });
+  }
+}
+
+/** One HTTP probe: resolves true on any HTTP answer, false when nothing answers yet. */
+function probe(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host, port, path: "/", method: "GET", headers: { [PROBE_HEADER]: "1" }, agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+/**
+ * Waits until a started container answers HTTP on host:port, probing every
+ * few milliseconds. Fails fast with the container's last log lines when it
+ * exits, and after `timeoutMs` when it never answers.
+ */
+export async function waitUntilReady(
+  container: Docker.Container,
+  input: { host: string; port: number; timeoutMs: number; intervalMs?: number; signal?: AbortSignal },
+): Promise<void> {
+  const stop = new AbortController();
+  const exited = container
+    .wait({ abortSignal: stop.signal } as object)
+    .then((result: { StatusCode: number }) => result.StatusCode)
+    .catch(() => undefined);
+  const deadline = Date.now() + input.timeoutMs;
+  try {
+    let exitCode: number | undefined;
+    let done = false;
+    void exited.then((code) => {
+      if (!stop.signal.aborted) {
+        exitCode = code;
+        done = true;
+      }
+    });
+    while (!done) {
+      input.signal?.throwIfAborted();
+      if (await probe(input.host, input.port)) return;
+      if (Date.now() > deadline) {
+        const logs = await containerLogs(container).catch(() => []);
+        throw new ReadinessError(
+          `The function did not answer HTTP within ${Math.round(input.timeoutMs / 1000)} s. Make sure it starts quickly and does not block at load time.`,
+          undefined,
+          logs,
+        );
+      }
+      await sleep(input.intervalMs ?? 5);
+    }
+    const logs = await containerLogs(container).catch(() => []);
+    throw new ReadinessError(
+      `The function exited with code ${exitCode ?? "unknown"} before it answered HTTP${logs.length ? `: ${logs.at(-1)}` : ""}`,
+      exitCode,
+      logs,
+    );
+  } finally {
+    stop.abort();
+  }
+}

@@ -1,0 +1,66 @@
+import type Docker from "dockerode";
+
+/** The label that marks every container and image eserveless manages. */
+export const LABEL = "dev.eserveless";
+
+/** Labels that tie a container or image to its repository, function, commit and deployment. */
+export function eserverlessLabels(input: { repository: string; commit: string; deployment: string; function?: string }): Record<string, string> {
+  return {
+    [`${LABEL}.managed`]: "true",
+    [`${LABEL}.repository`]: input.repository,
+    [`${LABEL}.commit`]: input.commit,
+    [`${LABEL}.deployment`]: input.deployment,
+    ...(input.function ? { [`${LABEL}.function`]: input.function } : {}),
+  };
+}
+
+/** The port every runtime listens on inside its container. */
+export const CONTAINER_PORT = 8080;
+
+/** Sandbox defaults; a function's manifest may lower or raise `memoryBytes`. */
+export const sandboxDefaults = {
+  memoryBytes: 256 * 1024 * 1024,
+  nanoCpus: 1_000_000_000,
+  pidsLimit: 256,
+  tmpfsSize: "64m",
+  user: "65534:65534",
+};
+
+/**
+ * Container options that confine a function: non-root, no capabilities, no
+ * privilege escalation, read-only root with a small tmpfs /tmp, memory, CPU
+ * and process limits, and its port published on loopback only.
+ */
+export function sandboxedContainer(input: {
+  image: string;
+  name: string;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  memoryBytes?: number;
+  publishHost: string;
+  cmd?: string[];
+}): Docker.ContainerCreateOptions {
+  const memory = input.memoryBytes ?? sandboxDefaults.memoryBytes;
+  return {
+    Image: input.image,
+    name: input.name,
+    Env: Object.entries(input.env).map(([key, value]) => `${key}=${value}`),
+    Labels: input.labels,
+    User: sandboxDefaults.user,
+    ExposedPorts: { [`${CONTAINER_PORT}/tcp`]: {} },
+    ...(input.cmd ? { Cmd: input.cmd } : {}),
+    HostConfig: {
+      PortBindings: { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: input.publishHost, HostPort: "" }] },
+      Memory: memory,
+      MemorySwap: memory,
+      NanoCpus: sandboxDefaults.nanoCpus,
+      PidsLimit: sandboxDefaults.pidsLimit,
+      CapDrop: ["ALL"],
+      SecurityOpt: ["no-new-privileges:true"],
+      ReadonlyRootfs: true,
+      Tmpfs: { "/tmp": `rw,noexec,nosuid,size=${sandboxDefaults.tmpfsSize}` },
+      LogConfig: { Type: "json-file", Config: { "max-size": "1m", "max-file": "2" } },
+      RestartPolicy: { Name: "no" },
+    },
+  };
+}

@@ -1,0 +1,9 @@
+/** The stable URL of an http function: the same across deployments. */
+export function functionUrl(publicUrl: string, repository: string, name: string): string {
+  return `${publicUrl}/fn/${repository}/${name}`;
+}
+
+/** The page of one deployment, linked from its commit status. */
+export function deploymentUrl(publicUrl: string, id: string): string {
+  return `${publicUrl}/deployments/${id}`;
+}
