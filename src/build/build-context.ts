@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pack } from "tar-stream";
+import type { Manifest } from "../manifest/manifest-schema.js";
 import type { SourceTree } from "../source/extract-tarball.js";
 
 /** The files of one runtime template folder (`runtimes/<name>/`), read once at start. */
@@ -49,7 +50,7 @@ const MTIME = new Date("2000-01-01T00:00:00Z");
  * templates, the project's dependency manifests and the project itself
  * under `app/`. Nothing touches the disk.
  */
-export function createBuildContext(source: SourceTree, template: RuntimeTemplate): Readable {
+export function createBuildContext(source: SourceTree, template: RuntimeTemplate, _manifest: Manifest): Readable {
   const tar = pack();
   const file = (name: string, content: Buffer, mode = 0o644) => tar.entry({ name, mode, mtime: MTIME, uid: 0, gid: 0 }, content);
   const dir = (name: string) => tar.entry({ name, type: "directory", mode: 0o755, mtime: MTIME, uid: 0, gid: 0 });

@@ -6,8 +6,7 @@ import { EserverlessError } from "../errors.js";
 import { downloadTarball } from "../github/download-tarball.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { postCommitStatus, type StatusState } from "../github/commit-status.js";
-import { functionEnvironment } from "../manifest/function-environment.js";
-import type { FunctionSpec, Manifest } from "../manifest/manifest-schema.js";
+import { containerEnvironment } from "../manifest/function-environment.js";
 import { readManifest } from "../manifest/read-manifest.js";
 import type { ContainerPool, FunctionTarget, Replica } from "../run/container-pool.js";
 import { eserverlessLabels } from "../run/sandbox.js";
@@ -54,11 +53,6 @@ export interface DeployerOptions {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
-
-/** The environment a function's containers get: its meta and env, and the runtime's settings. */
-export function functionTargetEnv(spec: FunctionSpec, manifest: Pick<Manifest, "entry">): Record<string, string> {
-  return { ...functionEnvironment(spec), ESERVELESS_ENTRY: manifest.entry };
-}
 
 /** Runs deployments: one at a time per repository, the latest push wins. */
 export type Deployer = ReturnType<typeof createDeployer>;
@@ -132,7 +126,7 @@ export function createDeployer(options: DeployerOptions) {
       if (!template) throw new EserverlessError(`This server has no ${manifest.runtime} runtime template`, { code: "runtime_missing" });
       const tag = `eserveless/${slug(owner)}/${slug(repo)}:${job.commit.slice(0, 12)}-${job.deploymentId}`;
       say(`Building image ${tag}`);
-      const built = await buildImage(docker, createBuildContext(source, template), {
+      const built = await buildImage(docker, createBuildContext(source, template, manifest), {
         tag,
         labels: eserverlessLabels({ repository: job.repository, commit: job.commit, deployment: job.deploymentId }),
         buildArgs: { BASE_IMAGE: options.images[manifest.runtime] },
@@ -151,7 +145,7 @@ export function createDeployer(options: DeployerOptions) {
           image: tag,
           commit: job.commit,
           deploymentId: job.deploymentId,
-          env: functionTargetEnv(fn, manifest),
+          env: containerEnvironment(fn, manifest),
           memoryBytes: fn.memory,
         };
         try {

@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { Hono, type Context } from "hono";
 import { proxy } from "hono/proxy";
 import type { Logger } from "pino";
-import { functionTargetEnv } from "../deploy/deployer.js";
+import { containerEnvironment } from "../manifest/function-environment.js";
 import { EserverlessError, NotFoundError } from "../errors.js";
 import type { FunctionSpec } from "../manifest/manifest-schema.js";
 import type { ContainerPool, Lease } from "../run/container-pool.js";
@@ -66,7 +66,7 @@ export function invokeRoutes(options: { store: Store; pool: ContainerPool; log: 
       image: fn.image,
       commit: fn.commit,
       deploymentId: fn.deploymentId,
-      env: functionTargetEnv(spec, spec),
+      env: containerEnvironment(spec, spec),
       memoryBytes: spec.memory,
     });
     let response: Response;

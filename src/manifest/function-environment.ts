@@ -1,4 +1,4 @@
-import { type FunctionSpec, metaVariableName } from "./manifest-schema.js";
+import { type FunctionSpec, type Manifest, metaVariableName } from "./manifest-schema.js";
 
 /**
  * The variables a function's containers get from its manifest entry: each meta
@@ -11,4 +11,13 @@ export function functionEnvironment(fn: FunctionSpec): Record<string, string> {
     ...Object.fromEntries(Object.entries(fn.meta).map(([key, value]) => [metaVariableName(key), value])),
     ...fn.env,
   };
+}
+
+/**
+ * Everything a function's containers get in their environment: its
+ * {@link functionEnvironment} plus the runtime's settings from the manifest.
+ * The runtime's own variables come last so meta cannot override them.
+ */
+export function containerEnvironment(fn: FunctionSpec, manifest: Pick<Manifest, "entry">): Record<string, string> {
+  return { ...functionEnvironment(fn), ESERVELESS_ENTRY: manifest.entry };
 }
