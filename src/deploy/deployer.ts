@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { buildImage } from "../build/build-image.js";
+import { pruneImages } from "../build/prune-images.js";
 import { createBuildContext, type RuntimeTemplate } from "../build/build-context.js";
 import { EserverlessError } from "../errors.js";
 import { downloadTarball } from "../github/download-tarball.js";
@@ -163,6 +164,7 @@ export function createDeployer(options: DeployerOptions) {
 
       // The last point a newer push can take over: after it, this deployment is live.
       signal.throwIfAborted();
+      const previousImage = store.liveFunctions(job.repository)[0]?.image;
       store.setLiveFunctions(job.repository, { id: job.deploymentId, commit: job.commit, image: tag }, manifest.functions.map((fn) => ({
         name: fn.name,
         type: fn.type,
@@ -180,6 +182,11 @@ export function createDeployer(options: DeployerOptions) {
       store.updateDeployment(job.deploymentId, { state: "success", description, functions, coldStartMs: coldStart || null });
       say(description);
       for (const fn of functions) if (fn.url) say(`${fn.name}: ${fn.url}`);
+      const pruned = await pruneImages(docker, job.repository, [tag, ...(previousImage ? [previousImage] : [])]).catch((error: Error) => {
+        log.warn({ err: error }, "could not list old images to prune; they stay until the next deployment");
+        return [];
+      });
+      if (pruned.length > 0) log.info({ pruned }, "removed old images");
       await status("success", "eserveless", description, pageUrl);
       for (const fn of manifest.functions) {
         if (fn.type === "http") await status("success", `eserveless/${fn.name}`, `Live: ${fn.name} answers at its URL (Details)`, functionUrl(publicUrl, job.repository, fn.name));

@@ -1,3 +1,4 @@
+import Docker from "dockerode";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -260,6 +261,13 @@ describe("push to deploy", () => {
     expect(first.final.state).toBe("error");
     expect(first.final.description).toContain(`Superseded by ${later.slice(0, 7)}`);
     expect((await callApi()).body.version).toBe("v6");
+  });
+
+  it("keeps only the live image and the one before it", async () => {
+    const images = await new Docker().listImages({ filters: { label: [`dev.eserveless.repository=${OWNER}/${REPO}`] } });
+    const live = server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.image;
+    expect(images.length).toBeLessThanOrEqual(2);
+    expect(images.flatMap((image) => image.RepoTags ?? [])).toContain(live);
   });
 
   it("answers 404 with what was looked for when a function is unknown", async () => {

@@ -1,0 +1,21 @@
+import type Docker from "dockerode";
+import { LABEL } from "../run/sandbox.js";
+
+/**
+ * Removes a repository's images except those tagged in `keep` (the live one
+ * and the one it replaced, for a quick rollback). Returns the removed tags.
+ */
+export async function pruneImages(docker: Docker, repository: string, keep: string[]): Promise<string[]> {
+  const images = await docker.listImages({ filters: { label: [`${LABEL}.repository=${repository}`] } });
+  const removed: string[] = [];
+  for (const image of images) {
+    if (image.RepoTags?.some((tag) => keep.includes(tag))) continue;
+    // A draining container may still use it (409): the next prune gets it.
+    const gone = await docker
+      .getImage(image.Id)
+      .remove()
+      .then(() => true, () => false);
+    if (gone) removed.push(image.RepoTags?.[0] ?? image.Id);
+  }
+  return removed;
+}
