@@ -2,76 +2,234 @@
 // eserveless node runtime: serves one function of the project over HTTP, or
 // runs one cron function once. The function is chosen when the container
 // starts (ESERVELESS_FUNCTION), so one image serves every function.
+//
+// An http function is either a Node handler, (req, res), or Fetch-style,
+// (request) => Response (a Hono app's fetch, `export default { fetch }`).
+// ESERVELESS_HANDLER, from `handler:` in .eserveless.yaml, says which:
+// `node`, `fetch`, or `auto` (the default): a function is a Node handler and
+// an object with a fetch method is Fetch-style.
 const http = require("node:http");
 const path = require("node:path");
+const { Readable } = require("node:stream");
+const { pipeline } = require("node:stream/promises");
 const { pathToFileURL } = require("node:url");
 
 const name = process.env.ESERVELESS_FUNCTION;
 const type = process.env.ESERVELESS_FUNCTION_TYPE || "http";
+const handlerKind = (process.env.ESERVELESS_HANDLER || "auto").toLowerCase();
 const entry = path.resolve("/app", process.env.ESERVELESS_ENTRY || "functions.js");
+const entryName = path.relative("/app", entry);
 const port = Number(process.env.PORT || 8080);
 // The router sends this header to learn that the function answers HTTP; it
 // strips the header from callers' requests, so it never reaches user code.
 const PROBE_HEADER = "x-eserveless-probe";
+// How long in-flight requests may take after SIGTERM.
+const SHUTDOWN_GRACE_MS = 25_000;
 
-function fail(message) {
+function fail(message, code = 1) {
   console.error(`eserveless: ${message}`);
-  process.exit(1);
+  process.exit(code);
 }
 
-async function loadFunction() {
+const describe = (error) => (error && error.stack ? error.stack : String(error));
+const isObject = (value) => (typeof value === "object" || typeof value === "function") && value !== null;
+const hasFetch = (value) => isObject(value) && typeof value.fetch === "function";
+
+/** The export named `name`; a module without one may serve its default export. */
+async function loadExport() {
   let mod;
   try {
     mod = await import(pathToFileURL(entry).href);
   } catch (error) {
-    fail(`cannot load ${path.relative("/app", entry)}: ${error && error.stack ? error.stack : error}`);
+    fail(`cannot load ${entryName}: ${describe(error)}`);
   }
   // A CommonJS module's module.exports arrives as the default export.
-  const fromDefault = mod.default && typeof mod.default === "object" ? mod.default[name] : undefined;
-  const fn = mod[name] ?? fromDefault;
-  if (typeof fn !== "function") {
-    const found = Object.keys(mod.default && typeof mod.default === "object" ? mod.default : mod).filter((k) => k !== "default");
-    fail(`${path.relative("/app", entry)} does not export a function named "${name}" (it exports: ${found.join(", ") || "nothing"}). Export it, e.g. module.exports = { ${name} }.`);
+  const exports = isObject(mod.default) ? mod.default : undefined;
+  if (mod[name] !== undefined) return mod[name];
+  if (exports && Object.prototype.hasOwnProperty.call(exports, name)) return exports[name];
+  // A module that is one function or one app (`export default { fetch }`,
+  // `module.exports = app`) serves it under any name.
+  if (typeof mod.default === "function" || hasFetch(mod.default)) {
+    console.log(`eserveless: ${entryName} has no export named ${name}; using its default export`);
+    return mod.default;
   }
-  return fn;
+  const found = Object.keys(exports && typeof exports !== "function" ? exports : mod).filter((key) => key !== "default" && key !== "module.exports");
+  fail(
+    `${entryName} does not export ${name} (it exports: ${found.join(", ") || "nothing"}). ` +
+      `Export it, e.g. module.exports = { ${name} } or export function ${name}(…).`,
+  );
 }
 
 function metaEnvironment() {
   return Object.fromEntries(Object.entries(process.env).filter(([key]) => key.startsWith("ESERVELESS_")));
 }
 
-async function serve(handler) {
+/** Promises that ctx.waitUntil() was given; SIGTERM waits for them. */
+const pending = new Set();
+const executionContext = {
+  waitUntil(promise) {
+    const tracked = Promise.resolve(promise)
+      .catch((error) => console.error(`eserveless: a waitUntil() promise of ${name} failed:`, error))
+      .finally(() => pending.delete(tracked));
+    pending.add(tracked);
+  },
+  passThroughOnException() {},
+};
+
+function internalError(res, error) {
+  console.error(`eserveless: ${name} failed:`, error);
+  if (!res.headersSent) {
+    res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+    res.end("Internal Server Error\n");
+  } else {
+    res.destroy(error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
+function nodeHandler(fn) {
+  return (req, res) =>
+    Promise.resolve()
+      .then(() => fn(req, res))
+      .then((result) => {
+        // A Fetch-style function called as a Node handler returns its answer instead of writing it.
+        if (handlerKind === "auto" && isResponse(result) && !res.headersSent) {
+          throw new TypeError(`${name} returned a Response: it is a Fetch-style handler, so add \`handler: fetch\` to its entry in .eserveless.yaml`);
+        }
+      })
+      .catch((error) => internalError(res, error));
+}
+
+/** A Fetch Request for a Node request; its signal aborts when the caller goes away. */
+function toRequest(req, res) {
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const key = req.rawHeaders[i];
+    // HTTP/2 pseudo-headers and connection-level headers have no place in a Request.
+    if (key.startsWith(":")) continue;
+    headers.append(key, req.rawHeaders[i + 1]);
+  }
+  const controller = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  const url = new URL(req.url, `http://${req.headers.host || "localhost"}`);
+  return new Request(url, {
+    method: req.method,
+    headers,
+    signal: controller.signal,
+    // The body streams in: the handler reads it as it arrives.
+    ...(hasBody ? { body: Readable.toWeb(req), duplex: "half" } : {}),
+  });
+}
+
+const isResponse = (value) =>
+  value instanceof Response ||
+  (isObject(value) && typeof value.status === "number" && isObject(value.headers) && typeof value.headers.get === "function");
+
+/** Writes a Fetch Response to a Node response, streaming its body out. */
+async function sendResponse(req, res, response) {
+  const headers = {};
+  const cookies = typeof response.headers.getSetCookie === "function" ? response.headers.getSetCookie() : [];
+  response.headers.forEach((value, key) => {
+    if (key !== "set-cookie") headers[key] = value;
+  });
+  if (cookies.length > 0) headers["set-cookie"] = cookies;
+  if (response.statusText) res.writeHead(response.status, response.statusText, headers);
+  else res.writeHead(response.status, headers);
+  if (!response.body || req.method === "HEAD") {
+    if (response.body) await response.body.cancel().catch(() => {});
+    res.end();
+    return;
+  }
+  try {
+    await pipeline(Readable.fromWeb(response.body), res);
+  } catch (error) {
+    // The caller went away: not the function's failure.
+    if (error && error.code === "ERR_STREAM_PREMATURE_CLOSE") return;
+    throw error;
+  }
+}
+
+function fetchHandler(call) {
+  const env = metaEnvironment();
+  return (req, res) =>
+    Promise.resolve()
+      .then(async () => {
+        const response = await call(toRequest(req, res), env, executionContext);
+        if (!isResponse(response)) {
+          const got = response === undefined ? "undefined" : isObject(response) ? `an object (${Object.keys(response).join(", ")})` : typeof response;
+          throw new TypeError(`${name} must return a Response (or a promise of one), but returned ${got}`);
+        }
+        await sendResponse(req, res, response);
+      })
+      .catch((error) => internalError(res, error));
+}
+
+/** The request listener for an export, per ESERVELESS_HANDLER. */
+function httpHandler(value) {
+  if (!["auto", "node", "fetch"].includes(handlerKind)) {
+    fail(`ESERVELESS_HANDLER is "${handlerKind}"; it must be auto, node or fetch`);
+  }
+  if (hasFetch(value) && typeof value !== "function" && handlerKind !== "node") {
+    return fetchHandler((request, env, ctx) => value.fetch(request, env, ctx));
+  }
+  if (typeof value === "function") {
+    return handlerKind === "fetch" ? fetchHandler(value) : nodeHandler(value);
+  }
+  if (hasFetch(value)) {
+    fail(`${name} is an object with a fetch method, which \`handler: node\` cannot serve: remove handler from .eserveless.yaml or set it to fetch`);
+  }
+  fail(
+    `${name} is ${value === null ? "null" : `a ${typeof value}`}, not a function: an http function is a Node handler (req, res) => …, ` +
+      `or Fetch-style: (request) => Response with \`handler: fetch\`, or an object with a fetch method such as a Hono app`,
+  );
+}
+
+function serve(listener) {
   const server = http.createServer((req, res) => {
     if (req.headers[PROBE_HEADER]) {
       res.writeHead(204).end();
       return;
     }
-    Promise.resolve()
-      .then(() => handler(req, res))
-      .catch((error) => {
-        console.error(error);
-        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
-        res.end("Internal Server Error\n");
-      });
+    listener(req, res);
   });
   server.keepAliveTimeout = 65_000;
+  server.on("error", (error) => fail(`cannot listen on port ${port}: ${error.message}`));
   server.listen(port, () => console.log(`eserveless: ${name} listening on ${port}`));
-  const stop = () => {
-    // Finish in-flight requests, then leave; the platform kills us if we hang.
-    server.close(() => process.exit(0));
+  let stopping = false;
+  const stop = (signal) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`eserveless: ${signal}: finishing in-flight requests`);
+    // Finish in-flight requests (and waitUntil work), then leave.
+    const timer = setTimeout(() => fail(`requests still running after ${SHUTDOWN_GRACE_MS / 1000} s`), SHUTDOWN_GRACE_MS);
+    timer.unref();
+    server.close(() => Promise.allSettled([...pending]).then(() => process.exit(0)));
+    // Keep-alive connections become idle as their requests finish; close them then (as Go's Shutdown does).
     server.closeIdleConnections();
+    setInterval(() => server.closeIdleConnections(), 50).unref();
   };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
 }
 
 async function runOnce(fn) {
+  if (typeof fn !== "function") {
+    fail(`${name} is ${fn === null ? "null" : `a ${typeof fn}`}, not a function: a cron function is called with an object of its ESERVELESS_* variables`);
+  }
   const started = Date.now();
-  await fn(metaEnvironment());
+  try {
+    await fn(metaEnvironment());
+  } catch (error) {
+    fail(`${name} failed after ${Date.now() - started} ms: ${describe(error)}`);
+  }
+  await Promise.allSettled([...pending]);
   console.log(`eserveless: ${name} finished in ${Date.now() - started} ms`);
 }
 
 if (!name) fail("ESERVELESS_FUNCTION is not set");
-loadFunction()
-  .then((fn) => (type === "cron" ? runOnce(fn).then(() => process.exit(0)) : serve(fn)))
-  .catch((error) => fail(error && error.stack ? error.stack : String(error)));
+if (type !== "http" && type !== "cron") fail(`ESERVELESS_FUNCTION_TYPE is "${type}"; it must be http or cron`);
+loadExport()
+  .then((value) => (type === "cron" ? runOnce(value).then(() => process.exit(0)) : serve(httpHandler(value))))
+  .catch((error) => fail(describe(error)));

@@ -1,9 +1,11 @@
 import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { pack } from "tar-stream";
+import { SourceError } from "../errors.js";
 import type { Manifest } from "../manifest/manifest-schema.js";
 import type { SourceTree } from "../source/extract-tarball.js";
+import { checkGoProject, generateGoFunctions, GO_FUNCTIONS_FILE } from "./golang-dispatcher.js";
 
 /** The files of one runtime template folder (`runtimes/<name>/`), read once at start. */
 export interface RuntimeTemplate {
@@ -45,12 +47,42 @@ export async function loadRuntimeTemplates(dir: string): Promise<Map<string, Run
 // A fixed mtime keeps the context byte-identical for identical sources.
 const MTIME = new Date("2000-01-01T00:00:00Z");
 
+/** A file eserveless writes into the build context, relative to `.eserveless/`. */
+interface GeneratedFile {
+  path: string;
+  content: string;
+}
+
+/**
+ * Checks the project against its manifest before anything is built, and
+ * returns the files its runtime needs generated: for golang, the `main`
+ * package's functions_gen.go (in `.eserveless/main/`, which the golang
+ * Dockerfile copies). Throws SourceError with the reason.
+ */
+function generatedFiles(source: SourceTree, manifest: Manifest): GeneratedFile[] {
+  if (manifest.runtime === "golang") {
+    const modulePath = checkGoProject(source, manifest);
+    return [{ path: `main/${GO_FUNCTIONS_FILE}`, content: generateGoFunctions(modulePath, manifest.functions.map((fn) => fn.name)) }];
+  }
+  const entry = posix.normalize(manifest.entry);
+  if (!source.has(entry)) {
+    throw new SourceError(
+      `${entry} is not in the repository: a node project exports its functions from ${entry === "functions.js" ? "functions.js at the root" : entry}; add it or set \`entry:\` in .eserveless.yaml to the module that exports them`,
+      { code: "entry_missing" },
+    );
+  }
+  return [];
+}
+
 /**
  * Packs a Docker build context in memory: the runtime's Dockerfile and
- * templates, the project's dependency manifests and the project itself
- * under `app/`. Nothing touches the disk.
+ * templates, the project's dependency manifests, the files generated from
+ * the manifest and the project itself under `app/`.
+ * Nothing touches the disk. Throws SourceError when the project cannot be
+ * built as its manifest says (see {@link generatedFiles}).
  */
-export function createBuildContext(source: SourceTree, template: RuntimeTemplate, _manifest: Manifest): Readable {
+export function createBuildContext(source: SourceTree, template: RuntimeTemplate, manifest: Manifest): Readable {
+  const generated = generatedFiles(source, manifest);
   const tar = pack();
   const file = (name: string, content: Buffer, mode = 0o644) => tar.entry({ name, mode, mtime: MTIME, uid: 0, gid: 0 }, content);
   const dir = (name: string) => tar.entry({ name, type: "directory", mode: 0o755, mtime: MTIME, uid: 0, gid: 0 });
@@ -63,6 +95,9 @@ export function createBuildContext(source: SourceTree, template: RuntimeTemplate
     const entry = source.get(name);
     if (entry?.type === "file") file(`.eserveless/deps/${name}`, entry.content, entry.mode);
   }
+  const generatedDirs = new Set(generated.map((g) => posix.dirname(g.path)).filter((d) => d !== "."));
+  for (const d of [...generatedDirs].sort()) dir(`.eserveless/${d}/`);
+  for (const g of generated) file(`.eserveless/${g.path}`, Buffer.from(g.content));
   dir("app/");
   for (const entry of source.entries()) {
     if (entry.type === "file") file(`app/${entry.path}`, entry.content, entry.mode);

@@ -2,11 +2,11 @@ import type Docker from "dockerode";
 import { LABEL } from "../run/sandbox.js";
 
 /**
- * Removes a repository's images except those tagged in `keep` (the live one
+ * Removes a repository's images (of this instance) except those tagged in `keep` (the live one
  * and the one it replaced, for a quick rollback). Returns the removed tags.
  */
-export async function pruneImages(docker: Docker, repository: string, keep: string[]): Promise<string[]> {
-  const images = await docker.listImages({ filters: { label: [`${LABEL}.repository=${repository}`] } });
+export async function pruneImages(docker: Docker, instance: string, repository: string, keep: string[]): Promise<string[]> {
+  const images = await docker.listImages({ filters: { label: [`${LABEL}.instance=${instance}`, `${LABEL}.repository=${repository}`] } });
   const removed: string[] = [];
   for (const image of images) {
     if (image.RepoTags?.some((tag) => keep.includes(tag))) continue;

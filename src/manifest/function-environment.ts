@@ -15,9 +15,15 @@ export function functionEnvironment(fn: FunctionSpec): Record<string, string> {
 
 /**
  * Everything a function's containers get in their environment: its
- * {@link functionEnvironment} plus the runtime's settings from the manifest.
- * The runtime's own variables come last so meta cannot override them.
+ * {@link functionEnvironment} plus the runtime's settings from the manifest:
+ * `ESERVELESS_ENTRY` (node: the module to load) and, for http functions,
+ * `ESERVELESS_HANDLER` (node: `auto`, `node` or `fetch`). The runtime's own
+ * variables come last so meta cannot override them.
  */
 export function containerEnvironment(fn: FunctionSpec, manifest: Pick<Manifest, "entry">): Record<string, string> {
-  return { ...functionEnvironment(fn), ESERVELESS_ENTRY: manifest.entry };
+  return {
+    ...functionEnvironment(fn),
+    ESERVELESS_ENTRY: manifest.entry,
+    ...(fn.type === "http" ? { ESERVELESS_HANDLER: fn.handler ?? "auto" } : {}),
+  };
 }

@@ -44,6 +44,12 @@ export function metaVariableName(key: string): string {
   return `ESERVELESS_${key.toUpperCase().replace(/[^A-Z0-9_]/g, "_")}`;
 }
 
+/**
+ * Variables that eserveless sets in every function container itself; a meta
+ * key that becomes one of them is overridden (readManifest warns).
+ */
+export const RUNTIME_VARIABLES = ["ESERVELESS_FUNCTION", "ESERVELESS_FUNCTION_TYPE", "ESERVELESS_ENTRY", "ESERVELESS_HANDLER"] as const;
+
 /** Runtimes that eserveless builds. */
 export const RUNTIMES = ["node", "golang"] as const;
 
@@ -193,6 +199,10 @@ const functionEntries = {
 const cronOnly = (key: string) =>
   v.nullish(v.never(`is only allowed for cron functions (${key} of an http function would never be used)`));
 
+/** How the node runtime calls an http function; see the `handler` key. */
+export const HANDLERS = ["auto", "node", "fetch"] as const;
+const handlerMessage = must('"node" (a (req, res) handler) or "fetch" (a (request) => Response handler)');
+
 /** A function answering HTTP requests. */
 const HttpFunctionSchema = v.object(
   {
@@ -200,6 +210,13 @@ const HttpFunctionSchema = v.object(
     ...functionEntries,
     /** Seconds a request may take; default 30. */
     timeout: seconds(30),
+    /**
+     * node only: how the function handles a request. `node`: a Node
+     * `(req, res)` handler; `fetch`: a Fetch-style `(request) => Response`
+     * function. Absent or `auto`: a function is a `(req, res)` handler and an
+     * object with a `fetch` method (a Hono app, `{ fetch }`) is Fetch-style.
+     */
+    handler: v.optional(v.pipe(v.string(handlerMessage), v.trim(), v.toLowerCase(), v.picklist(HANDLERS, handlerMessage))),
     schedule: cronOnly("schedule"),
     timezone: cronOnly("timezone"),
   },
@@ -215,6 +232,7 @@ const CronFunctionSchema = v.object(
     ...functionEntries,
     /** Seconds a run may take; default 60. */
     timeout: seconds(60),
+    handler: v.nullish(v.never("is only allowed for http functions (a cron function is called with its meta, not a request)")),
     /**
      * When to run: 5 fields (`*\/5 * * * *`) or 6 with seconds first
      * (`*\/10 * * * * *`), as croner reads them.
@@ -271,9 +289,12 @@ export const FunctionSchema = v.pipe(
     ),
     ["maxReplicas"],
   ),
-  // http functions have no schedule or timezone, in the output type too.
+  // http functions have no schedule or timezone, cron functions no handler, in the output type too.
   v.transform((fn) => {
-    if (fn.type === "cron") return fn;
+    if (fn.type === "cron") {
+      const { handler: _handler, ...cron } = fn;
+      return cron;
+    }
     const { schedule: _schedule, timezone: _timezone, ...http } = fn;
     return http;
   }),

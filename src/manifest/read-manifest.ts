@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { type Document, isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import { SourceError } from "../errors.js";
-import { FUNCTION_KEYS, type Manifest, ManifestSchema, RUNTIMES } from "./manifest-schema.js";
+import { FUNCTION_KEYS, type Manifest, ManifestSchema, metaVariableName, RUNTIME_VARIABLES, RUNTIMES } from "./manifest-schema.js";
 
 /** The source files the manifest may look at (for runtime inference). */
 export interface ManifestSource {
@@ -129,6 +129,23 @@ export function readManifest(
   if (result.output.runtime === "golang" && raw.entry != null) {
     warnings.push({ line: lineOf(root.get("entry", true)), text: "entry is ignored for golang: eserveless builds the repository's root package" });
   }
+  result.output.functions.forEach((fn, index) => {
+    if (result.output.runtime === "golang" && fn.type === "http" && fn.handler !== undefined) {
+      warnings.push({
+        line: lineOf(nodeAt(doc, ["functions", index, "handler"])),
+        text: `functions[${index}].handler is ignored for golang: a Go http function is a func(http.ResponseWriter, *http.Request) or an http.Handler`,
+      });
+    }
+    for (const key of Object.keys(fn.meta)) {
+      const variable = metaVariableName(key);
+      if ((RUNTIME_VARIABLES as readonly string[]).includes(variable)) {
+        warnings.push({
+          line: lineOf(nodeAt(doc, ["functions", index, "meta", key])),
+          text: `functions[${index}].meta[${JSON.stringify(key)}] becomes ${variable}, which eserveless sets itself: the function sees eserveless's value, not this one — rename the key`,
+        });
+      }
+    }
+  });
   return { manifest: result.output, warnings: render(warnings.sort(byLine)) };
 }
 

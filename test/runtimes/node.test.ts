@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixture, imageFacts, startRuntimeHarness, type RuntimeHarness } from "./runtime-harness.js";
+
+let h: RuntimeHarness;
+beforeAll(async () => {
+  h = await startRuntimeHarness();
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe("node runtime: CommonJS in the original's shape", () => {
+  it("deploys module.exports = { API, Ticker }, answers through its URL and runs the cron function with its meta", async () => {
+    const deployed = await h.deploy("node-classic", fixture("node-classic"));
+    expect(deployed.state, deployed.log.join("\n")).toBe("success");
+    const response = await h.call("node-classic", "API", "/x?y=1");
+    expect(`${response.status} ${await response.text()}`).toBe("200 Hello from /x?y=1");
+    expect((await imageFacts(h.docker, deployed.image)).user).toBe("65534:65534");
+    console.info(`node image: first build ${deployed.buildSeconds} s, ${deployed.description}`);
+
+    const run = await h.runCron(deployed.image, "Ticker", { ESERVELESS_PATH: "/usr/bin", ESERVELESS_NAME: "prod" });
+    expect(run.exitCode, run.output).toBe(0);
+    expect(run.output).toMatch(/Ticker ticked at \S+ \{.*"ESERVELESS_PATH":"\/usr\/bin".*\}/);
+    expect(run.output).toContain('"ESERVELESS_NAME":"prod"');
+    expect(run.output).toContain("eserveless: Ticker finished in");
+  });
+});
+
+describe("node runtime: an ES module project", () => {
+  let image: string;
+
+  it('deploys "type": "module" with top-level await; meta arrives as ESERVELESS_*; it runs as 65534', async () => {
+    const deployed = await h.deploy("node-esm", fixture("node-esm"));
+    expect(deployed.state, deployed.log.join("\n")).toBe("success");
+    image = deployed.image;
+    const response = await h.call("node-esm", "API", "/p");
+    expect(await response.json()).toEqual({ module: "esm", color: "teal", path: "/p", loaded: true, uid: 65534 });
+  });
+
+  it("awaits an async cron function: 0 when it resolves, 1 with the error when it rejects", async () => {
+    const ticker = await h.runCron(image, "Ticker", { ESERVELESS_TARGET: "world" });
+    expect(ticker.exitCode, ticker.output).toBe(0);
+    expect(ticker.output).toContain("ticked world as Ticker");
+
+    const fails = await h.runCron(image, "Fails");
+    expect(fails.exitCode).toBe(1);
+    expect(fails.output).toMatch(/eserveless: Fails failed after \d+ ms: Error: the queue is gone/);
+  });
+
+  it("finishes an in-flight request on SIGTERM, then exits 0", async () => {
+    const { container, url } = await h.serve(image, "Slow");
+    const pending = fetch(`${url}/`).then(async (r) => `${r.status} ${await r.text()}`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await container.kill({ signal: "SIGTERM" });
+    expect(await pending).toBe("200 slow done");
+    expect(((await container.wait()) as { StatusCode: number }).StatusCode).toBe(0);
+    await h.remove(container);
+  });
+});
+
+describe("node runtime: Fetch-style handlers", () => {
+  it("deploys an .mjs entry whose functions take a Request and return a Response", async () => {
+    const deployed = await h.deploy("node-fetch", fixture("node-fetch"));
+    expect(deployed.state, deployed.log.join("\n")).toBe("success");
+
+    const echo = await h.call("node-fetch", "Echo", "/a/b?c=1", { method: "POST", headers: { "x-test": "yes" }, body: "hello body" });
+    expect(echo.headers.get("content-type")).toBe("application/json");
+    // meta reaches a Fetch-style handler both as its env argument and in process.env.
+    expect(await echo.json()).toEqual({ method: "POST", path: "/a/b?c=1", body: "hello body", header: "yes", color: "amber", processColor: "amber" });
+
+    const cookies = await h.call("node-fetch", "App", "/cookies");
+    expect(cookies.status).toBe(201);
+    expect(cookies.headers.getSetCookie()).toEqual(["a=1; Path=/", "b=2; Path=/"]);
+    expect(await cookies.text()).toBe("two cookies");
+    expect((await h.call("node-fetch", "App", "/nowhere")).status).toBe(404);
+
+    const fromDefault = await h.call("node-fetch", "Default");
+    expect(await fromDefault.text()).toBe("from the default export");
+  });
+
+  it("streams the response body out as it is produced", async () => {
+    const started = performance.now();
+    const response = await h.call("node-fetch", "App", "/stream");
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    const first = await reader.read();
+    const firstAt = performance.now() - started;
+    let text = decoder.decode(first.value, { stream: true });
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true });
+    const endAt = performance.now() - started;
+    expect(text).toBe("chunk 1\nchunk 2\nchunk 3\n");
+    expect(decoder.decode(first.value)).toBe("chunk 1\n");
+    // The handler waits 400 ms between chunks: the first one must not wait for the last.
+    expect(endAt - firstAt).toBeGreaterThan(600);
+  });
+
+  it("streams the request body in", async () => {
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        for (const part of ["streamed ", "request ", "body"]) {
+          controller.enqueue(encoder.encode(part));
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        controller.close();
+      },
+    });
+    const response = await h.call("node-fetch", "Upper", "/", { method: "POST", body, duplex: "half" } as RequestInit);
+    expect(`${response.status} ${await response.text()}`).toBe("200 STREAMED REQUEST BODY");
+  });
+
+  it("answers 500 when a handler throws, and keeps serving", async () => {
+    for (let i = 0; i < 2; i++) {
+      const response = await h.call("node-fetch", "Throws");
+      expect(`${response.status} ${await response.text()}`).toBe("500 Internal Server Error\n");
+    }
+  });
+});
