@@ -3,10 +3,15 @@ import type Docker from "dockerode";
 /** The label that marks every container and image eserveless manages. */
 export const LABEL = "dev.eserveless";
 
-/** Labels that tie a container or image to its repository, function, commit and deployment. */
-export function eserverlessLabels(input: { repository: string; commit: string; deployment: string; function?: string }): Record<string, string> {
+/**
+ * Labels that tie a container or image to the eserveless instance that made
+ * it (several may share a Docker host) and to its repository, function,
+ * commit and deployment.
+ */
+export function eserverlessLabels(input: { instance: string; repository: string; commit: string; deployment: string; function?: string }): Record<string, string> {
   return {
     [`${LABEL}.managed`]: "true",
+    [`${LABEL}.instance`]: input.instance,
     [`${LABEL}.repository`]: input.repository,
     [`${LABEL}.commit`]: input.commit,
     [`${LABEL}.deployment`]: input.deployment,
@@ -29,7 +34,8 @@ export const sandboxDefaults = {
 /**
  * Container options that confine a function: non-root, no capabilities, no
  * privilege escalation, read-only root with a small tmpfs /tmp, memory, CPU
- * and process limits, and its port published on loopback only.
+ * and process limits, and its port published on loopback only. Without
+ * `publishHost` no port is exposed at all (cron runs serve nothing).
  */
 export function sandboxedContainer(input: {
   image: string;
@@ -37,7 +43,7 @@ export function sandboxedContainer(input: {
   env: Record<string, string>;
   labels: Record<string, string>;
   memoryBytes?: number;
-  publishHost: string;
+  publishHost?: string;
   cmd?: string[];
 }): Docker.ContainerCreateOptions {
   const memory = input.memoryBytes ?? sandboxDefaults.memoryBytes;
@@ -47,10 +53,10 @@ export function sandboxedContainer(input: {
     Env: Object.entries(input.env).map(([key, value]) => `${key}=${value}`),
     Labels: input.labels,
     User: sandboxDefaults.user,
-    ExposedPorts: { [`${CONTAINER_PORT}/tcp`]: {} },
+    ...(input.publishHost === undefined ? {} : { ExposedPorts: { [`${CONTAINER_PORT}/tcp`]: {} } }),
     ...(input.cmd ? { Cmd: input.cmd } : {}),
     HostConfig: {
-      PortBindings: { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: input.publishHost, HostPort: "" }] },
+      ...(input.publishHost === undefined ? {} : { PortBindings: { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: input.publishHost, HostPort: "" }] } }),
       Memory: memory,
       MemorySwap: memory,
       NanoCpus: sandboxDefaults.nanoCpus,

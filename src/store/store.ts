@@ -34,6 +34,42 @@ export interface LiveFunction {
   spec: Record<string, unknown>;
 }
 
+/**
+ * The states of a cron run: `running` until its container exits, then
+ * `succeeded` (exit 0), `failed` (non-zero exit, or it could not start),
+ * `timed_out` (killed past its timeout); `skipped` when a tick found the
+ * previous run still going (final at once, it ran nothing).
+ */
+export const cronRunStates = ["running", "succeeded", "failed", "timed_out", "skipped"] as const;
+export type CronRunState = (typeof cronRunStates)[number];
+
+/** One run (or skipped tick) of a cron function. */
+export interface CronRun {
+  id: string;
+  repository: string;
+  function: string;
+  deploymentId: string;
+  commit: string;
+  trigger: "schedule" | "manual";
+  state: CronRunState;
+  /** Why it failed, timed out or was skipped, in a sentence; null when it succeeded or runs. */
+  error: string | null;
+  exitCode: number | null;
+  /** The last {@link MAX_RUN_OUTPUT_CHARS} characters of stdout and stderr, interleaved. */
+  output: string;
+  /** True when earlier output was dropped to keep the record bounded. */
+  outputTruncated: boolean;
+  startedAt: number;
+  finishedAt: number | null;
+  durationMs: number | null;
+}
+
+/** Runs kept per cron function; older ones are deleted as new ones are recorded. */
+export const MAX_RUNS_PER_FUNCTION = 100;
+/** Output kept per run (the end of it): a chatty job must not fill the disk. */
+export const MAX_RUN_OUTPUT_CHARS = 64 * 1024;
+const MAX_RUN_ERROR_CHARS = 2000;
+
 export interface LogLine {
   seq: number;
   at: number;
@@ -86,6 +122,24 @@ const MIGRATIONS = [
      spec TEXT NOT NULL,
      PRIMARY KEY (repository, name)
    );`,
+  `CREATE TABLE cron_runs (
+     id TEXT PRIMARY KEY,
+     repository TEXT NOT NULL COLLATE NOCASE,
+     function TEXT NOT NULL COLLATE NOCASE,
+     deployment_id TEXT NOT NULL,
+     commit_sha TEXT NOT NULL,
+     trigger TEXT NOT NULL,
+     state TEXT NOT NULL,
+     error TEXT,
+     exit_code INTEGER,
+     output TEXT NOT NULL DEFAULT '',
+     output_truncated INTEGER NOT NULL DEFAULT 0,
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     duration_ms INTEGER
+   );
+   CREATE INDEX cron_runs_by_function ON cron_runs (repository, function, started_at);
+   CREATE INDEX cron_runs_by_state ON cron_runs (state);`,
 ];
 
 /** A bounded log: a build that prints without end must not fill the disk. */
@@ -124,7 +178,28 @@ function toLiveFunction(row: Row): LiveFunction {
   };
 }
 
-/** The SQLite-backed state of eserveless: repositories, deliveries, deployments and live functions. */
+function toCronRun(row: Row): CronRun {
+  return {
+    id: row.id as string,
+    repository: row.repository as string,
+    function: row.function as string,
+    deploymentId: row.deployment_id as string,
+    commit: row.commit_sha as string,
+    trigger: row.trigger as CronRun["trigger"],
+    state: row.state as CronRunState,
+    error: row.error as string | null,
+    exitCode: row.exit_code as number | null,
+    output: row.output as string,
+    outputTruncated: row.output_truncated === 1,
+    startedAt: row.started_at as number,
+    finishedAt: row.finished_at as number | null,
+    durationMs: row.duration_ms as number | null,
+  };
+}
+
+const clip = (text: string | null | undefined, max: number) => (text == null ? null : text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/** The SQLite-backed state of eserveless: repositories, deliveries, deployments, live functions and cron runs. */
 export type Store = ReturnType<typeof createStore>;
 
 /**
@@ -157,6 +232,11 @@ export function createStore(path: string, options: { now?: () => number } = {}) 
     recordDelivery(id: string, event: string): boolean {
       return db.prepare(`INSERT OR IGNORE INTO deliveries (id, event, received_at) VALUES (?, ?, ?)`).run(id, event, now())
         .changes === 1;
+    },
+
+    /** Forgets a delivery that could not be handled, so GitHub's redelivery is handled again. */
+    forgetDelivery(id: string): void {
+      db.prepare(`DELETE FROM deliveries WHERE id = ?`).run(id);
     },
 
     /** Remembers which installation can read a repository. */
@@ -267,6 +347,88 @@ export function createStore(path: string, options: { now?: () => number } = {}) 
         ? db.prepare(`SELECT * FROM functions WHERE repository = ? ORDER BY name`).all(repository)
         : db.prepare(`SELECT * FROM functions ORDER BY repository, name`).all();
       return (rows as Row[]).map(toLiveFunction);
+    },
+
+    /**
+     * Records a cron run: `running` (its container is about to start) or
+     * `skipped` (final at once). Keeps the latest {@link MAX_RUNS_PER_FUNCTION}
+     * runs of the function, never deleting one that still runs.
+     */
+    createRun(input: {
+      repository: string;
+      function: string;
+      deploymentId: string;
+      commit: string;
+      trigger: CronRun["trigger"];
+      state: "running" | "skipped";
+      error?: string | null;
+      at?: number;
+    }): CronRun {
+      const id = randomBytes(6).toString("hex");
+      const at = input.at ?? now();
+      const final = input.state === "skipped";
+      db.transaction(() => {
+        db.prepare(
+          `INSERT INTO cron_runs (id, repository, function, deployment_id, commit_sha, trigger, state, error, started_at, finished_at, duration_ms)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(id, input.repository, input.function, input.deploymentId, input.commit, input.trigger, input.state,
+          clip(input.error, MAX_RUN_ERROR_CHARS), at, final ? at : null, final ? 0 : null);
+        db.prepare(
+          `DELETE FROM cron_runs WHERE repository = @repository AND function = @function AND state != 'running' AND rowid NOT IN (
+             SELECT rowid FROM cron_runs WHERE repository = @repository AND function = @function ORDER BY started_at DESC, rowid DESC LIMIT @keep
+           )`,
+        ).run({ repository: input.repository, function: input.function, keep: MAX_RUNS_PER_FUNCTION });
+      })();
+      return this.getRun(id)!;
+    },
+
+    /** Ends a running cron run; output beyond {@link MAX_RUN_OUTPUT_CHARS} keeps its end. */
+    finishRun(
+      id: string,
+      result: { state: Exclude<CronRunState, "running" | "skipped">; exitCode: number | null; durationMs: number | null; output: string; outputTruncated?: boolean; error?: string | null; at?: number },
+    ): void {
+      const tooLong = result.output.length > MAX_RUN_OUTPUT_CHARS;
+      db.prepare(
+        `UPDATE cron_runs SET state = ?, exit_code = ?, duration_ms = ?, output = ?, output_truncated = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running'`,
+      ).run(
+        result.state,
+        result.exitCode,
+        result.durationMs === null ? null : Math.round(result.durationMs),
+        tooLong ? result.output.slice(-MAX_RUN_OUTPUT_CHARS) : result.output,
+        tooLong || result.outputTruncated ? 1 : 0,
+        clip(result.error, MAX_RUN_ERROR_CHARS),
+        result.at ?? now(),
+        id,
+      );
+    },
+
+    getRun(id: string): CronRun | undefined {
+      const row = db.prepare(`SELECT * FROM cron_runs WHERE id = ?`).get(id) as Row | undefined;
+      return row ? toCronRun(row) : undefined;
+    },
+
+    /** A cron function's runs, newest first. */
+    listRuns(repository: string, name: string, limit = 50): CronRun[] {
+      return (
+        db
+          .prepare(`SELECT * FROM cron_runs WHERE repository = ? AND function = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`)
+          .all(repository, name, limit) as Row[]
+      ).map(toCronRun);
+    },
+
+    /** The run of a cron function that is still running, if any. */
+    runningRun(repository: string, name: string): CronRun | undefined {
+      const row = db
+        .prepare(`SELECT * FROM cron_runs WHERE repository = ? AND function = ? AND state = 'running' ORDER BY started_at DESC LIMIT 1`)
+        .get(repository, name) as Row | undefined;
+      return row ? toCronRun(row) : undefined;
+    },
+
+    /** Fails every run still marked running (a previous process stopped mid-run); returns how many. */
+    failInterruptedRuns(error: string, at = now()): number {
+      return db
+        .prepare(`UPDATE cron_runs SET state = 'failed', error = ?, finished_at = ?, duration_ms = ? - started_at WHERE state = 'running'`)
+        .run(clip(error, MAX_RUN_ERROR_CHARS), at, at).changes;
     },
 
     close(): void {

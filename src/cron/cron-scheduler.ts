@@ -1,0 +1,366 @@
+import { Cron } from "croner";
+import type Docker from "dockerode";
+import type { Logger } from "pino";
+import { EserverlessError, NotFoundError } from "../errors.js";
+import { containerEnvironment } from "../manifest/function-environment.js";
+import type { CronFunctionSpec } from "../manifest/manifest-schema.js";
+import { LABEL, eserverlessLabels, sandboxedContainer } from "../run/sandbox.js";
+import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type LiveFunction, type Store } from "../store/store.js";
+import { demuxDockerLog, tailText } from "./run-output.js";
+
+/** Seconds a cron run may take when its manifest entry says nothing (the schema's default too). */
+export const DEFAULT_CRON_TIMEOUT_SECONDS = 60;
+/** The label that ties a cron container to its run. */
+export const CRON_RUN_LABEL = `${LABEL}.cron-run`;
+
+export interface CronSchedulerOptions {
+  /** This eserveless's id, on every container it starts. */
+  instance: string;
+  store: Store;
+  docker: Docker;
+  log: Logger;
+  /** The clock of run records, in milliseconds. */
+  now?: () => number;
+}
+
+/** A cron function as the scheduler runs it, from its live manifest entry. */
+export interface CronSettings {
+  schedule: string;
+  timezone: string;
+  timeoutSeconds: number;
+  memoryBytes: number | undefined;
+  env: Record<string, string>;
+}
+
+/** One scheduled cron function, for status pages and tests. */
+export interface ScheduledFunction {
+  repository: string;
+  function: string;
+  schedule: string;
+  timezone: string;
+  timeoutSeconds: number;
+  deploymentId: string;
+  commit: string;
+  /** The next tick, or null when the expression never matches again. */
+  nextRun: Date | null;
+}
+
+interface Job {
+  fn: LiveFunction;
+  schedule: string;
+  timezone: string;
+  cron: Cron;
+}
+
+interface ActiveRun {
+  run: CronRun;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+type Outcome = { reason: "exited" | "timeout" | "stopped"; exitCode: number | null };
+
+const lower = (text: string) => text.toLowerCase();
+const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
+const statusCode = (error: unknown) => (error as { statusCode?: number }).statusCode;
+
+/** The schedule, limits and environment of a live cron function, from its stored manifest entry. */
+export function cronSettings(fn: LiveFunction): CronSettings {
+  const spec = fn.spec;
+  const timeout = spec.timeout;
+  const entry = typeof spec.entry === "string" ? spec.entry : "functions.js";
+  const manifestEntry = { ...spec, meta: spec.meta ?? {}, env: spec.env ?? {} } as unknown as CronFunctionSpec;
+  return {
+    schedule: String(spec.schedule),
+    timezone: typeof spec.timezone === "string" && spec.timezone !== "" ? spec.timezone : "UTC",
+    timeoutSeconds: typeof timeout === "number" && Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_CRON_TIMEOUT_SECONDS,
+    memoryBytes: typeof spec.memory === "number" ? spec.memory : undefined,
+    env: { ...containerEnvironment(manifestEntry, { entry }), ESERVELESS_FUNCTION: fn.name, ESERVELESS_FUNCTION_TYPE: "cron" },
+  };
+}
+
+/**
+ * Runs the cron functions of the live deployments. Each function has one
+ * croner job, read from the store's live functions (`sync` after a
+ * deployment switches, `start` at startup). Each tick runs the function once
+ * in a fresh sandboxed container of the live image, bounded by the function's
+ * timeout, and records the run (exit code, duration, the end of its output).
+ * A function never runs twice at once: a tick that finds it running is
+ * recorded as `skipped`, and `runNow` answers 409.
+ */
+export class CronScheduler {
+  readonly #instance: string;
+  readonly #store: Store;
+  readonly #docker: Docker;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  /** Jobs by lower-cased repository, then lower-cased function name. */
+  readonly #jobs = new Map<string, Map<string, Job>>();
+  /** Runs in progress, by lower-cased `repository/function`. */
+  readonly #running = new Map<string, ActiveRun>();
+  #started = false;
+  #stopped = false;
+
+  constructor(options: CronSchedulerOptions) {
+    this.#instance = options.instance;
+    this.#store = options.store;
+    this.#docker = options.docker;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Schedules the cron functions of every live deployment; runs left `running` by a previous process are failed. */
+  start(): void {
+    if (this.#started || this.#stopped) return;
+    this.#started = true;
+    const interrupted = this.#store.failInterruptedRuns("Interrupted: eserveless stopped while this run was going", this.#now());
+    if (interrupted > 0) this.#log.warn({ interrupted }, "failed cron runs that a previous eserveless left running");
+    const repositories = new Set(this.#store.liveFunctions().filter((fn) => fn.type === "cron").map((fn) => fn.repository));
+    for (const repository of repositories) this.sync(repository);
+  }
+
+  /**
+   * Makes a repository's schedules those of its live functions: new cron
+   * functions are scheduled, removed ones stop (a run in progress finishes),
+   * changed schedules or time zones are replaced. Runs in progress keep going.
+   */
+  sync(repository: string): void {
+    if (this.#stopped) return;
+    const repoKey = lower(repository);
+    const jobs = this.#jobs.get(repoKey) ?? new Map<string, Job>();
+    const wanted = new Map(this.#store.liveFunctions(repository).filter((fn) => fn.type === "cron").map((fn) => [lower(fn.name), fn]));
+
+    for (const [name, job] of jobs) {
+      if (wanted.has(name)) continue;
+      job.cron.stop();
+      jobs.delete(name);
+      this.#log.info({ repository: job.fn.repository, function: job.fn.name, schedule: job.schedule }, "cron schedule removed");
+    }
+    for (const [name, fn] of wanted) {
+      const { schedule, timezone } = cronSettings(fn);
+      const previous = jobs.get(name);
+      if (previous && previous.schedule === schedule && previous.timezone === timezone) {
+        // Same timing: the timer stays; ticks read the live function, so they run the new image.
+        previous.fn = fn;
+        continue;
+      }
+      previous?.cron.stop();
+      jobs.delete(name);
+      try {
+        const cron = new Cron(
+          schedule,
+          {
+            timezone,
+            mode: "5-or-6-parts",
+            unref: true,
+            catch: (error) => this.#log.error({ err: error, repository: fn.repository, function: fn.name }, "cron tick crashed"),
+          },
+          () => this.#tick(fn.repository, fn.name),
+        );
+        jobs.set(name, { fn, schedule, timezone, cron });
+        this.#log.info({ repository: fn.repository, function: fn.name, schedule, timezone, nextRun: cron.nextRun()?.toISOString() ?? null }, "cron scheduled");
+      } catch (error) {
+        // The manifest validates expressions, so this is a stored spec croner no longer reads.
+        this.#log.error({ err: error, repository: fn.repository, function: fn.name, schedule, timezone }, "cron schedule refused; the function does not run on schedule");
+      }
+    }
+    if (jobs.size > 0) this.#jobs.set(repoKey, jobs);
+    else this.#jobs.delete(repoKey);
+  }
+
+  /** The scheduled functions, of one repository or all, sorted by repository and name. */
+  schedules(repository?: string): ScheduledFunction[] {
+    const groups = repository === undefined ? [...this.#jobs.values()] : [this.#jobs.get(lower(repository)) ?? new Map<string, Job>()];
+    return groups
+      .flatMap((jobs) => [...jobs.values()])
+      .map((job) => ({
+        repository: job.fn.repository,
+        function: job.fn.name,
+        schedule: job.schedule,
+        timezone: job.timezone,
+        timeoutSeconds: cronSettings(job.fn).timeoutSeconds,
+        deploymentId: job.fn.deploymentId,
+        commit: job.fn.commit,
+        nextRun: job.cron.nextRun(),
+      }))
+      .sort((a, b) => lower(a.repository).localeCompare(lower(b.repository)) || lower(a.function).localeCompare(lower(b.function)));
+  }
+
+  /** The run of a function in progress in this process, if any. */
+  activeRun(repository: string, name: string): CronRun | undefined {
+    return this.#running.get(lower(`${repository}/${name}`))?.run;
+  }
+
+  /**
+   * Starts a run of a live cron function now; returns its record (state
+   * `running`) without waiting for it. Throws 404 for an unknown or http
+   * function and 409 while a run of it is in progress.
+   */
+  runNow(repository: string, name: string): CronRun {
+    if (this.#stopped) throw new EserverlessError("eserveless is shutting down; no run was started.", { status: 503, code: "shutting_down" });
+    return this.#trigger(this.liveCronFunction(repository, name), "manual");
+  }
+
+  /**
+   * The live cron function `name` of `repository`; throws a 404 that says
+   * what is missing, or that the function is an http one.
+   */
+  liveCronFunction(repository: string, name: string): LiveFunction {
+    const fn = this.#store.liveFunction(repository, name);
+    if (!fn) {
+      const deployed = this.#store.liveFunctions(repository);
+      throw new NotFoundError(
+        deployed.length === 0
+          ? `Nothing is deployed from ${repository}, so it has no function "${name}".`
+          : `${repository} has no function "${name}" (it has: ${deployed.map((f) => `${f.name} (${f.type})`).join(", ")}).`,
+        { code: "function_not_found" },
+      );
+    }
+    if (fn.type !== "cron") {
+      throw new NotFoundError(`"${fn.name}" of ${fn.repository} is an ${fn.type} function: only cron functions have runs.`, { code: "not_a_cron_function" });
+    }
+    return fn;
+  }
+
+  /** Resolves when no run is in progress. */
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.all([...this.#running.values()].map((active) => active.done));
+  }
+
+  /** Stops every schedule and kills the runs in progress (recorded as failed), removing their containers. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const jobs of this.#jobs.values()) for (const job of jobs.values()) job.cron.stop();
+    this.#jobs.clear();
+    for (const active of this.#running.values()) active.abort.abort();
+    await this.idle();
+  }
+
+  #tick(repository: string, name: string): void {
+    if (this.#stopped) return;
+    const fn = this.#store.liveFunction(repository, name);
+    // A deployment removed or retyped it since; the sync that follows drops the job.
+    if (!fn || fn.type !== "cron") return;
+    this.#trigger(fn, "schedule");
+  }
+
+  #trigger(fn: LiveFunction, trigger: CronRun["trigger"]): CronRun {
+    const key = lower(`${fn.repository}/${fn.name}`);
+    const base = { repository: fn.repository, function: fn.name, deploymentId: fn.deploymentId, commit: fn.commit, trigger };
+    const active = this.#running.get(key);
+    if (active) {
+      const seconds = Math.round((this.#now() - active.run.startedAt) / 1000);
+      if (trigger === "manual") {
+        throw new EserverlessError(`${fn.name} of ${fn.repository} is already running (run ${active.run.id}, started ${seconds} s ago); a cron function runs once at a time.`, {
+          status: 409,
+          code: "run_in_progress",
+        });
+      }
+      const skipped = this.#store.createRun({ ...base, state: "skipped", error: `Skipped: run ${active.run.id} was still running`, at: this.#now() });
+      this.#log.child({ repository: fn.repository, function: fn.name, run: skipped.id }).info({ running: active.run.id, runningForSeconds: seconds }, "cron tick skipped: the previous run is still going");
+      return skipped;
+    }
+    const run = this.#store.createRun({ ...base, state: "running", at: this.#now() });
+    const abort = new AbortController();
+    const entry: ActiveRun = { run, abort, done: Promise.resolve() };
+    this.#running.set(key, entry);
+    entry.done = this.#execute(fn, run, abort.signal).finally(() => this.#running.delete(key));
+    return run;
+  }
+
+  /** Runs one container to its end or its time limit, then records the result; never throws. */
+  async #execute(fn: LiveFunction, run: CronRun, signal: AbortSignal): Promise<void> {
+    const log = this.#log.child({ repository: fn.repository, function: fn.name, run: run.id });
+    let state: Exclude<CronRunState, "running" | "skipped"> = "failed";
+    let exitCode: number | null = null;
+    let error: string | null = null;
+    let durationMs: number | null = null;
+    let output = { text: "", truncated: false };
+    let container: Docker.Container | undefined;
+    try {
+      const settings = cronSettings(fn);
+      log.info({ trigger: run.trigger, deployment: fn.deploymentId, image: fn.image, timeoutSeconds: settings.timeoutSeconds }, "cron run started");
+      container = await this.#docker.createContainer(
+        sandboxedContainer({
+          image: fn.image,
+          name: `es-cron-${slug(fn.repository)}-${slug(fn.name)}-${run.id}`,
+          env: settings.env,
+          labels: { ...eserverlessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }), [CRON_RUN_LABEL]: run.id },
+          memoryBytes: settings.memoryBytes,
+        }),
+      );
+      signal.throwIfAborted();
+      await container.start();
+      const started = performance.now();
+      const outcome = await waitForExit(container, settings.timeoutSeconds * 1000, signal);
+      durationMs = performance.now() - started;
+      exitCode = outcome.exitCode;
+      if (outcome.reason === "timeout") {
+        state = "timed_out";
+        error = `Killed after its ${settings.timeoutSeconds} s timeout`;
+      } else if (outcome.reason === "stopped") {
+        error = "Killed: eserveless shut down during the run";
+      } else if (exitCode === 0) {
+        state = "succeeded";
+      } else {
+        // Why it stopped: out of memory, or removed by something else (docker rm -f, another eserveless on this engine).
+        const state = await container.inspect().then((info) => info.State, (cause: unknown) => (statusCode(cause) === 404 ? "gone" : undefined));
+        if (state === "gone" || state?.Status === "removing" || state?.Status === "dead") {
+          error = `Exited with code ${exitCode}: its container was removed from outside eserveless during the run`;
+        } else if (state?.OOMKilled) {
+          error = `Killed for using more than its ${Math.round((settings.memoryBytes ?? 256 * 1024 ** 2) / 1024 ** 2)} MiB of memory`;
+        } else {
+          error = `Exited with code ${exitCode}`;
+        }
+      }
+    } catch (cause) {
+      error = signal.aborted ? "Killed: eserveless shut down during the run" : `Could not run the container: ${(cause as Error).message}`;
+      if (!signal.aborted) log.warn({ err: cause }, "cron run could not start");
+    }
+    if (container) {
+      output = await readOutput(container).catch((cause: Error) => ({ text: `(output unavailable: ${cause.message})`, truncated: false }));
+      await container.remove({ force: true }).catch((cause: unknown) => {
+        if (statusCode(cause) !== 404) log.warn({ err: cause, container: container?.id }, "could not remove the cron container; it is removed at the next start");
+      });
+    }
+    this.#store.finishRun(run.id, { state, exitCode, durationMs, error, output: output.text, outputTruncated: output.truncated, at: this.#now() });
+    const summary = { state, exitCode, durationMs: durationMs === null ? null : Math.round(durationMs), error, outputBytes: Buffer.byteLength(output.text) };
+    if (state === "succeeded") log.info(summary, "cron run succeeded");
+    else log.warn(summary, `cron run ${state.replace("_", " ")}`);
+  }
+}
+
+/** Waits for the container to exit, killing it past `timeoutMs` or when `signal` aborts. */
+async function waitForExit(container: Docker.Container, timeoutMs: number, signal: AbortSignal): Promise<Outcome> {
+  const exited = (container.wait() as Promise<{ StatusCode: number }>).then((result) => result.StatusCode);
+  exited.catch(() => undefined); // Awaited below when it matters; never an unhandled rejection.
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const limit = new Promise<"timeout" | "stopped">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    onAbort = () => resolve("stopped");
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    const first = await Promise.race([exited, limit]);
+    if (typeof first === "number") return { reason: "exited", exitCode: first };
+    try {
+      await container.kill();
+    } catch (cause) {
+      // 409: it exited on its own between the deadline and the kill.
+      if (statusCode(cause) === 409) return { reason: "exited", exitCode: await exited.catch(() => null) };
+      if (statusCode(cause) !== 404) throw cause;
+    }
+    return { reason: first, exitCode: await exited.catch(() => null) };
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The end of what the container printed, stdout and stderr interleaved, bounded. */
+async function readOutput(container: Docker.Container): Promise<{ text: string; truncated: boolean }> {
+  const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+  return tailText(demuxDockerLog(raw), MAX_RUN_OUTPUT_CHARS);
+}
