@@ -9,16 +9,19 @@ export class EserverlessError extends Error {
   readonly blame: "user" | "system";
   /** Machine-readable code, stable across releases, for API clients. */
   readonly code: string;
+  /** Response headers that go with the status, such as Retry-After. */
+  readonly headers: Record<string, string>;
 
   constructor(
     message: string,
-    options: { status?: number; blame?: "user" | "system"; code?: string; cause?: unknown } = {},
+    options: { status?: number; blame?: "user" | "system"; code?: string; cause?: unknown; headers?: Record<string, string> } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = new.target.name;
     this.status = options.status ?? 500;
     this.blame = options.blame ?? (this.status < 500 ? "user" : "system");
     this.code = options.code ?? "internal";
+    this.headers = options.headers ?? {};
   }
 }
 

@@ -1,102 +1,160 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
 import { Hono, type Context } from "hono";
-import { proxy } from "hono/proxy";
 import type { Logger } from "pino";
-import { containerEnvironment } from "../manifest/function-environment.js";
+import { functionTarget, type StoredSpec } from "../deploy/function-target.js";
 import { EserverlessError, NotFoundError } from "../errors.js";
-import type { FunctionSpec } from "../manifest/manifest-schema.js";
-import type { ContainerPool, Lease } from "../run/container-pool.js";
+import type { ContainerPool } from "../run/container-pool.js";
+import type { Lease } from "../run/function-pool.js";
+import { ProxyError, endToEndHeaders, proxyRequest } from "../run/proxy.js";
 import { PROBE_HEADER } from "../run/readiness.js";
 import type { Store } from "../store/store.js";
+import type { Metrics } from "./metrics.js";
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
+const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
 
-/** The caller's address appended to any X-Forwarded-For it sent (the node adapter exposes the socket). */
-function forwardedFor(c: Context): string | undefined {
-  const remote = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress;
-  const previous = c.req.header("x-forwarded-for");
-  return [previous, remote].filter(Boolean).join(", ") || undefined;
+/** The node adapter's request and response, absent under `app.request()`. */
+type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
+
+/**
+ * The function's response as a web Response, streamed. The lease is returned
+ * when the body has been sent, and discarded when the function broke off.
+ */
+function streamResponse(upstream: IncomingMessage, lease: Lease, extraHeaders: Record<string, string>, callerGone: () => boolean): Response {
+  upstream.once("close", () => {
+    // Cut short by the function (not by a caller that went away): replace it.
+    if (upstream.complete || callerGone()) lease.release();
+    else lease.discard("the response body broke off");
+  });
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(endToEndHeaders(upstream.headers))) {
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  for (const [name, value] of Object.entries(extraHeaders)) headers.append(name, value);
+  const noBody = upstream.statusCode === 204 || upstream.statusCode === 304;
+  if (noBody) upstream.resume();
+  return new Response(noBody ? null : (Readable.toWeb(upstream) as ReadableStream<Uint8Array>), {
+    status: upstream.statusCode ?? 502,
+    statusText: upstream.statusMessage,
+    headers,
+  });
 }
 
-/** Ends the lease when the response body is fully sent or the client goes away. */
-function releaseWhenDone(body: ReadableStream<Uint8Array>, lease: Lease): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) {
-          lease.release();
-          controller.close();
-        } else controller.enqueue(value);
-      } catch (error) {
-        lease.release();
-        controller.error(error);
-      }
-    },
-    cancel(reason) {
-      lease.release();
-      return reader.cancel(reason);
-    },
-  });
+/**
+ * The request body as a Node stream. Under the node adapter that is the
+ * socket itself: reading `c.req.raw.body` there would make the adapter wrap
+ * it in a web stream and consume it.
+ */
+function requestBody(c: Context, incoming: IncomingMessage | undefined): Readable | null {
+  if (c.req.method === "GET" || c.req.method === "HEAD") return null;
+  if (incoming) {
+    const length = incoming.headers["content-length"];
+    return incoming.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0") ? incoming : null;
+  }
+  return c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : null;
+}
+
+export interface InvokeOptions {
+  store: Store;
+  pool: ContainerPool;
+  metrics: Metrics;
+  log: Logger;
+  /** Largest request body, in bytes (413 past it). */
+  maxBodyBytes?: number;
 }
 
 /**
  * `/fn/<owner>/<repo>/<function>/…`: every method, proxied to a ready
  * container of the live deployment; the function sees the rest of the path.
+ * Bodies stream both ways; a caller that goes away aborts the upstream request.
  */
-export function invokeRoutes(options: { store: Store; pool: ContainerPool; log: Logger }) {
+export function invokeRoutes(options: InvokeOptions) {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const tooLarge = () =>
+    new EserverlessError(`Request body too large: the limit is ${maxBodyBytes} bytes (ESERVELESS_MAX_BODY_BYTES)`, { status: 413, code: "body_too_large" });
+
   const handler = async (c: Context) => {
     const { owner, repo, name } = c.req.param() as { owner: string; repo: string; name: string };
     const repository = `${owner}/${repo}`;
     const fn = options.store.liveFunction(repository, name);
     if (!fn) throw new NotFoundError(`No function "${name}" is live in ${repository}. Check the name in .eserveless.yaml and that a deployment succeeded.`, { code: "function_not_found" });
     if (fn.type !== "http") throw new NotFoundError(`${repository}/${name} is a cron function; it runs on its schedule and has no URL.`, { code: "not_http" });
+    if (Number(c.req.header("content-length") ?? 0) > maxBodyBytes) throw tooLarge();
+    const label = `${fn.repository}/${fn.name}`;
 
     const url = new URL(c.req.url);
     const prefix = url.pathname.split("/").slice(0, 5).join("/");
-    const path = url.pathname.slice(prefix.length) || "/";
-    const spec = fn.spec as FunctionSpec & { entry: string };
-    const timeoutMs = (spec.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+    const path = (url.pathname.slice(prefix.length) || "/") + url.search;
+    const timeoutMs = ((fn.spec as StoredSpec).timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+    const node = c.env as NodeBindings;
 
     const started = performance.now();
-    const lease = await options.pool.acquire({
-      repository: fn.repository,
-      name: fn.name,
-      image: fn.image,
-      commit: fn.commit,
-      deploymentId: fn.deploymentId,
-      env: containerEnvironment(spec, spec),
-      memoryBytes: spec.memory,
-    });
-    let response: Response;
+    const lease = await options.pool.acquire(functionTarget(fn));
+    const finish = (status: number) => {
+      const ms = performance.now() - started;
+      options.metrics.invocation(label, status, ms / 1000, lease.coldStartMs);
+      options.log.info(
+        { function: label, method: c.req.method, path, status, ms: Math.round(ms), cold: lease.coldStartMs !== undefined, container: lease.replica.name },
+        "invocation",
+      );
+    };
+
+    const headers = endToEndHeaders(node?.incoming?.headers ?? Object.fromEntries(c.req.raw.headers));
+    delete headers[PROBE_HEADER];
+    const remote = node?.incoming?.socket.remoteAddress;
+    headers["x-forwarded-for"] = [c.req.header("x-forwarded-for"), remote].filter(Boolean).join(", ");
+    if (!headers["x-forwarded-for"]) delete headers["x-forwarded-for"];
+    headers["x-forwarded-host"] = url.host;
+    headers["x-forwarded-proto"] = url.protocol.replace(":", "");
+    const body = requestBody(c, node?.incoming);
+
+    let upstream: IncomingMessage;
     try {
-      response = await proxy(`http://${lease.replica.host}:${lease.replica.port}${path}${url.search}`, {
-        raw: c.req.raw,
-        headers: {
-          ...c.req.header(),
-          [PROBE_HEADER]: undefined,
-          "x-forwarded-for": forwardedFor(c),
-          "x-forwarded-host": url.host,
-          "x-forwarded-proto": url.protocol.replace(":", ""),
-        },
-        signal: AbortSignal.any([c.req.raw.signal, AbortSignal.timeout(timeoutMs)]),
+      upstream = await proxyRequest({
+        host: lease.replica.host,
+        port: lease.replica.port,
+        agent: lease.replica.agent,
+        method: c.req.method,
+        path,
+        headers,
+        body,
+        maxBodyBytes,
+        timeoutMs,
+        signal: c.req.raw.signal,
       });
     } catch (error) {
-      lease.release();
-      if ((error as Error).name === "TimeoutError") {
-        throw new EserverlessError(`${repository}/${name} did not answer within its ${timeoutMs / 1000} s timeout`, { status: 504, code: "function_timeout" });
+      const kind = error instanceof ProxyError ? error.kind : "upstream";
+      if (kind === "client_gone") {
+        lease.release();
+        finish(499);
+        throw new EserverlessError("The caller went away", { status: 499, code: "client_gone" });
       }
-      throw new EserverlessError(`${repository}/${name} failed before it answered (${(error as Error).message})`, { status: 502, code: "function_crashed" });
+      if (kind === "body_too_large") {
+        // The function saw a truncated body; do not reuse its connection state.
+        lease.discard("request body over the limit");
+        finish(413);
+        throw tooLarge();
+      }
+      if (kind === "timeout") {
+        lease.discard(`no answer within ${timeoutMs} ms`);
+        finish(504);
+        throw new EserverlessError(`${label} did not answer within its ${timeoutMs / 1000} s timeout (manifest: timeout); its container was recycled`, {
+          status: 504,
+          code: "function_timeout",
+        });
+      }
+      lease.discard(`request failed: ${(error as Error).message}`);
+      finish(502);
+      throw new EserverlessError(`${label} failed before it answered (its process crashed or closed the connection); its container was replaced`, {
+        status: 502,
+        code: "function_crashed",
+        cause: error,
+      });
     }
-    const headers = new Headers(response.headers);
-    if (lease.coldStartMs !== undefined) headers.append("server-timing", `cold-start;dur=${lease.coldStartMs}`);
-    options.log.info(
-      { function: `${repository}/${name}`, method: c.req.method, path, status: response.status, ms: Math.round(performance.now() - started), cold: lease.coldStartMs !== undefined },
-      "invocation",
-    );
-    const body = response.body ? releaseWhenDone(response.body, lease) : (lease.release(), null);
-    return new Response(body, { status: response.status, statusText: response.statusText, headers });
+    finish(upstream.statusCode ?? 502);
+    const callerGone = () => c.req.raw.signal.aborted || Boolean(node?.outgoing?.destroyed && !node.outgoing.writableFinished);
+    return streamResponse(upstream, lease, lease.coldStartMs !== undefined ? { "server-timing": `cold-start;dur=${lease.coldStartMs}` } : {}, callerGone);
   };
   return new Hono().all("/fn/:owner/:repo/:name", handler).all("/fn/:owner/:repo/:name/*", handler);
 }

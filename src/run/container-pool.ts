@@ -1,12 +1,13 @@
 import type Docker from "dockerode";
 import { randomBytes } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
+import { Agent } from "node:http";
 import type { Logger } from "pino";
 import { UpstreamError } from "../errors.js";
-import { waitUntilReady } from "./readiness.js";
+import { FunctionPool, defaultScaling, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
+import { probe, waitUntilReady } from "./readiness.js";
 import { CONTAINER_PORT, LABEL, eserverlessLabels, sandboxedContainer } from "./sandbox.js";
 
-/** What to run: one function of one deployment. */
+/** What to run: one http function of one deployment. */
 export interface FunctionTarget {
   repository: string;
   name: string;
@@ -15,32 +16,7 @@ export interface FunctionTarget {
   deploymentId: string;
   env: Record<string, string>;
   memoryBytes?: number;
-}
-
-/** A started container of a function that answers HTTP. */
-export interface Replica {
-  key: string;
-  deploymentId: string;
-  container: Docker.Container;
-  host: string;
-  port: number;
-  /** Milliseconds from create to the first HTTP answer. */
-  coldStartMs: number;
-  inflight: number;
-}
-
-/** A replica lent to one request; `release` must be called when the response ends. */
-export interface Lease {
-  replica: Replica;
-  /** Set when this request waited for a container to start. */
-  coldStartMs?: number;
-  release(): void;
-}
-
-interface FunctionReplicas {
-  deploymentId: string;
-  replicas: Replica[];
-  starting?: Promise<Replica>;
+  scaling?: Partial<Scaling>;
 }
 
 /** The pool key of a function: names are case-insensitive, like its URL. */
@@ -50,25 +26,61 @@ export function functionKey(repository: string, name: string): string {
 
 const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
+export interface ContainerPoolOptions extends Partial<PoolSettings> {
+  docker: Docker;
+  /** This eserveless's id: it adopts and removes only the containers it labelled. */
+  instance: string;
+  log: Logger;
+  /** Where function ports are published and probed. */
+  publishHost?: string;
+  /** How often idle replicas are paused or removed. */
+  reapIntervalMs?: number;
+  /** Told when a container of a deployment fails to start (the deployment log). */
+  onStartFailure?: (target: FunctionTarget, error: unknown) => void;
+  now?: () => number;
+}
+
+/** Counts for metrics: containers by state and requests waiting. */
+export interface PoolStats {
+  ready: number;
+  paused: number;
+  draining: number;
+  starting: number;
+  queued: number;
+}
+
 /**
- * Starts, lends and removes the containers of http functions. A function
- * has one current deployment; its replicas are started on demand and shared
- * by concurrent requests.
+ * The containers of all http functions: one {@link FunctionPool} per
+ * function, for its live deployment. Starts containers on demand, switches
+ * deployments without dropping requests, and reaps idle containers.
  */
 export class ContainerPool {
   readonly #docker: Docker;
+  readonly #instance: string;
   readonly #log: Logger;
   readonly #publishHost: string;
-  readonly #readyTimeoutMs: number;
-  readonly #drainTimeoutMs: number;
-  readonly #functions = new Map<string, FunctionReplicas>();
+  readonly #settings: PoolSettings;
+  readonly #pools = new Map<string, FunctionPool>();
+  readonly #retiring = new Set<Promise<void>>();
+  readonly #now: () => number;
+  readonly #onStartFailure: ContainerPoolOptions["onStartFailure"];
+  readonly #reaper: NodeJS.Timeout;
 
-  constructor(options: { docker: Docker; log: Logger; publishHost?: string; readyTimeoutMs?: number; drainTimeoutMs?: number }) {
+  constructor(options: ContainerPoolOptions) {
     this.#docker = options.docker;
+    this.#instance = options.instance;
     this.#log = options.log;
     this.#publishHost = options.publishHost ?? "127.0.0.1";
-    this.#readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
-    this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+    this.#onStartFailure = options.onStartFailure;
+    this.#settings = {
+      readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
+      queueSize: options.queueSize ?? 100,
+      pauseAfterMs: options.pauseAfterMs ?? 0,
+      drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+    };
+    this.#reaper = setInterval(() => void this.reap(), options.reapIntervalMs ?? 1000);
+    this.#reaper.unref();
   }
 
   /** Creates and starts a container for `target` and waits until it answers HTTP. */
@@ -82,7 +94,7 @@ export class ContainerPool {
           image: target.image,
           name,
           env: { ...target.env, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
-          labels: eserverlessLabels({ repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name }),
+          labels: eserverlessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name }),
           memoryBytes: target.memoryBytes,
           publishHost: this.#publishHost,
         }),
@@ -92,118 +104,167 @@ export class ContainerPool {
       throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
     }
     try {
-      const info = await container.inspect();
-      const port = Number(info.NetworkSettings.Ports[`${CONTAINER_PORT}/tcp`]?.[0]?.HostPort);
-      await waitUntilReady(container, { host: this.#publishHost, port, timeoutMs: this.#readyTimeoutMs, signal });
+      const port = await publishedPort(container);
+      await waitUntilReady(container, { host: this.#publishHost, port, timeoutMs: this.#settings.readyTimeoutMs, signal });
       const coldStartMs = Math.round(performance.now() - started);
-      this.#log.debug({ function: target.name, container: name, port, coldStartMs }, "container ready");
-      return { key: functionKey(target.repository, target.name), deploymentId: target.deploymentId, container, host: this.#publishHost, port, coldStartMs, inflight: 0 };
+      this.#log.info({ function: `${target.repository}/${target.name}`, container: name, port, coldStartMs }, "container ready");
+      return { container, name, host: this.#publishHost, port, agent: newAgent(), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };
     } catch (error) {
-      await this.#removeContainer(container);
+      await this.#remove(container);
       throw error;
     }
   }
 
-  /** Lends a ready replica of the function, cold-starting one when none runs for its deployment. */
-  async acquire(target: FunctionTarget): Promise<Lease> {
-    const key = functionKey(target.repository, target.name);
-    let entry = this.#functions.get(key);
-    if (!entry || entry.deploymentId !== target.deploymentId) {
-      if (entry) this.#retire(entry);
-      entry = { deploymentId: target.deploymentId, replicas: [] };
-      this.#functions.set(key, entry);
-    }
-    const warm = entry.replicas.reduce<Replica | undefined>((best, r) => (!best || r.inflight < best.inflight ? r : best), undefined);
-    if (warm) return this.#lend(warm);
-
-    const current = entry;
-    current.starting ??= this.start(target)
-      .then((replica) => {
-        if (this.#functions.get(key) === current) current.replicas.push(replica);
-        else this.#drainAndRemove([replica]);
-        return replica;
-      })
-      .finally(() => {
-        current.starting = undefined;
-      });
-    const replica = await current.starting;
-    return this.#lend(replica, replica.coldStartMs);
+  /** Lends a ready replica of the function's deployment, cold-starting one when none runs. */
+  acquire(target: FunctionTarget): Promise<Lease> {
+    return this.#poolFor(target).acquire();
   }
 
   /**
-   * Makes freshly started replicas current for their functions (a deployment
-   * going live). Replicas of previous deployments finish their requests and
-   * are removed; functions of `repository` without a new replica are dropped.
+   * Makes freshly started replicas current (a deployment going live): new
+   * requests go to them at once, while replicas of the previous deployment
+   * finish their requests and are removed. Functions of `repository` absent
+   * from `targets` are dropped.
    */
-  activate(repository: string, deploymentId: string, replicas: Replica[]): void {
+  activate(repository: string, targets: Array<{ target: FunctionTarget; replicas: Replica[] }>): void {
     const prefix = `${repository.toLowerCase()}/`;
-    for (const [key, entry] of this.#functions) {
-      if (key.startsWith(prefix) && !replicas.some((r) => r.key === key)) {
-        this.#functions.delete(key);
-        this.#retire(entry);
+    const keep = new Set(targets.map(({ target }) => functionKey(target.repository, target.name)));
+    for (const [key, pool] of this.#pools) {
+      if (key.startsWith(prefix) && !keep.has(key)) {
+        this.#pools.delete(key);
+        this.#retire(pool);
       }
     }
-    for (const replica of replicas) {
-      const previous = this.#functions.get(replica.key);
-      if (previous) this.#retire(previous);
-      this.#functions.set(replica.key, { deploymentId, replicas: [replica] });
+    for (const { target, replicas } of targets) {
+      const pool = this.#poolFor(target);
+      for (const replica of replicas) pool.add(replica);
     }
   }
 
   /** Removes replicas that never went live (a failed or superseded deployment). */
   async discard(replicas: Replica[]): Promise<void> {
-    await Promise.all(replicas.map((r) => this.#removeContainer(r.container)));
+    await Promise.all(replicas.map((r) => this.#removeReplica(r)));
   }
 
-  /** Removes containers a previous run of eserveless left behind. */
-  async removeOrphans(): Promise<number> {
-    const containers = await this.#docker.listContainers({ all: true, filters: { label: [`${LABEL}.managed=true`] } });
-    await Promise.all(containers.map((c) => this.#removeContainer(this.#docker.getContainer(c.Id))));
-    return containers.length;
+  /**
+   * After a restart: takes over the running containers of live deployments
+   * (so function URLs answer without a redeploy) and removes every other
+   * container eserveless left behind. Returns how many of each.
+   */
+  async adopt(live: FunctionTarget[]): Promise<{ adopted: number; removed: number }> {
+    const containers = await this.#docker.listContainers({ all: true, filters: { label: [`${LABEL}.instance=${this.#instance}`] } });
+    let adopted = 0;
+    for (const info of containers) {
+      const labels = info.Labels ?? {};
+      const target = live.find(
+        (t) =>
+          t.deploymentId === labels[`${LABEL}.deployment`] &&
+          functionKey(t.repository, t.name) === functionKey(labels[`${LABEL}.repository`] ?? "", labels[`${LABEL}.function`] ?? ""),
+      );
+      const container = this.#docker.getContainer(info.Id);
+      const port = info.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort;
+      if (target && info.State === "paused") await container.unpause().catch(() => undefined);
+      if (target && (info.State === "running" || info.State === "paused") && port && (await probe(this.#publishHost, port))) {
+        const name = info.Names[0]?.replace(/^\//, "") ?? info.Id;
+        this.#poolFor(target).add({ container, name, host: this.#publishHost, port, agent: newAgent(), coldStartMs: 0, state: "ready", inflight: 0, lastUsed: this.#now() });
+        adopted++;
+      } else {
+        await this.#remove(container);
+      }
+    }
+    return { adopted, removed: containers.length - adopted };
   }
 
-  /** Stops and removes every container of the pool. */
-  async close(): Promise<void> {
-    const all = [...this.#functions.values()].flatMap((entry) => entry.replicas);
-    this.#functions.clear();
-    await this.discard(all);
+  /** Pauses and removes idle replicas, keeps minReplicas warm. Runs on a timer; tests call it directly. */
+  async reap(): Promise<void> {
+    await Promise.all([...this.#pools.values()].map((pool) => pool.tick()));
   }
 
-  #lend(replica: Replica, coldStartMs?: number): Lease {
-    replica.inflight++;
-    let released = false;
-    return {
-      replica,
-      coldStartMs,
-      release: () => {
-        if (!released) replica.inflight--;
-        released = true;
+  stats(): PoolStats {
+    const stats: PoolStats = { ready: 0, paused: 0, draining: 0, starting: 0, queued: 0 };
+    for (const pool of this.#pools.values()) {
+      for (const r of pool.replicas) stats[r.state]++;
+      stats.starting += pool.starting;
+      stats.queued += pool.queued;
+    }
+    return stats;
+  }
+
+  /**
+   * Stops the reaper. With `keepContainers` (a restart), containers stay up
+   * for the next start to adopt; otherwise they are removed.
+   */
+  async close(options: { keepContainers?: boolean } = {}): Promise<void> {
+    clearInterval(this.#reaper);
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    if (!options.keepContainers) await Promise.all(pools.map((pool) => pool.close()));
+    await Promise.all(this.#retiring);
+  }
+
+  #poolFor(target: FunctionTarget): FunctionPool {
+    const key = functionKey(target.repository, target.name);
+    const existing = this.#pools.get(key);
+    if (existing?.deploymentId === target.deploymentId) return existing;
+    const scaling = { ...defaultScaling, ...definedOnly(target.scaling) };
+    const log = this.#log.child({ function: `${target.repository}/${target.name}`, deployment: target.deploymentId });
+    const pool = new FunctionPool(
+      target.deploymentId,
+      scaling,
+      this.#settings,
+      {
+        start: (signal) => this.start(target, signal),
+        remove: (replica) => this.#removeReplica(replica),
+        pause: (replica) => replica.container.pause(),
+        unpause: (replica) => replica.container.unpause(),
+        startFailed: (error) => this.#onStartFailure?.(target, error),
       },
-    };
+      log,
+      this.#now,
+    );
+    this.#pools.set(key, pool);
+    if (existing) this.#retire(existing, pool);
+    return pool;
   }
 
-  #retire(entry: FunctionReplicas): void {
-    const replicas = entry.replicas.splice(0);
-    this.#drainAndRemove(replicas);
+  /** Lets a replaced pool drain in the background; close() waits for it. */
+  #retire(pool: FunctionPool, successor?: FunctionPool): void {
+    const done = pool.close(successor).finally(() => this.#retiring.delete(done));
+    this.#retiring.add(done);
   }
 
-  /** Lets in-flight requests finish (bounded), then removes the containers. */
-  #drainAndRemove(replicas: Replica[]): void {
-    void (async () => {
-      const deadline = Date.now() + this.#drainTimeoutMs;
-      while (replicas.some((r) => r.inflight > 0) && Date.now() < deadline) await sleep(50);
-      await this.discard(replicas);
-    })();
+  async #removeReplica(replica: Replica): Promise<void> {
+    // Its host port may be reused by a later container: no socket may survive it.
+    replica.agent.destroy();
+    await this.#remove(replica.container);
   }
 
-  async #removeContainer(container: Docker.Container): Promise<void> {
+  async #remove(container: Docker.Container): Promise<void> {
     try {
       await container.remove({ force: true });
     } catch (error) {
-      // Already gone is fine; anything else leaves an orphan the next start removes.
+      // Already gone is fine; anything else is an orphan the next start removes.
       if ((error as { statusCode?: number }).statusCode !== 404) {
-        this.#log.warn({ err: error, container: container.id }, "could not remove container; it is removed at the next start");
+        this.#log.warn({ err: error, container: container.id }, "could not remove container; the next start removes it");
       }
     }
   }
+}
+
+/**
+ * Keep-alive, so warm requests skip the TCP handshake through docker-proxy.
+ * Idle sockets close after 30 s, before the runtimes' 65 s keep-alive, so we
+ * never reuse one the container is closing.
+ */
+function newAgent(): Agent {
+  return new Agent({ keepAlive: true, timeout: 30_000 });
+}
+
+async function publishedPort(container: Docker.Container): Promise<number> {
+  const info = await container.inspect();
+  return Number(info.NetworkSettings.Ports[`${CONTAINER_PORT}/tcp`]?.[0]?.HostPort);
+}
+
+function definedOnly<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -19,7 +19,7 @@ export class ReadinessError extends SourceError {
 }
 
 /** One HTTP probe: resolves true on any HTTP answer, false when nothing answers yet. */
-function probe(host: string, port: number): Promise<boolean> {
+export function probe(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = request({ host, port, path: "/", method: "GET", headers: { [PROBE_HEADER]: "1" }, agent: false, timeout: 1000 }, (res) => {
       res.resume();

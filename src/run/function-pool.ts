@@ -1,0 +1,322 @@
+import type Docker from "dockerode";
+import type { Agent } from "node:http";
+import type { Logger } from "pino";
+import { EserverlessError } from "../errors.js";
+
+/** How one function scales; from its manifest entry. */
+export interface Scaling {
+  /** Requests one replica serves at once. */
+  concurrency: number;
+  minReplicas: number;
+  maxReplicas: number;
+  /** Idle time before a replica above minReplicas is removed. */
+  idleTimeoutMs: number;
+}
+
+export const defaultScaling: Scaling = { concurrency: 10, minReplicas: 0, maxReplicas: 5, idleTimeoutMs: 5 * 60_000 };
+
+/** A started container of a function that answers HTTP. */
+export interface Replica {
+  container: Docker.Container;
+  name: string;
+  host: string;
+  port: number;
+  /** Keep-alive connections to this replica only; destroyed with it. */
+  agent: Agent;
+  /** Milliseconds from create to the first HTTP answer (0 when adopted). */
+  coldStartMs: number;
+  state: "ready" | "paused" | "draining";
+  inflight: number;
+  lastUsed: number;
+}
+
+/** A replica lent to one request. */
+export interface Lease {
+  replica: Replica;
+  /** Set when the request waited for a container to start: how long it waited. */
+  coldStartMs?: number;
+  /** Returns the replica; call once the response has ended. */
+  release(): void;
+  /** Returns a replica that hung or crashed: it is removed and replaced on demand. */
+  discard(reason: string): void;
+}
+
+/** What a function pool does with Docker; the container pool provides it. */
+export interface ReplicaDriver {
+  start(signal?: AbortSignal): Promise<Replica>;
+  remove(replica: Replica): Promise<void>;
+  pause(replica: Replica): Promise<void>;
+  unpause(replica: Replica): Promise<void>;
+  /** A start failed; the driver records why (the deployment log). */
+  startFailed(error: unknown): void;
+}
+
+interface Waiter {
+  enqueuedAt: number;
+  resolve(lease: Lease): void;
+  reject(error: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+export interface PoolSettings {
+  /** Longest a request waits for a container to start (cold start timeout). */
+  readyTimeoutMs: number;
+  /** Requests that may wait for capacity before 429. */
+  queueSize: number;
+  /** Idle time before a replica is paused; 0 disables the paused tier. */
+  pauseAfterMs: number;
+  /** Longest in-flight requests may run on a replaced replica before it is removed. */
+  drainTimeoutMs: number;
+}
+
+const MAX_BACKOFF_MS = 60_000;
+
+/**
+ * The replicas of one function of one deployment: lends them to requests up
+ * to `concurrency` each, starts more up to `maxReplicas`, queues past that
+ * (bounded), pauses and removes idle ones, and backs off a function that
+ * keeps failing to start.
+ */
+export class FunctionPool {
+  readonly replicas: Replica[] = [];
+  #starting = 0;
+  readonly #waiters: Waiter[] = [];
+  #failures = 0;
+  #backoffUntil = 0;
+  #lastStartError: unknown;
+  #closed = false;
+
+  constructor(
+    readonly deploymentId: string,
+    readonly scaling: Scaling,
+    private readonly settings: PoolSettings,
+    private readonly driver: ReplicaDriver,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Requests waiting for capacity. */
+  get queued(): number {
+    return this.#waiters.length;
+  }
+
+  get starting(): number {
+    return this.#starting;
+  }
+
+  /** Lends a replica, starting, resuming or waiting for one as needed. */
+  async acquire(): Promise<Lease> {
+    if (this.#closed) throw new EserverlessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } });
+    const replica = this.#pick();
+    if (replica) {
+      if (replica.state === "paused") await this.#resume(replica);
+      return this.#lend(replica);
+    }
+    const wait = this.#backoffUntil - this.now();
+    if (wait > 0 && this.replicas.length === 0) {
+      const seconds = Math.ceil(wait / 1000);
+      throw new EserverlessError(`The function keeps failing to start (${errorMessage(this.#lastStartError)}); next try in ${seconds} s. Its deployment log has the details.`, {
+        status: 503,
+        code: "start_backoff",
+        headers: { "retry-after": String(seconds) },
+      });
+    }
+    if (this.#waiters.length >= this.settings.queueSize) {
+      throw new EserverlessError(`Too many requests: all ${this.scaling.maxReplicas} replicas are busy and ${this.settings.queueSize} requests are waiting`, {
+        status: 429,
+        code: "queue_full",
+        headers: { "retry-after": "1" },
+      });
+    }
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter: Waiter = {
+        enqueuedAt: this.now(),
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#removeWaiter(waiter);
+          reject(
+            new EserverlessError(`The function did not become ready within ${this.settings.readyTimeoutMs / 1000} s; its deployment log has its last lines`, {
+              status: 503,
+              code: "cold_start_timeout",
+            }),
+          );
+        }, this.settings.readyTimeoutMs),
+      };
+      this.#waiters.push(waiter);
+      this.#scaleUp();
+    });
+  }
+
+  /** Adds a replica started elsewhere (a deployment's first, or one adopted after a restart). */
+  add(replica: Replica): void {
+    this.replicas.push(replica);
+    this.#dispatch();
+  }
+
+  /**
+   * Housekeeping, called periodically: pauses and removes idle replicas and
+   * keeps `minReplicas` warm.
+   */
+  async tick(): Promise<void> {
+    if (this.#closed) return;
+    const now = this.now();
+    for (const replica of [...this.replicas]) {
+      if (replica.inflight > 0 || replica.state === "draining") continue;
+      const idle = now - replica.lastUsed;
+      if (idle >= this.scaling.idleTimeoutMs && this.#live() > this.scaling.minReplicas) {
+        this.log.info({ container: replica.name, idleMs: idle }, "removing idle container");
+        this.#drop(replica);
+      } else if (replica.state === "ready" && this.settings.pauseAfterMs > 0 && idle >= this.settings.pauseAfterMs) {
+        replica.state = "paused";
+        await this.driver.pause(replica).catch((error: unknown) => {
+          // Could not pause (it may have exited): treat it as gone.
+          this.log.warn({ err: error, container: replica.name }, "pause failed; removing the container");
+          this.#drop(replica);
+        });
+      }
+    }
+    if (this.#live() + this.#starting < this.scaling.minReplicas && this.now() >= this.#backoffUntil) this.#start();
+  }
+
+  /**
+   * Stops lending and removes every replica once its requests finished (or
+   * the drain timeout passed). Waiting requests are moved to `successor`.
+   */
+  async close(successor?: FunctionPool): Promise<void> {
+    this.#closed = true;
+    for (const waiter of this.#waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      if (successor) successor.acquire().then(waiter.resolve, waiter.reject);
+      else waiter.reject(new EserverlessError("The function was removed", { status: 404, code: "function_removed" }));
+    }
+    const deadline = this.now() + this.settings.drainTimeoutMs;
+    const replicas = this.replicas.splice(0);
+    for (const replica of replicas) replica.state = "draining";
+    while (replicas.some((r) => r.inflight > 0) && this.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await Promise.all(replicas.map((r) => this.driver.remove(r)));
+  }
+
+  #live(): number {
+    return this.replicas.filter((r) => r.state !== "draining").length;
+  }
+
+  /** The least busy replica with room: ready ones first, then a paused one. */
+  #pick(): Replica | undefined {
+    let best: Replica | undefined;
+    for (const r of this.replicas) {
+      if (r.state !== "ready" || r.inflight >= this.scaling.concurrency) continue;
+      if (!best || r.inflight < best.inflight) best = r;
+    }
+    return best ?? this.replicas.find((r) => r.state === "paused");
+  }
+
+  async #resume(replica: Replica): Promise<void> {
+    // Mark first so concurrent requests do not unpause twice.
+    replica.state = "ready";
+    await this.driver.unpause(replica);
+  }
+
+  #lend(replica: Replica, coldStartMs?: number): Lease {
+    replica.inflight++;
+    replica.lastUsed = this.now();
+    let done = false;
+    const finish = () => {
+      if (done) return false;
+      done = true;
+      replica.inflight--;
+      replica.lastUsed = this.now();
+      return true;
+    };
+    return {
+      replica,
+      coldStartMs,
+      release: () => {
+        if (finish()) this.#dispatch();
+      },
+      discard: (reason: string) => {
+        if (!finish()) return;
+        this.log.warn({ container: replica.name, reason }, "replacing container");
+        this.#drop(replica);
+        this.#dispatch();
+      },
+    };
+  }
+
+  #drop(replica: Replica): void {
+    const index = this.replicas.indexOf(replica);
+    if (index >= 0) this.replicas.splice(index, 1);
+    replica.state = "draining";
+    void this.driver.remove(replica);
+  }
+
+  /** Hands free capacity to waiting requests, oldest first, and starts more when they still wait. */
+  #dispatch(): void {
+    while (this.#waiters.length > 0) {
+      const replica = this.#pick();
+      if (!replica || replica.state !== "ready") break;
+      const waiter = this.#waiters.shift()!;
+      clearTimeout(waiter.timer);
+      waiter.resolve(this.#lend(replica, this.now() - waiter.enqueuedAt));
+    }
+    if (this.#waiters.length > 0) {
+      const paused = this.replicas.find((r) => r.state === "paused");
+      if (paused) void this.#resume(paused).then(() => this.#dispatch(), () => this.#drop(paused));
+      else this.#scaleUp();
+    }
+  }
+
+  /** Starts replicas while waiting requests exceed what is starting, up to maxReplicas. */
+  #scaleUp(): void {
+    while (
+      this.#waiters.length > this.#starting * this.scaling.concurrency &&
+      this.#live() + this.#starting < this.scaling.maxReplicas &&
+      this.now() >= this.#backoffUntil
+    ) {
+      this.#start();
+    }
+  }
+
+  #start(): void {
+    this.#starting++;
+    this.driver.start().then(
+      (replica) => {
+        this.#starting--;
+        this.#failures = 0;
+        if (this.#closed) {
+          void this.driver.remove(replica);
+          return;
+        }
+        this.replicas.push(replica);
+        this.#dispatch();
+      },
+      (error: unknown) => {
+        this.#starting--;
+        this.#failures++;
+        this.#lastStartError = error;
+        // 1 s, 2 s, 4 s … so a crashing function is not restarted in a tight loop.
+        this.#backoffUntil = this.now() + Math.min(500 * 2 ** this.#failures, MAX_BACKOFF_MS);
+        this.driver.startFailed(error);
+        if (this.#starting === 0 && this.#live() === 0) {
+          const failure =
+            error instanceof EserverlessError
+              ? new EserverlessError(`The function did not become ready: ${error.message}`, { status: 503, code: "not_ready", cause: error })
+              : error;
+          for (const waiter of this.#waiters.splice(0)) {
+            clearTimeout(waiter.timer);
+            waiter.reject(failure);
+          }
+        }
+      },
+    );
+  }
+
+  #removeWaiter(waiter: Waiter): void {
+    const index = this.#waiters.indexOf(waiter);
+    if (index >= 0) this.#waiters.splice(index, 1);
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,224 @@
+import Docker from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFixture } from "../support/fixtures.js";
+import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
+import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+
+const OWNER = "octo-org";
+const REPO = "behaviours";
+const docker = new Docker();
+
+let emulator: GitHubEmulator;
+let server: TestEserveless;
+
+function project(version: string) {
+  const files: Record<string, string | { content: Buffer; mode: number }> = readFixture("node-behaviours");
+  const source = (files["functions.js"] as { content: Buffer }).content.toString();
+  files["functions.js"] = source.replace('const VERSION = "v1"', `const VERSION = "${version}"`);
+  return files;
+}
+
+async function deploy(version: string, target = server): Promise<void> {
+  const sha = emulator.commit(OWNER, REPO, { files: project(version) });
+  const response = await target.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha }));
+  expect(response.status).toBe(202);
+  await target.deployer.idle();
+  const final = emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless").at(-1);
+  expect(final?.state, final?.description ?? "").toBe("success");
+}
+
+const fnUrl = (name: string, path = "/") => `${server.url}/fn/${OWNER}/${REPO}/${name}${path}`;
+
+async function call(name: string, path = "/", init?: RequestInit) {
+  const response = await fetch(fnUrl(name, path), init);
+  const text = await response.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = { text };
+  }
+  return { status: response.status, headers: response.headers, body };
+}
+
+async function containersOf(name: string) {
+  return docker.listContainers({ all: true, filters: { label: [`dev.eserveless.repository=${OWNER}/${REPO}`, `dev.eserveless.function=${name}`] } });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+beforeAll(async () => {
+  emulator = await startGitHubEmulator();
+  emulator.addRepository({ owner: OWNER, name: REPO });
+  server = await startEserveless({ emulator, env: { ESERVELESS_QUEUE_SIZE: "2", ESERVELESS_MAX_BODY_BYTES: String(64 * 1024 * 1024) } });
+  await deploy("v1");
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await emulator?.close();
+});
+
+describe("invoking functions", () => {
+  it("proxies every method with the path, the query and forwarded headers", async () => {
+    const answer = await call("Echo", "/a/b?c=d", { method: "PUT", body: "hello", headers: { "x-eserveless-probe": "1", "x-custom": "kept" } });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ bytes: 5, method: "PUT", url: "/a/b?c=d", forwardedHost: new URL(server.url).host, forwardedProto: "http", probe: null });
+    expect(answer.body.forwardedFor).toContain("127.0.0.1");
+    // The deployment started this one and proved it answers: no cold start for callers.
+    expect(answer.headers.get("server-timing")).toBeNull();
+    expect(await containersOf("Echo")).toHaveLength(1);
+  });
+
+  it("answers 413 past the body limit", async () => {
+    const big = await call("Echo", "/", { method: "POST", body: new Uint8Array(65 * 1024 * 1024) });
+    expect(big.status).toBe(413);
+    expect(big.body).toMatchObject({ error: { code: "body_too_large" } });
+  });
+
+  it("starts exactly one container for 20 concurrent first requests when concurrency allows", async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, () => call("Slow", "/?ms=200")));
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+    expect(new Set(answers.map((a) => a.body.pid)).size).toBe(1);
+    expect(await containersOf("Slow")).toHaveLength(1);
+  });
+
+  it("answers 504 for a hung function within its timeout and recycles the container", async () => {
+    const started = Date.now();
+    const first = await call("Hang");
+    const elapsed = Date.now() - started;
+    expect(first.status).toBe(504);
+    expect(first.body).toMatchObject({ error: { code: "function_timeout" } });
+    expect(elapsed).toBeGreaterThanOrEqual(2000);
+    expect(elapsed).toBeLessThan(2000 + 5000);
+    await until("the hung container to be removed", async () => ((await containersOf("Hang")).length === 0 ? true : undefined));
+  });
+
+  it("answers 502 when a function crashes mid-request, and the next request succeeds", async () => {
+    const before = await call("Crash");
+    expect(before.status).toBe(200);
+    const crashed = await call("Crash", "/crash");
+    expect(crashed.status).toBe(502);
+    expect(crashed.body).toMatchObject({ error: { code: "function_crashed" } });
+    const after = await call("Crash");
+    expect(after.status).toBe(200);
+    expect(after.body.pid === before.body.pid && after.body.started === before.body.started).toBe(false);
+  });
+
+  it("streams a 40 MB upload with back-pressure instead of buffering it", async () => {
+    // The function reads nothing for a second. A router that buffered would
+    // take the whole body meanwhile; a streaming one stops at socket buffers.
+    const chunk = new Uint8Array(64 * 1024).fill(97);
+    const total = 40 * 1024 * 1024;
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= total) return controller.close();
+        controller.enqueue(chunk);
+        sent += chunk.length;
+      },
+    });
+    let sentWhileStalled = 0;
+    const probe = setTimeout(() => (sentWhileStalled = sent), 900);
+    const response = await fetch(fnUrl("Sink", "/?delay=1000"), { method: "POST", body, duplex: "half" } as RequestInit);
+    clearTimeout(probe);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { bytes: number }).bytes).toBe(total);
+    expect(sentWhileStalled).toBeGreaterThan(0);
+    expect(sentWhileStalled).toBeLessThan(total / 2);
+  });
+
+  it("queues past concurrency and maxReplicas, then answers 429 with Retry-After", async () => {
+    // One container, one request at a time, a queue of 2: the 4th and 5th are refused.
+    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => new Promise((r) => setTimeout(r, i * 30)).then(() => call("Single"))));
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses.filter((s) => s === 200)).toHaveLength(3);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(2);
+    const refused = answers.find((a) => a.status === 429)!;
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(await containersOf("Single")).toHaveLength(1);
+  });
+
+  it("removes an idle container and cold-starts the next request", async () => {
+    const first = await call("Brief");
+    expect(first.status).toBe(200);
+    expect(await containersOf("Brief")).toHaveLength(1);
+    await until("the idle container to be reaped", async () => {
+      await server.pool.reap();
+      return (await containersOf("Brief")).length === 0 ? true : undefined;
+    });
+    const next = await call("Brief");
+    expect(next.status).toBe(200);
+    expect(next.headers.get("server-timing")).toMatch(/^cold-start/);
+  });
+
+  it("serves /metrics in the Prometheus format", async () => {
+    const response = await fetch(`${server.url}/metrics`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toMatch(new RegExp(`eserveless_invocations_total\\{function="${OWNER}/${REPO}/Echo",status="200"\\} [1-9]`));
+    expect(text).toMatch(/eserveless_cold_starts_total\{function="octo-org\/behaviours\/Brief"\} [1-9]/);
+    expect(text).toContain("eserveless_containers{state=\"ready\"}");
+    expect(text).toContain("eserveless_queued_requests 0");
+  });
+
+  it("switches to a new deployment without failing a request in flight", async () => {
+    await call("Slow");
+    let stop = false;
+    const results: Array<{ status: number; version: unknown; startedAt: number }> = [];
+    const load = Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        const startedAt = Date.now();
+        const answer = await call("Slow", "/?ms=150");
+        results.push({ status: answer.status, version: answer.body.version ?? answer.body, startedAt });
+      }
+    });
+    await deploy("v2");
+    const switchedAt = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    stop = true;
+    await Promise.all(load);
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    expect(results.some((r) => r.version === "v1")).toBe(true);
+    const after = results.filter((r) => r.startedAt > switchedAt);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.filter((r) => r.version !== "v2")).toEqual([]);
+    // The old containers drain and go.
+    const live = server.store.liveFunction(`${OWNER}/${REPO}`, "Slow")!.commit;
+    await until("the v1 containers to be removed", async () =>
+      (await containersOf("Slow")).every((c) => c.Labels["dev.eserveless.commit"] === live) ? true : undefined,
+    );
+  });
+
+  it("adopts its containers after a restart: no orphans, no second start, URLs answer at once", async () => {
+    const before = await call("Echo");
+    expect(before.status).toBe(200);
+    const containers = await until("one Echo container", async () => {
+      const found = await containersOf("Echo");
+      return found.length === 1 ? found : undefined;
+    });
+    // An orphan from a deployment that is not live any more.
+    const orphan = await docker.createContainer({ Image: containers[0]!.Image, Labels: { ...containers[0]!.Labels, "dev.eserveless.deployment": "gone" }, Cmd: ["node", "-e", "setInterval(() => {}, 1000)"] });
+    await orphan.start();
+
+    const dataDir = server.dataDir;
+    await server.stop({ restart: true });
+    server = await startEserveless({ emulator, env: { ESERVELESS_QUEUE_SIZE: "2", ESERVELESS_MAX_BODY_BYTES: String(64 * 1024 * 1024), DATA_DIR: dataDir } });
+
+    const after = await call("Echo");
+    expect(after.status).toBe(200);
+    expect(after.headers.get("server-timing")).toBeNull();
+    expect(after.body.pid).toBe(before.body.pid);
+    expect(after.body.started).toBe(before.body.started);
+    expect((await containersOf("Echo")).map((c) => c.Id)).toEqual([containers[0]!.Id]);
+    await expect(orphan.inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+});
