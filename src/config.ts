@@ -38,6 +38,10 @@ const EnvSchema = v.object({
   ESERVELESS_GO_IMAGE: v.optional(v.pipe(v.string(), v.nonEmpty()), "golang:1.22-alpine"),
   ESERVELESS_MAX_SOURCE_BYTES: v.optional(positiveInt("bytes a commit may unpack to"), String(200 * 1024 * 1024)),
   ESERVELESS_MAX_SOURCE_FILES: v.optional(positiveInt("files a commit may hold"), "20000"),
+  ESERVELESS_MAX_BODY_BYTES: v.optional(positiveInt("bytes a request body may have"), String(100 * 1024 * 1024)),
+  ESERVELESS_COLD_START_TIMEOUT: v.optional(positiveInt("seconds a request waits for a container to start"), "30"),
+  ESERVELESS_QUEUE_SIZE: v.optional(positiveInt("requests per function that may wait for capacity"), "100"),
+  ESERVELESS_PAUSE_AFTER: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number of seconds (0 disables pausing)"), v.transform(Number)), "0"),
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
 });
 
@@ -47,6 +51,22 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
     this.name = "ConfigError";
   }
+}
+
+/** The App's private key from PRIVATE_KEY (literal \n accepted) or PRIVATE_KEY_PATH; problems are added to `problems`. */
+function readPrivateKey(env: Record<string, string | undefined>, readFile: (path: string) => string, problems: string[]): string | undefined {
+  let key = env.PRIVATE_KEY?.trim().replace(/\\n/g, "\n");
+  if (!key && env.PRIVATE_KEY_PATH) {
+    try {
+      key = readFile(env.PRIVATE_KEY_PATH.trim());
+    } catch (error) {
+      problems.push(`PRIVATE_KEY_PATH: cannot read ${env.PRIVATE_KEY_PATH} (${(error as Error).message})`);
+    }
+  }
+  if (key && !/-----BEGIN (RSA )?PRIVATE KEY-----/.test(key)) {
+    problems.push("PRIVATE_KEY: is not a PEM private key; paste the .pem file GitHub gave you, or set PRIVATE_KEY_PATH to it");
+  }
+  return key || undefined;
 }
 
 /** Validated settings; GitHub credentials are absent until the App is set up. */
@@ -60,25 +80,12 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
   // Empty strings mean "unset", as in shells and compose files.
   const defined = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
   const result = v.safeParse(EnvSchema, defined);
-  if (!result.success) {
-    throw new ConfigError(
-      result.issues.map((issue) => `${v.getDotPath(issue) ?? "environment"}: ${issue.message} (got ${JSON.stringify(issue.input)})`),
-    );
-  }
+  const problems = result.success
+    ? []
+    : result.issues.map((issue) => `${v.getDotPath(issue) ?? "environment"}: ${issue.message} (got ${JSON.stringify(issue.input)})`);
+  const privateKey = readPrivateKey(defined, readFile, problems);
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const e = result.output;
-  const problems: string[] = [];
-  let privateKey = e.PRIVATE_KEY?.replace(/\\n/g, "\n");
-  if (!privateKey && e.PRIVATE_KEY_PATH) {
-    try {
-      privateKey = readFile(e.PRIVATE_KEY_PATH);
-    } catch (error) {
-      problems.push(`PRIVATE_KEY_PATH: cannot read ${e.PRIVATE_KEY_PATH} (${(error as Error).message})`);
-    }
-  }
-  if (privateKey && !/-----BEGIN (RSA )?PRIVATE KEY-----/.test(privateKey)) {
-    problems.push("PRIVATE_KEY: is not a PEM private key; paste the .pem file GitHub gave you, or set PRIVATE_KEY_PATH to it");
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
 
   const github =
     e.APP_ID && privateKey && e.WEBHOOK_SECRET
@@ -99,6 +106,12 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     dataDir: e.DATA_DIR,
     images: { node: e.ESERVELESS_NODE_IMAGE, golang: e.ESERVELESS_GO_IMAGE },
     sourceLimits: { maxBytes: e.ESERVELESS_MAX_SOURCE_BYTES, maxFiles: e.ESERVELESS_MAX_SOURCE_FILES },
+    pool: {
+      maxBodyBytes: e.ESERVELESS_MAX_BODY_BYTES,
+      coldStartTimeoutMs: e.ESERVELESS_COLD_START_TIMEOUT * 1000,
+      queueSize: e.ESERVELESS_QUEUE_SIZE,
+      pauseAfterMs: e.ESERVELESS_PAUSE_AFTER * 1000,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

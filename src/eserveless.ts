@@ -1,17 +1,36 @@
 import type Docker from "dockerode";
-import { mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { loadRuntimeTemplates } from "./build/build-context.js";
 import type { Config } from "./config.js";
+import { CronScheduler } from "./cron/cron-scheduler.js";
 import { createDeployer } from "./deploy/deployer.js";
 import { createGitHubApp } from "./github/github-app.js";
+import { functionTarget } from "./deploy/function-target.js";
 import { createApp } from "./http/create-app.js";
+import { createMetrics } from "./http/metrics.js";
 import { ContainerPool } from "./run/container-pool.js";
 import { createStore } from "./store/store.js";
 
 const RUNTIMES_DIR = fileURLToPath(new URL("../runtimes", import.meta.url));
+
+/**
+ * The id of this installation, kept in DATA_DIR: the label that tells its
+ * containers and images from those of another eserveless on the same host.
+ */
+function instanceId(dataDir: string): string {
+  const file = join(dataDir, "instance-id");
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    const id = randomBytes(8).toString("hex");
+    writeFileSync(file, `${id}\n`, { flag: "wx" });
+    return id;
+  }
+}
 
 /**
  * Wires eserveless from a validated config and the I/O it is given (Docker
@@ -27,14 +46,30 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     log.warn({ missing: config.missingGitHub }, `GitHub App not configured (missing ${config.missingGitHub.join(", ")}); pushes cannot deploy until it is`);
   }
 
-  const pool = new ContainerPool({ docker, log: log.child({ component: "pool" }) });
+  const instance = instanceId(config.dataDir);
+  const pool = new ContainerPool({
+    docker,
+    instance,
+    log: log.child({ component: "pool" }),
+    readyTimeoutMs: config.pool.coldStartTimeoutMs,
+    queueSize: config.pool.queueSize,
+    pauseAfterMs: config.pool.pauseAfterMs,
+    onStartFailure: (target, error) => {
+      store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`);
+      for (const line of (error as { logs?: string[] }).logs ?? []) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
+    },
+  });
   try {
-    const removed = await pool.removeOrphans();
-    if (removed > 0) log.info({ removed }, "removed containers left by a previous run");
+    const live = store.liveFunctions().filter((fn) => fn.type === "http").map(functionTarget);
+    const { adopted, removed } = await pool.adopt(live);
+    if (adopted + removed > 0) log.info({ adopted, removed }, "took over the containers of the previous run");
   } catch (error) {
     log.error({ err: error }, "Docker is not reachable: start the Docker engine or set DOCKER_HOST; deployments and function URLs fail until it answers");
   }
+  const metrics = createMetrics(() => pool.stats());
+  const scheduler = new CronScheduler({ instance, store, docker, log: log.child({ component: "cron" }) });
   const deployer = createDeployer({
+    instance,
     store,
     docker,
     pool,
@@ -44,18 +79,39 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     github: () => github,
     sourceLimits: config.sourceLimits,
     log,
+    onLive: (repository) => scheduler.sync(repository),
   });
-  const app = createApp({ store, deployer, pool, docker, github: () => github, publicUrl: config.publicUrl, adminToken: config.adminToken, log });
+  scheduler.start();
+  const app = createApp({
+    store,
+    deployer,
+    pool,
+    docker,
+    scheduler,
+    metrics,
+    github: () => github,
+    publicUrl: config.publicUrl,
+    adminToken: config.adminToken,
+    maxBodyBytes: config.pool.maxBodyBytes,
+    maxUploadBytes: config.sourceLimits.maxBytes,
+    log,
+  });
 
   return {
     app,
     store,
     pool,
     deployer,
-    /** Waits for running deployments, removes the containers and closes the database. */
-    async close(): Promise<void> {
+    scheduler,
+    /**
+     * Stops cron schedules (killing runs in progress), waits for running deployments and closes the database. With
+     * `keepContainers` (a restart) function containers stay up for the next
+     * start to adopt; otherwise they are removed.
+     */
+    async close(options: { keepContainers?: boolean } = {}): Promise<void> {
+      await scheduler.stop();
       await deployer.idle();
-      await pool.close();
+      await pool.close(options);
       store.close();
     },
   };

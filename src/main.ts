@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down");
     server.close();
-    void eserveless.close().then(() => process.exit(0));
+    // Function containers stay up: the next start adopts them, so URLs answer at once.
+    void eserveless.close({ keepContainers: true }).then(() => process.exit(0));
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));

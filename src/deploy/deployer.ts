@@ -7,9 +7,10 @@ import { EserverlessError } from "../errors.js";
 import { downloadTarball } from "../github/download-tarball.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { postCommitStatus, type StatusState } from "../github/commit-status.js";
-import { containerEnvironment } from "../manifest/function-environment.js";
 import { readManifest } from "../manifest/read-manifest.js";
-import type { ContainerPool, FunctionTarget, Replica } from "../run/container-pool.js";
+import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
+import type { Replica } from "../run/function-pool.js";
+import { functionTarget } from "./function-target.js";
 import { eserverlessLabels } from "../run/sandbox.js";
 import { extractTarball, type ExtractLimits, type SourceTree } from "../source/extract-tarball.js";
 import type { Deployment, Store } from "../store/store.js";
@@ -37,6 +38,8 @@ interface DeployJob extends DeployRequest {
 const MANIFEST_FILES = [".eserveless.yaml", ".eserveless.yml"];
 
 export interface DeployerOptions {
+  /** This eserveless's id, on every image it builds. */
+  instance: string;
   store: Store;
   docker: Docker;
   pool: ContainerPool;
@@ -67,8 +70,14 @@ export function createDeployer(options: DeployerOptions) {
 
   const queue = new LatestWinsQueue<DeployJob>(
     (job, signal) => run(job, signal),
-    (dropped, by) => void supersede(dropped, by, rootLog),
+    (dropped, by) => void supersede(dropped, by, rootLog).catch((error: unknown) => crashed(dropped, error)),
+    (job, error) => crashed(job, error),
   );
+
+  /** The last resort when recording a deployment's end itself failed (e.g. the disk is full). */
+  function crashed(job: DeployJob, error: unknown): void {
+    rootLog.error({ err: error, deployment: job.deploymentId, repository: job.repository }, "deployment crashed; its state may be stale");
+  }
 
   /** Posts a commit status; a status GitHub refuses must not fail the deployment, so the refusal goes to its log. */
   async function postStatus(job: DeployJob, state: StatusState, context: string, description: string, targetUrl: string): Promise<void> {
@@ -119,7 +128,6 @@ export function createDeployer(options: DeployerOptions) {
       const { manifest, warnings } = readManifest(source.text(manifestFile) ?? "", source, manifestFile);
       for (const warning of warnings) say(`warning: ${warning}`);
       store.updateDeployment(job.deploymentId, { warnings });
-      const http = manifest.functions.filter((fn) => fn.type === "http");
       say(`Manifest: runtime ${manifest.runtime}, ${plural(manifest.functions.length, "function")} (${manifest.functions.map((f) => `${f.name}: ${f.type}`).join(", ")})`);
       await status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, pageUrl);
 
@@ -129,7 +137,7 @@ export function createDeployer(options: DeployerOptions) {
       say(`Building image ${tag}`);
       const built = await buildImage(docker, createBuildContext(source, template, manifest), {
         tag,
-        labels: eserverlessLabels({ repository: job.repository, commit: job.commit, deployment: job.deploymentId }),
+        labels: eserverlessLabels({ instance: options.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId }),
         buildArgs: { BASE_IMAGE: options.images[manifest.runtime] },
         onLine: say,
         signal,
@@ -137,20 +145,25 @@ export function createDeployer(options: DeployerOptions) {
       say(`Image built in ${seconds(performance.now() - started)} (${built.cachedSteps.length}/${built.steps.length} steps from cache)`);
       store.updateDeployment(job.deploymentId, { state: "starting", image: tag });
 
-      for (const fn of http) {
+      const live = manifest.functions.map((fn) => ({
+        repository: job.repository,
+        name: fn.name,
+        type: fn.type,
+        deploymentId: job.deploymentId,
+        commit: job.commit,
+        image: tag,
+        spec: { ...fn, entry: manifest.entry, runtime: manifest.runtime },
+      }));
+      const startedReplicas: Array<{ target: FunctionTarget; replicas: Replica[] }> = [];
+      for (const fn of live.filter((f) => f.type === "http")) {
         signal.throwIfAborted();
         say(`Starting ${fn.name}…`);
-        const target: FunctionTarget = {
-          repository: job.repository,
-          name: fn.name,
-          image: tag,
-          commit: job.commit,
-          deploymentId: job.deploymentId,
-          env: containerEnvironment(fn, manifest),
-          memoryBytes: fn.memory,
-        };
+        const target = functionTarget(fn);
         try {
-          replicas.push(await pool.start(target, signal));
+          const replica = await pool.start(target, signal);
+          replicas.push(replica);
+          startedReplicas.push({ target, replicas: [replica] });
+          say(`${fn.name} answered HTTP after ${replica.coldStartMs} ms`);
         } catch (error) {
           const logs = (error as { logs?: string[] }).logs ?? [];
           for (const line of logs) say(`  ${fn.name} | ${line}`);
@@ -159,19 +172,14 @@ export function createDeployer(options: DeployerOptions) {
           }
           throw error;
         }
-        say(`${fn.name} answered HTTP after ${replicas.at(-1)!.coldStartMs} ms`);
       }
 
       // The last point a newer push can take over: after it, this deployment is live.
       signal.throwIfAborted();
       const previousImage = store.liveFunctions(job.repository)[0]?.image;
-      store.setLiveFunctions(job.repository, { id: job.deploymentId, commit: job.commit, image: tag }, manifest.functions.map((fn) => ({
-        name: fn.name,
-        type: fn.type,
-        spec: { ...fn, entry: manifest.entry, runtime: manifest.runtime },
-      })));
+      store.setLiveFunctions(job.repository, { id: job.deploymentId, commit: job.commit, image: tag }, live);
       const coldStart = Math.max(0, ...replicas.map((r) => r.coldStartMs));
-      pool.activate(job.repository, job.deploymentId, replicas);
+      pool.activate(job.repository, startedReplicas);
       replicas = [];
       options.onLive?.(job.repository);
 
@@ -182,16 +190,17 @@ export function createDeployer(options: DeployerOptions) {
       store.updateDeployment(job.deploymentId, { state: "success", description, functions, coldStartMs: coldStart || null });
       say(description);
       for (const fn of functions) if (fn.url) say(`${fn.name}: ${fn.url}`);
-      const pruned = await pruneImages(docker, job.repository, [tag, ...(previousImage ? [previousImage] : [])]).catch((error: Error) => {
-        log.warn({ err: error }, "could not list old images to prune; they stay until the next deployment");
-        return [];
-      });
-      if (pruned.length > 0) log.info({ pruned }, "removed old images");
       await status("success", "eserveless", description, pageUrl);
       for (const fn of manifest.functions) {
         if (fn.type === "http") await status("success", `eserveless/${fn.name}`, `Live: ${fn.name} answers at its URL (Details)`, functionUrl(publicUrl, job.repository, fn.name));
         else await status("success", `eserveless/${fn.name}`, `Cron: runs on "${fn.schedule}" (${fn.timezone})`, pageUrl);
       }
+      // After the statuses: the user waits for those, not for the clean-up.
+      const pruned = await pruneImages(docker, options.instance, job.repository, [tag, ...(previousImage ? [previousImage] : [])]).catch((error: Error) => {
+        log.warn({ err: error }, "could not list old images to prune; they stay until the next deployment");
+        return [];
+      });
+      if (pruned.length > 0) log.info({ pruned }, "removed old images");
     } catch (error) {
       await pool.discard(replicas);
       const superseded = signal.aborted && signal.reason instanceof Superseded ? signal.reason : undefined;

@@ -23,6 +23,8 @@ export class LatestWinsQueue<J extends { commit: string; deploymentId: string }>
   constructor(
     private readonly run: (job: J, signal: AbortSignal) => Promise<void>,
     private readonly onDropped: (job: J, by: J) => void,
+    /** Told when `run` rejects, so the job can be marked failed; the lane moves on. */
+    private readonly onFailed: (job: J, error: unknown) => void,
   ) {}
 
   /** Queues `job` under `key` (a repository). */
@@ -54,9 +56,11 @@ export class LatestWinsQueue<J extends { commit: string; deploymentId: string }>
     }
     const controller = new AbortController();
     lane.running = { job, controller };
-    void this.run(job, controller.signal).finally(() => {
-      lane.running = undefined;
-      this.#next(key, lane);
-    });
+    void this.run(job, controller.signal)
+      .catch((error: unknown) => this.onFailed(job, error))
+      .finally(() => {
+        lane.running = undefined;
+        this.#next(key, lane);
+      });
   }
 }

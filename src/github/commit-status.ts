@@ -3,10 +3,10 @@ import type { Octokit } from "@octokit/rest";
 /** GitHub rejects descriptions longer than this with 422. */
 export const MAX_STATUS_DESCRIPTION = 140;
 
-/** Shortens text to GitHub's limit, marking the cut with an ellipsis. */
+/** Shortens text to GitHub's limit (counted in characters, not UTF-16 units), marking the cut with an ellipsis. */
 export function statusDescription(text: string): string {
-  const oneLine = text.replace(/\s+/g, " ").trim();
-  return oneLine.length <= MAX_STATUS_DESCRIPTION ? oneLine : `${oneLine.slice(0, MAX_STATUS_DESCRIPTION - 1)}…`;
+  const characters = [...text.replace(/\s+/g, " ").trim()];
+  return characters.length <= MAX_STATUS_DESCRIPTION ? characters.join("") : `${characters.slice(0, MAX_STATUS_DESCRIPTION - 1).join("")}…`;
 }
 
 export type StatusState = "pending" | "success" | "failure" | "error";

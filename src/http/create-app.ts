@@ -1,13 +1,17 @@
 import type Docker from "dockerode";
 import { Hono } from "hono";
 import type { Logger } from "pino";
+import type { CronScheduler } from "../cron/cron-scheduler.js";
 import type { Deployer } from "../deploy/deployer.js";
 import { EserverlessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { Store } from "../store/store.js";
+import { apiRoutes } from "./api.js";
+import { cronRunRoutes } from "./cron-runs.js";
 import { deploymentRoutes } from "./deployment-pages.js";
 import { invokeRoutes } from "./invoke.js";
+import { metricsRoutes, type Metrics } from "./metrics.js";
 import { redeployRoutes } from "./redeploy.js";
 import { webhookRoutes } from "./webhooks.js";
 
@@ -17,9 +21,15 @@ export interface AppOptions {
   deployer: Deployer;
   pool: ContainerPool;
   docker: Docker;
+  /** Runs cron functions; serves their runs at /functions/:owner/:repo/:function/runs. */
+  scheduler: CronScheduler;
   github: () => GitHubApp | undefined;
   publicUrl: string;
   adminToken: string | undefined;
+  metrics: Metrics;
+  maxBodyBytes?: number;
+  /** Largest local-folder upload (the source limit). */
+  maxUploadBytes?: number;
   log: Logger;
 }
 
@@ -39,14 +49,17 @@ export function createApp(options: AppOptions) {
   });
   app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log }));
   app.route("/", redeployRoutes(options));
+  app.route("/", apiRoutes({ ...options, maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024 }));
   app.route("/", deploymentRoutes(options));
+  app.route("/", cronRunRoutes(options));
   app.route("/", invokeRoutes(options));
+  app.route("/", metricsRoutes(options));
 
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((error, c) => {
     if (error instanceof EserverlessError) {
       if (error.status >= 500) options.log.warn({ err: error, path: c.req.path }, error.message);
-      return c.json({ error: { code: error.code, message: error.message } }, error.status as 400);
+      return c.json({ error: { code: error.code, message: error.message } }, error.status as 400, error.headers);
     }
     options.log.error({ err: error, method: c.req.method, path: c.req.path }, "unhandled error");
     return c.json({ error: { code: "internal", message: "Internal server error; the server log has the details." } }, 500);

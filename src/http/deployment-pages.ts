@@ -42,13 +42,18 @@ ${deployment.warnings.length > 0 ? html`<h2>Warnings</h2><ul>${deployment.warnin
 </html>`;
 }
 
-/** `GET /deployments/:id`: one deployment and its log, HTML for browsers and JSON for `Accept: application/json`. */
+/**
+ * `GET /deployments/:id`: one deployment and its log, HTML for browsers and
+ * JSON for `Accept: application/json` (with `?after=<seq>` for new lines only).
+ * It is what commit statuses link to, so it shows no secrets.
+ */
 export function deploymentRoutes(options: { store: Store }) {
   return new Hono().get("/deployments/:id", (c) => {
     const deployment = options.store.getDeployment(c.req.param("id"));
     if (!deployment) throw new NotFoundError(`No deployment ${c.req.param("id")}`, { code: "deployment_not_found" });
-    const log = options.store.deploymentLog(deployment.id);
     const wantsJson = (c.req.header("accept") ?? "").includes("application/json") || c.req.query("format") === "json";
+    // ?after=<seq> returns only newer lines, so a client can follow the log.
+    const log = options.store.deploymentLog(deployment.id, wantsJson ? Number(c.req.query("after") ?? 0) || 0 : 0);
     if (wantsJson) return c.json({ deployment, log });
     return c.html(deploymentPage(deployment, log));
   });

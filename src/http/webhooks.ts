@@ -34,17 +34,24 @@ export function webhookRoutes(options: { webhookSecret: () => string | undefined
     const name = c.req.header("x-github-event");
     if (!id || !name) throw new BadRequestError("X-GitHub-Delivery and X-GitHub-Event headers are required");
     const log = options.log.child({ delivery: id, event: name });
-    if (!options.store.recordDelivery(id, name)) {
-      log.info({}, "redelivery ignored");
-      return c.json({ action: "ignored", reason: "this delivery was already handled" }, 200);
-    }
     let payload: unknown;
     try {
       payload = JSON.parse(body);
     } catch (cause) {
       throw new BadRequestError("The webhook body is not JSON; set the App's webhook content type to application/json", { cause });
     }
-    const outcome = handleWebhookEvent(name, payload, { store: options.store, deployer: options.deployer, log });
+    if (!options.store.recordDelivery(id, name)) {
+      log.info({}, "redelivery ignored");
+      return c.json({ action: "ignored", reason: "this delivery was already handled" }, 200);
+    }
+    let outcome;
+    try {
+      outcome = handleWebhookEvent(name, payload, { store: options.store, deployer: options.deployer, log });
+    } catch (error) {
+      // Not handled, so a redelivery must be handled again rather than acknowledged.
+      options.store.forgetDelivery(id);
+      throw error;
+    }
     log.info({ outcome }, "webhook handled");
     return c.json(outcome, outcome.action === "deploying" ? 202 : 200);
   });

@@ -1,6 +1,7 @@
 import Docker from "dockerode";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -44,8 +45,9 @@ async function settled(sha: string, timeoutMs = 120_000) {
     const statuses = emulator.statuses(OWNER, REPO, sha);
     const main = statuses.filter((s) => s.context === "eserveless");
     if (main.length > 0 && main.at(-1)!.state !== "pending") {
+      // The per-function statuses follow the main one: read them once the deployment ended.
       await server.deployer.idle();
-      return { statuses, final: main.at(-1)! };
+      return { statuses: emulator.statuses(OWNER, REPO, sha), final: main.at(-1)! };
     }
     if (Date.now() > deadline) throw new Error(`no final status for ${sha}: ${JSON.stringify(statuses)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -264,7 +266,8 @@ describe("push to deploy", () => {
   });
 
   it("keeps only the live image and the one before it", async () => {
-    const images = await new Docker().listImages({ filters: { label: [`dev.eserveless.repository=${OWNER}/${REPO}`] } });
+    const instance = readFileSync(join(server.dataDir, "instance-id"), "utf8").trim();
+    const images = await new Docker().listImages({ filters: { label: [`dev.eserveless.instance=${instance}`, `dev.eserveless.repository=${OWNER}/${REPO}`] } });
     const live = server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.image;
     expect(images.length).toBeLessThanOrEqual(2);
     expect(images.flatMap((image) => image.RepoTags ?? [])).toContain(live);

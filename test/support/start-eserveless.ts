@@ -24,7 +24,7 @@ export const testImages = {
  * wires it, against the real Docker engine and the GitHub emulator.
  */
 export async function startEserveless(options: { emulator?: GitHubEmulator; env?: Record<string, string> } = {}) {
-  const dataDir = mkdtempSync(join(tmpdir(), "eserveless-test-"));
+  const dataDir = options.env?.DATA_DIR ?? mkdtempSync(join(tmpdir(), "eserveless-test-"));
   // Listen first so PUBLIC_URL names the real port.
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -54,11 +54,12 @@ export async function startEserveless(options: { emulator?: GitHubEmulator; env?
       const delivery = webhookDelivery({ event, payload, secret: init.secret ?? emulator?.webhookSecret ?? "", id: init.id });
       return fetch(`${url}/webhooks/github`, { method: "POST", headers: delivery.headers, body: delivery.body });
     },
-    async stop(): Promise<void> {
-      await eserveless.close();
+    /** Stops it; `restart` keeps the containers and the data for a new instance, as a server restart would. */
+    async stop(stopOptions: { restart?: boolean } = {}): Promise<void> {
+      await eserveless.close({ keepContainers: stopOptions.restart });
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!stopOptions.restart) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,92 @@
+import { createHash } from "node:crypto";
+import { Hono } from "hono";
+import * as v from "valibot";
+import type { Deployer } from "../deploy/deployer.js";
+import { BadRequestError, EserverlessError } from "../errors.js";
+import type { GitHubApp } from "../github/github-app.js";
+import type { ContainerPool } from "../run/container-pool.js";
+import type { Store } from "../store/store.js";
+import { deploymentUrl, functionUrl } from "../urls.js";
+import { bearerAuth } from "./bearer-auth.js";
+
+/** Local projects live under this owner in function URLs: /fn/local/<project>/<function>. */
+export const LOCAL_OWNER = "local";
+
+const ProjectName = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "project must be letters, digits, '.', '_' or '-' (at most 100), such as my-app"),
+);
+
+/**
+ * The JSON API of the CLI and the dashboard (admin token): deploy a local
+ * folder, list projects, show the server's state.
+ */
+export function apiRoutes(options: {
+  adminToken: string | undefined;
+  store: Store;
+  deployer: Deployer;
+  pool: ContainerPool;
+  github: () => GitHubApp | undefined;
+  publicUrl: string;
+  /** Largest upload, in bytes. */
+  maxUploadBytes: number;
+}) {
+  const app = new Hono();
+  app.use("/api/*", bearerAuth(options.adminToken));
+
+  /** Deploys an uploaded .tar.gz of a project folder (one top folder, as GitHub's tarballs have). */
+  app.post("/api/deployments", async (c) => {
+    const project = v.safeParse(ProjectName, c.req.query("project") ?? "");
+    if (!project.success) throw new BadRequestError(`?project=: ${project.issues[0]!.message}`);
+    const length = Number(c.req.header("content-length") ?? 0);
+    if (length > options.maxUploadBytes) {
+      throw new EserverlessError(`The upload is ${length} bytes; the limit is ${options.maxUploadBytes} (ESERVELESS_MAX_SOURCE_BYTES)`, { status: 413, code: "upload_too_large" });
+    }
+    const tarball = Buffer.from(await c.req.arrayBuffer());
+    if (tarball.length === 0) throw new BadRequestError("The body must be a .tar.gz of the project folder");
+    if (tarball.length > options.maxUploadBytes) {
+      throw new EserverlessError(`The upload passed the limit of ${options.maxUploadBytes} bytes (ESERVELESS_MAX_SOURCE_BYTES)`, { status: 413, code: "upload_too_large" });
+    }
+    // A content hash stands in for the commit: the same files deploy as the same "commit".
+    const commit = createHash("sha1").update(tarball).digest("hex");
+    const deployment = options.deployer.enqueue({
+      repository: `${LOCAL_OWNER}/${project.output}`,
+      commit,
+      ref: null,
+      trigger: "local",
+      source: { kind: "upload", tarball },
+    });
+    return c.json({ deployment: { id: deployment.id, url: deploymentUrl(options.publicUrl, deployment.id), commit } }, 202);
+  });
+
+  /** Every project with a live deployment, its functions and their URLs. */
+  app.get("/api/projects", (c) => {
+    const byRepository = new Map<string, ReturnType<Store["liveFunctions"]>>();
+    for (const fn of options.store.liveFunctions()) byRepository.set(fn.repository, [...(byRepository.get(fn.repository) ?? []), fn]);
+    const projects = [...byRepository].map(([repository, functions]) => ({
+      repository,
+      commit: functions[0]!.commit,
+      deployment: functions[0]!.deploymentId,
+      functions: functions.map((fn) => ({
+        name: fn.name,
+        type: fn.type,
+        ...(fn.type === "http" ? { url: functionUrl(options.publicUrl, repository, fn.name) } : { schedule: fn.spec.schedule as string }),
+      })),
+    }));
+    return c.json({ projects });
+  });
+
+  /** Recent deployments, newest first; `?repository=owner/repo` narrows them. */
+  app.get("/api/deployments", (c) => c.json({ deployments: options.store.listDeployments(c.req.query("repository"), 50) }));
+
+  /** What this server is and how it is doing. */
+  app.get("/api/status", async (c) =>
+    c.json({
+      publicUrl: options.publicUrl,
+      github: options.github() ? "configured" : "not configured",
+      containers: options.pool.stats(),
+      projects: new Set(options.store.liveFunctions().map((fn) => fn.repository)).size,
+    }),
+  );
+  return app;
+}

@@ -1,0 +1,216 @@
+import { generateKeyPairSync } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { ConfigError, readConfig } from "../src/config.js";
+
+/** A real PEM, as GitHub hands out (PKCS#1, "BEGIN RSA PRIVATE KEY"). */
+const PEM = generateKeyPairSync("rsa", {
+  modulusLength: 1024,
+  privateKeyEncoding: { type: "pkcs1", format: "pem" },
+  publicKeyEncoding: { type: "spki", format: "pem" },
+}).privateKey;
+
+/** The same key on one line, as it is pasted into a .env file or a compose `environment:` entry. */
+const PEM_ONE_LINE = PEM.trimEnd().replace(/\n/g, "\\n");
+
+/** Runs `fn`, which must throw a ConfigError, and returns that error. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error("expected a ConfigError, but readConfig returned");
+}
+
+describe("readConfig", () => {
+  it("fills every default when the environment is empty", () => {
+    const config = readConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      host: "0.0.0.0",
+      publicUrl: "http://localhost:3000",
+      githubApiUrl: "https://api.github.com",
+      github: undefined,
+      missingGitHub: ["APP_ID", "PRIVATE_KEY", "WEBHOOK_SECRET"],
+      adminToken: undefined,
+      dataDir: "./data",
+      images: { node: "node:20-alpine", golang: "golang:1.22-alpine" },
+      sourceLimits: { maxBytes: 200 * 1024 * 1024, maxFiles: 20000 },
+      logLevel: "info",
+    });
+    expect(config.github).toBeUndefined();
+    expect(config.adminToken).toBeUndefined();
+  });
+
+  it("defaults the request limits and converts the timeouts it reads in seconds to milliseconds", () => {
+    expect(readConfig({}).pool).toEqual({ maxBodyBytes: 100 * 1024 * 1024, coldStartTimeoutMs: 30_000, queueSize: 100, pauseAfterMs: 0 });
+    expect(
+      readConfig({ ESERVELESS_MAX_BODY_BYTES: "1024", ESERVELESS_COLD_START_TIMEOUT: "5", ESERVELESS_QUEUE_SIZE: "7", ESERVELESS_PAUSE_AFTER: "60" }).pool,
+    ).toEqual({ maxBodyBytes: 1024, coldStartTimeoutMs: 5000, queueSize: 7, pauseAfterMs: 60_000 });
+  });
+
+  it("treats empty strings as unset, as shells and compose files do", () => {
+    const config = readConfig({ PORT: "", HOST: "", DATA_DIR: "", PUBLIC_URL: "", LOG_LEVEL: "", WEBHOOK_SECRET: "" });
+    expect(config.port).toBe(3000);
+    expect(config.host).toBe("0.0.0.0");
+    expect(config.dataDir).toBe("./data");
+    expect(config.publicUrl).toBe("http://localhost:3000");
+    expect(config.logLevel).toBe("info");
+    expect(config.missingGitHub).toContain("WEBHOOK_SECRET");
+  });
+
+  it("derives the default PUBLIC_URL from PORT", () => {
+    const config = readConfig({ PORT: "8080" });
+    expect(config.port).toBe(8080);
+    expect(config.publicUrl).toBe("http://localhost:8080");
+  });
+
+  it("keeps an explicit PUBLIC_URL whatever PORT is", () => {
+    const config = readConfig({ PORT: "8080", PUBLIC_URL: "https://fn.example.com" });
+    expect(config.publicUrl).toBe("https://fn.example.com");
+  });
+
+  it("reads the numbers and names it is given", () => {
+    const config = readConfig({
+      HOST: "127.0.0.1",
+      DATA_DIR: "/var/lib/eserveless",
+      ESERVELESS_NODE_IMAGE: "node:22-alpine",
+      ESERVELESS_GO_IMAGE: "golang:1.23-alpine",
+      ESERVELESS_MAX_SOURCE_BYTES: "1048576",
+      ESERVELESS_MAX_SOURCE_FILES: "50",
+      ESERVELESS_ADMIN_TOKEN: "0123456789abcdef0123",
+      LOG_LEVEL: "debug",
+    });
+    expect(config.host).toBe("127.0.0.1");
+    expect(config.dataDir).toBe("/var/lib/eserveless");
+    expect(config.images).toEqual({ node: "node:22-alpine", golang: "golang:1.23-alpine" });
+    expect(config.sourceLimits).toEqual({ maxBytes: 1048576, maxFiles: 50 });
+    expect(config.adminToken).toBe("0123456789abcdef0123");
+    expect(config.logLevel).toBe("debug");
+  });
+
+  it("removes the trailing slashes of PUBLIC_URL and GITHUB_API_URL", () => {
+    const config = readConfig({ PUBLIC_URL: "https://fn.example.com/", GITHUB_API_URL: "https://ghe.example.com/api/v3//" });
+    expect(config.publicUrl).toBe("https://fn.example.com");
+    expect(config.githubApiUrl).toBe("https://ghe.example.com/api/v3");
+  });
+
+  it("assembles the GitHub App settings when all three are set", () => {
+    const config = readConfig({ APP_ID: "12345", PRIVATE_KEY: PEM, WEBHOOK_SECRET: "s3cret" });
+    // The value is trimmed, like every text setting.
+    expect(config.github).toEqual({ appId: 12345, privateKey: PEM.trimEnd(), webhookSecret: "s3cret" });
+    expect(config.missingGitHub).toEqual([]);
+  });
+
+  it("turns the literal \\n of a one-line PRIVATE_KEY into newlines", () => {
+    expect(PEM_ONE_LINE).not.toContain("\n");
+    const config = readConfig({ APP_ID: "1", PRIVATE_KEY: PEM_ONE_LINE, WEBHOOK_SECRET: "s3cret" });
+    expect(config.github?.privateKey).toBe(PEM.trimEnd());
+    expect(config.github?.privateKey.split("\n")[0]).toBe("-----BEGIN RSA PRIVATE KEY-----");
+  });
+
+  it("accepts a PKCS#8 key (BEGIN PRIVATE KEY) too", () => {
+    const pkcs8 = generateKeyPairSync("rsa", {
+      modulusLength: 1024,
+      privateKeyEncoding: { type: "pkcs8", format: "pem" },
+      publicKeyEncoding: { type: "spki", format: "pem" },
+    }).privateKey;
+    expect(readConfig({ APP_ID: "1", PRIVATE_KEY: pkcs8, WEBHOOK_SECRET: "s" }).github?.privateKey).toBe(pkcs8.trimEnd());
+  });
+
+  it("reads PRIVATE_KEY_PATH through the readFile option", () => {
+    const paths: string[] = [];
+    const config = readConfig({ APP_ID: "7", PRIVATE_KEY_PATH: "/run/secrets/app.pem", WEBHOOK_SECRET: "s3cret" }, (path) => {
+      paths.push(path);
+      return PEM;
+    });
+    expect(paths).toEqual(["/run/secrets/app.pem"]);
+    expect(config.github).toEqual({ appId: 7, privateKey: PEM, webhookSecret: "s3cret" });
+  });
+
+  it("prefers PRIVATE_KEY over PRIVATE_KEY_PATH and does not read the file", () => {
+    const paths: string[] = [];
+    const config = readConfig({ APP_ID: "7", PRIVATE_KEY: PEM, PRIVATE_KEY_PATH: "/nowhere.pem", WEBHOOK_SECRET: "s" }, (path) => {
+      paths.push(path);
+      return "not used";
+    });
+    expect(paths).toEqual([]);
+    expect(config.github?.privateKey).toBe(PEM.trimEnd());
+  });
+
+  it("names PRIVATE_KEY_PATH and the reason when the file cannot be read", () => {
+    const error = configError(() =>
+      readConfig({ APP_ID: "7", PRIVATE_KEY_PATH: "/missing/app.pem", WEBHOOK_SECRET: "s" }, () => {
+        throw new Error("ENOENT: no such file or directory");
+      }),
+    );
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(/^PRIVATE_KEY_PATH: /);
+    expect(error.problems[0]).toContain("/missing/app.pem");
+    expect(error.problems[0]).toContain("ENOENT");
+  });
+
+  it("rejects a PRIVATE_KEY that is not a PEM, naming the variable", () => {
+    const error = configError(() => readConfig({ APP_ID: "7", PRIVATE_KEY: "ghp_thisIsATokenNotAKey", WEBHOOK_SECRET: "s" }));
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(/^PRIVATE_KEY: /);
+    expect(error.message).toContain("PRIVATE_KEY");
+  });
+
+  it("rejects a file at PRIVATE_KEY_PATH that is not a PEM", () => {
+    const error = configError(() => readConfig({ APP_ID: "7", PRIVATE_KEY_PATH: "/x.pem", WEBHOOK_SECRET: "s" }, () => "hello"));
+    expect(error.problems.join("\n")).toMatch(/PRIVATE_KEY/);
+  });
+
+  it("lists every bad value, each named with its variable, in one ConfigError", () => {
+    const env = {
+      PORT: "http",
+      PUBLIC_URL: "fn.example.com",
+      GITHUB_API_URL: "ftp://ghe.example.com",
+      APP_ID: "my-app",
+      ESERVELESS_ADMIN_TOKEN: "short",
+      ESERVELESS_MAX_SOURCE_BYTES: "0",
+      ESERVELESS_MAX_SOURCE_FILES: "many",
+      LOG_LEVEL: "verbose",
+      ESERVELESS_COLD_START_TIMEOUT: "0",
+      ESERVELESS_PAUSE_AFTER: "-1",
+    };
+    const error = configError(() => readConfig(env));
+    for (const [name, value] of Object.entries(env)) {
+      const problem = error.problems.find((p) => p.startsWith(`${name}: `));
+      expect(problem, `a problem naming ${name}`).toBeDefined();
+      // The bad value is echoed, so the operator sees what was read.
+      // The bad value is echoed, so the operator sees what was read (numbers after their conversion).
+      expect([`(got ${JSON.stringify(value)})`, `(got ${value})`].some((end) => problem!.endsWith(end)), problem).toBe(true);
+      expect(error.message).toContain(`  - ${problem}`);
+    }
+    expect(error.name).toBe("ConfigError");
+    expect(error.message.split("\n")[0]).toBe("Invalid configuration:");
+  });
+
+  it("rejects a PORT above 65535", () => {
+    const error = configError(() => readConfig({ PORT: "70000" }));
+    expect(error.problems).toEqual([expect.stringMatching(/^PORT: must be between 0 and 65535/)]);
+  });
+
+  it("reports a bad PRIVATE_KEY together with the other bad values, so all are fixed at once", () => {
+    const error = configError(() => readConfig({ PORT: "http", APP_ID: "7", PRIVATE_KEY: "not a key", WEBHOOK_SECRET: "s" }));
+    expect(error.problems.some((p) => p.startsWith("PORT: "))).toBe(true);
+    expect(error.problems.some((p) => p.startsWith("PRIVATE_KEY: "))).toBe(true);
+  });
+
+  it("lists the missing GitHub settings and still returns the server config", () => {
+    const config = readConfig({ PORT: "4000", APP_ID: "7", WEBHOOK_SECRET: "   " });
+    expect(config.github).toBeUndefined();
+    expect(config.missingGitHub).toEqual(["PRIVATE_KEY", "WEBHOOK_SECRET"]);
+    expect(config.port).toBe(4000);
+    expect(config.publicUrl).toBe("http://localhost:4000");
+  });
+
+  it("counts a key read from PRIVATE_KEY_PATH as present", () => {
+    const config = readConfig({ PRIVATE_KEY_PATH: "/k.pem" }, () => PEM);
+    expect(config.github).toBeUndefined();
+    expect(config.missingGitHub).toEqual(["APP_ID", "WEBHOOK_SECRET"]);
+  });
+});

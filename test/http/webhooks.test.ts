@@ -1,0 +1,354 @@
+import Docker from "dockerode";
+import type { WebhookDefinition } from "@octokit/webhooks-examples";
+import { createHmac, generateKeyPairSync, randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { loadRuntimeTemplates } from "../../src/build/build-context.js";
+import { createDeployer } from "../../src/deploy/deployer.js";
+import { createGitHubApp, type GitHubApp } from "../../src/github/github-app.js";
+import { CronScheduler } from "../../src/cron/cron-scheduler.js";
+import { createApp } from "../../src/http/create-app.js";
+import { createMetrics } from "../../src/http/metrics.js";
+import { ContainerPool } from "../../src/run/container-pool.js";
+import { createStore, type Store } from "../../src/store/store.js";
+import { webhookDelivery } from "../support/webhook-delivery.js";
+
+const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
+const SECRET = "webhook-secret-for-tests";
+const ZERO_SHA = "0".repeat(40);
+
+/** The examples package's main is a bare JSON file; require() reads it (as in the GitHub emulator). */
+const definitions = createRequire(import.meta.url)("@octokit/webhooks-examples") as WebhookDefinition[];
+
+/** A deep copy of the first example of `event` that `match` accepts, to edit freely. */
+function example<T = Record<string, unknown>>(event: string, match: (e: Record<string, unknown>) => boolean = () => true): T {
+  const found = definitions.find((d) => d.name === event)?.examples.find((e) => match(e as Record<string, unknown>));
+  if (!found) throw new Error(`@octokit/webhooks-examples has no matching ${event} example`);
+  return structuredClone(found) as T;
+}
+
+interface InstallationPayload {
+  action: string;
+  installation: { id: number };
+  repositories?: Array<{ full_name: string }>;
+}
+interface InstallationRepositoriesPayload {
+  action: string;
+  installation: { id: number };
+  repositories_added: Array<{ full_name: string }>;
+  repositories_removed: Array<{ full_name: string }>;
+}
+interface PushPayload {
+  ref: string;
+  before: string;
+  after: string;
+  deleted: boolean;
+  created: boolean;
+  installation?: { id: number };
+  repository: { full_name: string; default_branch: string; master_branch?: string };
+}
+
+/** A branch push with an installation, re-homed to `fullName` (default branch "main"). */
+function pushPayload(fullName: string, input: { ref: string; after?: string; deleted?: boolean; installationId?: number }): PushPayload {
+  const payload = example<PushPayload>("push", (e) => Boolean(e.installation) && String(e.ref).startsWith("refs/heads/"));
+  payload.repository.full_name = fullName;
+  payload.repository.default_branch = "main";
+  payload.repository.master_branch = "main";
+  payload.ref = input.ref;
+  payload.deleted = Boolean(input.deleted);
+  payload.created = false;
+  payload.before = "1".repeat(40);
+  payload.after = input.deleted ? ZERO_SHA : (input.after ?? "2".repeat(40));
+  payload.installation = { id: input.installationId ?? 4242 };
+  return payload;
+}
+
+let dir: string;
+let store: Store;
+let pool: ContainerPool;
+let github: GitHubApp | undefined;
+let app: ReturnType<typeof createApp>;
+let brokenDockerApp: ReturnType<typeof createApp>;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "eserveless-webhooks-"));
+  store = createStore(join(dir, "eserveless.db"));
+  const log = pino({ level: "silent" });
+  const docker = new Docker();
+  pool = new ContainerPool({ instance: "test-http", docker, log });
+  const publicUrl = "http://localhost:3000";
+  const deployer = createDeployer({
+    instance: "test-http",
+    store,
+    docker,
+    pool,
+    templates: await loadRuntimeTemplates(RUNTIMES),
+    images: { node: "node:20-alpine", golang: "golang:1.22-alpine" },
+    publicUrl,
+    github: () => github,
+    log,
+  });
+  const scheduler = new CronScheduler({ instance: "test-http", store, docker, log });
+  const metrics = createMetrics(() => pool.stats());
+  const options = { store, deployer, pool, docker, scheduler, metrics, github: () => github, publicUrl, adminToken: undefined, log };
+  app = createApp(options);
+  brokenDockerApp = createApp({ ...options, docker: new Docker({ socketPath: join(dir, "no-docker.sock") }) });
+});
+
+beforeEach(() => {
+  github = gitHubApp(SECRET);
+});
+
+afterAll(async () => {
+  await pool.close();
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const privateKey = generateKeyPairSync("rsa", {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: "pkcs1", format: "pem" },
+  publicKeyEncoding: { type: "spki", format: "pem" },
+}).privateKey;
+
+/** A GitHub App client whose API is never reached: the events sent here make no API calls. */
+function gitHubApp(webhookSecret: string): GitHubApp {
+  return createGitHubApp({ credentials: { appId: 4242, privateKey, webhookSecret }, baseUrl: "http://127.0.0.1:9" });
+}
+
+function deliver(event: string, payload: unknown, init: { id?: string; secret?: string } = {}) {
+  const delivery = webhookDelivery({ event, payload, secret: init.secret ?? SECRET, id: init.id });
+  return app.request("/webhooks/github", { method: "POST", headers: delivery.headers, body: delivery.body });
+}
+
+async function json(response: Response): Promise<Record<string, unknown>> {
+  expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+  return (await response.json()) as Record<string, unknown>;
+}
+
+describe("POST /webhooks/github", () => {
+  it("answers a ping with pong", async () => {
+    const response = await deliver("ping", example("ping"));
+    expect(response.status).toBe(200);
+    expect(await json(response)).toEqual({ action: "recorded", reason: "pong" });
+  });
+
+  it("ignores a redelivery of a delivery it already handled", async () => {
+    const id = randomUUID();
+    expect((await deliver("ping", example("ping"), { id })).status).toBe(200);
+    const again = await deliver("ping", example("ping"), { id });
+    expect(again.status).toBe(200);
+    expect(await json(again)).toEqual({ action: "ignored", reason: "this delivery was already handled" });
+  });
+
+  it("ignores events it does not act on", async () => {
+    const response = await deliver("issues", { action: "opened" });
+    expect(response.status).toBe(200);
+    expect(await json(response)).toEqual({ action: "ignored", reason: "eserveless does not act on issues events" });
+  });
+
+  it("records the repositories of a new installation and forgets them when it is deleted", async () => {
+    const created = example<InstallationPayload>("installation", (e) => e.action === "created");
+    created.installation.id = 5001;
+    created.repositories = [{ ...created.repositories![0]!, full_name: "inst-a/one" }, { ...created.repositories![0]!, full_name: "inst-a/two" }];
+    const response = await deliver("installation", created);
+    expect(response.status).toBe(200);
+    expect(await json(response)).toEqual({ action: "recorded", reason: "installation created" });
+    expect(store.getRepository("inst-a/one")?.installationId).toBe(5001);
+    expect(store.getRepository("INST-A/TWO")?.installationId).toBe(5001);
+
+    // Another installation's repository, which the deletion must not touch.
+    const other = example<InstallationPayload>("installation", (e) => e.action === "created");
+    other.installation.id = 5002;
+    other.repositories = [{ ...other.repositories![0]!, full_name: "inst-b/three" }];
+    expect((await deliver("installation", other)).status).toBe(200);
+
+    const deleted = example<InstallationPayload>("installation", (e) => e.action === "deleted");
+    deleted.installation.id = 5001;
+    const gone = await deliver("installation", deleted);
+    expect(gone.status).toBe(200);
+    expect(await json(gone)).toEqual({ action: "recorded", reason: "installation deleted" });
+    expect(store.getRepository("inst-a/one")?.installationId).toBeNull();
+    expect(store.getRepository("inst-a/two")?.installationId).toBeNull();
+    expect(store.getRepository("inst-b/three")?.installationId).toBe(5002);
+  });
+
+  it("forgets the repositories of a suspended installation", async () => {
+    const created = example<InstallationPayload>("installation", (e) => e.action === "created");
+    created.installation.id = 6001;
+    created.repositories = [{ ...created.repositories![0]!, full_name: "susp/one" }];
+    await deliver("installation", created);
+    expect(store.getRepository("susp/one")?.installationId).toBe(6001);
+
+    const suspend = example<InstallationPayload>("installation", (e) => e.action === "suspend");
+    suspend.installation.id = 6001;
+    const response = await deliver("installation", suspend);
+    expect(await json(response)).toEqual({ action: "recorded", reason: "installation suspend" });
+    expect(store.getRepository("susp/one")?.installationId).toBeNull();
+  });
+
+  it("follows repositories added to and removed from an installation", async () => {
+    const added = example<InstallationRepositoriesPayload>("installation_repositories", (e) => e.action === "added");
+    added.installation.id = 7001;
+    added.repositories_added = [
+      { ...added.repositories_added[0]!, full_name: "sel/kept" },
+      { ...added.repositories_added[0]!, full_name: "sel/dropped" },
+    ];
+    const response = await deliver("installation_repositories", added);
+    expect(response.status).toBe(200);
+    expect(await json(response)).toEqual({ action: "recorded", reason: "repositories added" });
+    expect(store.getRepository("sel/kept")?.installationId).toBe(7001);
+    expect(store.getRepository("sel/dropped")?.installationId).toBe(7001);
+
+    const removed = example<InstallationRepositoriesPayload>("installation_repositories", (e) => e.action === "removed");
+    removed.installation.id = 7001;
+    removed.repositories_removed = [{ ...removed.repositories_removed[0]!, full_name: "sel/dropped" }];
+    const gone = await deliver("installation_repositories", removed);
+    expect(await json(gone)).toEqual({ action: "recorded", reason: "repositories removed" });
+    expect(store.getRepository("sel/dropped")?.installationId).toBeNull();
+    expect(store.getRepository("sel/kept")?.installationId).toBe(7001);
+  });
+
+  it("does not deploy a push to another branch, but remembers the repository", async () => {
+    const response = await deliver("push", pushPayload("pushy/feature", { ref: "refs/heads/feature", installationId: 8001 }));
+    expect(response.status).toBe(200);
+    expect(await json(response)).toEqual({ action: "ignored", reason: "only pushes to the default branch (main) deploy" });
+    expect(store.getRepository("pushy/feature")).toEqual({ fullName: "pushy/feature", installationId: 8001, defaultBranch: "main" });
+    expect(store.listDeployments("pushy/feature")).toEqual([]);
+  });
+
+  it("does not deploy a tag push", async () => {
+    const response = await deliver("push", pushPayload("pushy/tags", { ref: "refs/tags/v1.0.0" }));
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    expect(body.action).toBe("ignored");
+    expect(body.reason).toMatch(/^tag pushes do not deploy; push to main/);
+    expect(store.listDeployments("pushy/tags")).toEqual([]);
+  });
+
+  it("does not deploy when the default branch is deleted", async () => {
+    const response = await deliver("push", pushPayload("pushy/deleted", { ref: "refs/heads/main", deleted: true }));
+    expect(response.status).toBe(200);
+    expect(await json(response)).toEqual({ action: "ignored", reason: "refs/heads/main was deleted; production is unchanged" });
+    expect(store.listDeployments("pushy/deleted")).toEqual([]);
+  });
+
+  it("rejects a wrong signature with 401, without spending the delivery id", async () => {
+    const id = randomUUID();
+    const forged = await deliver("ping", example("ping"), { id, secret: "not-the-secret" });
+    expect(forged.status).toBe(401);
+    const body = (await json(forged)) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("unauthorized");
+    expect(body.error.message).toContain("WEBHOOK_SECRET");
+
+    // The genuine delivery with the same id is still handled.
+    const genuine = await deliver("ping", example("ping"), { id });
+    expect(await json(genuine)).toEqual({ action: "recorded", reason: "pong" });
+  });
+
+  it("rejects a signature over another body with 401", async () => {
+    const signed = webhookDelivery({ event: "installation", payload: { action: "deleted", installation: { id: 1 } }, secret: SECRET });
+    const tampered = JSON.stringify({ action: "deleted", installation: { id: 5002 } });
+    const response = await app.request("/webhooks/github", { method: "POST", headers: signed.headers, body: tampered });
+    expect(response.status).toBe(401);
+  });
+
+  it("rejects a delivery without a signature with 401", async () => {
+    const { headers, body } = webhookDelivery({ event: "ping", payload: example("ping"), secret: SECRET });
+    delete headers["x-hub-signature-256"];
+    const response = await app.request("/webhooks/github", { method: "POST", headers, body });
+    expect(response.status).toBe(401);
+    expect(((await json(response)) as { error: { code: string } }).error.code).toBe("unauthorized");
+  });
+
+  it("rejects a correctly signed body that is not JSON with 400", async () => {
+    const { headers } = webhookDelivery({ event: "ping", payload: {}, secret: SECRET });
+    const body = "payload=%7B%22zen%22%3A%22hi%22%7D"; // what a form-encoded webhook sends
+    headers["content-type"] = "application/x-www-form-urlencoded";
+    headers["x-hub-signature-256"] = `sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`;
+    const response = await app.request("/webhooks/github", { method: "POST", headers, body });
+    expect(response.status).toBe(400);
+    const error = ((await json(response)) as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe("bad_request");
+    expect(error.message).toContain("application/json");
+  });
+
+  it("does not count a rejected body as handled: its redelivery is rejected again, not acknowledged", async () => {
+    const body = "payload=%7B%7D";
+    const signature = `sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`;
+    const { headers } = webhookDelivery({ event: "ping", payload: {}, secret: SECRET });
+    const send = () => app.request("/webhooks/github", { method: "POST", headers: { ...headers, "x-hub-signature-256": signature }, body });
+    expect((await send()).status).toBe(400);
+    // GitHub's "Redeliver" repeats the delivery id; a green 200 "already handled" would hide that nothing was done.
+    const redelivery = await send();
+    expect(redelivery.status).toBe(400);
+  });
+
+  it("requires the X-GitHub-Event header", async () => {
+    const { headers, body } = webhookDelivery({ event: "ping", payload: example("ping"), secret: SECRET });
+    delete headers["x-github-event"];
+    const response = await app.request("/webhooks/github", { method: "POST", headers, body });
+    expect(response.status).toBe(400);
+    expect(((await json(response)) as { error: { message: string } }).error.message).toContain("X-GitHub-Event");
+  });
+
+  it("answers 503 pointing to /setup while no webhook secret is configured", async () => {
+    github = undefined;
+    const response = await deliver("ping", example("ping"));
+    expect(response.status).toBe(503);
+    const error = ((await json(response)) as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe("github_not_configured");
+    expect(error.message).toContain("/setup");
+  });
+
+  it("verifies with the current secret once the App is (re)configured, without a restart", async () => {
+    github = undefined;
+    expect((await deliver("ping", example("ping"))).status).toBe(503);
+    github = gitHubApp("a-brand-new-secret");
+    expect((await deliver("ping", example("ping"), { secret: "a-brand-new-secret" })).status).toBe(200);
+    // The old secret no longer verifies.
+    expect((await deliver("ping", example("ping"), { secret: SECRET })).status).toBe(401);
+  });
+});
+
+describe("GET /healthz", () => {
+  it("answers 200 when Docker answers", async () => {
+    const response = await app.request("/healthz");
+    expect(response.status).toBe(200);
+    expect(await json(response)).toEqual({ status: "ok", docker: "ok", github: "configured" });
+  });
+
+  it("says when the GitHub App is not configured", async () => {
+    github = undefined;
+    expect(await json(await app.request("/healthz"))).toMatchObject({ status: "ok", github: "not configured" });
+  });
+
+  it("answers 503 when Docker cannot be reached", async () => {
+    const response = await brokenDockerApp.request("/healthz");
+    expect(response.status).toBe(503);
+    const body = await json(response);
+    expect(body.status).toBe("degraded");
+    expect(body.docker).toMatch(/^unreachable: /);
+  });
+});
+
+describe("unknown resources", () => {
+  it("answers GET /deployments/<unknown> with a 404 JSON error, even for a browser", async () => {
+    for (const accept of ["application/json", "text/html"]) {
+      const response = await app.request("/deployments/0123456789ab", { headers: { accept } });
+      expect(response.status).toBe(404);
+      expect(await json(response)).toEqual({ error: { code: "deployment_not_found", message: "No deployment 0123456789ab" } });
+    }
+  });
+
+  it("answers an unknown route with a 404 JSON error", async () => {
+    const response = await app.request("/nowhere", { method: "DELETE" });
+    expect(response.status).toBe(404);
+    expect(await json(response)).toEqual({ error: { code: "not_found", message: "No route for DELETE /nowhere" } });
+  });
+});
