@@ -44,6 +44,15 @@ export async function loadRuntimeTemplates(dir: string): Promise<Map<string, Run
   return templates;
 }
 
+/**
+ * Appends the labels as ONE instruction: Docker's `labels` build option
+ * adds a step per label to every build, cached or not.
+ */
+function withLabels(dockerfile: Buffer, labels: Record<string, string>): Buffer {
+  const pairs = Object.entries(labels).map(([key, value]) => `${JSON.stringify(key)}=${JSON.stringify(value)}`);
+  return pairs.length === 0 ? dockerfile : Buffer.concat([dockerfile, Buffer.from(`\nLABEL ${pairs.join(" ")}\n`)]);
+}
+
 // A fixed mtime keeps the context byte-identical for identical sources.
 const MTIME = new Date("2000-01-01T00:00:00Z");
 
@@ -81,13 +90,13 @@ function generatedFiles(source: SourceTree, manifest: Manifest): GeneratedFile[]
  * Nothing touches the disk. Throws SourceError when the project cannot be
  * built as its manifest says (see {@link generatedFiles}).
  */
-export function createBuildContext(source: SourceTree, template: RuntimeTemplate, manifest: Manifest): Readable {
+export function createBuildContext(source: SourceTree, template: RuntimeTemplate, manifest: Manifest, labels: Record<string, string> = {}): Readable {
   const generated = generatedFiles(source, manifest);
   const tar = pack();
   const file = (name: string, content: Buffer, mode = 0o644) => tar.entry({ name, mode, mtime: MTIME, uid: 0, gid: 0 }, content);
   const dir = (name: string) => tar.entry({ name, type: "directory", mode: 0o755, mtime: MTIME, uid: 0, gid: 0 });
 
-  file("Dockerfile", template.dockerfile);
+  file("Dockerfile", withLabels(template.dockerfile, labels));
   dir(".eserveless/runtime/");
   for (const f of template.files) file(`.eserveless/runtime/${f.path}`, f.content, f.mode);
   dir(".eserveless/deps/");

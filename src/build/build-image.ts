@@ -34,13 +34,12 @@ export interface BuiltImage {
 export async function buildImage(
   docker: Docker,
   context: NodeJS.ReadableStream,
-  options: { tag: string; labels: Record<string, string>; buildArgs: Record<string, string>; onLine: (line: string) => void; signal?: AbortSignal },
+  options: { tag: string; buildArgs: Record<string, string>; onLine: (line: string) => void; signal?: AbortSignal },
 ): Promise<BuiltImage> {
   let response: NodeJS.ReadableStream;
   try {
     response = await docker.buildImage(context, {
       t: options.tag,
-      labels: options.labels,
       buildargs: options.buildArgs,
       rm: true,
       forcerm: true,

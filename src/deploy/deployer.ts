@@ -135,9 +135,9 @@ export function createDeployer(options: DeployerOptions) {
       if (!template) throw new EserverlessError(`This server has no ${manifest.runtime} runtime template`, { code: "runtime_missing" });
       const tag = `eserveless/${slug(owner)}/${slug(repo)}:${job.commit.slice(0, 12)}-${job.deploymentId}`;
       say(`Building image ${tag}`);
-      const built = await buildImage(docker, createBuildContext(source, template, manifest), {
+      const labels = eserverlessLabels({ instance: options.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId });
+      const built = await buildImage(docker, createBuildContext(source, template, manifest, labels), {
         tag,
-        labels: eserverlessLabels({ instance: options.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId }),
         buildArgs: { BASE_IMAGE: options.images[manifest.runtime] },
         onLine: say,
         signal,
