@@ -42,6 +42,7 @@ const EnvSchema = v.object({
   ESERVELESS_COLD_START_TIMEOUT: v.optional(positiveInt("seconds a request waits for a container to start"), "30"),
   ESERVELESS_QUEUE_SIZE: v.optional(positiveInt("requests per function that may wait for capacity"), "100"),
   ESERVELESS_PAUSE_AFTER: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number of seconds (0 disables pausing)"), v.transform(Number)), "0"),
+  ESERVELESS_DOCKER_NETWORK: optionalText,
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
 });
 
@@ -111,6 +112,7 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       coldStartTimeoutMs: e.ESERVELESS_COLD_START_TIMEOUT * 1000,
       queueSize: e.ESERVELESS_QUEUE_SIZE,
       pauseAfterMs: e.ESERVELESS_PAUSE_AFTER * 1000,
+      network: e.ESERVELESS_DOCKER_NETWORK,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -54,6 +54,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     readyTimeoutMs: config.pool.coldStartTimeoutMs,
     queueSize: config.pool.queueSize,
     pauseAfterMs: config.pool.pauseAfterMs,
+    network: config.pool.network,
     onStartFailure: (target, error) => {
       store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`);
       for (const line of (error as { logs?: string[] }).logs ?? []) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);

@@ -33,6 +33,12 @@ export interface ContainerPoolOptions extends Partial<PoolSettings> {
   log: Logger;
   /** Where function ports are published and probed. */
   publishHost?: string;
+  /**
+   * A Docker network to run functions on instead of publishing ports, for
+   * an eserveless that itself runs in a container on that network: it then
+   * reaches each function by container name.
+   */
+  network?: string;
   /** How often idle replicas are paused or removed. */
   reapIntervalMs?: number;
   /** Told when a container of a deployment fails to start (the deployment log). */
@@ -59,6 +65,7 @@ export class ContainerPool {
   readonly #instance: string;
   readonly #log: Logger;
   readonly #publishHost: string;
+  readonly #network: string | undefined;
   readonly #settings: PoolSettings;
   readonly #pools = new Map<string, FunctionPool>();
   readonly #retiring = new Set<Promise<void>>();
@@ -71,6 +78,7 @@ export class ContainerPool {
     this.#instance = options.instance;
     this.#log = options.log;
     this.#publishHost = options.publishHost ?? "127.0.0.1";
+    this.#network = options.network;
     this.#now = options.now ?? Date.now;
     this.#onStartFailure = options.onStartFailure;
     this.#settings = {
@@ -96,7 +104,7 @@ export class ContainerPool {
           env: { ...target.env, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
           labels: eserverlessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name }),
           memoryBytes: target.memoryBytes,
-          publishHost: this.#publishHost,
+          ...(this.#network ? { network: this.#network } : { publishHost: this.#publishHost }),
         }),
       );
       await container.start();
@@ -104,11 +112,11 @@ export class ContainerPool {
       throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
     }
     try {
-      const port = await publishedPort(container);
-      await waitUntilReady(container, { host: this.#publishHost, port, timeoutMs: this.#settings.readyTimeoutMs, signal });
+      const { host, port } = this.#network ? { host: name, port: CONTAINER_PORT } : { host: this.#publishHost, port: await publishedPort(container) };
+      await waitUntilReady(container, { host, port, timeoutMs: this.#settings.readyTimeoutMs, signal });
       const coldStartMs = Math.round(performance.now() - started);
-      this.#log.info({ function: `${target.repository}/${target.name}`, container: name, port, coldStartMs }, "container ready");
-      return { container, name, host: this.#publishHost, port, agent: newAgent(), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };
+      this.#log.info({ function: `${target.repository}/${target.name}`, container: name, host, port, coldStartMs }, "container ready");
+      return { container, name, host, port, agent: newAgent(), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };
     } catch (error) {
       await this.#remove(container);
       throw error;
@@ -162,11 +170,13 @@ export class ContainerPool {
           functionKey(t.repository, t.name) === functionKey(labels[`${LABEL}.repository`] ?? "", labels[`${LABEL}.function`] ?? ""),
       );
       const container = this.#docker.getContainer(info.Id);
-      const port = info.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort;
+      const name = info.Names[0]?.replace(/^\//, "") ?? info.Id;
+      const { host, port } = this.#network
+        ? { host: name, port: CONTAINER_PORT }
+        : { host: this.#publishHost, port: info.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort };
       if (target && info.State === "paused") await container.unpause().catch(() => undefined);
-      if (target && (info.State === "running" || info.State === "paused") && port && (await probe(this.#publishHost, port))) {
-        const name = info.Names[0]?.replace(/^\//, "") ?? info.Id;
-        this.#poolFor(target).add({ container, name, host: this.#publishHost, port, agent: newAgent(), coldStartMs: 0, state: "ready", inflight: 0, lastUsed: this.#now() });
+      if (target && (info.State === "running" || info.State === "paused") && port && (await probe(host, port))) {
+        this.#poolFor(target).add({ container, name, host, port, agent: newAgent(), coldStartMs: 0, state: "ready", inflight: 0, lastUsed: this.#now() });
         adopted++;
       } else {
         await this.#remove(container);
