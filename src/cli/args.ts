@@ -1,0 +1,219 @@
+import { parseArgs } from "node:util";
+import { UsageError } from "./errors.js";
+
+/** Every flag of every command (one table, so global flags may come before or after the command). */
+const OPTIONS = {
+  url: { type: "string" },
+  token: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+  ref: { type: "string" },
+  name: { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+  timeout: { type: "string" },
+  follow: { type: "boolean", short: "f" },
+  runs: { type: "string" },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+const GLOBAL: OptionName[] = ["url", "token", "json", "help"];
+
+export const COMMANDS = {
+  deploy: {
+    summary: "Deploy a local folder or a GitHub repository, and follow it to the end",
+    options: ["ref", "name", "quiet", "timeout"],
+    maxPositionals: 1,
+    help: `Usage: eserveless deploy [DIR] [--name NAME]
+       eserveless deploy OWNER/REPO [--ref REF]
+
+Deploys, follows the deployment's log until it ends, and prints the function
+URLs. Exits 1 when the deployment fails, with the reason.
+
+  DIR           A project folder (default: the current one). It is packed in
+                memory, leaving out .git, node_modules and whatever .gitignore
+                and .dockerignore exclude, and deployed as local/NAME.
+  OWNER/REPO    A GitHub repository the server's App is installed on (also
+                https://github.com/OWNER/REPO). Write ./OWNER/REPO for a folder.
+
+Options:
+  --name NAME       Project name of a folder (default: the folder's name)
+  --ref REF         Branch, tag or commit of a repository (default: its default branch)
+  --timeout SECS    Stop following after this long (default: 900)
+  -q, --quiet       Show no build log, only the outcome
+  --json            Print the final deployment as JSON on stdout`,
+  },
+  ls: {
+    summary: "List live projects, their functions and URLs",
+    options: [],
+    maxPositionals: 1,
+    help: `Usage: eserveless ls [OWNER/REPO] [--json]
+
+Lists the projects that have a live deployment: each function, its type, its
+URL (http) or schedule (cron), and the live commit. Folders deployed with
+"eserveless deploy DIR" are local/NAME.
+
+Options:
+  --json    Print the server's answer (GET /api/projects) on stdout`,
+  },
+  logs: {
+    summary: "Show a deployment's log, or a function's (with its cron runs)",
+    options: ["follow", "runs"],
+    maxPositionals: 1,
+    help: `Usage: eserveless logs DEPLOYMENT-ID [--follow]
+       eserveless logs OWNER/REPO/FUNCTION [--runs N]
+
+DEPLOYMENT-ID   The build and start log of one deployment.
+OWNER/REPO/FUNCTION
+                The log of the function's live deployment; for a cron
+                function also its latest runs with their output.
+
+Options:
+  -f, --follow   Keep printing a running deployment's log until it ends
+  --runs N       Cron runs to show, newest first (default: 5, at most 100)
+  --json         Print the server's answers as JSON on stdout`,
+  },
+  status: {
+    summary: "Show the server: its URL, GitHub, Docker, containers, projects",
+    options: [],
+    maxPositionals: 0,
+    help: `Usage: eserveless status [--json]
+
+Shows the server's public URL, whether its GitHub App is configured, whether
+Docker answers, its containers by state and how many projects are live.
+
+Options:
+  --json    Print the server's answer (GET /api/status plus docker) on stdout`,
+  },
+  help: {
+    summary: "Show the help of a command",
+    options: [],
+    maxPositionals: 1,
+    help: `Usage: eserveless help [COMMAND]`,
+  },
+} as const satisfies Record<string, { summary: string; options: OptionName[]; maxPositionals: number; help: string }>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+export const MAIN_HELP = `eserveless: deploy and inspect functions on an eserveless server.
+
+Usage: eserveless COMMAND [ARGS] [--url URL] [--token TOKEN] [--json]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, command]) => `  ${name.padEnd(8)}${command.summary}`)
+  .join("\n")}
+
+Settings (flags win over the environment):
+  --url URL        ESERVELESS_URL: the server (default: http://localhost:3000)
+  --token TOKEN    ESERVELESS_ADMIN_TOKEN: the server's admin token
+  --json           Machine-readable output on stdout; progress goes to stderr
+  -h, --help       Help of eserveless or of a command
+  -v, --version    The CLI's version
+
+Exit codes: 0 done, 1 the command or the deployment failed, 2 usage error.
+Run "eserveless COMMAND --help" for a command's arguments.`;
+
+export interface ParsedArgs {
+  /** Undefined when no command was given. */
+  command: CommandName | undefined;
+  positionals: string[];
+  flags: {
+    url?: string;
+    token?: string;
+    json: boolean;
+    help: boolean;
+    version: boolean;
+    ref?: string;
+    name?: string;
+    quiet: boolean;
+    timeout?: string;
+    follow: boolean;
+    runs?: string;
+  };
+}
+
+/** Splits argv into the command, its positionals and its flags; a flag the command does not take is a usage error. */
+export function parseCommandLine(argv: string[]): ParsedArgs {
+  const parsed = (() => {
+    try {
+      return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true, tokens: true });
+    } catch (error) {
+      throw new UsageError(parseErrorMessage(error as Error & { code?: string }), commandIn(argv));
+    }
+  })();
+  const [first, ...positionals] = parsed.positionals;
+  const { values } = parsed;
+  const flags: ParsedArgs["flags"] = {
+    ...values,
+    json: values.json ?? false,
+    help: values.help ?? false,
+    version: values.version ?? false,
+    quiet: values.quiet ?? false,
+    follow: values.follow ?? false,
+  };
+  if (first === undefined) return { command: undefined, positionals: [], flags };
+  if (!(first in COMMANDS)) {
+    const suggestion = closest(first, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command "${first}"${suggestion ? `; did you mean "${suggestion}"?` : ""}`);
+  }
+  const command = first as CommandName;
+  if (flags.help) return { command, positionals, flags };
+  const allowed = new Set<string>([...GLOBAL, ...COMMANDS[command].options]);
+  for (const token of parsed.tokens) {
+    if (token.kind === "option" && !allowed.has(token.name)) throw new UsageError(`${command} does not take ${token.rawName}`, command);
+  }
+  if (positionals.length > COMMANDS[command].maxPositionals) {
+    throw new UsageError(`${command} takes ${COMMANDS[command].maxPositionals === 0 ? "no arguments" : "one argument"}, got: ${positionals.join(" ")}`, command);
+  }
+  return { command, positionals, flags };
+}
+
+function parseErrorMessage(error: Error & { code?: string }): string {
+  const option = /'(-{1,2}[^']+)'/.exec(error.message)?.[1];
+  switch (error.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${option ?? error.message}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return option ? `${option.split(" ")[0]} needs a value` : error.message;
+    default:
+      return error.message;
+  }
+}
+
+/** The command named in argv, for the help hint of a usage error found before it was parsed. */
+function commandIn(argv: string[]): string | undefined {
+  return argv.find((arg) => arg in COMMANDS);
+}
+
+/** A command one or two edits away, for "did you mean". */
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of candidates) {
+    const distance = editDistance(word.toLowerCase(), name);
+    if (distance <= 2 && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** A whole number within bounds, from a flag's text. */
+export function integerFlag(name: string, text: string | undefined, fallback: number, bounds: { min: number; max: number }, command: string): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < bounds.min || value > bounds.max) {
+    throw new UsageError(`--${name} must be a whole number from ${bounds.min} to ${bounds.max}, got "${text}"`, command);
+  }
+  return value;
+}

@@ -1,0 +1,107 @@
+import { readFileSync } from "node:fs";
+import { COMMANDS, MAIN_HELP, parseCommandLine, type CommandName } from "./args.js";
+import { EserverlessClient } from "./client.js";
+import { deployCommand } from "./commands/deploy.js";
+import { logsCommand, lsCommand, statusCommand } from "./commands/inspect.js";
+import type { CommandContext } from "./context.js";
+import { CliError, UsageError } from "./errors.js";
+import type { ProgressStream } from "./progress.js";
+
+export const DEFAULT_URL = "http://localhost:3000";
+
+/** Everything the CLI touches of its process, passed in by `main.ts` (and by tests). */
+export interface CliIO {
+  argv: string[];
+  /** ESERVELESS_URL and ESERVELESS_ADMIN_TOKEN, as the environment has them. */
+  env: { url?: string; token?: string };
+  stdout: { write(text: string): unknown };
+  stderr: ProgressStream;
+  /** stderr is an interactive terminal. */
+  tty: boolean;
+  cwd: string;
+  fetch?: typeof fetch;
+  /** Aborted on Ctrl-C. */
+  signal?: AbortSignal;
+}
+
+const runners: Record<Exclude<CommandName, "help">, (ctx: CommandContext) => Promise<number>> = {
+  deploy: deployCommand,
+  ls: lsCommand,
+  logs: logsCommand,
+  status: statusCommand,
+};
+
+/** Runs one command line; resolves to the exit code (0 done, 1 failed, 2 usage error, 130 interrupted). */
+export async function runCli(io: CliIO): Promise<number> {
+  const out = (text: string) => void io.stdout.write(`${text}\n`);
+  const note = (text: string) => void io.stderr.write(`${text}\n`);
+  let command: string | undefined;
+  try {
+    const args = parseCommandLine(io.argv);
+    command = args.command;
+    if (args.flags.version) {
+      out(version());
+      return 0;
+    }
+    if (args.command === undefined) {
+      if (args.flags.help) {
+        out(MAIN_HELP);
+        return 0;
+      }
+      note(MAIN_HELP);
+      return 2;
+    }
+    if (args.flags.help) {
+      out(COMMANDS[args.command].help);
+      return 0;
+    }
+    if (args.command === "help") {
+      const topic = args.positionals[0];
+      if (topic === undefined) out(MAIN_HELP);
+      else if (topic in COMMANDS) out(COMMANDS[topic as CommandName].help);
+      else throw new UsageError(`no command "${topic}"`);
+      return 0;
+    }
+    const client = new EserverlessClient({
+      url: serverUrl(args.flags.url ?? io.env.url),
+      token: (args.flags.token ?? io.env.token) || undefined,
+      fetch: io.fetch,
+      signal: io.signal,
+    });
+    return await runners[args.command]({ args, client, out, note, stderr: io.stderr, tty: io.tty, cwd: io.cwd, signal: io.signal });
+  } catch (error) {
+    if (error instanceof UsageError) {
+      note(`error: ${error.message}`);
+      const about = error.command ?? command;
+      note(`Run "eserveless ${about && about !== "help" ? `${about} ` : ""}--help" for usage.`);
+      return 2;
+    }
+    if (error instanceof CliError) {
+      note(`error: ${error.message}`);
+      return error.exitCode;
+    }
+    note(`error: unexpected failure, please report it: ${(error as Error).stack ?? String(error)}`);
+    return 1;
+  }
+}
+
+/** The server's base URL from --url or ESERVELESS_URL, checked; a trailing slash is dropped. */
+function serverUrl(text: string | undefined): string {
+  const raw = text?.trim() || DEFAULT_URL;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`ESERVELESS_URL (or --url) must be a URL such as ${DEFAULT_URL}, got "${raw}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`ESERVELESS_URL (or --url) must start with http:// or https://, got "${raw}"`);
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
+}
+
+/** The CLI's version: package.json is two folders up, from src/cli/ and dist/cli/ alike. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,229 @@
+import type { PoolStats } from "../run/container-pool.js";
+import type { CronRun, Deployment, LogLine } from "../store/store.js";
+import { ApiError, CliError, UnreachableError, UsageError } from "./errors.js";
+
+export type { CronRun, Deployment, LogLine };
+
+/** What `POST /redeploy` and `POST /api/deployments` answer (202). */
+export interface DeploymentRef {
+  id: string;
+  /** The deployment's page, under the server's PUBLIC_URL. */
+  url: string;
+  commit: string;
+}
+
+/** One entry of `GET /api/projects`. */
+export interface Project {
+  repository: string;
+  commit: string;
+  deployment: string;
+  functions: Array<{ name: string; type: string; url?: string; schedule?: string }>;
+}
+
+/** `GET /api/status`. */
+export interface ServerStatus {
+  publicUrl: string;
+  github: string;
+  containers: PoolStats;
+  projects: number;
+}
+
+/** `GET /healthz` (200 or 503, JSON either way). */
+export interface Health {
+  status: string;
+  docker: string;
+  github: string;
+}
+
+/** `GET /deployments/:id` with `Accept: application/json`. */
+export interface DeploymentWithLog {
+  deployment: Deployment;
+  log: LogLine[];
+}
+
+/** `GET /functions/:owner/:repo/:function/runs` with `Accept: application/json`. */
+export interface CronRunsView {
+  repository: string;
+  function: string;
+  live: boolean;
+  schedule: { schedule: string; timezone: string; timeoutSeconds: number; deploymentId: string; commit: string; nextRun: string | null } | null;
+  runs: CronRun[];
+}
+
+export interface ClientOptions {
+  /** The server's base URL, without a trailing slash. */
+  url: string;
+  /** The admin token; routes that need it fail with a usage error without it. */
+  token?: string;
+  fetch?: typeof fetch;
+  /** Time allowed for one request, in milliseconds (uploads get more). */
+  timeoutMs?: number;
+  /** Aborts every request (Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+const TOKEN_REFUSED = "the server refused the token: set ESERVELESS_ADMIN_TOKEN to the server's admin token";
+const TOKEN_MISSING = "no admin token: set ESERVELESS_ADMIN_TOKEN (or pass --token) to the server's admin token";
+
+interface RequestInit {
+  body?: Buffer | string;
+  contentType?: string;
+  /** The route needs the admin token. */
+  auth?: boolean;
+  /** Statuses besides 2xx whose JSON body is an answer, not an error (e.g. 503 of /healthz). */
+  accept?: number[];
+  timeoutMs?: number;
+  /** The top-level key the answer must have, to tell an eserveless answer from another server's. */
+  expect: string;
+}
+
+/**
+ * A small typed client of the eserveless HTTP API. Every failure becomes a
+ * {@link CliError} whose message says what to do: the server unreachable,
+ * the token refused, or the server's own error message.
+ */
+export class EserverlessClient {
+  readonly url: string;
+  readonly #token: string | undefined;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(options: ClientOptions) {
+    this.url = options.url.replace(/\/+$/, "");
+    this.#token = options.token;
+    this.#fetch = options.fetch ?? fetch;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#signal = options.signal;
+  }
+
+  /** Deploys a ref (default: the default branch) of a GitHub repository the server's App can see. */
+  async redeploy(repository: string, ref?: string): Promise<DeploymentRef> {
+    const body = JSON.stringify(ref === undefined ? { repository } : { repository, ref });
+    const answer = await this.#request<{ deployment: DeploymentRef }>("POST", "/redeploy", { body, contentType: "application/json", auth: true, expect: "deployment" });
+    return answer.deployment;
+  }
+
+  /** Uploads a packed project folder (.tar.gz with one top folder) as project `local/<project>`. */
+  async uploadFolder(project: string, tarball: Buffer): Promise<DeploymentRef> {
+    const answer = await this.#request<{ deployment: DeploymentRef }>("POST", `/api/deployments?project=${encodeURIComponent(project)}`, {
+      body: tarball,
+      contentType: "application/gzip",
+      auth: true,
+      timeoutMs: Math.max(this.#timeoutMs, 300_000),
+      expect: "deployment",
+    });
+    return answer.deployment;
+  }
+
+  /** Every project with a live deployment. */
+  async projects(): Promise<Project[]> {
+    return (await this.#request<{ projects: Project[] }>("GET", "/api/projects", { auth: true, expect: "projects" })).projects;
+  }
+
+  /** Recent deployments, newest first. */
+  async deployments(repository?: string): Promise<Deployment[]> {
+    const query = repository ? `?repository=${encodeURIComponent(repository)}` : "";
+    return (await this.#request<{ deployments: Deployment[] }>("GET", `/api/deployments${query}`, { auth: true, expect: "deployments" })).deployments;
+  }
+
+  async status(): Promise<ServerStatus> {
+    return this.#request<ServerStatus>("GET", "/api/status", { auth: true, expect: "publicUrl" });
+  }
+
+  async health(): Promise<Health> {
+    return this.#request<Health>("GET", "/healthz", { accept: [503], expect: "status" });
+  }
+
+  /** One deployment and its log lines after `after` (0: all). */
+  async deployment(id: string, after = 0): Promise<DeploymentWithLog> {
+    const query = after > 0 ? `?after=${after}` : "";
+    return this.#request<DeploymentWithLog>("GET", `/deployments/${encodeURIComponent(id)}${query}`, { expect: "deployment" });
+  }
+
+  /** A cron function's schedule and latest runs, newest first. */
+  async cronRuns(repository: string, fn: string, limit: number): Promise<CronRunsView> {
+    const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs?limit=${limit}`;
+    return this.#request<CronRunsView>("GET", path, { expect: "runs" });
+  }
+
+  async #request<T>(method: string, path: string, init: RequestInit): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (init.auth) {
+      if (!this.#token) throw new UsageError(TOKEN_MISSING);
+      headers.authorization = `Bearer ${this.#token}`;
+    }
+    if (init.contentType) headers["content-type"] = init.contentType;
+    const timeoutMs = init.timeoutMs ?? this.#timeoutMs;
+    const signals = [AbortSignal.timeout(timeoutMs), ...(this.#signal ? [this.#signal] : [])];
+
+    let response: Response;
+    try {
+      response = await this.#fetch(`${this.url}${path}`, { method, headers, body: init.body, signal: AbortSignal.any(signals) });
+    } catch (error) {
+      throw this.#networkError(error, timeoutMs);
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw this.#networkError(error, timeoutMs);
+    }
+    const body = parseJson(text);
+
+    if (response.status === 401 && init.auth) throw new ApiError(401, "unauthorized", TOKEN_REFUSED);
+    const message = errorMessage(body);
+    if (!response.ok && !init.accept?.includes(response.status)) {
+      if (message) throw new ApiError(response.status, errorCode(body), message);
+      throw this.#notEserveless(method, path, response, text);
+    }
+    if (typeof body !== "object" || body === null || !(init.expect in body)) throw this.#notEserveless(method, path, response, text);
+    return body as T;
+  }
+
+  #networkError(error: unknown, timeoutMs: number): CliError {
+    if (this.#signal?.aborted) return new CliError("interrupted", { exitCode: 130, cause: error });
+    if (error instanceof Error && error.name === "TimeoutError") {
+      return new UnreachableError(`eserveless at ${this.url} did not answer within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}; is it overloaded? set ESERVELESS_URL`, { cause: error });
+    }
+    return new UnreachableError(`cannot reach eserveless at ${this.url}: ${networkReason(error)}; is it running? set ESERVELESS_URL`, { cause: error });
+  }
+
+  #notEserveless(method: string, path: string, response: Response, text: string): CliError {
+    const type = response.headers.get("content-type")?.split(";")[0] ?? "no content type";
+    const sample = text.trim().slice(0, 80).replace(/\s+/g, " ");
+    return new CliError(
+      `${this.url} answered ${method} ${path.split("?")[0]} with HTTP ${response.status} (${type}${sample ? `: ${sample}` : ""}), ` +
+        `not eserveless JSON; is ESERVELESS_URL the eserveless server?`,
+    );
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `{"error": {"message": "…"}}`, the error shape of every eserveless route. */
+function errorMessage(body: unknown): string | undefined {
+  const error = (body as { error?: { message?: unknown } } | undefined)?.error;
+  return typeof error?.message === "string" ? error.message : undefined;
+}
+
+function errorCode(body: unknown): string {
+  const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
+  return typeof code === "string" ? code : "unknown";
+}
+
+/** The useful part of a fetch failure: undici hides it in `cause` ("connect ECONNREFUSED 127.0.0.1:9"). */
+function networkReason(error: unknown): string {
+  let cause: unknown = error;
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+  // localhost tries ::1 and 127.0.0.1: an AggregateError of both.
+  if (cause instanceof AggregateError && cause.errors[0] instanceof Error) cause = cause.errors[0];
+  if (cause instanceof Error) return cause.message || (cause as { code?: string }).code || String(cause);
+  return String(cause);
+}

@@ -1,0 +1,151 @@
+import { integerFlag } from "../args.js";
+import type { CronRunsView, Deployment, LogLine, Project } from "../client.js";
+import type { CommandContext } from "../context.js";
+import { ApiError, CliError, UsageError } from "../errors.js";
+import { FINAL_STATES, followDeployment } from "../follow.js";
+import { clock, dateTime, duration, shortSha, table } from "../format.js";
+
+const json = (value: unknown) => JSON.stringify(value, null, 2);
+
+/** The live project named `repository` (case-insensitive, as the server), or an error listing the live ones. */
+function findProject(ctx: CommandContext, projects: Project[], repository: string): Project {
+  const project = projects.find((p) => p.repository.toLowerCase() === repository.toLowerCase());
+  if (project) return project;
+  const live = projects.map((p) => p.repository).join(", ");
+  throw new CliError(`no live project ${repository} on ${ctx.client.url}${live ? `; live projects: ${live}` : "; nothing is deployed there yet"}`);
+}
+
+/** `eserveless ls [OWNER/REPO]`. */
+export async function lsCommand(ctx: CommandContext): Promise<number> {
+  let projects = await ctx.client.projects();
+  const only = ctx.args.positionals[0];
+  if (only !== undefined) projects = [findProject(ctx, projects, only)];
+  if (ctx.args.flags.json) {
+    ctx.out(json({ projects }));
+    return 0;
+  }
+  if (projects.length === 0) {
+    ctx.out(`No live projects on ${ctx.client.url}. Deploy one: eserveless deploy ./my-project`);
+    return 0;
+  }
+  const rows = projects.flatMap((project) =>
+    project.functions.map((fn) => [project.repository, fn.name, fn.type, shortSha(project.commit), fn.url ?? fn.schedule ?? ""]),
+  );
+  ctx.out(table(rows, ["PROJECT", "FUNCTION", "TYPE", "COMMIT", "URL / SCHEDULE"]));
+  return 0;
+}
+
+/** `eserveless status`. */
+export async function statusCommand(ctx: CommandContext): Promise<number> {
+  const [status, health] = await Promise.all([ctx.client.status(), ctx.client.health().catch(() => undefined)]);
+  if (ctx.args.flags.json) {
+    ctx.out(json({ ...status, docker: health?.docker ?? null }));
+    return 0;
+  }
+  const c = status.containers;
+  const rows = [
+    ["Server", ctx.client.url === status.publicUrl ? status.publicUrl : `${ctx.client.url} (public URL ${status.publicUrl})`],
+    ["GitHub", status.github],
+    ["Docker", health?.docker ?? "unknown"],
+    ["Containers", `${c.ready} ready, ${c.paused} paused, ${c.starting} starting, ${c.draining} draining; ${c.queued} requests waiting`],
+    ["Projects", String(status.projects)],
+  ];
+  ctx.out(table(rows));
+  return 0;
+}
+
+/** `eserveless logs DEPLOYMENT-ID | OWNER/REPO/FUNCTION`. */
+export async function logsCommand(ctx: CommandContext): Promise<number> {
+  const target = ctx.args.positionals[0];
+  if (target === undefined) throw new UsageError("logs needs a deployment id or OWNER/REPO/FUNCTION", "logs");
+  if (!target.includes("/")) return deploymentLogs(ctx, target);
+  const parts = target.split("/");
+  if (parts.length !== 3 || parts.some((part) => part === "")) {
+    throw new UsageError(`"${target}" is neither a deployment id nor OWNER/REPO/FUNCTION (such as local/hello/API)`, "logs");
+  }
+  if (ctx.args.flags.follow) throw new UsageError("--follow is for a deployment id", "logs");
+  return functionLogs(ctx, `${parts[0]}/${parts[1]}`, parts[2]!);
+}
+
+const logLine = (line: LogLine) => `${clock(line.at)}  ${line.line}`;
+
+function deploymentHeader(deployment: Deployment): string {
+  const state = `${deployment.state}${deployment.description ? `: ${deployment.description}` : ""}`;
+  return `Deployment ${deployment.id} of ${deployment.repository} @ ${shortSha(deployment.commit)} (${deployment.trigger}, ${dateTime(deployment.createdAt)}): ${state}`;
+}
+
+async function deploymentLogs(ctx: CommandContext, id: string): Promise<number> {
+  if (ctx.args.flags.runs !== undefined) throw new UsageError("--runs is for OWNER/REPO/FUNCTION", "logs");
+  const answer = await ctx.client.deployment(id).catch((error: unknown) => {
+    if (error instanceof ApiError && error.status === 404) {
+      throw new CliError(`no deployment "${id}" on ${ctx.client.url}; "eserveless ls" lists live projects, "eserveless logs OWNER/REPO/FUNCTION" shows a function's`);
+    }
+    throw error;
+  });
+  const { follow } = ctx.args.flags;
+  const running = !FINAL_STATES.has(answer.deployment.state);
+  if (!ctx.args.flags.json) {
+    ctx.out(deploymentHeader(answer.deployment));
+    for (const line of answer.log) ctx.out(logLine(line));
+  }
+  if (!follow || !running) {
+    if (ctx.args.flags.json) ctx.out(json(answer));
+    return 0;
+  }
+  const log = [...answer.log];
+  const deployment = await followDeployment(ctx.client, id, {
+    after: answer.log.at(-1)?.seq ?? 0,
+    onLine: (line) => {
+      log.push(line);
+      if (!ctx.args.flags.json) ctx.out(logLine(line));
+    },
+    signal: ctx.signal,
+  });
+  if (ctx.args.flags.json) ctx.out(json({ deployment, log }));
+  else ctx.out(`Ended: ${deployment.state}${deployment.description ? `: ${deployment.description}` : ""}`);
+  return 0;
+}
+
+async function functionLogs(ctx: CommandContext, repository: string, name: string): Promise<number> {
+  const limit = integerFlag("runs", ctx.args.flags.runs, 5, { min: 1, max: 100 }, "logs");
+  const project = findProject(ctx, await ctx.client.projects(), repository);
+  const fn = project.functions.find((f) => f.name.toLowerCase() === name.toLowerCase());
+  if (!fn) throw new CliError(`${project.repository} has no function ${name}; its functions: ${project.functions.map((f) => f.name).join(", ")}`);
+  const { deployment, log } = await ctx.client.deployment(project.deployment);
+  const runs: CronRunsView | undefined = fn.type === "cron" ? await ctx.client.cronRuns(project.repository, fn.name, limit) : undefined;
+
+  if (ctx.args.flags.json) {
+    ctx.out(json({ repository: project.repository, function: fn, deployment, log, ...(runs ? { schedule: runs.schedule, runs: runs.runs } : {}) }));
+    return 0;
+  }
+  const where = fn.url ? `at ${fn.url}` : `on "${fn.schedule}"`;
+  ctx.out(`${project.repository}/${fn.name}: ${fn.type} ${where}`);
+  ctx.out("");
+  ctx.out(deploymentHeader(deployment));
+  for (const line of log) ctx.out(logLine(line));
+  if (!runs) return 0;
+
+  ctx.out("");
+  const schedule = runs.schedule;
+  ctx.out(
+    schedule
+      ? `Schedule "${schedule.schedule}" (${schedule.timezone}), timeout ${schedule.timeoutSeconds} s; next run ${schedule.nextRun ? dateTime(Date.parse(schedule.nextRun)) : "never"}`
+      : "Not scheduled now (see the server log)",
+  );
+  if (runs.runs.length === 0) {
+    ctx.out("No runs yet.");
+    return 0;
+  }
+  ctx.out(`Latest ${runs.runs.length === 1 ? "run" : `${runs.runs.length} runs`}, newest first:`);
+  for (const run of runs.runs) {
+    const facts = [run.trigger, run.state, run.exitCode === null ? undefined : `exit ${run.exitCode}`, run.durationMs === null ? undefined : duration(run.durationMs)];
+    ctx.out("");
+    ctx.out(`${dateTime(run.startedAt)}  run ${run.id}  ${facts.filter(Boolean).join(", ")}`);
+    if (run.error) ctx.out(`  ${run.error}`);
+    if (run.state === "skipped") continue;
+    if (run.outputTruncated) ctx.out("  | (earlier output dropped)");
+    const output = run.output.replace(/\n$/, "");
+    for (const line of output === "" ? ["(no output)"] : output.split("\n")) ctx.out(`  | ${line}`);
+  }
+  return 0;
+}

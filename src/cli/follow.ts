@@ -1,0 +1,76 @@
+import type { Deployment, EserverlessClient, LogLine } from "./client.js";
+import { CliError, UnreachableError } from "./errors.js";
+
+/** How many polls in a row may fail to reach the server before following gives up. */
+const MAX_UNREACHABLE_POLLS = 10;
+
+export interface FollowOptions {
+  /** Each new log line, in order. */
+  onLine: (line: LogLine) => void;
+  /** The deployment after each poll. */
+  onUpdate?: (deployment: Deployment) => void;
+  /** Log lines already seen (0: from the start). */
+  after?: number;
+  intervalMs?: number;
+  /** Give up (exit 1) when the deployment has not ended by then. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The final states (as in the store; not imported from it, which would load SQLite into the CLI). */
+export const FINAL_STATES: ReadonlySet<string> = new Set(["success", "failure", "error", "superseded", "skipped"]);
+
+const isFinal = (deployment: Deployment) => FINAL_STATES.has(deployment.state);
+
+/**
+ * Polls a deployment (`GET /deployments/:id?after=N`) until it reaches a
+ * final state, handing over new log lines as they come; returns it then.
+ * A server that stops answering for a moment (a restart) is waited for.
+ */
+export async function followDeployment(client: EserverlessClient, id: string, options: FollowOptions): Promise<Deployment> {
+  const intervalMs = options.intervalMs ?? 300;
+  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  let after = options.after ?? 0;
+  let unreachable = 0;
+  for (;;) {
+    let answer: Awaited<ReturnType<EserverlessClient["deployment"]>> | undefined;
+    try {
+      answer = await client.deployment(id, after);
+      unreachable = 0;
+    } catch (error) {
+      if (!(error instanceof UnreachableError) || ++unreachable >= MAX_UNREACHABLE_POLLS) throw error;
+    }
+    if (answer) {
+      for (const line of answer.log) {
+        if (line.seq <= after) continue;
+        options.onLine(line);
+        after = line.seq;
+      }
+      options.onUpdate?.(answer.deployment);
+      if (isFinal(answer.deployment)) return answer.deployment;
+    }
+    if (Date.now() > deadline) {
+      throw new CliError(
+        `deployment ${id} has not ended after ${Math.round(options.timeoutMs! / 1000)} s (${answer?.deployment.state ?? "server unreachable"}); ` +
+          `it goes on on the server: eserveless logs ${id} --follow`,
+      );
+    }
+    await sleep(intervalMs * (unreachable > 0 ? Math.min(unreachable, 5) : 1), options.signal);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new CliError("interrupted", { exitCode: 130 }));
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }
+    function abort() {
+      clearTimeout(timer);
+      reject(new CliError("interrupted", { exitCode: 130 }));
+    }
+    signal?.addEventListener("abort", abort, { once: true });
+  });
+}
