@@ -28,6 +28,10 @@ export interface Replica {
   state: "ready" | "paused" | "draining";
   inflight: number;
   lastUsed: number;
+  /** A pause or unpause under way; requests lent the replica wait for it. */
+  transition?: Promise<void>;
+  /** Set once its removal was asked for, so it is removed once. */
+  removed?: boolean;
 }
 
 /** A replica lent to one request. */
@@ -106,10 +110,24 @@ export class FunctionPool {
 
   /** Lends a replica, starting, resuming or waiting for one as needed. */
   async acquire(): Promise<Lease> {
+    const lease = await this.#obtain();
+    const transition = lease.replica.transition;
+    if (!transition) return lease;
+    try {
+      await transition;
+      return lease;
+    } catch (error) {
+      // It could not be unpaused: replace it and try again.
+      lease.discard(`could not be resumed: ${errorMessage(error)}`);
+      return this.acquire();
+    }
+  }
+
+  async #obtain(): Promise<Lease> {
     if (this.#closed) throw new EserverlessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } });
     const replica = this.#pick();
     if (replica) {
-      if (replica.state === "paused") await this.#resume(replica);
+      if (replica.state === "paused") this.#resume(replica);
       return this.#lend(replica);
     }
     const wait = this.#backoffUntil - this.now();
@@ -121,7 +139,9 @@ export class FunctionPool {
         headers: { "retry-after": String(seconds) },
       });
     }
-    if (this.#waiters.length >= this.settings.queueSize) {
+    // Requests that replicas already starting will take do not count against the queue.
+    const queued = this.#waiters.length - this.#starting * this.scaling.concurrency;
+    if (queued >= this.settings.queueSize && !this.#canGrow()) {
       throw new EserverlessError(`Too many requests: all ${this.scaling.maxReplicas} replicas are busy and ${this.settings.queueSize} requests are waiting`, {
         status: 429,
         code: "queue_full",
@@ -167,13 +187,15 @@ export class FunctionPool {
       if (idle >= this.scaling.idleTimeoutMs && this.#live() > this.scaling.minReplicas) {
         this.log.info({ container: replica.name, idleMs: idle }, "removing idle container");
         this.#drop(replica);
-      } else if (replica.state === "ready" && this.settings.pauseAfterMs > 0 && idle >= this.settings.pauseAfterMs) {
+      } else if (replica.state === "ready" && !replica.transition && this.settings.pauseAfterMs > 0 && idle >= this.settings.pauseAfterMs) {
         replica.state = "paused";
-        await this.driver.pause(replica).catch((error: unknown) => {
+        const pause = this.driver.pause(replica).catch((error: unknown) => {
           // Could not pause (it may have exited): treat it as gone.
           this.log.warn({ err: error, container: replica.name }, "pause failed; removing the container");
           this.#drop(replica);
         });
+        this.#track(replica, pause);
+        await pause;
       }
     }
     if (this.#live() + this.#starting < this.scaling.minReplicas && this.now() >= this.#backoffUntil) this.#start();
@@ -194,7 +216,7 @@ export class FunctionPool {
     const replicas = this.replicas.splice(0);
     for (const replica of replicas) replica.state = "draining";
     while (replicas.some((r) => r.inflight > 0) && this.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    await Promise.all(replicas.map((r) => this.driver.remove(r)));
+    await Promise.all(replicas.map((r) => this.#remove(r)));
   }
 
   #live(): number {
@@ -211,10 +233,32 @@ export class FunctionPool {
     return best ?? this.replicas.find((r) => r.state === "paused");
   }
 
-  async #resume(replica: Replica): Promise<void> {
-    // Mark first so concurrent requests do not unpause twice.
+  /**
+   * Unpauses a replica, after any pause still under way. It is marked ready
+   * at once so it can be lent; requests wait for `transition` before using it.
+   */
+  #resume(replica: Replica): void {
     replica.state = "ready";
-    await this.driver.unpause(replica);
+    this.#track(replica, (replica.transition ?? Promise.resolve()).then(() => this.driver.unpause(replica)));
+  }
+
+  /** Records a pause or unpause as the replica's transition until it settles. */
+  #track(replica: Replica, transition: Promise<void>): void {
+    replica.transition = transition;
+    const clear = () => {
+      if (replica.transition === transition) replica.transition = undefined;
+    };
+    transition.then(clear, clear);
+  }
+
+  #remove(replica: Replica): Promise<void> {
+    if (replica.removed) return Promise.resolve();
+    replica.removed = true;
+    return this.driver.remove(replica);
+  }
+
+  #canGrow(): boolean {
+    return this.#live() + this.#starting < this.scaling.maxReplicas && this.now() >= this.#backoffUntil;
   }
 
   #lend(replica: Replica, coldStartMs?: number): Lease {
@@ -247,34 +291,25 @@ export class FunctionPool {
     const index = this.replicas.indexOf(replica);
     if (index >= 0) this.replicas.splice(index, 1);
     replica.state = "draining";
-    void this.driver.remove(replica);
+    void this.#remove(replica);
   }
 
   /** Hands free capacity to waiting requests, oldest first, and starts more when they still wait. */
   #dispatch(): void {
     while (this.#waiters.length > 0) {
       const replica = this.#pick();
-      if (!replica || replica.state !== "ready") break;
+      if (!replica) break;
+      if (replica.state === "paused") this.#resume(replica);
       const waiter = this.#waiters.shift()!;
       clearTimeout(waiter.timer);
       waiter.resolve(this.#lend(replica, this.now() - waiter.enqueuedAt));
     }
-    if (this.#waiters.length > 0) {
-      const paused = this.replicas.find((r) => r.state === "paused");
-      if (paused) void this.#resume(paused).then(() => this.#dispatch(), () => this.#drop(paused));
-      else this.#scaleUp();
-    }
+    if (this.#waiters.length > 0) this.#scaleUp();
   }
 
   /** Starts replicas while waiting requests exceed what is starting, up to maxReplicas. */
   #scaleUp(): void {
-    while (
-      this.#waiters.length > this.#starting * this.scaling.concurrency &&
-      this.#live() + this.#starting < this.scaling.maxReplicas &&
-      this.now() >= this.#backoffUntil
-    ) {
-      this.#start();
-    }
+    while (this.#waiters.length > this.#starting * this.scaling.concurrency && this.#canGrow()) this.#start();
   }
 
   #start(): void {
@@ -284,7 +319,7 @@ export class FunctionPool {
         this.#starting--;
         this.#failures = 0;
         if (this.#closed) {
-          void this.driver.remove(replica);
+          void this.#remove(replica);
           return;
         }
         this.replicas.push(replica);
@@ -298,10 +333,7 @@ export class FunctionPool {
         this.#backoffUntil = this.now() + Math.min(500 * 2 ** this.#failures, MAX_BACKOFF_MS);
         this.driver.startFailed(error);
         if (this.#starting === 0 && this.#live() === 0) {
-          const failure =
-            error instanceof EserverlessError
-              ? new EserverlessError(`The function did not become ready: ${error.message}`, { status: 503, code: "not_ready", cause: error })
-              : error;
+          const failure = new EserverlessError(`The function did not become ready: ${errorMessage(error)}`, { status: 503, code: "not_ready", cause: error });
           for (const waiter of this.#waiters.splice(0)) {
             clearTimeout(waiter.timer);
             waiter.reject(failure);

@@ -119,7 +119,8 @@ describe("golang runtime: function signatures", () => {
   it("finishes an in-flight request on SIGTERM, then exits 0", async () => {
     const { container, url } = await h.serve(image, "Slow");
     const pending = fetch(`${url}/`).then(async (r) => `${r.status} ${await r.text()}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Well inside the handler's 3 s, even on a busy machine.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     await container.kill({ signal: "SIGTERM" });
     expect(await pending).toBe("200 slow done");
     expect(((await container.wait()) as { StatusCode: number }).StatusCode).toBe(0);
