@@ -3,7 +3,8 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "data/", "runtimes/", "coverage/"] },
+  // Fixtures and examples are user projects (CommonJS, Go), not this codebase.
+  { ignores: ["dist/", "node_modules/", "data/", "runtimes/", "coverage/", "test/fixtures/", "examples/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
