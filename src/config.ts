@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { githubWebUrl } from "./github/app-setup.js";
 
 const port = v.pipe(
   v.string(),
@@ -30,6 +31,7 @@ const EnvSchema = v.object({
   PRIVATE_KEY_PATH: optionalText,
   WEBHOOK_SECRET: optionalText,
   GITHUB_API_URL: v.optional(httpUrl, "https://api.github.com"),
+  GITHUB_URL: v.optional(httpUrl),
   ESERVELESS_ADMIN_TOKEN: v.optional(
     v.pipe(v.string(), v.minLength(16, "must be at least 16 characters; generate one with `openssl rand -hex 32`")),
   ),
@@ -100,6 +102,8 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     host: e.HOST,
     publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
     githubApiUrl: e.GITHUB_API_URL,
+    /** GitHub's web host, where /setup sends people to create the App. */
+    githubUrl: e.GITHUB_URL ?? githubWebUrl(e.GITHUB_API_URL),
     github,
     /** Which GitHub settings are missing, to tell the operator at start. */
     missingGitHub: github ? [] : missingGitHub,

@@ -395,6 +395,7 @@ export class GitHubEmulator {
         status: 200,
         json: {
           ...this.#app(),
+          html_url: `https://github.com/apps/${this.#app().slug}`,
           owner: { login: "eserveless" },
           permissions: PERMISSIONS,
           events: ["push"],

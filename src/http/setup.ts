@@ -1,0 +1,266 @@
+import { createAppAuth } from "@octokit/auth-app";
+import { Octokit } from "@octokit/rest";
+import { Hono, type Context } from "hono";
+import { html } from "hono/html";
+import type { HtmlEscapedString } from "hono/utils/html";
+import type { Logger } from "pino";
+import { EserverlessError } from "../errors.js";
+import {
+  checkOrganization,
+  exchangeManifestCode,
+  newAppUrl,
+  PendingStates,
+  renderManifest,
+  writeStoredApp,
+  type AppFileSystem,
+  type GitHubRequest,
+  type StoredApp,
+} from "../github/app-setup.js";
+import type { GitHubAppCredentials } from "../github/github-app.js";
+
+/** The App in use, and where its credentials came from. */
+export interface ConfiguredApp {
+  source: "environment" | "file";
+  credentials: GitHubAppCredentials;
+  /** Known for an App created by /setup; looked up on GitHub for one from the environment. */
+  slug?: string;
+  name?: string;
+  htmlUrl?: string;
+  createdAt?: string;
+}
+
+export interface SetupOptions {
+  publicUrl: string;
+  /** The REST API root (GITHUB_API_URL). */
+  githubApiUrl: string;
+  /** GitHub's web host (GITHUB_URL), where the new-App pages are. */
+  githubUrl: string;
+  /** The text of github-app.yml. */
+  readManifest: () => string;
+  /** Where a created App is stored (DATA_DIR/github-app.json). */
+  appFile: string;
+  fs: AppFileSystem;
+  /** The App in use, if any. */
+  current: () => ConfiguredApp | undefined;
+  /** Starts using a created App (already stored): webhooks and deployments use it from the next request on. */
+  onCreated: (app: StoredApp) => void;
+  /** Why the stored App could not be loaded at start, shown on /setup. */
+  problem?: () => string | undefined;
+  log: Logger;
+  /** Sends GitHub API requests; an unauthenticated Octokit on githubApiUrl by default. */
+  request?: GitHubRequest;
+  states?: PendingStates;
+}
+
+const GITHUB_TIMEOUT_MS = 30_000;
+
+const wantsHtml = (c: Context) => (c.req.header("accept") ?? "").includes("text/html");
+
+function page(title: string, body: HtmlEscapedString | Promise<HtmlEscapedString>) {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${title} · eserveless</title>
+<style>
+body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 48rem; padding: 0 1rem; color: #1f2328; }
+pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; font-size: 13px; border-radius: 6px; }
+dt { font-weight: 600; } dd { margin: 0 0 .5rem 0; }
+.note { background: #fff8c5; border: 1px solid #d4a72c; padding: .5rem 1rem; border-radius: 6px; }
+.error { background: #ffebe9; border: 1px solid #cf222e; padding: .5rem 1rem; border-radius: 6px; }
+button { font: inherit; padding: .4rem 1rem; }
+</style>
+</head>
+<body>
+${body}
+</body>
+</html>`;
+}
+
+function errorPage(error: EserverlessError) {
+  return page(
+    "GitHub App setup failed",
+    html`<h1>GitHub App setup failed</h1>
+<p class="error">${error.message}</p>
+<p><code>${error.code}</code> · <a href="/setup">Back to setup</a></p>`,
+  );
+}
+
+/** GitHub cannot deliver webhooks to these. */
+const isLocal = (url: string) => /^(localhost|127\.|\[::1\]|0\.0\.0\.0)/.test(new URL(url).host);
+
+function setupPage(input: { manifest: Record<string, unknown>; action: string; org: string | undefined; publicUrl: string; problem: string | undefined }) {
+  const hook = (input.manifest.hook_attributes as { url?: string } | undefined)?.url;
+  const permissions = Object.entries((input.manifest.default_permissions ?? {}) as Record<string, string>);
+  const events = (input.manifest.default_events ?? []) as string[];
+  return page(
+    "Set up the GitHub App",
+    html`<h1>Set up the GitHub App</h1>
+${input.problem ? html`<p class="error">${input.problem}. Creating an App here replaces that file.</p>` : ""}
+<p>eserveless deploys the pushes a GitHub App tells it about. This creates that App on GitHub from <code>github-app.yml</code>:
+GitHub shows it to you (you may change its name), creates it, and sends you back here; eserveless then stores its credentials
+and uses them at once, and GitHub asks where to install it.</p>
+${isLocal(input.publicUrl)
+  ? html`<p class="note">PUBLIC_URL is <code>${input.publicUrl}</code>: GitHub cannot deliver webhooks there. Set PUBLIC_URL to an address GitHub can reach and restart before creating the App.</p>`
+  : ""}
+<dl>
+<dt>Webhook URL</dt><dd><code>${hook ?? "(none)"}</code></dd>
+<dt>Permissions</dt><dd>${permissions.map(([name, level], i) => html`${i > 0 ? ", " : ""}<code>${name}: ${level}</code>`)}</dd>
+<dt>Events</dt><dd>${events.map((event, i) => html`${i > 0 ? ", " : ""}<code>${event}</code>`)}</dd>
+<dt>Owner</dt><dd>${input.org ? html`the organization <strong>${input.org}</strong>` : "your GitHub account"}</dd>
+</dl>
+<form method="post" action="${input.action}">
+<input type="hidden" name="manifest" value="${JSON.stringify(input.manifest)}">
+<button type="submit">Create the GitHub App${input.org ? html` for ${input.org}` : ""} on GitHub</button>
+</form>
+<form method="get" action="/setup">
+<p><label>Owned by an organization instead: <input name="org" value="${input.org ?? ""}" placeholder="organization name" autocomplete="off"></label>
+<button type="submit">Use this organization</button></p>
+</form>
+<details><summary>The manifest</summary><pre>${JSON.stringify(input.manifest, null, 2)}</pre></details>`,
+  );
+}
+
+function configuredPage(app: ConfiguredApp, publicUrl: string, lookupError: string | undefined) {
+  const install = app.htmlUrl ? `${app.htmlUrl}/installations/new` : undefined;
+  return page(
+    "GitHub App configured",
+    html`<h1>GitHub App configured</h1>
+<dl>
+<dt>App</dt><dd>${app.name ? html`${app.name} (<code>${app.slug}</code>)` : html`<em>unknown name</em>`}</dd>
+<dt>App ID</dt><dd><code>${String(app.credentials.appId)}</code></dd>
+<dt>Credentials from</dt><dd>${app.source === "environment"
+      ? html`the environment (<code>APP_ID</code>, <code>PRIVATE_KEY</code>, <code>WEBHOOK_SECRET</code>)`
+      : html`<code>DATA_DIR/github-app.json</code>, created by this page${app.createdAt ? ` on ${app.createdAt}` : ""}`}</dd>
+<dt>Webhook URL</dt><dd><code>${publicUrl}/webhooks/github</code></dd>
+</dl>
+${lookupError ? html`<p class="note">GitHub could not describe App ${String(app.credentials.appId)}: ${lookupError}</p>` : ""}
+${install ? html`<p><a href="${install}">Install the App on repositories</a> · <a href="${app.htmlUrl}">Its page on GitHub</a></p>` : ""}
+<p>To use another App, change the environment, or delete <code>DATA_DIR/github-app.json</code>, and restart.</p>`,
+  );
+}
+
+/** What /setup may show of the App: never its key or secret. */
+function publicView(app: ConfiguredApp) {
+  return {
+    id: app.credentials.appId,
+    slug: app.slug ?? null,
+    name: app.name ?? null,
+    htmlUrl: app.htmlUrl ?? null,
+    installUrl: app.htmlUrl ? `${app.htmlUrl}/installations/new` : null,
+    source: app.source,
+  };
+}
+
+/**
+ * `GET /setup` and `GET /setup/callback`: creates the GitHub App from its
+ * manifest while none is configured, and says which one is once it is.
+ */
+export function setupRoutes(options: SetupOptions) {
+  const states = options.states ?? new PendingStates();
+  const log = options.log.child({ component: "setup" });
+  // Octokit logs failed requests to the console; the errors they become are logged here instead.
+  const octokitLog = { debug: () => {}, info: () => {}, warn: (message: string) => log.warn(message), error: (message: string) => log.debug(message) };
+  const octokit = new Octokit({ baseUrl: options.githubApiUrl, userAgent: "eserveless", log: octokitLog });
+  const request: GitHubRequest =
+    options.request ?? ((route, parameters) => octokit.request(route, { ...parameters, request: { signal: AbortSignal.timeout(GITHUB_TIMEOUT_MS) } }));
+  /** Names and links of Apps configured from the environment, looked up once. */
+  const described = new Map<number, { slug: string; name: string; htmlUrl: string }>();
+  let exchanging = false;
+
+  async function describe(app: ConfiguredApp): Promise<{ app: ConfiguredApp; lookupError?: string }> {
+    if (app.htmlUrl) return { app };
+    const known = described.get(app.credentials.appId);
+    if (known) return { app: { ...app, ...known } };
+    try {
+      const { appId, privateKey } = app.credentials;
+      const authenticated = new Octokit({ baseUrl: options.githubApiUrl, userAgent: "eserveless", log: octokitLog, authStrategy: createAppAuth, auth: { appId, privateKey } });
+      const { data } = await authenticated.request("GET /app", { request: { signal: AbortSignal.timeout(GITHUB_TIMEOUT_MS) } });
+      if (!data) throw new Error("no App in the answer");
+      const found = { slug: data.slug ?? "", name: data.name, htmlUrl: data.html_url };
+      described.set(appId, found);
+      return { app: { ...app, ...found } };
+    } catch (error) {
+      return { app, lookupError: (error as Error).message };
+    }
+  }
+
+  async function handle(c: Context, route: () => Promise<Response>): Promise<Response> {
+    try {
+      return await route();
+    } catch (error) {
+      if (!(error instanceof EserverlessError)) throw error;
+      if (error.status >= 500) log.warn({ err: error }, error.message);
+      // As the app's error handler answers, or a page for a browser.
+      if (wantsHtml(c)) return c.html(errorPage(error), error.status as 400);
+      return c.json({ error: { code: error.code, message: error.message } }, error.status as 400);
+    }
+  }
+
+  return new Hono()
+    .get("/setup", (c) =>
+      handle(c, async () => {
+        const current = options.current();
+        if (current) {
+          const { app, lookupError } = await describe(current);
+          if (!wantsHtml(c)) return c.json({ configured: true, app: publicView(app), ...(lookupError && { lookupError }) });
+          return c.html(configuredPage(app, options.publicUrl, lookupError));
+        }
+        const orgQuery = c.req.query("org")?.trim();
+        const org = orgQuery ? checkOrganization(orgQuery) : undefined;
+        let manifest: Record<string, unknown>;
+        try {
+          manifest = renderManifest(options.readManifest(), options.publicUrl);
+        } catch (cause) {
+          throw new EserverlessError(`The App manifest github-app.yml cannot be read: ${(cause as Error).message}`, { status: 500, code: "manifest_unreadable", cause });
+        }
+        const state = states.create(org);
+        const action = newAppUrl({ webUrl: options.githubUrl, state, org });
+        c.header("cache-control", "no-store");
+        const problem = options.problem?.();
+        if (!wantsHtml(c)) return c.json({ configured: false, action, manifest, ...(problem && { problem }) });
+        return c.html(setupPage({ manifest, action, org, publicUrl: options.publicUrl, problem }));
+      }),
+    )
+    .get("/setup/callback", (c) =>
+      handle(c, async () => {
+        const current = options.current();
+        if (current || exchanging) {
+          throw new EserverlessError(
+            current
+              ? `A GitHub App (id ${current.credentials.appId}) is already configured on this server; /setup shows it. To replace it, delete DATA_DIR/github-app.json or change the environment, and restart.`
+              : "A GitHub App is being set up right now; wait a moment and open /setup.",
+            { status: 409, code: "github_already_configured" },
+          );
+        }
+        const pending = states.take(c.req.query("state"));
+        exchanging = true;
+        let app: StoredApp;
+        try {
+          app = await exchangeManifestCode(request, c.req.query("code") ?? "");
+        } catch (error) {
+          // GitHub failed, not the code: reloading the page may work.
+          if (error instanceof EserverlessError && error.status >= 500) pending.restore();
+          throw error;
+        } finally {
+          exchanging = false;
+        }
+        try {
+          writeStoredApp(options.appFile, app, options.fs);
+        } catch (cause) {
+          log.error({ err: cause, appId: app.appId, slug: app.slug }, "GitHub App created but its credentials could not be stored");
+          throw new EserverlessError(
+            `GitHub created the App ${app.slug} (id ${app.appId}), but ${options.appFile} cannot be written (${(cause as Error).message}). ` +
+              `Either generate a private key in the App's settings on GitHub and set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET, or delete the App and open /setup again once DATA_DIR is writable.`,
+            { status: 500, code: "setup_not_stored", cause },
+          );
+        }
+        options.onCreated(app);
+        log.info({ appId: app.appId, slug: app.slug, file: options.appFile, org: pending.org }, `GitHub App ${app.slug} created and in use; install it: ${app.htmlUrl}/installations/new`);
+        c.header("cache-control", "no-store");
+        return c.redirect(`${app.htmlUrl}/installations/new`, 302);
+      }),
+    );
+}

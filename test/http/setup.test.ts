@@ -1,0 +1,318 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFixture } from "../support/fixtures.js";
+import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
+import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import { setupRoutes } from "../../src/http/setup.js";
+import type { GitHubRequest, StoredApp } from "../../src/github/app-setup.js";
+
+const OWNER = "octo-org";
+const REPO = "set-up";
+const HTML = { accept: "text/html,application/xhtml+xml" };
+
+let emulator: GitHubEmulator;
+let server: TestEserveless;
+const others: TestEserveless[] = [];
+
+beforeAll(async () => {
+  emulator = await startGitHubEmulator();
+  emulator.addRepository({ owner: OWNER, name: REPO });
+  // No GitHub credentials: only the API URL, as a fresh install has.
+  server = await startEserveless({ env: { GITHUB_API_URL: emulator.url } });
+});
+
+afterAll(async () => {
+  for (const other of others) await other.stop();
+  await server?.stop();
+  await emulator?.close();
+});
+
+const unescapeHtml = (text: string) =>
+  text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+
+/** GET /setup as a browser: the manifest form's target and manifest. */
+async function setupForm(query = "") {
+  const response = await fetch(`${server.url}/setup${query}`, { headers: HTML });
+  expect(response.status).toBe(200);
+  expect(response.headers.get("content-type")).toMatch(/^text\/html/);
+  const page = await response.text();
+  const action = /<form method="post" action="([^"]+)">/.exec(page)?.[1];
+  const manifest = /<input type="hidden" name="manifest" value="([^"]+)">/.exec(page)?.[1];
+  expect(action, page).toBeDefined();
+  expect(manifest, page).toBeDefined();
+  const target = new URL(unescapeHtml(action!));
+  return { page, target, state: target.searchParams.get("state")!, manifest: JSON.parse(unescapeHtml(manifest!)) as Record<string, unknown> };
+}
+
+const callback = (query: Record<string, string>, headers: Record<string, string> = {}) =>
+  fetch(`${server.url}/setup/callback?${new URLSearchParams(query)}`, { headers, redirect: "manual" });
+
+const conversions = () => emulator.requests.filter((r) => r.path.startsWith("/app-manifests/")).length;
+
+describe("GitHub App setup from its manifest", () => {
+  it("refuses webhooks and says so while no App is configured", async () => {
+    const response = await server.deliver("push", emulator.pushPayload(OWNER, REPO, { after: "0".repeat(40) }), { secret: emulator.webhookSecret });
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ error: { code: "github_not_configured" } });
+    const status = await fetch(`${server.url}/setup`);
+    expect(await status.json()).toMatchObject({ configured: false });
+  });
+
+  it("shows a form that posts the manifest, with this server's URLs, to GitHub's new-App page", async () => {
+    const { target, state, manifest, page } = await setupForm();
+    // GITHUB_API_URL is the emulator, which is its own web host.
+    expect(`${target.origin}${target.pathname}`).toBe(`${emulator.url}/settings/apps/new`);
+    expect(state).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(manifest).toMatchObject({
+      name: "eserveless",
+      hook_attributes: { url: `${server.url}/webhooks/github`, active: true },
+      redirect_url: `${server.url}/setup/callback`,
+      default_permissions: { contents: "read", statuses: "write", metadata: "read" },
+      default_events: ["push"],
+    });
+    // A loopback PUBLIC_URL cannot receive GitHub's webhooks: the page warns.
+    expect(page).toContain("GitHub cannot deliver webhooks there");
+    // Each visit gets its own state.
+    expect((await setupForm()).state).not.toBe(state);
+  });
+
+  it("targets an organization's new-App page with ?org=, and refuses a bad name", async () => {
+    const { target, page } = await setupForm("?org=octo-org");
+    expect(`${target.origin}${target.pathname}`).toBe(`${emulator.url}/organizations/octo-org/settings/apps/new`);
+    expect(page).toContain('name="org" value="octo-org"');
+
+    const bad = await fetch(`${server.url}/setup?org=${encodeURIComponent("../evil")}`, { headers: HTML });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("is not a GitHub organization name");
+    const badJson = await fetch(`${server.url}/setup?org=a--b`);
+    expect(badJson.status).toBe(400);
+    expect(await badJson.json()).toMatchObject({ error: { code: "invalid_organization" } });
+  });
+
+  it("refuses a callback with an unknown or missing state, before asking GitHub", async () => {
+    emulator.addManifestCode("code-for-a-forged-state");
+    const before = conversions();
+    const forged = await callback({ code: "code-for-a-forged-state", state: "forged" }, HTML);
+    expect(forged.status).toBe(400);
+    const page = await forged.text();
+    expect(page).toContain("This setup link is unknown or has expired");
+    expect(page).toContain('href="/setup"');
+    const missing = await callback({ code: "code-for-a-forged-state" });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ error: { code: "setup_state_invalid" } });
+    expect(conversions()).toBe(before);
+  });
+
+  it("refuses a code that was already used, and the state with it", async () => {
+    emulator.addManifestCode("used-code");
+    const used = await fetch(`${emulator.url}/app-manifests/used-code/conversions`, { method: "POST" });
+    expect(used.status).toBe(201);
+
+    const { state } = await setupForm();
+    const response = await callback({ code: "used-code", state });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("setup_code_invalid");
+    expect(body.error.message).toContain("GitHub does not know this setup code");
+    // Nothing was stored and nothing changed.
+    expect(() => statSync(join(server.dataDir, "github-app.json"))).toThrow();
+    expect(await (await fetch(`${server.url}/setup`)).json()).toMatchObject({ configured: false });
+    // The state went with the attempt.
+    expect((await callback({ code: "used-code", state })).status).toBe(400);
+  });
+
+  it("stores the App (0600), uses it at once and sends the person to install it; a push signed with its secret deploys", async () => {
+    const { state } = await setupForm();
+    emulator.addManifestCode("fresh-code", { slug: "eserveless-set-up", name: "eserveless set-up" });
+    const response = await callback({ code: "fresh-code", state }, HTML);
+    expect(response.status).toBe(302);
+    expect(response.headers.get("location")).toBe("https://github.com/apps/eserveless-set-up/installations/new");
+
+    const file = join(server.dataDir, "github-app.json");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const stored = JSON.parse(readFileSync(file, "utf8")) as StoredApp;
+    expect(stored).toMatchObject({
+      appId: emulator.appId,
+      slug: "eserveless-set-up",
+      name: "eserveless set-up",
+      htmlUrl: "https://github.com/apps/eserveless-set-up",
+      privateKey: emulator.privateKey,
+      webhookSecret: emulator.webhookSecret,
+    });
+
+    // /setup now says which App, and nothing secret.
+    const page = await (await fetch(`${server.url}/setup`, { headers: HTML })).text();
+    expect(page).toContain("GitHub App configured");
+    expect(page).toContain("eserveless set-up (<code>eserveless-set-up</code>)");
+    expect(page).toContain(`<code>${emulator.appId}</code>`);
+    expect(page).toContain('href="https://github.com/apps/eserveless-set-up/installations/new"');
+    expect(page).not.toContain('name="manifest"');
+    const json = await (await fetch(`${server.url}/setup`)).text();
+    expect(JSON.parse(json)).toEqual({
+      configured: true,
+      app: {
+        id: emulator.appId,
+        slug: "eserveless-set-up",
+        name: "eserveless set-up",
+        htmlUrl: "https://github.com/apps/eserveless-set-up",
+        installUrl: "https://github.com/apps/eserveless-set-up/installations/new",
+        source: "file",
+      },
+    });
+    const keyBody = emulator.privateKey.split("\n")[1]!;
+    for (const text of [page, json]) {
+      expect(text).not.toContain(keyBody);
+      expect(text).not.toContain("PRIVATE KEY");
+      expect(text).not.toContain(emulator.webhookSecret);
+    }
+
+    // Another callback cannot replace it.
+    const again = await callback({ code: "fresh-code", state: "any" });
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ error: { code: "github_already_configured" } });
+
+    // No restart: a wrongly signed push is refused, one signed with the new secret deploys through the new App.
+    const files = readFixture("node-hello");
+    const sha = emulator.commit(OWNER, REPO, { files });
+    const payload = emulator.pushPayload(OWNER, REPO, { after: sha });
+    expect((await server.deliver("push", payload, { secret: "not-the-secret" })).status).toBe(401);
+    const push = await server.deliver("push", payload, { secret: emulator.webhookSecret });
+    expect(push.status).toBe(202);
+    await server.deployer.idle();
+    const final = emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless").at(-1);
+    expect(final?.state, final?.description ?? "").toBe("success");
+    const answer = await fetch(`${server.url}/fn/${OWNER}/${REPO}/API`);
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toMatchObject({ greeting: "hello" });
+  });
+
+  it("loads the stored App at the next start", async () => {
+    const dataDir = server.dataDir;
+    await server.stop({ restart: true });
+    server = await startEserveless({ env: { GITHUB_API_URL: emulator.url, DATA_DIR: dataDir } });
+    expect(await (await fetch(`${server.url}/setup`)).json()).toMatchObject({
+      configured: true,
+      app: { id: emulator.appId, slug: "eserveless-set-up", source: "file" },
+    });
+    const sha = emulator.commit(OWNER, REPO, { files: readFixture("node-hello") });
+    const push = await server.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha }), { secret: emulator.webhookSecret });
+    expect(push.status).toBe(202);
+    await server.deployer.idle();
+    expect(emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless").at(-1)?.state).toBe("success");
+  });
+});
+
+describe("GitHub App setup at start", () => {
+  it("starts unconfigured, and says why, when the stored App is corrupt", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "eserveless-test-"));
+    writeFileSync(join(dataDir, "github-app.json"), '{"appId": 1, "privateKey": "hunter2"', { mode: 0o600 });
+    const other = await startEserveless({ env: { GITHUB_API_URL: emulator.url, DATA_DIR: dataDir } });
+    others.push(other);
+    const body = (await (await fetch(`${other.url}/setup`)).json()) as { configured: boolean; problem: string };
+    expect(body.configured).toBe(false);
+    expect(body.problem).toMatch(/github-app\.json is not JSON/);
+    expect(body.problem).not.toContain("hunter2");
+    const page = await (await fetch(`${other.url}/setup`, { headers: HTML })).text();
+    expect(page).toContain("Creating an App here replaces that file");
+    expect(page).toContain('name="manifest"');
+  });
+
+  it("prefers the environment's App to a stored one, and looks its name up on GitHub", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "eserveless-test-"));
+    writeFileSync(join(dataDir, "github-app.json"), "{}", { mode: 0o600 });
+    const other = await startEserveless({ emulator, env: { DATA_DIR: dataDir } });
+    others.push(other);
+    expect(await (await fetch(`${other.url}/setup`)).json()).toEqual({
+      configured: true,
+      app: {
+        id: emulator.appId,
+        slug: "eserveless-emulated",
+        name: "eserveless (emulated)",
+        htmlUrl: "https://github.com/apps/eserveless-emulated",
+        installUrl: "https://github.com/apps/eserveless-emulated/installations/new",
+        source: "environment",
+      },
+    });
+    const page = await (await fetch(`${other.url}/setup`, { headers: HTML })).text();
+    expect(page).toContain("the environment (<code>APP_ID</code>");
+    expect(page).not.toContain(emulator.webhookSecret);
+    expect(page).not.toContain("PRIVATE KEY");
+  });
+});
+
+describe("GitHub App setup when GitHub fails", () => {
+  function routes(request?: GitHubRequest) {
+    const dataDir = mkdtempSync(join(tmpdir(), "eserveless-setup-"));
+    let created: StoredApp | undefined;
+    const app = setupRoutes({
+      publicUrl: "https://fn.example.com",
+      // Nothing listens on port 9 of loopback: "GitHub unreachable".
+      githubApiUrl: "http://127.0.0.1:9",
+      githubUrl: "https://github.com",
+      readManifest: () => readFileSync(new URL("../../github-app.yml", import.meta.url), "utf8"),
+      appFile: join(dataDir, "github-app.json"),
+      fs: {
+        readFile: (path) => readFileSync(path, "utf8"),
+        writeFile: (path, data, options) => writeFileSync(path, data, options),
+        chmod: () => {},
+        rename: (from, to) => writeFileSync(to, readFileSync(from)),
+        unlink: (path) => rmSync(path),
+      },
+      current: () => (created ? { source: "file", credentials: { appId: created.appId, privateKey: "", webhookSecret: "" } } : undefined),
+      onCreated: (stored) => {
+        created = stored;
+      },
+      log: pino({ level: "silent" }),
+      ...(request && { request }),
+    });
+    return { app, dataDir, created: () => created };
+  }
+
+  async function stateOf(app: ReturnType<typeof routes>["app"]) {
+    const body = (await (await app.request("/setup")).json()) as { action: string };
+    expect(body.action).toMatch(/^https:\/\/github\.com\/settings\/apps\/new\?state=/);
+    return new URL(body.action).searchParams.get("state")!;
+  }
+
+  it("answers 502 when GitHub cannot be reached, and the same callback works once it can", async () => {
+    const { app, dataDir } = routes();
+    try {
+      const state = await stateOf(app);
+      const response = await app.request(`/setup/callback?code=abc&state=${state}`, { headers: HTML });
+      expect(response.status).toBe(502);
+      expect(await response.text()).toContain("GitHub cannot be reached");
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+
+    let up = false;
+    const flaky = routes(async (_route, parameters) => {
+      if (!up) throw new Error("connect ECONNREFUSED");
+      return {
+        data: {
+          id: 9,
+          slug: "flaky",
+          name: "flaky",
+          html_url: "https://github.com/apps/flaky",
+          pem: emulator.privateKey,
+          webhook_secret: `secret-for-${String(parameters.code)}`,
+        },
+      };
+    });
+    try {
+      const state = await stateOf(flaky.app);
+      const first = await flaky.app.request(`/setup/callback?code=abc&state=${state}`);
+      expect(first.status).toBe(502);
+      expect(await first.json()).toMatchObject({ error: { code: "github_unreachable" } });
+      up = true;
+      const retry = await flaky.app.request(`/setup/callback?code=abc&state=${state}`);
+      expect(retry.status).toBe(302);
+      expect(flaky.created()).toMatchObject({ appId: 9, webhookSecret: "secret-for-abc" });
+    } finally {
+      rmSync(flaky.dataDir, { recursive: true, force: true });
+    }
+  });
+});
