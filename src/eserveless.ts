@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
@@ -8,14 +8,24 @@ import { loadRuntimeTemplates } from "./build/build-context.js";
 import type { Config } from "./config.js";
 import { CronScheduler } from "./cron/cron-scheduler.js";
 import { createDeployer } from "./deploy/deployer.js";
-import { createGitHubApp } from "./github/github-app.js";
+import { APP_FILE_NAME, readStoredApp, storedAppCredentials, type AppFileSystem, type StoredApp } from "./github/app-setup.js";
+import { createGitHubApp, type GitHubApp } from "./github/github-app.js";
 import { functionTarget } from "./deploy/function-target.js";
 import { createApp } from "./http/create-app.js";
 import { createMetrics } from "./http/metrics.js";
+import type { ConfiguredApp } from "./http/setup.js";
 import { ContainerPool } from "./run/container-pool.js";
 import { createStore } from "./store/store.js";
 
 const RUNTIMES_DIR = fileURLToPath(new URL("../runtimes", import.meta.url));
+const APP_MANIFEST = fileURLToPath(new URL("../github-app.yml", import.meta.url));
+const appFileSystem: AppFileSystem = {
+  readFile: (path) => readFileSync(path, "utf8"),
+  writeFile: (path, data, options) => writeFileSync(path, data, options),
+  chmod: chmodSync,
+  rename: renameSync,
+  unlink: unlinkSync,
+};
 
 /**
  * The id of this installation, kept in DATA_DIR: the label that tells its
@@ -41,10 +51,39 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
   const { docker, log } = io;
   mkdirSync(config.dataDir, { recursive: true });
   const store = createStore(join(config.dataDir, "eserveless.db"));
-  const github = config.github ? createGitHubApp({ credentials: config.github, baseUrl: config.githubApiUrl }) : undefined;
-  if (!github) {
-    log.warn({ missing: config.missingGitHub }, `GitHub App not configured (missing ${config.missingGitHub.join(", ")}); pushes cannot deploy until it is`);
+
+  // The GitHub App: from the environment, else as /setup stored it; /setup swaps it in at runtime.
+  const appFile = join(config.dataDir, APP_FILE_NAME);
+  let configuredApp: ConfiguredApp | undefined;
+  let github: GitHubApp | undefined;
+  let appProblem: string | undefined;
+  const useStoredApp = (app: StoredApp) => {
+    configuredApp = { source: "file", credentials: storedAppCredentials(app), slug: app.slug, name: app.name, htmlUrl: app.htmlUrl, createdAt: app.createdAt };
+    github = createGitHubApp({ credentials: configuredApp.credentials, baseUrl: config.githubApiUrl });
+  };
+  if (config.github) {
+    configuredApp = { source: "environment", credentials: config.github };
+    github = createGitHubApp({ credentials: config.github, baseUrl: config.githubApiUrl });
+    if (existsSync(appFile)) log.info({ file: appFile }, "GitHub App from the environment; the one /setup stored is ignored");
+  } else {
+    const stored = readStoredApp(appFile, appFileSystem);
+    if (stored.kind === "ok") {
+      useStoredApp(stored.app);
+      // Some, not all, of APP_ID / PRIVATE_KEY / WEBHOOK_SECRET are set.
+      if (config.missingGitHub.length < 3) log.warn({ missing: config.missingGitHub }, `GitHub App settings in the environment are incomplete (missing ${config.missingGitHub.join(", ")}) and ignored; using ${appFile}`);
+      log.info({ appId: stored.app.appId, slug: stored.app.slug }, `GitHub App ${stored.app.slug} from ${appFile}`);
+    } else {
+      if (stored.kind === "invalid") {
+        appProblem = stored.message;
+        log.error({ file: appFile }, `${stored.message}; the GitHub App is not configured: fix or delete the file, or open /setup to create a new App`);
+      }
+      log.warn(
+        { missing: config.missingGitHub },
+        `GitHub App not configured (missing ${config.missingGitHub.join(", ")}); pushes cannot deploy until it is: open ${config.publicUrl}/setup to create it`,
+      );
+    }
   }
+  const getGitHub = () => github;
 
   const instance = instanceId(config.dataDir);
   const pool = new ContainerPool({
@@ -77,7 +116,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     templates: await loadRuntimeTemplates(RUNTIMES_DIR),
     images: config.images,
     publicUrl: config.publicUrl,
-    github: () => github,
+    github: getGitHub,
     sourceLimits: config.sourceLimits,
     log,
     onLive: (repository) => scheduler.sync(repository),
@@ -90,12 +129,27 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     docker,
     scheduler,
     metrics,
-    github: () => github,
+    github: getGitHub,
     publicUrl: config.publicUrl,
     adminToken: config.adminToken,
     maxBodyBytes: config.pool.maxBodyBytes,
     maxUploadBytes: config.sourceLimits.maxBytes,
     log,
+    setup: {
+      publicUrl: config.publicUrl,
+      githubApiUrl: config.githubApiUrl,
+      githubUrl: config.githubUrl,
+      readManifest: () => readFileSync(APP_MANIFEST, "utf8"),
+      appFile,
+      fs: appFileSystem,
+      current: () => configuredApp,
+      onCreated: (app) => {
+        useStoredApp(app);
+        appProblem = undefined;
+      },
+      problem: () => appProblem,
+      log,
+    },
   });
 
   return {

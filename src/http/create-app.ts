@@ -9,10 +9,13 @@ import type { ContainerPool } from "../run/container-pool.js";
 import type { Store } from "../store/store.js";
 import { apiRoutes } from "./api.js";
 import { cronRunRoutes } from "./cron-runs.js";
+import { dashboardRoutes } from "./dashboard/routes.js";
+import { createSessions } from "./dashboard/session.js";
 import { deploymentRoutes } from "./deployment-pages.js";
 import { invokeRoutes } from "./invoke.js";
 import { metricsRoutes, type Metrics } from "./metrics.js";
 import { redeployRoutes } from "./redeploy.js";
+import { setupRoutes, type SetupOptions } from "./setup.js";
 import { webhookRoutes } from "./webhooks.js";
 
 /** Everything the HTTP app needs, passed in: it opens no clients of its own. */
@@ -31,6 +34,8 @@ export interface AppOptions {
   /** Largest local-folder upload (the source limit). */
   maxUploadBytes?: number;
   log: Logger;
+  /** GitHub App setup from its manifest at /setup; without it /setup is not served. */
+  setup?: SetupOptions;
 }
 
 /**
@@ -50,10 +55,13 @@ export function createApp(options: AppOptions) {
   app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log }));
   app.route("/", redeployRoutes(options));
   app.route("/", apiRoutes({ ...options, maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024 }));
-  app.route("/", deploymentRoutes(options));
+  const sessions = createSessions(options);
+  app.route("/", deploymentRoutes({ ...options, sessions }));
+  app.route("/", dashboardRoutes({ ...options, sessions }));
   app.route("/", cronRunRoutes(options));
   app.route("/", invokeRoutes(options));
   app.route("/", metricsRoutes(options));
+  if (options.setup) app.route("/", setupRoutes(options.setup));
 
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((error, c) => {

@@ -1,60 +1,99 @@
 import { Hono } from "hono";
-import { html, raw } from "hono/html";
+import { jsx } from "hono/jsx";
 import { NotFoundError } from "../errors.js";
-import type { Deployment, LogLine, Store } from "../store/store.js";
-import { finalStates } from "../store/store.js";
+import type { Store } from "../store/store.js";
+import { DeploymentPage } from "./dashboard/deployment-view.js";
+import { newNonce, renderPage } from "./dashboard/layout.js";
+import type { Sessions } from "./dashboard/session.js";
 
-const stateColor: Record<string, string> = {
-  success: "#1a7f37",
-  failure: "#cf222e",
-  error: "#cf222e",
-  superseded: "#6e7781",
-  skipped: "#6e7781",
-};
-
-function deploymentPage(deployment: Deployment, log: LogLine[]) {
-  const running = !finalStates.has(deployment.state);
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-${running ? raw('<meta http-equiv="refresh" content="2">') : ""}
-<title>${deployment.repository} · ${deployment.commit.slice(0, 7)} · eserveless</title>
-<style>
-body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #1f2328; }
-.state { font-weight: 600; color: ${stateColor[deployment.state] ?? "#9a6700"}; }
-pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; font-size: 13px; border-radius: 6px; }
-dt { font-weight: 600; } dd { margin: 0 0 .5rem 0; }
-</style>
-</head>
-<body>
-<h1>${deployment.repository}</h1>
-<p>Deployment <code>${deployment.id}</code> of <code>${deployment.commit.slice(0, 7)}</code> (${deployment.trigger}): <span class="state">${deployment.state}</span></p>
-${deployment.description ? html`<p>${deployment.description}</p>` : ""}
-${deployment.functions.length > 0
-  ? html`<h2>Functions</h2><dl>${deployment.functions.map((fn) => html`<dt>${fn.name} (${fn.type})</dt><dd>${fn.url ? html`<a href="${fn.url}">${fn.url}</a>` : fn.schedule}</dd>`)}</dl>`
-  : ""}
-${deployment.warnings.length > 0 ? html`<h2>Warnings</h2><ul>${deployment.warnings.map((w) => html`<li>${w}</li>`)}</ul>` : ""}
-<h2>Log</h2>
-<pre>${log.map((line) => `${line.line}\n`).join("")}</pre>
-</body>
-</html>`;
-}
+/**
+ * Follows a running deployment on its page: every second it asks
+ * `/deployments/:id?after=<seq>` (JSON) for the lines after the last one
+ * shown, appends them (as text, never HTML), and updates the state, the
+ * description, the functions and the warnings, until the state is final and
+ * no line came in since. Keeps the log scrolled to its end unless the reader
+ * scrolled up. Pages carry it only while the deployment runs; without
+ * scripting they reload every 2 s instead (a <noscript> meta refresh).
+ */
+export const FOLLOW_LOG_SCRIPT = `(() => {
+  "use strict";
+  const root = document.getElementById("deployment");
+  if (!root || !root.dataset.follow) return;
+  const $ = (id) => document.getElementById(id);
+  const log = $("log"), state = $("state"), description = $("description"), status = $("follow-status");
+  const functions = $("functions"), warnings = $("warnings");
+  const finals = new Set(root.dataset.finalStates.split(" "));
+  let after = Number(root.dataset.after) || 0;
+  let delay = 1000;
+  const el = (tag, props, ...children) => {
+    const node = document.createElement(tag);
+    Object.assign(node, props);
+    node.append(...children);
+    return node;
+  };
+  const show = (deployment) => {
+    state.textContent = deployment.state;
+    state.className = "badge badge-" + deployment.state;
+    description.textContent = deployment.description || "";
+    if (deployment.warnings.length > 0) {
+      warnings.querySelector("ul").replaceChildren(...deployment.warnings.map((w) => el("li", {}, w)));
+      warnings.hidden = false;
+    }
+    if (deployment.functions.length > 0) {
+      functions.querySelector("tbody").replaceChildren(...deployment.functions.map((fn) => el("tr", {},
+        el("th", { scope: "row" }, fn.name),
+        el("td", {}, fn.type),
+        el("td", {}, /^https?:\\/\\//.test(fn.url || "") ? el("a", { href: fn.url, className: "url" }, fn.url) : el("code", {}, fn.schedule || "")))));
+      functions.hidden = false;
+    }
+  };
+  const poll = async () => {
+    try {
+      const response = await fetch(root.dataset.follow + "?after=" + after, { headers: { accept: "application/json" }, cache: "no-store" });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const body = await response.json();
+      if (body.log.length > 0) {
+        const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+        log.append(body.log.map((line) => line.line + "\\n").join(""));
+        after = body.log[body.log.length - 1].seq;
+        if (atEnd) log.scrollTop = log.scrollHeight;
+      }
+      show(body.deployment);
+      delay = 1000;
+      if (finals.has(body.deployment.state) && body.log.length === 0) {
+        status.textContent = "";
+        return;
+      }
+      status.textContent = "following live";
+    } catch {
+      delay = Math.min(delay * 2, 15000);
+      status.textContent = "lost contact with the server; retrying";
+    }
+    setTimeout(poll, delay);
+  };
+  log.scrollTop = log.scrollHeight;
+  status.textContent = "following live";
+  setTimeout(poll, delay);
+})();`;
 
 /**
  * `GET /deployments/:id`: one deployment and its log, HTML for browsers and
  * JSON for `Accept: application/json` (with `?after=<seq>` for new lines only).
- * It is what commit statuses link to, so it shows no secrets.
+ * It is what commit statuses link to, so it is public and shows no secrets.
  */
-export function deploymentRoutes(options: { store: Store }) {
-  return new Hono().get("/deployments/:id", (c) => {
+export function deploymentRoutes(options: { store: Store; sessions?: Sessions }) {
+  return new Hono().get("/deployments/:id", async (c) => {
     const deployment = options.store.getDeployment(c.req.param("id"));
     if (!deployment) throw new NotFoundError(`No deployment ${c.req.param("id")}`, { code: "deployment_not_found" });
     const wantsJson = (c.req.header("accept") ?? "").includes("application/json") || c.req.query("format") === "json";
     // ?after=<seq> returns only newer lines, so a client can follow the log.
     const log = options.store.deploymentLog(deployment.id, wantsJson ? Number(c.req.query("after") ?? 0) || 0 : 0);
-    if (wantsJson) return c.json({ deployment, log });
-    return c.html(deploymentPage(deployment, log));
+    if (wantsJson) {
+      c.header("Cache-Control", "no-store");
+      return c.json({ deployment, log });
+    }
+    const signedIn = (await options.sessions?.current(c)) !== undefined;
+    const nonce = newNonce();
+    return renderPage(c, nonce, jsx(DeploymentPage, { deployment, log, nonce, signedIn, script: FOLLOW_LOG_SCRIPT }));
   });
 }

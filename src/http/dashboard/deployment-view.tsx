@@ -1,0 +1,98 @@
+import type { FC } from "hono/jsx";
+import { finalStates, type Deployment, type LogLine } from "../../store/store.js";
+import { duration, projectPath, shortRef, shortSha, when } from "./format.js";
+import { Page } from "./layout.js";
+
+const FunctionRows: FC<{ functions: Deployment["functions"] }> = ({ functions }) => (
+  <>
+    {functions.map((fn) => (
+      <tr>
+        <th scope="row">{fn.name}</th>
+        <td>{fn.type}</td>
+        <td>{fn.url ? <a class="url" href={fn.url}>{fn.url}</a> : <code>{fn.schedule ?? ""}</code>}</td>
+      </tr>
+    ))}
+  </>
+);
+
+/**
+ * One deployment with its log: the page commit statuses link to, so it is
+ * public and shows only what the commit status already tells (state,
+ * functions, their URLs) plus the build log. While the deployment runs,
+ * `script` follows the log live; without scripting the page reloads itself.
+ */
+export const DeploymentPage: FC<{ deployment: Deployment; log: LogLine[]; nonce: string; signedIn: boolean; script: string }> = ({
+  deployment,
+  log,
+  nonce,
+  signedIn,
+  script,
+}) => {
+  const running = !finalStates.has(deployment.state);
+  const took = deployment.finishedAt !== null && deployment.startedAt !== null ? duration(deployment.finishedAt - deployment.startedAt) : "";
+  return (
+    <Page title={`${deployment.repository} · ${shortSha(deployment.commit)}`} nonce={nonce} signedIn={signedIn} refreshWithoutScript={running} script={running ? script : undefined}>
+      <div
+        id="deployment"
+        data-follow={running ? `/deployments/${deployment.id}` : undefined}
+        data-after={String(log.at(-1)?.seq ?? 0)}
+        data-final-states={[...finalStates].join(" ")}
+      >
+        {signedIn ? (
+          <p class="crumbs">
+            <a href="/dashboard">Dashboard</a> / <a href={projectPath(deployment.repository)}>{deployment.repository}</a> / deployment
+          </p>
+        ) : null}
+        <h1>
+          {deployment.repository} <span class="muted mono">@{shortSha(deployment.commit)}</span>
+        </h1>
+        <p class="meta">
+          Deployment <code>{deployment.id}</code> of commit <code title={deployment.commit}>{shortSha(deployment.commit)}</code>
+          {deployment.ref ? <> on {shortRef(deployment.ref)}</> : null} · {deployment.trigger} · created {when(deployment.createdAt)}
+          {took ? <> · took {took}</> : null}
+        </p>
+        <p class="status" role="status" aria-live="polite" aria-atomic="true">
+          <span class="muted">State</span>
+          <span id="state" class={`badge badge-${deployment.state}`}>
+            {deployment.state}
+          </span>
+          <span id="description">{deployment.description ?? ""}</span>
+        </p>
+        <section id="functions" aria-labelledby="functions-heading" hidden={deployment.functions.length === 0}>
+          <h2 id="functions-heading">Functions</h2>
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Type</th>
+                  <th scope="col">URL or schedule</th>
+                </tr>
+              </thead>
+              <tbody>
+                <FunctionRows functions={deployment.functions} />
+              </tbody>
+            </table>
+          </div>
+        </section>
+        <section id="warnings" aria-labelledby="warnings-heading" hidden={deployment.warnings.length === 0}>
+          <h2 id="warnings-heading">Warnings</h2>
+          <ul>
+            {deployment.warnings.map((warning) => (
+              <li>{warning}</li>
+            ))}
+          </ul>
+        </section>
+        <section aria-labelledby="log-heading">
+          <div class="log-head">
+            <h2 id="log-heading">Log</h2>
+            <span id="follow-status" class="muted">
+              {running ? "refreshing while it runs" : ""}
+            </span>
+          </div>
+          <pre id="log" class="log" tabindex={0} aria-labelledby="log-heading">{log.map((line) => `${line.line}\n`).join("")}</pre>
+        </section>
+      </div>
+    </Page>
+  );
+};

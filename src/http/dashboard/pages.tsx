@@ -1,0 +1,321 @@
+import type { FC } from "hono/jsx";
+import type { CronRun, Deployment } from "../../store/store.js";
+import { duration, projectPath, shortRef, shortSha, when } from "./format.js";
+import { Page } from "./layout.js";
+
+/** A live function as the dashboard shows it. */
+export interface FunctionView {
+  name: string;
+  type: "http" | "cron";
+  /** http: its stable URL. */
+  url?: string;
+  /** http: limits from the manifest. */
+  limits?: string;
+  /** cron: its expression and zone. */
+  schedule?: string;
+  timezone?: string;
+  nextRun?: number | null;
+  lastRun?: CronRun;
+  runsUrl?: string;
+}
+
+/** A project (a repository, or a local folder under `local/`) on the dashboard. */
+export interface ProjectView {
+  repository: string;
+  live: { commit: string; deploymentId: string; deployedAt: number | null } | null;
+  functions: FunctionView[];
+  /** Its newest deployment, live or not. */
+  latest: Deployment | undefined;
+}
+
+const Badge: FC<{ state: string }> = ({ state }) => <span class={`badge badge-${state}`}>{state.replace("_", " ")}</span>;
+
+/** The first line of a (possibly long) description, the whole of it on hover and on the deployment's page. */
+const Summary: FC<{ text: string }> = ({ text }) => {
+  const first = text.split("\n")[0]!;
+  const short = first.length > 140 ? `${first.slice(0, 139)}…` : first === text ? first : `${first} …`;
+  return (
+    <div class="muted desc" title={short === text ? undefined : text}>
+      {short}
+    </div>
+  );
+};
+
+const Time: FC<{ ms: number }> = ({ ms }) => <time datetime={new Date(ms).toISOString()}>{when(ms)}</time>;
+
+/** Deployments, newest first; each commit links to its deployment's page and log. */
+export const DeploymentsTable: FC<{ deployments: Deployment[]; showProject: boolean; caption: string }> = ({ deployments, showProject, caption }) => (
+  <div class="table-wrap">
+    <table>
+      <caption class="sr-only">{caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Created</th>
+          {showProject ? <th scope="col">Project</th> : null}
+          <th scope="col">Commit</th>
+          <th scope="col">Trigger</th>
+          <th scope="col">State</th>
+          <th scope="col">Took</th>
+        </tr>
+      </thead>
+      <tbody>
+        {deployments.map((d) => (
+          <tr>
+            <td class="nowrap">
+              <Time ms={d.createdAt} />
+            </td>
+            {showProject ? (
+              <td>
+                <a href={projectPath(d.repository)}>{d.repository}</a>
+              </td>
+            ) : null}
+            <td class="nowrap">
+              <a href={`/deployments/${d.id}`} title={`Deployment ${d.id}: its page and log`}>
+                <code>{shortSha(d.commit)}</code>
+              </a>
+              {d.ref ? <span class="muted"> {shortRef(d.ref)}</span> : null}
+            </td>
+            <td>{d.trigger}</td>
+            <td>
+              <Badge state={d.state} />
+              {d.description && d.state !== "success" ? <Summary text={d.description} /> : null}
+            </td>
+            <td class="nowrap">{d.finishedAt !== null && d.startedAt !== null ? duration(d.finishedAt - d.startedAt) : ""}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  </div>
+);
+
+export const LoginPage: FC<{ nonce: string; next: string; error?: string; disabled?: boolean }> = ({ nonce, next, error, disabled }) => (
+  <Page title="Sign in" nonce={nonce} hideSignIn>
+    {disabled ? (
+      <div class="login notice">
+        <h1>The dashboard is off</h1>
+        <p>
+          Set <code>ESERVELESS_ADMIN_TOKEN</code> on the server (at least 16 characters; <code>openssl rand -hex 32</code>) and restart it to sign in
+          here.
+        </p>
+      </div>
+    ) : (
+      <form class="login" method="post" action="/login">
+        <h1>Sign in to eserveless</h1>
+        {error ? (
+          <p class="error" role="alert" id="login-error">
+            {error}
+          </p>
+        ) : null}
+        <input type="hidden" name="next" value={next} />
+        <label for="token">Admin token</label>
+        <input
+          type="password"
+          id="token"
+          name="token"
+          required
+          autofocus
+          autocomplete="current-password"
+          aria-describedby={error ? "token-hint login-error" : "token-hint"}
+          aria-invalid={error ? "true" : undefined}
+        />
+        <p class="hint" id="token-hint">
+          The server's <code>ESERVELESS_ADMIN_TOKEN</code>.
+        </p>
+        <button type="submit" class="primary">
+          Sign in
+        </button>
+      </form>
+    )}
+  </Page>
+);
+
+const FunctionList: FC<{ functions: FunctionView[] }> = ({ functions }) => (
+  <ul class="plain">
+    {functions.map((fn) => (
+      <li>
+        <strong>{fn.name}</strong> <span class="muted">{fn.type}</span>{" "}
+        {fn.url ? (
+          <a class="url" href={fn.url}>
+            {fn.url}
+          </a>
+        ) : (
+          <code>{fn.schedule}</code>
+        )}
+      </li>
+    ))}
+  </ul>
+);
+
+export const DashboardPage: FC<{ nonce: string; projects: ProjectView[]; deployments: Deployment[] }> = ({ nonce, projects, deployments }) => (
+  <Page title="Dashboard" nonce={nonce} signedIn>
+    <h1>Dashboard</h1>
+    <section aria-labelledby="projects-heading">
+      <h2 id="projects-heading">Projects</h2>
+      {projects.length === 0 ? (
+        <p class="notice">
+          Nothing is deployed yet. Push to the default branch of a repository where the GitHub App is installed, or run <code>eserveless deploy</code>{" "}
+          in a project folder.
+        </p>
+      ) : (
+        <div class="cards">
+          {projects.map((project) => (
+            <article class="card" aria-labelledby={`project-${project.repository}`}>
+              <h3 id={`project-${project.repository}`}>
+                <a href={projectPath(project.repository)}>{project.repository}</a>
+              </h3>
+              {project.live ? (
+                <p class="muted">
+                  Live <code title={project.live.commit}>{shortSha(project.live.commit)}</code>
+                  {project.live.deployedAt ? (
+                    <>
+                      {" "}
+                      since <Time ms={project.live.deployedAt} />
+                    </>
+                  ) : null}
+                </p>
+              ) : (
+                <p class="muted">Nothing live.</p>
+              )}
+              {project.latest && project.latest.id !== project.live?.deploymentId ? (
+                <p>
+                  Latest deployment <Badge state={project.latest.state} />{" "}
+                  <a href={`/deployments/${project.latest.id}`}>
+                    <code>{shortSha(project.latest.commit)}</code>
+                  </a>
+                </p>
+              ) : null}
+              {project.functions.length > 0 ? <FunctionList functions={project.functions} /> : null}
+            </article>
+          ))}
+        </div>
+      )}
+    </section>
+    <section aria-labelledby="deployments-heading">
+      <h2 id="deployments-heading">Recent deployments</h2>
+      {deployments.length === 0 ? <p class="muted">None yet.</p> : <DeploymentsTable deployments={deployments} showProject caption="Recent deployments" />}
+    </section>
+  </Page>
+);
+
+export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments: Deployment[] }> = ({ nonce, project, deployments }) => {
+  const http = project.functions.filter((fn) => fn.type === "http");
+  const cron = project.functions.filter((fn) => fn.type === "cron");
+  return (
+    <Page title={project.repository} nonce={nonce} signedIn>
+      <p class="crumbs">
+        <a href="/dashboard">Dashboard</a> / project
+      </p>
+      <h1>{project.repository}</h1>
+      {project.live ? (
+        <p class="meta">
+          Live commit <code title={project.live.commit}>{shortSha(project.live.commit)}</code>, from deployment{" "}
+          <a href={`/deployments/${project.live.deploymentId}`}>
+            <code>{project.live.deploymentId}</code>
+          </a>
+          {project.live.deployedAt ? (
+            <>
+              , live since <Time ms={project.live.deployedAt} />
+            </>
+          ) : null}
+          .
+        </p>
+      ) : (
+        <p class="meta">Nothing from this project is live.</p>
+      )}
+      {http.length > 0 ? (
+        <section aria-labelledby="http-heading">
+          <h2 id="http-heading">HTTP functions</h2>
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">URL</th>
+                  <th scope="col">Limits</th>
+                </tr>
+              </thead>
+              <tbody>
+                {http.map((fn) => (
+                  <tr>
+                    <th scope="row">{fn.name}</th>
+                    <td>
+                      <a class="url" href={fn.url}>
+                        {fn.url}
+                      </a>
+                    </td>
+                    <td class="muted">{fn.limits}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      ) : null}
+      {cron.length > 0 ? (
+        <section aria-labelledby="cron-heading">
+          <h2 id="cron-heading">Cron functions</h2>
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Schedule</th>
+                  <th scope="col">Next run</th>
+                  <th scope="col">Last run</th>
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {cron.map((fn) => (
+                  <tr>
+                    <th scope="row">{fn.name}</th>
+                    <td>
+                      <code class="nowrap">{fn.schedule}</code> <span class="muted">{fn.timezone}</span>
+                    </td>
+                    <td class="nowrap">{fn.nextRun ? <Time ms={fn.nextRun} /> : <span class="muted">not scheduled</span>}</td>
+                    <td>
+                      {fn.lastRun ? (
+                        <>
+                          <Badge state={fn.lastRun.state} /> <Time ms={fn.lastRun.startedAt} />
+                        </>
+                      ) : (
+                        <span class="muted">never</span>
+                      )}
+                    </td>
+                    <td>
+                      <a href={fn.runsUrl}>Runs</a>{" "}
+                      <form method="post" action={`${projectPath(project.repository)}/functions/${encodeURIComponent(fn.name)}/run`} class="inline">
+                        <button type="submit" class="small" aria-label={`Run ${fn.name} now`}>
+                          Run now
+                        </button>
+                      </form>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      ) : null}
+      <section aria-labelledby="deployments-heading">
+        <h2 id="deployments-heading">Deployments</h2>
+        {deployments.length === 0 ? <p class="muted">None.</p> : <DeploymentsTable deployments={deployments} showProject={false} caption={`Deployments of ${project.repository}`} />}
+      </section>
+    </Page>
+  );
+};
+
+/** A short page that says what went wrong (or right) and where to go next. */
+export const MessagePage: FC<{ nonce: string; title: string; message: string; signedIn: boolean; back?: { href: string; label: string } }> = (props) => (
+  <Page title={props.title} nonce={props.nonce} signedIn={props.signedIn}>
+    <h1>{props.title}</h1>
+    <p>{props.message}</p>
+    {props.back ? (
+      <p>
+        <a href={props.back.href}>{props.back.label}</a>
+      </p>
+    ) : null}
+  </Page>
+);

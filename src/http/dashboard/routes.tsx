@@ -1,0 +1,191 @@
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { csrf } from "hono/csrf";
+import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
+import type { Child } from "hono/jsx";
+import type { CronScheduler } from "../../cron/cron-scheduler.js";
+import { EserverlessError } from "../../errors.js";
+import type { LiveFunction, Store } from "../../store/store.js";
+import { functionUrl } from "../../urls.js";
+import { newNonce, renderPage, type PageStatus } from "./layout.js";
+import { DashboardPage, LoginPage, MessagePage, ProjectPage, type FunctionView, type ProjectView } from "./pages.js";
+import type { Sessions } from "./session.js";
+
+export interface DashboardOptions {
+  store: Store;
+  scheduler: CronScheduler;
+  publicUrl: string;
+  sessions: Sessions;
+}
+
+/** Where a sign-in may send the browser next: a page of this server, never another site. */
+function safeNext(next: unknown): string {
+  if (typeof next !== "string") return "/dashboard";
+  return /^\/(dashboard|deployments)(?:[/?]|$)/.test(next) && !next.includes("//") && !/[\\\s]/.test(next) ? next : "/dashboard";
+}
+
+/** `timeout 30 s · 256 MiB · 10 at once · 0–5 replicas`, from a validated manifest entry. */
+function limits(spec: Record<string, unknown>): string {
+  const parts: string[] = [];
+  const number = (key: string) => (typeof spec[key] === "number" ? (spec[key] as number) : undefined);
+  if (number("timeout") !== undefined) parts.push(`timeout ${number("timeout")} s`);
+  if (number("memory") !== undefined) parts.push(`${Math.round(number("memory")! / 1024 / 1024)} MiB`);
+  if (number("concurrency") !== undefined) parts.push(`${number("concurrency")} at once`);
+  if (number("minReplicas") !== undefined && number("maxReplicas") !== undefined) parts.push(`${number("minReplicas")}–${number("maxReplicas")} replicas`);
+  return parts.join(" · ");
+}
+
+/**
+ * The dashboard, behind the admin token: `/login` (a form; the token is
+ * compared in constant time and traded for a signed session cookie),
+ * `/logout`, `/dashboard` (projects and recent deployments) and
+ * `/dashboard/projects/:owner/:repo` (functions with URLs, live commit,
+ * deployments, cron runs). `/` sends to one or the other. Forms that POST are
+ * refused unless they come from this origin (Origin or Sec-Fetch-Site), on
+ * top of the SameSite=Strict cookie.
+ */
+export function dashboardRoutes(options: DashboardOptions) {
+  const { store, scheduler, sessions } = options;
+  const app = new Hono();
+  const publicOrigin = new URL(options.publicUrl).origin;
+
+  const page = (c: Context, render: (nonce: string) => Child, status?: PageStatus) => {
+    const nonce = newNonce();
+    return renderPage(c, nonce, render(nonce), status);
+  };
+  const message = (c: Context, status: PageStatus, title: string, text: string, signedIn: boolean, back?: { href: string; label: string }) =>
+    page(c, (nonce) => <MessagePage nonce={nonce} title={title} message={text} signedIn={signedIn} back={back} />, status);
+
+  const checkOrigin = csrf({ origin: (origin, c) => origin === publicOrigin || origin === new URL(c.req.url).origin });
+  /** Refuses a form POSTed from another site (403), as hono's csrf() decides, with a page that says so. */
+  const sameOrigin = createMiddleware(async (c, next) => {
+    const allowed = await checkOrigin(c, async () => {}).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof HTTPException && error.status === 403) return false;
+        throw error;
+      },
+    );
+    if (!allowed) {
+      return message(c, 403, "Refused", "This form was sent from another site, so it was not acted on. Open the dashboard and try again from there.", false, {
+        href: "/dashboard",
+        label: "Open the dashboard",
+      });
+    }
+    await next();
+  });
+
+  /** Pages behind the sign-in: without a session, a redirect to /login that comes back here. */
+  const signedIn = createMiddleware(async (c, next) => {
+    if (!sessions.enabled) return page(c, (nonce) => <LoginPage nonce={nonce} next="/dashboard" disabled />, 503);
+    if (!(await sessions.current(c))) {
+      const back = c.req.method === "GET" ? c.req.path + (new URL(c.req.url).search || "") : "/dashboard";
+      return c.redirect(`/login?next=${encodeURIComponent(back)}`, c.req.method === "GET" ? 302 : 303);
+    }
+    c.header("Cache-Control", "no-store");
+    await next();
+  });
+
+  const functionView = (fn: LiveFunction): FunctionView => {
+    if (fn.type === "http") return { name: fn.name, type: "http", url: functionUrl(options.publicUrl, fn.repository, fn.name), limits: limits(fn.spec) };
+    const scheduled = scheduler.schedules(fn.repository).find((s) => s.function.toLowerCase() === fn.name.toLowerCase());
+    return {
+      name: fn.name,
+      type: "cron",
+      schedule: String(fn.spec.schedule ?? ""),
+      timezone: String(fn.spec.timezone ?? "UTC"),
+      nextRun: scheduled?.nextRun?.getTime() ?? null,
+      lastRun: store.listRuns(fn.repository, fn.name, 1)[0],
+      runsUrl: `/functions/${fn.repository}/${encodeURIComponent(fn.name)}/runs`,
+    };
+  };
+
+  /** A project as the dashboard shows it; undefined when nothing was ever deployed from it. */
+  const projectView = (repository: string): ProjectView | undefined => {
+    const live = store.liveFunctions(repository);
+    const latest = store.listDeployments(repository, 1)[0];
+    if (live.length === 0 && !latest) return undefined;
+    const liveDeployment = live[0] ? store.getDeployment(live[0].deploymentId) : undefined;
+    return {
+      repository: live[0]?.repository ?? latest!.repository,
+      live: live[0] ? { commit: live[0].commit, deploymentId: live[0].deploymentId, deployedAt: liveDeployment?.finishedAt ?? null } : null,
+      functions: live.map(functionView),
+      latest,
+    };
+  };
+
+  app.get("/", async (c) => c.redirect((await sessions.current(c)) ? "/dashboard" : "/login", 302));
+
+  app.get("/login", async (c) => {
+    const next = safeNext(c.req.query("next"));
+    if (!sessions.enabled) return page(c, (nonce) => <LoginPage nonce={nonce} next={next} disabled />, 503);
+    if (await sessions.current(c)) return c.redirect(next, 302);
+    return page(c, (nonce) => <LoginPage nonce={nonce} next={next} />);
+  });
+
+  app.post(
+    "/login",
+    bodyLimit({ maxSize: 16 * 1024, onError: (c) => message(c, 413, "Too large", "A sign-in form is a few bytes; this one was not.", false) }),
+    sameOrigin,
+    async (c) => {
+      const form = await c.req.parseBody();
+      const next = safeNext(form.next);
+      if (!sessions.enabled) return page(c, (nonce) => <LoginPage nonce={nonce} next={next} disabled />, 503);
+      const token = typeof form.token === "string" ? form.token.trim() : "";
+      if (!token || !sessions.checkToken(token)) {
+        return page(c, (nonce) => <LoginPage nonce={nonce} next={next} error="That is not the admin token of this server." />, 401);
+      }
+      await sessions.start(c);
+      return c.redirect(next, 303);
+    },
+  );
+
+  app.get("/logout", async (c) => {
+    if (!(await sessions.current(c))) return c.redirect("/login", 302);
+    return page(c, (nonce) => (
+      <MessagePage nonce={nonce} title="Sign out" message="Use the Sign out button at the top of the page to end this session." signedIn />
+    ));
+  });
+
+  app.post("/logout", sameOrigin, async (c) => {
+    await sessions.end(c);
+    return c.redirect("/login", 303);
+  });
+
+  app.get("/dashboard", signedIn, (c) => {
+    const repositories = new Map<string, string>();
+    for (const fn of store.liveFunctions()) repositories.set(fn.repository.toLowerCase(), fn.repository);
+    for (const d of store.listDeployments(undefined, 200)) if (!repositories.has(d.repository.toLowerCase())) repositories.set(d.repository.toLowerCase(), d.repository);
+    const projects = [...repositories.values()]
+      .map((repository) => projectView(repository))
+      .filter((project): project is ProjectView => project !== undefined)
+      .sort((a, b) => a.repository.toLowerCase().localeCompare(b.repository.toLowerCase()));
+    const deployments = store.listDeployments(undefined, 20);
+    return page(c, (nonce) => <DashboardPage nonce={nonce} projects={projects} deployments={deployments} />);
+  });
+
+  app.get("/dashboard/projects/:owner/:repo", signedIn, (c) => {
+    const repository = `${c.req.param("owner")}/${c.req.param("repo")}`;
+    const project = projectView(repository);
+    if (!project) {
+      return message(c, 404, "No such project", `Nothing was ever deployed from ${repository}.`, true, { href: "/dashboard", label: "Back to the dashboard" });
+    }
+    const deployments = store.listDeployments(project.repository, 30);
+    return page(c, (nonce) => <ProjectPage nonce={nonce} project={project} deployments={deployments} />);
+  });
+
+  app.post("/dashboard/projects/:owner/:repo/functions/:name/run", sameOrigin, signedIn, (c) => {
+    const repository = `${c.req.param("owner")}/${c.req.param("repo")}`;
+    try {
+      const run = scheduler.runNow(repository, c.req.param("name"));
+      return c.redirect(`/functions/${run.repository}/${encodeURIComponent(run.function)}/runs`, 303);
+    } catch (error) {
+      if (!(error instanceof EserverlessError)) throw error;
+      return message(c, error.status as PageStatus, "Not started", error.message, true, { href: `/dashboard/projects/${repository}`, label: `Back to ${repository}` });
+    }
+  });
+
+  return app;
+}

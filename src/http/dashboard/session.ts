@@ -1,0 +1,83 @@
+import { hkdfSync, randomBytes } from "node:crypto";
+import type { Context } from "hono";
+import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
+import { safeEqual } from "../bearer-auth.js";
+
+/** How long a dashboard sign-in lasts. */
+export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+const COOKIE_NAME = "eserveless_session";
+type CookieOptions = NonNullable<Parameters<typeof setSignedCookie>[4]>;
+
+export interface Session {
+  id: string;
+  expiresAt: number;
+}
+
+/**
+ * Dashboard sign-ins. The cookie holds a random session id and its expiry,
+ * signed (HMAC-SHA256, hono's signed cookies) with a key derived from the
+ * admin token: it never carries the token, a new admin token voids every
+ * session, and a forged or edited cookie fails the signature. Signing out
+ * revokes the id in memory until it would have expired anyway.
+ */
+export function createSessions(options: { adminToken: string | undefined; publicUrl: string; now?: () => number; ttlMs?: number }) {
+  const now = options.now ?? Date.now;
+  const ttlMs = options.ttlMs ?? SESSION_TTL_MS;
+  const key = options.adminToken
+    ? new Uint8Array(hkdfSync("sha256", options.adminToken, "eserveless", "dashboard session cookie v1", 32))
+    : undefined;
+  // Served over https, the cookie takes the __Host- prefix: Secure, Path=/, no Domain.
+  const secure = new URL(options.publicUrl).protocol === "https:";
+  const cookieOptions: CookieOptions = { httpOnly: true, sameSite: "Strict", path: "/", ...(secure ? { secure: true, prefix: "host" } : {}) };
+  const revoked = new Map<string, number>();
+
+  const pruneRevoked = () => {
+    for (const [id, expiresAt] of revoked) if (expiresAt <= now()) revoked.delete(id);
+  };
+
+  return {
+    /** False when no admin token is configured: the dashboard is then disabled. */
+    enabled: key !== undefined,
+
+    /** Whether `given` is the admin token, compared in constant time. */
+    checkToken(given: string): boolean {
+      return options.adminToken !== undefined && safeEqual(given, options.adminToken);
+    },
+
+    /** Starts a session: sets its signed cookie on the response. */
+    async start(c: Context): Promise<Session> {
+      if (!key) throw new Error("sessions are disabled without an admin token");
+      const session = { id: randomBytes(18).toString("base64url"), expiresAt: now() + ttlMs };
+      await setSignedCookie(c, COOKIE_NAME, `${session.id}.${session.expiresAt}`, key, {
+        ...cookieOptions,
+        maxAge: Math.floor(ttlMs / 1000),
+        expires: new Date(session.expiresAt),
+      });
+      return session;
+    },
+
+    /** The request's session, when its cookie is signed by us, unexpired and not signed out. */
+    async current(c: Context): Promise<Session | undefined> {
+      if (!key) return undefined;
+      const value = await getSignedCookie(c, key, COOKIE_NAME, secure ? "host" : undefined);
+      if (!value) return undefined;
+      const match = /^([A-Za-z0-9_-]{24})\.(\d{1,16})$/.exec(value);
+      if (!match) return undefined;
+      const session = { id: match[1]!, expiresAt: Number(match[2]) };
+      if (session.expiresAt <= now() || revoked.has(session.id)) return undefined;
+      return session;
+    },
+
+    /** Ends the request's session, if any, and clears its cookie. */
+    async end(c: Context): Promise<void> {
+      const session = await this.current(c);
+      if (session) {
+        pruneRevoked();
+        revoked.set(session.id, session.expiresAt);
+      }
+      deleteCookie(c, COOKIE_NAME, cookieOptions);
+    },
+  };
+}
+
+export type Sessions = ReturnType<typeof createSessions>;
