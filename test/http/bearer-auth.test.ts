@@ -1,58 +1,22 @@
-import Docker from "dockerode";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadRuntimeTemplates } from "../../src/build/build-context.js";
-import { createDeployer } from "../../src/deploy/deployer.js";
 import { safeEqual } from "../../src/http/bearer-auth.js";
-import { CronScheduler } from "../../src/cron/cron-scheduler.js";
-import { createApp } from "../../src/http/create-app.js";
-import { createMetrics } from "../../src/http/metrics.js";
-import { ContainerPool } from "../../src/run/container-pool.js";
-import { createStore, type Store } from "../../src/store/store.js";
+import type { createApp } from "../../src/http/create-app.js";
+import { wireApp } from "../support/wire-app.js";
 
 const TOKEN = "admin-token-0123456789abcdef";
-const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
-
-let dir: string;
-let store: Store;
-let pool: ContainerPool;
+let wired: Awaited<ReturnType<typeof wireApp>>;
 /** The real HTTP app, once with the admin token configured and once without. */
 let withToken: ReturnType<typeof createApp>;
 let withoutToken: ReturnType<typeof createApp>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "eserveless-auth-"));
-  store = createStore(join(dir, "eserveless.db"));
-  const log = pino({ level: "silent" });
-  const docker = new Docker();
-  pool = new ContainerPool({ instance: "test-http", docker, log });
-  const publicUrl = "http://localhost:3000";
-  const deployer = createDeployer({
-    instance: "test-http",
-    store,
-    docker,
-    pool,
-    templates: await loadRuntimeTemplates(RUNTIMES),
-    images: { node: "node:20-alpine", golang: "golang:1.22-alpine" },
-    publicUrl,
-    github: () => undefined,
-    log,
-  });
-  const scheduler = new CronScheduler({ instance: "test-http", store, docker, log });
-  const metrics = createMetrics(() => pool.stats());
-  const common = { store, deployer, pool, docker, scheduler, metrics, github: () => undefined, publicUrl, log };
-  withToken = createApp({ ...common, adminToken: TOKEN });
-  withoutToken = createApp({ ...common, adminToken: undefined });
+  wired = await wireApp({ github: () => undefined });
+  withToken = wired.app({ adminToken: TOKEN });
+  withoutToken = wired.app({ adminToken: undefined });
 });
 
 afterAll(async () => {
-  await pool.close();
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await wired.close();
 });
 
 /** POST /redeploy, the admin route, with a body that fails validation once past the auth check. */

@@ -1,24 +1,15 @@
 import Docker from "dockerode";
 import type { WebhookDefinition } from "@octokit/webhooks-examples";
 import { createHmac, generateKeyPairSync, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { pino } from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { loadRuntimeTemplates } from "../../src/build/build-context.js";
-import { createDeployer } from "../../src/deploy/deployer.js";
 import { createGitHubApp, type GitHubApp } from "../../src/github/github-app.js";
-import { CronScheduler } from "../../src/cron/cron-scheduler.js";
-import { createApp } from "../../src/http/create-app.js";
-import { createMetrics } from "../../src/http/metrics.js";
-import { ContainerPool } from "../../src/run/container-pool.js";
-import { createStore, type Store } from "../../src/store/store.js";
+import type { createApp } from "../../src/http/create-app.js";
+import type { Store } from "../../src/store/store.js";
 import { webhookDelivery } from "../support/webhook-delivery.js";
+import { wireApp } from "../support/wire-app.js";
 
-const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
 const SECRET = "webhook-secret-for-tests";
 const ZERO_SHA = "0".repeat(40);
 
@@ -68,36 +59,17 @@ function pushPayload(fullName: string, input: { ref: string; after?: string; del
   return payload;
 }
 
-let dir: string;
+let wired: Awaited<ReturnType<typeof wireApp>>;
 let store: Store;
-let pool: ContainerPool;
 let github: GitHubApp | undefined;
 let app: ReturnType<typeof createApp>;
 let brokenDockerApp: ReturnType<typeof createApp>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "eserveless-webhooks-"));
-  store = createStore(join(dir, "eserveless.db"));
-  const log = pino({ level: "silent" });
-  const docker = new Docker();
-  pool = new ContainerPool({ instance: "test-http", docker, log });
-  const publicUrl = "http://localhost:3000";
-  const deployer = createDeployer({
-    instance: "test-http",
-    store,
-    docker,
-    pool,
-    templates: await loadRuntimeTemplates(RUNTIMES),
-    images: { node: "node:20-alpine", golang: "golang:1.22-alpine" },
-    publicUrl,
-    github: () => github,
-    log,
-  });
-  const scheduler = new CronScheduler({ instance: "test-http", store, docker, log });
-  const metrics = createMetrics(() => pool.stats());
-  const options = { store, deployer, pool, docker, scheduler, metrics, github: () => github, publicUrl, adminToken: undefined, log };
-  app = createApp(options);
-  brokenDockerApp = createApp({ ...options, docker: new Docker({ socketPath: join(dir, "no-docker.sock") }) });
+  wired = await wireApp({ github: () => github });
+  store = wired.store;
+  app = wired.app();
+  brokenDockerApp = wired.app({ docker: new Docker({ socketPath: join(wired.dir, "no-docker.sock") }) });
 });
 
 beforeEach(() => {
@@ -105,9 +77,7 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
-  await pool.close();
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
+  await wired.close();
 });
 
 const privateKey = generateKeyPairSync("rsa", {

@@ -1,0 +1,56 @@
+import Docker from "dockerode";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { loadRuntimeTemplates } from "../../src/build/build-context.js";
+import { CronScheduler } from "../../src/cron/cron-scheduler.js";
+import { createDeployer } from "../../src/deploy/deployer.js";
+import type { GitHubApp } from "../../src/github/github-app.js";
+import { createApp, type AppOptions } from "../../src/http/create-app.js";
+import { createMetrics } from "../../src/http/metrics.js";
+import { ContainerPool } from "../../src/run/container-pool.js";
+import { createStore } from "../../src/store/store.js";
+
+const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
+
+/**
+ * The real parts of eserveless (SQLite file, Docker client, pool, deployer,
+ * scheduler) wired by hand, for tests that swap one of them per app: the
+ * GitHub App getter, the admin token, a Docker client that cannot connect.
+ */
+export async function wireApp(options: { github: () => GitHubApp | undefined }) {
+  const dir = mkdtempSync(join(tmpdir(), "eserveless-app-"));
+  const store = createStore(join(dir, "eserveless.db"));
+  const log = pino({ level: "silent" });
+  const docker = new Docker();
+  const instance = "test-wired";
+  const pool = new ContainerPool({ instance, docker, log });
+  const publicUrl = "http://localhost:3000";
+  const deployer = createDeployer({
+    instance,
+    store,
+    docker,
+    pool,
+    templates: await loadRuntimeTemplates(RUNTIMES),
+    images: { node: "node:20-alpine", golang: "golang:1.22-alpine" },
+    publicUrl,
+    github: options.github,
+    log,
+  });
+  const scheduler = new CronScheduler({ instance, store, docker, log });
+  const base: AppOptions = { store, deployer, pool, docker, scheduler, metrics: createMetrics(() => pool.stats()), github: options.github, publicUrl, adminToken: undefined, log };
+  return {
+    dir,
+    store,
+    /** An app over these parts; `overrides` replace some options. */
+    app: (overrides: Partial<AppOptions> = {}) => createApp({ ...base, ...overrides }),
+    async close(): Promise<void> {
+      await scheduler.stop();
+      await pool.close();
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
