@@ -171,6 +171,16 @@ describe("eserveless deploy DIR", () => {
     expect(parsed.log.length).toBeGreaterThan(3);
   });
 
+  it("deploys the Go example in the original shape, without a runtime key", async () => {
+    const deployed = await cli(["deploy", "./examples/hello-go"]);
+    expectCode(deployed, 0);
+    expect(deployed.stdout).toContain(`${server.url}/fn/local/hello-go/API`);
+    const api = await fetch(`${server.url}/fn/local/hello-go/API/hi?x=1`);
+    expect(await api.text()).toBe("hello from go: you asked for /hi?x=1\n");
+    const logs = await cli(["logs", "local/hello-go/API"]);
+    expect(logs.stdout).toContain("inferred golang from go.mod");
+  });
+
   it("exits 1 with the reason when the deployment fails", async () => {
     const result = await cli(["deploy", "test/fixtures/node-bad-manifest"]);
     expectCode(result, 1);

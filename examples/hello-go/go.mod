@@ -1,0 +1,3 @@
+module github.com/you/hello-go
+
+go 1.14
