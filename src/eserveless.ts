@@ -33,13 +33,10 @@ const appFileSystem: AppFileSystem = {
  */
 function instanceId(dataDir: string): string {
   const file = join(dataDir, "instance-id");
-  try {
-    return readFileSync(file, "utf8").trim();
-  } catch {
-    const id = randomBytes(8).toString("hex");
-    writeFileSync(file, `${id}\n`, { flag: "wx" });
-    return id;
-  }
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(8).toString("hex")}\n`, { flag: "wx", mode: 0o644 });
+  const id = readFileSync(file, "utf8").trim();
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new Error(`${file} does not hold an eserveless instance id; delete it to make a new one`);
+  return id;
 }
 
 /**

@@ -141,10 +141,10 @@ export class EserverlessClient {
     return this.#request<DeploymentWithLog>("GET", `/deployments/${encodeURIComponent(id)}${query}`, { expect: "deployment" });
   }
 
-  /** A cron function's schedule and latest runs, newest first. */
+  /** A cron function's schedule and latest runs, newest first (their output needs the token). */
   async cronRuns(repository: string, fn: string, limit: number): Promise<CronRunsView> {
     const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs?limit=${limit}`;
-    return this.#request<CronRunsView>("GET", path, { expect: "runs" });
+    return this.#request<CronRunsView>("GET", path, { expect: "runs", auth: true });
   }
 
   async #request<T>(method: string, path: string, init: RequestInit): Promise<T> {

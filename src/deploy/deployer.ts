@@ -106,9 +106,10 @@ export function createDeployer(options: DeployerOptions) {
     const started = performance.now();
     const [owner, repo] = job.repository.split("/") as [string, string];
     const log = rootLog.child({ deployment: job.deploymentId, repository: job.repository, commit: job.commit.slice(0, 7) });
+    // The deployment's own log holds every line; the server log only at debug level.
     const say = (line: string) => {
       store.appendLog(job.deploymentId, line);
-      log.info({ line }, "deployment log");
+      log.debug({ line }, "deployment log");
     };
     const github = job.source.kind === "github" ? options.github() : undefined;
     const status = (state: StatusState, context: string, description: string, targetUrl: string) => postStatus(job, state, context, description, targetUrl);
@@ -191,10 +192,13 @@ export function createDeployer(options: DeployerOptions) {
       say(description);
       for (const fn of functions) if (fn.url) say(`${fn.name}: ${fn.url}`);
       await status("success", "eserveless", description, pageUrl);
-      for (const fn of manifest.functions) {
-        if (fn.type === "http") await status("success", `eserveless/${fn.name}`, `Live: ${fn.name} answers at its URL (Details)`, functionUrl(publicUrl, job.repository, fn.name));
-        else await status("success", `eserveless/${fn.name}`, `Cron: runs on "${fn.schedule}" (${fn.timezone})`, pageUrl);
-      }
+      await Promise.all(
+        manifest.functions.map((fn) =>
+          fn.type === "http"
+            ? status("success", `eserveless/${fn.name}`, `Live: ${fn.name} answers at its URL (Details)`, functionUrl(publicUrl, job.repository, fn.name))
+            : status("success", `eserveless/${fn.name}`, `Cron: runs on "${fn.schedule}" (${fn.timezone})`, pageUrl),
+        ),
+      );
       // After the statuses: the user waits for those, not for the clean-up.
       const pruned = await pruneImages(docker, options.instance, job.repository, [tag, ...(previousImage ? [previousImage] : [])]).catch((error: Error) => {
         log.warn({ err: error }, "could not list old images to prune; they stay until the next deployment");

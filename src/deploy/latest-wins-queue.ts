@@ -1,8 +1,12 @@
 /** The reason a deployment was aborted: a newer one of the same repository arrived. */
 export class Superseded extends Error {
-  constructor(readonly by: { commit: string; deploymentId: string }) {
+  /** The newest job that replaced it; updated when yet another one arrives. */
+  by: { commit: string; deploymentId: string };
+
+  constructor(by: { commit: string; deploymentId: string }) {
     super(`superseded by ${by.commit.slice(0, 7)}`);
     this.name = "Superseded";
+    this.by = by;
   }
 }
 
@@ -33,8 +37,10 @@ export class LatestWinsQueue<J extends { commit: string; deploymentId: string }>
     this.#lanes.set(key, lane);
     if (lane.pending) this.onDropped(lane.pending, job);
     lane.pending = job;
-    if (lane.running) lane.running.controller.abort(new Superseded(job));
-    else this.#next(key, lane);
+    const running = lane.running?.controller;
+    if (!running) this.#next(key, lane);
+    else if (running.signal.reason instanceof Superseded) running.signal.reason.by = job;
+    else running.abort(new Superseded(job));
   }
 
   /** Resolves when no job runs or waits (tests and shutdown use it). */

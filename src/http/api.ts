@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserverlessError } from "../errors.js";
@@ -35,18 +36,18 @@ export function apiRoutes(options: {
   app.use("/api/*", bearerAuth(options.adminToken));
 
   /** Deploys an uploaded .tar.gz of a project folder (one top folder, as GitHub's tarballs have). */
-  app.post("/api/deployments", async (c) => {
+  // Counted while it arrives, chunked or not: an endless upload stops at the limit.
+  const uploadLimit = bodyLimit({
+    maxSize: options.maxUploadBytes,
+    onError: () => {
+      throw new EserverlessError(`The upload passed the limit of ${options.maxUploadBytes} bytes (ESERVELESS_MAX_SOURCE_BYTES)`, { status: 413, code: "upload_too_large" });
+    },
+  });
+  app.post("/api/deployments", uploadLimit, async (c) => {
     const project = v.safeParse(ProjectName, c.req.query("project") ?? "");
     if (!project.success) throw new BadRequestError(`?project=: ${project.issues[0]!.message}`);
-    const length = Number(c.req.header("content-length") ?? 0);
-    if (length > options.maxUploadBytes) {
-      throw new EserverlessError(`The upload is ${length} bytes; the limit is ${options.maxUploadBytes} (ESERVELESS_MAX_SOURCE_BYTES)`, { status: 413, code: "upload_too_large" });
-    }
     const tarball = Buffer.from(await c.req.arrayBuffer());
     if (tarball.length === 0) throw new BadRequestError("The body must be a .tar.gz of the project folder");
-    if (tarball.length > options.maxUploadBytes) {
-      throw new EserverlessError(`The upload passed the limit of ${options.maxUploadBytes} bytes (ESERVELESS_MAX_SOURCE_BYTES)`, { status: 413, code: "upload_too_large" });
-    }
     // A content hash stands in for the commit: the same files deploy as the same "commit".
     const commit = createHash("sha1").update(tarball).digest("hex");
     const deployment = options.deployer.enqueue({

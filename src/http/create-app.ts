@@ -58,7 +58,7 @@ export function createApp(options: AppOptions) {
   const sessions = createSessions(options);
   app.route("/", deploymentRoutes({ ...options, sessions }));
   app.route("/", dashboardRoutes({ ...options, sessions }));
-  app.route("/", cronRunRoutes(options));
+  app.route("/", cronRunRoutes({ ...options, signedIn: async (c) => (await sessions.current(c)) !== undefined }));
   app.route("/", invokeRoutes(options));
   app.route("/", metricsRoutes(options));
   if (options.setup) app.route("/", setupRoutes(options.setup));

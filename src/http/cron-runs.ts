@@ -1,4 +1,5 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
+import { createMiddleware } from "hono/factory";
 import { html, raw } from "hono/html";
 import type { CronScheduler, ScheduledFunction } from "../cron/cron-scheduler.js";
 import { BadRequestError } from "../errors.js";
@@ -75,13 +76,27 @@ ${run.state === "skipped" || (run.state === "running" && run.output === "")
 /**
  * `GET /functions/:owner/:repo/:function/runs`: a cron function's runs with
  * their output, newest first, HTML for browsers and JSON for
- * `Accept: application/json`. `POST` (admin token) runs it now: 202 with the
+ * `Accept: application/json`. Output may hold secrets, so it takes the admin
+ * token or a dashboard session. `POST` (admin token) runs it now: 202 with the
  * run, 409 while a run is in progress, 404 for unknown or http functions.
  */
-export function cronRunRoutes(options: { store: Store; scheduler: CronScheduler; adminToken: string | undefined; publicUrl: string }) {
+export function cronRunRoutes(options: {
+  store: Store;
+  scheduler: CronScheduler;
+  adminToken: string | undefined;
+  publicUrl: string;
+  /** Whether the request carries a dashboard session. */
+  signedIn?: (c: Context) => Promise<boolean>;
+}) {
   const { store, scheduler } = options;
+  const viewer = createMiddleware(async (c, next) => {
+    if (options.signedIn && (await options.signedIn(c))) return next();
+    const browser = !c.req.header("authorization") && (c.req.header("accept") ?? "").includes("text/html");
+    if (browser) return c.redirect("/login", 302);
+    return bearerAuth(options.adminToken)(c, next);
+  });
   return new Hono()
-    .get("/functions/:owner/:repo/:function/runs", (c) => {
+    .get("/functions/:owner/:repo/:function/runs", viewer, (c) => {
       const repository = `${c.req.param("owner")}/${c.req.param("repo")}`;
       const name = c.req.param("function");
       const limitParam = c.req.query("limit");

@@ -90,7 +90,11 @@ export function invokeRoutes(options: InvokeOptions) {
     const node = c.env as NodeBindings;
 
     const started = performance.now();
-    const lease = await options.pool.acquire(functionTarget(fn));
+    const lease = await options.pool.acquire(functionTarget(fn)).catch((error: unknown) => {
+      // Refused before reaching a container (429, 503): overload shows in the metrics too.
+      options.metrics.invocation(label, error instanceof EserverlessError ? error.status : 500, (performance.now() - started) / 1000);
+      throw error;
+    });
     const finish = (status: number) => {
       const ms = performance.now() - started;
       options.metrics.invocation(label, status, ms / 1000, lease.coldStartMs);

@@ -1,10 +1,14 @@
 import { Webhooks } from "@octokit/webhooks";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
 import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserverlessError, UnauthorizedError } from "../errors.js";
 import { handleWebhookEvent } from "../github/webhook-events.js";
 import type { Store } from "../store/store.js";
+
+// The signature covers the exact bytes: refuse rather than repair invalid UTF-8 or drop a BOM.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * `POST /webhooks/github`: verifies the signature over the raw body, drops
@@ -17,7 +21,14 @@ export function webhookRoutes(options: { webhookSecret: () => string | undefined
     return verifier.webhooks;
   };
 
-  return new Hono().post("/webhooks/github", async (c) => {
+  // GitHub caps payloads at 25 MB; anything larger is not GitHub.
+  const limit = bodyLimit({
+    maxSize: 25 * 1024 * 1024,
+    onError: () => {
+      throw new EserverlessError("Webhook payload over 25 MB", { status: 413, code: "payload_too_large" });
+    },
+  });
+  return new Hono().post("/webhooks/github", limit, async (c) => {
     const secret = options.webhookSecret();
     if (!secret) {
       throw new EserverlessError("The GitHub App is not configured on this server: open /setup, or set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET.", {
@@ -25,7 +36,12 @@ export function webhookRoutes(options: { webhookSecret: () => string | undefined
         code: "github_not_configured",
       });
     }
-    const body = await c.req.text();
+    let body: string;
+    try {
+      body = strictUtf8.decode(await c.req.arrayBuffer());
+    } catch (cause) {
+      throw new BadRequestError("The webhook body is not valid UTF-8", { cause });
+    }
     const signature = c.req.header("x-hub-signature-256");
     const valid = signature ? await webhooksFor(secret).verify(body, signature).catch(() => false) : false;
     if (!valid) throw new UnauthorizedError("Webhook signature missing or wrong: check that WEBHOOK_SECRET matches the GitHub App's webhook secret.");

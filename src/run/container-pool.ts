@@ -95,7 +95,7 @@ export class ContainerPool {
   async start(target: FunctionTarget, signal?: AbortSignal): Promise<Replica> {
     const started = performance.now();
     const name = `es-${slug(target.repository)}-${slug(target.name)}-${randomBytes(3).toString("hex")}`;
-    let container: Docker.Container;
+    let container: Docker.Container | undefined;
     try {
       container = await this.#docker.createContainer(
         sandboxedContainer({
@@ -109,6 +109,8 @@ export class ContainerPool {
       );
       await container.start();
     } catch (cause) {
+      // Created but not started (a bad network, a port clash): do not leave it behind.
+      if (container) await this.#remove(container);
       throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
     }
     try {

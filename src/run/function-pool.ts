@@ -37,7 +37,7 @@ export interface Replica {
 /** A replica lent to one request. */
 export interface Lease {
   replica: Replica;
-  /** Set when the request waited for a container to start: how long it waited. */
+  /** Set when the request waited for a container started for it: how long it waited. */
   coldStartMs?: number;
   /** Returns the replica; call once the response has ended. */
   release(): void;
@@ -156,10 +156,15 @@ export class FunctionPool {
         timer: setTimeout(() => {
           this.#removeWaiter(waiter);
           reject(
-            new EserverlessError(`The function did not become ready within ${this.settings.readyTimeoutMs / 1000} s; its deployment log has its last lines`, {
-              status: 503,
-              code: "cold_start_timeout",
-            }),
+            this.#live() > 0
+              ? new EserverlessError(
+                  `All ${this.#live()} replicas stayed busy for ${this.settings.readyTimeoutMs / 1000} s; raise concurrency or maxReplicas in .eserveless.yaml`,
+                  { status: 503, code: "queue_timeout", headers: { "retry-after": "1" } },
+                )
+              : new EserverlessError(`The function did not become ready within ${this.settings.readyTimeoutMs / 1000} s; its deployment log has its last lines`, {
+                  status: 503,
+                  code: "cold_start_timeout",
+                }),
           );
         }, this.settings.readyTimeoutMs),
       };
@@ -294,15 +299,19 @@ export class FunctionPool {
     void this.#remove(replica);
   }
 
-  /** Hands free capacity to waiting requests, oldest first, and starts more when they still wait. */
-  #dispatch(): void {
+  /**
+   * Hands free capacity to waiting requests, oldest first, and starts more
+   * when they still wait. Only those served by `started`, a replica that
+   * just started for them, had a cold start; the others waited in the queue.
+   */
+  #dispatch(started?: Replica): void {
     while (this.#waiters.length > 0) {
       const replica = this.#pick();
       if (!replica) break;
       if (replica.state === "paused") this.#resume(replica);
       const waiter = this.#waiters.shift()!;
       clearTimeout(waiter.timer);
-      waiter.resolve(this.#lend(replica, this.now() - waiter.enqueuedAt));
+      waiter.resolve(this.#lend(replica, replica === started ? this.now() - waiter.enqueuedAt : undefined));
     }
     if (this.#waiters.length > 0) this.#scaleUp();
   }
@@ -323,7 +332,7 @@ export class FunctionPool {
           return;
         }
         this.replicas.push(replica);
-        this.#dispatch();
+        this.#dispatch(replica);
       },
       (error: unknown) => {
         this.#starting--;

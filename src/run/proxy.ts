@@ -77,7 +77,9 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
     });
     upstream.once("error", (error) => {
       done();
-      reject(failure ?? new ProxyError("upstream", error.message, { cause: error }));
+      // A caller that went away mid-upload breaks the pipe too; that is not the function's fault.
+      const callerGone = input.signal.aborted || input.body?.destroyed === true;
+      reject(failure ?? new ProxyError(callerGone ? "client_gone" : "upstream", error.message, { cause: error }));
     });
     if (!input.body) {
       upstream.end();
@@ -93,6 +95,7 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
     });
     pipeline(input.body, limit, upstream).catch((error: unknown) => {
       if (error instanceof ProxyError) fail(error);
+      else if (input.body?.destroyed && !upstream.destroyed) fail(new ProxyError("client_gone", "the caller went away mid-upload"));
     });
   });
 }

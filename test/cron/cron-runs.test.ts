@@ -47,6 +47,7 @@ async function deploy(repo: string, fixture: string, overrides: Record<string, s
   }
 }
 
+const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const runsUrl = (repo: string, fn: string) => `${server.url}/functions/${OWNER}/${repo}/${fn}/runs`;
 
 function trigger(repo: string, fn: string, token: string | null = ADMIN_TOKEN): Promise<Response> {
@@ -64,7 +65,7 @@ async function runNow(repo: string, fn: string): Promise<string> {
 }
 
 async function listRuns(repo: string, fn: string): Promise<CronRun[]> {
-  const response = await fetch(`${runsUrl(repo, fn)}?limit=100`, { headers: { accept: "application/json" } });
+  const response = await fetch(`${runsUrl(repo, fn)}?limit=100`, { headers: { accept: "application/json", ...AUTH } });
   expect(response.status).toBe(200);
   return ((await response.json()) as { runs: CronRun[] }).runs;
 }
@@ -144,7 +145,7 @@ describe("cron runs", () => {
     const http = await trigger(HELLO, "API");
     expect(http.status).toBe(404);
     expect(((await http.json()) as { error: { message: string } }).error.message).toContain('"API" of octo-org/cron-hello is an http function');
-    expect((await fetch(runsUrl(HELLO, "API"))).status).toBe(404);
+    expect((await fetch(runsUrl(HELLO, "API"), { headers: AUTH })).status).toBe(404);
   });
 
   it("refuses a second run while one is going (409), and runs again once it ended", async () => {
@@ -217,7 +218,7 @@ describe("cron runs", () => {
     const renamed = yearly.replace("name: Pulse", "name: Calm");
     await deploy(PULSE, "cron-every-second", { ".eserveless.yaml": renamed, "functions.js": "module.exports = { Calm() {} };\n" });
     expect(server.scheduler.schedules(`${OWNER}/${PULSE}`).map((s) => s.function)).toEqual(["Calm"]);
-    const past = await fetch(runsUrl(PULSE, "Pulse"), { headers: { accept: "application/json" } });
+    const past = await fetch(runsUrl(PULSE, "Pulse"), { headers: { accept: "application/json", ...AUTH } });
     expect(past.status).toBe(200);
     expect(await past.json()).toMatchObject({ live: false, schedule: null });
     expect((await trigger(PULSE, "Pulse")).status).toBe(404);

@@ -24,7 +24,8 @@ function liveFunctions(functions: Array<{ name: string; type: "http" | "cron"; s
 
 const url = (fn: string, query = "") => `${server.url}/functions/${REPO}/${fn}/runs${query}`;
 const post = (fn: string, token?: string) => fetch(url(fn), { method: "POST", headers: token ? { authorization: `Bearer ${token}` } : {} });
-const getJson = (fn: string, query = "") => fetch(url(fn, query), { headers: { accept: "application/json" } });
+const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const getJson = (fn: string, query = "") => fetch(url(fn, query), { headers: { accept: "application/json", ...AUTH } });
 const errorOf = async (response: Response) => ((await response.json()) as { error: { code: string; message: string } }).error;
 
 beforeAll(async () => {
@@ -97,11 +98,21 @@ describe("cron runs over HTTP", () => {
     }
   });
 
+  it("shows runs (their output may hold secrets) only with the admin token or a dashboard session", async () => {
+    const anonymous = await fetch(url("Nightly"), { headers: { accept: "application/json" } });
+    expect(anonymous.status).toBe(401);
+    const browser = await fetch(url("Nightly"), { headers: { accept: "text/html" }, redirect: "manual" });
+    expect(browser.status).toBe(302);
+    expect(browser.headers.get("location")).toBe("/login");
+    expect((await fetch(url("Nightly"), { headers: { accept: "application/json", authorization: "Bearer wrong-token-wrong-token" } })).status).toBe(401);
+    expect((await getJson("Nightly")).status).toBe(200);
+  });
+
   it("renders HTML for browsers, escaping what the function printed", async () => {
     const run = server.store.createRun({ repository: REPO, function: "Nightly", deploymentId: "dep1", commit: SHA, trigger: "manual", state: "running" });
     server.store.finishRun(run.id, { state: "failed", exitCode: 3, durationMs: 15, error: "Exited with code 3", output: "<script>alert(1)</script>\n" });
 
-    const response = await fetch(url("Nightly"), { headers: { accept: "text/html,application/xhtml+xml" } });
+    const response = await fetch(url("Nightly"), { headers: { accept: "text/html,application/xhtml+xml", ...AUTH } });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toContain("text/html");
     const page = await response.text();
@@ -138,7 +149,7 @@ describe("cron runs over HTTP", () => {
     const response = await getJson("Gone");
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ function: "Gone", live: false, schedule: null, runs: [{ id: run.id }] });
-    const html = await (await fetch(url("Gone"))).text();
+    const html = await (await fetch(url("Gone"), { headers: AUTH })).text();
     expect(html).toContain("No longer deployed");
     expect((await post("Gone", ADMIN_TOKEN)).status).toBe(404);
   });
