@@ -119,6 +119,10 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     onLive: (repository) => scheduler.sync(repository),
   });
   scheduler.start();
+  // Deployments a previous process left half-done end as errors, on their commits too.
+  const interrupted = deployer.recoverInterrupted().then((count) => {
+    if (count > 0) log.warn({ count }, "ended deployments interrupted by the last stop as errors");
+  });
   const app = createApp({
     store,
     deployer,
@@ -161,8 +165,9 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
      * start to adopt; otherwise they are removed.
      */
     async close(options: { keepContainers?: boolean } = {}): Promise<void> {
+      await interrupted;
       await scheduler.stop();
-      await deployer.idle();
+      await deployer.close();
       await pool.close(options);
       store.close();
     },

@@ -21,14 +21,24 @@ async function main(): Promise<void> {
   const server = serve({ fetch: eserveless.app.fetch, port: config.port, hostname: config.host }, (info) => {
     log.info({ address: info.address, port: info.port, publicUrl: config.publicUrl }, `eserveless listening; webhook URL ${config.publicUrl}/webhooks/github`);
   });
-  const shutdown = (signal: string) => {
+  const shutdown = async (signal: string) => {
     log.info({ signal }, "shutting down");
-    server.close();
+    // New connections stop at once; open ones get a few seconds to finish.
+    const closed = new Promise((resolve) => server.close(resolve));
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     // Function containers stay up: the next start adopts them, so URLs answer at once.
-    void eserveless.close({ keepContainers: true }).then(() => process.exit(0));
+    await eserveless.close({ keepContainers: true });
   };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
+  const stop = (signal: string) =>
+    shutdown(signal).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
 }
 
 await main();

@@ -34,6 +34,17 @@ interface DeployJob extends DeployRequest {
   deploymentId: string;
 }
 
+/** Why a deployment ended without a result; a redeploy runs it again. */
+const INTERRUPTED = "Interrupted: eserveless stopped while this deployment ran; push again or use /redeploy";
+
+/** The abort reason of deployments running when eserveless shuts down. */
+class ShuttingDown extends Error {
+  constructor() {
+    super("eserveless is shutting down");
+    this.name = "ShuttingDown";
+  }
+}
+
 /** The manifest's names, tried in this order. */
 const MANIFEST_FILES = [".eserveless.yaml", ".eserveless.yml"];
 
@@ -209,6 +220,12 @@ export function createDeployer(options: DeployerOptions) {
       await pool.discard(replicas);
       const superseded = signal.aborted && signal.reason instanceof Superseded ? signal.reason : undefined;
       if (superseded) return supersede(job, superseded.by, log);
+      if (signal.aborted && signal.reason instanceof ShuttingDown) {
+        say(INTERRUPTED);
+        store.updateDeployment(job.deploymentId, { state: "error", description: INTERRUPTED });
+        await status("error", "eserveless", INTERRUPTED, pageUrl);
+        return;
+      }
       const known = error instanceof EserverlessError ? error : undefined;
       const state = known?.blame === "user" ? "failure" : "error";
       const reason = known?.message ?? `Internal error: ${(error as Error).message}`;
@@ -219,9 +236,12 @@ export function createDeployer(options: DeployerOptions) {
     }
   }
 
+  let closed = false;
+
   return {
     /** Records a deployment and queues it; returns at once. */
     enqueue(request: DeployRequest): Deployment {
+      if (closed) throw new EserverlessError("eserveless is shutting down; retry in a moment", { status: 503, code: "shutting_down", headers: { "retry-after": "5" } });
       const deployment = store.createDeployment({ repository: request.repository, commit: request.commit, ref: request.ref, trigger: request.trigger });
       queue.push(request.repository.toLowerCase(), { ...request, deploymentId: deployment.id });
       rootLog.info({ deployment: deployment.id, repository: request.repository, commit: request.commit, trigger: request.trigger }, "deployment queued");
@@ -229,6 +249,36 @@ export function createDeployer(options: DeployerOptions) {
     },
     /** Resolves when no deployment runs or waits. */
     idle: () => queue.idle(),
+
+    /**
+     * Ends deployments a previous process left unfinished as `error`, on the
+     * deployment and on its commit, instead of leaving them pending forever.
+     */
+    async recoverInterrupted(): Promise<number> {
+      const interrupted = store.failInterruptedDeployments(INTERRUPTED);
+      for (const deployment of interrupted) {
+        const installationId = store.getRepository(deployment.repository)?.installationId;
+        if (deployment.trigger === "local" || !installationId) continue;
+        await postStatus(
+          { ...deployment, deploymentId: deployment.id, source: { kind: "github", installationId } },
+          "error",
+          "eserveless",
+          INTERRUPTED,
+          deploymentUrl(publicUrl, deployment.id),
+        );
+      }
+      return interrupted.length;
+    },
+
+    /**
+     * Stops taking deployments, aborts the running ones (recorded as
+     * interrupted) and waits for them, at most `timeoutMs`.
+     */
+    async close(timeoutMs = 10_000): Promise<void> {
+      closed = true;
+      queue.abortAll(new ShuttingDown());
+      await Promise.race([queue.idle(), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+    },
   };
 }
 

@@ -43,6 +43,18 @@ export class LatestWinsQueue<J extends { commit: string; deploymentId: string }>
     else running.abort(new Superseded(job));
   }
 
+  /**
+   * Aborts every running job with `reason` and forgets the waiting ones
+   * (they stay recorded as queued; the next start ends them). Pushes after
+   * this are refused by the caller.
+   */
+  abortAll(reason: unknown): void {
+    for (const lane of this.#lanes.values()) {
+      lane.pending = undefined;
+      lane.running?.controller.abort(reason);
+    }
+  }
+
   /** Resolves when no job runs or waits (tests and shutdown use it). */
   idle(): Promise<void> {
     if (this.#lanes.size === 0) return Promise.resolve();

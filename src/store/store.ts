@@ -306,6 +306,20 @@ export function createStore(path: string, options: { now?: () => number } = {}) 
       if (sets.length > 0) db.prepare(`UPDATE deployments SET ${sets.join(", ")} WHERE id = @id`).run(values);
     },
 
+    /**
+     * Ends the deployments a previous process left unfinished (it stopped or
+     * crashed mid-way) as `error`, and returns them so their commits can be told.
+     */
+    failInterruptedDeployments(description: string): Deployment[] {
+      const rows = db
+        .prepare(
+          `UPDATE deployments SET state = 'error', description = ?, finished_at = ?
+           WHERE state IN ('queued', 'building', 'starting') RETURNING *`,
+        )
+        .all(description, now()) as Row[];
+      return rows.map(toDeployment);
+    },
+
     /** Appends one line to a deployment's log, dropping the oldest past the cap. */
     appendLog(id: string, line: string): number {
       const { seq } = insertLog.get(id, now(), line, id) as { seq: number };
