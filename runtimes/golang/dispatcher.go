@@ -3,6 +3,8 @@
 // each build: it imports the project's root package and fills `functions`
 // with the values named in .eserveless.yaml. Which one runs is chosen when
 // the container starts (ESERVELESS_FUNCTION), so one image serves them all.
+// ESERVELESS_FUNCTION_TYPE=cron-check checks that the function is one a cron
+// run can call, without calling it: silent exit 0, or exit 1 with the reason.
 //
 // This file is compiled as part of the project's module, whose go.mod may
 // declare an old language version (`go 1.14`): it uses no syntax newer than
@@ -74,8 +76,14 @@ func main() {
 			fail(err.Error())
 		}
 		os.Exit(runOnce(name, run))
+	case "cron-check":
+		// The deployment's check: what a cron run does up to the call, and no call.
+		if _, err := cronRunner(name, value); err != nil {
+			fail(err.Error())
+		}
+		os.Exit(0)
 	default:
-		fail(fmt.Sprintf("ESERVELESS_FUNCTION_TYPE is %q; it must be http or cron", kind))
+		fail(fmt.Sprintf("ESERVELESS_FUNCTION_TYPE is %q; it must be http, cron or cron-check", kind))
 	}
 }
 

@@ -2,6 +2,10 @@
 // eserveless node runtime: serves one function of the project over HTTP, or
 // runs one cron function once. The function is chosen when the container
 // starts (ESERVELESS_FUNCTION), so one image serves every function.
+// ESERVELESS_FUNCTION_TYPE=cron-check does what a cron run does up to the
+// call (load the module, find the export, check that it is a function) and
+// exits 0 silently, or 1 with the reason: the deployment's check, before a
+// push goes live.
 //
 // An http function is either a Node handler, (req, res), or Fetch-style,
 // (request) => Response (a Hono app's fetch, `export default { fetch }`).
@@ -50,7 +54,7 @@ async function loadExport() {
   // A module that is one function or one app (`export default { fetch }`,
   // `module.exports = app`) serves it under any name.
   if (typeof mod.default === "function" || hasFetch(mod.default)) {
-    console.log(`eserveless: ${entryName} has no export named ${name}; using its default export`);
+    if (type !== "cron-check") console.log(`eserveless: ${entryName} has no export named ${name}; using its default export`);
     return mod.default;
   }
   const found = Object.keys(exports && typeof exports !== "function" ? exports : mod).filter((key) => key !== "default" && key !== "module.exports");
@@ -214,10 +218,15 @@ function serve(listener) {
   process.on("SIGINT", stop);
 }
 
-async function runOnce(fn) {
+/** Exits with the reason when the export cannot be called as a cron function. */
+function checkCron(fn) {
   if (typeof fn !== "function") {
     fail(`${name} is ${fn === null ? "null" : `a ${typeof fn}`}, not a function: a cron function is called with an object of its ESERVELESS_* variables`);
   }
+}
+
+async function runOnce(fn) {
+  checkCron(fn);
   const started = Date.now();
   try {
     await fn(metaEnvironment());
@@ -229,7 +238,13 @@ async function runOnce(fn) {
 }
 
 if (!name) fail("ESERVELESS_FUNCTION is not set");
-if (type !== "http" && type !== "cron") fail(`ESERVELESS_FUNCTION_TYPE is "${type}"; it must be http or cron`);
+if (type !== "http" && type !== "cron" && type !== "cron-check") fail(`ESERVELESS_FUNCTION_TYPE is "${type}"; it must be http, cron or cron-check`);
 loadExport()
-  .then((value) => (type === "cron" ? runOnce(value).then(() => process.exit(0)) : serve(httpHandler(value))))
+  .then((value) => {
+    if (type === "http") return serve(httpHandler(value));
+    if (type === "cron") return runOnce(value).then(() => process.exit(0));
+    // cron-check: what a cron run does before calling the function (load, find, check), and no call.
+    checkCron(value);
+    process.exit(0);
+  })
   .catch((error) => fail(describe(error)));

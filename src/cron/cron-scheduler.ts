@@ -4,9 +4,9 @@ import type { Logger } from "pino";
 import { EserverlessError, NotFoundError } from "../errors.js";
 import { containerEnvironment } from "../manifest/function-environment.js";
 import type { CronFunctionSpec } from "../manifest/manifest-schema.js";
-import { LABEL, eserverlessLabels, sandboxedContainer } from "../run/sandbox.js";
+import { RunOnceError, runOnce } from "../run/run-once.js";
+import { LABEL, eserverlessLabels, sandboxDefaults } from "../run/sandbox.js";
 import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type LiveFunction, type Store } from "../store/store.js";
-import { demuxDockerLog, tailText } from "./run-output.js";
 
 /** Seconds a cron run may take when its manifest entry says nothing (the schema's default too). */
 export const DEFAULT_CRON_TIMEOUT_SECONDS = 60;
@@ -58,11 +58,8 @@ interface ActiveRun {
   done: Promise<void>;
 }
 
-type Outcome = { reason: "exited" | "timeout" | "stopped"; exitCode: number | null };
-
 const lower = (text: string) => text.toLowerCase();
 const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
-const statusCode = (error: unknown) => (error as { statusCode?: number }).statusCode;
 
 /** The schedule, limits and environment of a live cron function, from its stored manifest entry. */
 export function cronSettings(fn: LiveFunction): CronSettings {
@@ -276,91 +273,45 @@ export class CronScheduler {
     let error: string | null = null;
     let durationMs: number | null = null;
     let output = { text: "", truncated: false };
-    let container: Docker.Container | undefined;
     try {
       const settings = cronSettings(fn);
       log.info({ trigger: run.trigger, deployment: fn.deploymentId, image: fn.image, timeoutSeconds: settings.timeoutSeconds }, "cron run started");
-      container = await this.#docker.createContainer(
-        sandboxedContainer({
-          image: fn.image,
-          name: `es-cron-${slug(fn.repository)}-${slug(fn.name)}-${run.id}`,
-          env: settings.env,
-          labels: { ...eserverlessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }), [CRON_RUN_LABEL]: run.id },
-          memoryBytes: settings.memoryBytes,
-        }),
-      );
-      signal.throwIfAborted();
-      await container.start();
-      const started = performance.now();
-      const outcome = await waitForExit(container, settings.timeoutSeconds * 1000, signal);
-      durationMs = performance.now() - started;
-      exitCode = outcome.exitCode;
-      if (outcome.reason === "timeout") {
+      const result = await runOnce(this.#docker, {
+        image: fn.image,
+        name: `es-cron-${slug(fn.repository)}-${slug(fn.name)}-${run.id}`,
+        env: settings.env,
+        labels: { ...eserverlessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }), [CRON_RUN_LABEL]: run.id },
+        memoryBytes: settings.memoryBytes,
+        timeoutMs: settings.timeoutSeconds * 1000,
+        signal,
+        maxOutputBytes: MAX_RUN_OUTPUT_CHARS,
+        log,
+      });
+      durationMs = result.durationMs;
+      exitCode = result.exitCode;
+      output = { text: result.output, truncated: result.truncated };
+      if (result.reason === "timeout") {
         state = "timed_out";
         error = `Killed after its ${settings.timeoutSeconds} s timeout`;
-      } else if (outcome.reason === "stopped") {
+      } else if (result.reason === "stopped") {
         error = "Killed: eserveless shut down during the run";
       } else if (exitCode === 0) {
         state = "succeeded";
+      } else if (result.killed === "removed") {
+        error = `Exited with code ${exitCode}: its container was removed from outside eserveless during the run`;
+      } else if (result.killed === "out_of_memory") {
+        error = `Killed for using more than its ${Math.round((settings.memoryBytes ?? sandboxDefaults.memoryBytes) / 1024 ** 2)} MiB of memory`;
       } else {
-        // Why it stopped: out of memory, or removed by something else (docker rm -f, another eserveless on this engine).
-        const state = await container.inspect().then((info) => info.State, (cause: unknown) => (statusCode(cause) === 404 ? "gone" : undefined));
-        if (state === "gone" || state?.Status === "removing" || state?.Status === "dead") {
-          error = `Exited with code ${exitCode}: its container was removed from outside eserveless during the run`;
-        } else if (state?.OOMKilled) {
-          error = `Killed for using more than its ${Math.round((settings.memoryBytes ?? 256 * 1024 ** 2) / 1024 ** 2)} MiB of memory`;
-        } else {
-          error = `Exited with code ${exitCode}`;
-        }
+        error = `Exited with code ${exitCode}`;
       }
     } catch (cause) {
+      if (cause instanceof RunOnceError) output = cause.output;
       error = signal.aborted ? "Killed: eserveless shut down during the run" : `Could not run the container: ${(cause as Error).message}`;
       if (!signal.aborted) log.warn({ err: cause }, "cron run could not start");
-    }
-    if (container) {
-      output = await readOutput(container).catch((cause: Error) => ({ text: `(output unavailable: ${cause.message})`, truncated: false }));
-      await container.remove({ force: true }).catch((cause: unknown) => {
-        if (statusCode(cause) !== 404) log.warn({ err: cause, container: container?.id }, "could not remove the cron container; it is removed at the next start");
-      });
     }
     this.#store.finishRun(run.id, { state, exitCode, durationMs, error, output: output.text, outputTruncated: output.truncated, at: this.#now() });
     const summary = { state, exitCode, durationMs: durationMs === null ? null : Math.round(durationMs), error, outputBytes: Buffer.byteLength(output.text) };
     if (state === "succeeded") log.info(summary, "cron run succeeded");
     else log.warn(summary, `cron run ${state.replace("_", " ")}`);
   }
-}
-
-/** Waits for the container to exit, killing it past `timeoutMs` or when `signal` aborts. */
-async function waitForExit(container: Docker.Container, timeoutMs: number, signal: AbortSignal): Promise<Outcome> {
-  const exited = (container.wait() as Promise<{ StatusCode: number }>).then((result) => result.StatusCode);
-  exited.catch(() => undefined); // Awaited below when it matters; never an unhandled rejection.
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const limit = new Promise<"timeout" | "stopped">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), timeoutMs);
-    onAbort = () => resolve("stopped");
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-  });
-  try {
-    const first = await Promise.race([exited, limit]);
-    if (typeof first === "number") return { reason: "exited", exitCode: first };
-    try {
-      await container.kill();
-    } catch (cause) {
-      // 409: it exited on its own between the deadline and the kill.
-      if (statusCode(cause) === 409) return { reason: "exited", exitCode: await exited.catch(() => null) };
-      if (statusCode(cause) !== 404) throw cause;
-    }
-    return { reason: first, exitCode: await exited.catch(() => null) };
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal.removeEventListener("abort", onAbort);
-  }
-}
-
-/** The end of what the container printed, stdout and stderr interleaved, bounded. */
-async function readOutput(container: Docker.Container): Promise<{ text: string; truncated: boolean }> {
-  const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-  return tailText(demuxDockerLog(raw), MAX_RUN_OUTPUT_CHARS);
 }

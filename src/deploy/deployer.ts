@@ -11,6 +11,7 @@ import { readManifest } from "../manifest/read-manifest.js";
 import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Replica } from "../run/function-pool.js";
 import { functionTarget } from "./function-target.js";
+import { checkCronFunction } from "./cron-check.js";
 import { eserverlessLabels } from "../run/sandbox.js";
 import { extractTarball, type ExtractLimits, type SourceTree } from "../source/extract-tarball.js";
 import type { Deployment, Store } from "../store/store.js";
@@ -182,6 +183,19 @@ export function createDeployer(options: DeployerOptions) {
           if (error instanceof EserverlessError) {
             throw new EserverlessError(`${fn.name}: ${error.message}`, { status: error.status, blame: error.blame, code: error.code, cause: error });
           }
+          throw error;
+        }
+      }
+
+      // A cron function is called only on schedule: check now that it can run, without calling it.
+      for (const fn of live.filter((f) => f.type === "cron")) {
+        signal.throwIfAborted();
+        say(`Checking ${fn.name}…`);
+        try {
+          const checkedMs = await checkCronFunction(docker, fn, { instance: options.instance, signal, log });
+          say(`${fn.name} can run on schedule (checked in ${checkedMs} ms)`);
+        } catch (error) {
+          for (const line of (error as { logs?: string[] }).logs ?? []) say(`  ${fn.name} | ${line}`);
           throw error;
         }
       }

@@ -105,10 +105,22 @@ describe("golang runtime: function signatures", () => {
     expect(crashes.output).toContain("assignment to entry in nil map");
   });
 
+  it("checks a cron function without calling it (cron-check): silent 0, or 1 with the reason a run would give", async () => {
+    // Crashes panics when called: its check passes all the same, and prints nothing.
+    expect(await h.runCron(image, "Crashes", {}, "cron-check")).toEqual({ exitCode: 0, output: "" });
+    const plain = await h.runCron(image, "Plain", {}, "cron-check");
+    expect(plain.exitCode).toBe(1);
+    expect(plain.output).toBe((await h.runCron(image, "Plain")).output);
+  });
+
   it("refuses at start, clearly, a function whose signature it cannot call", async () => {
-    const odd = await h.runCron(image, "Odd");
-    expect(odd.exitCode).toBe(1);
-    expect(odd.output).toContain("eserveless: Odd is a func(int) string, which eserveless cannot run as a cron function: it must be a func(envs interface{})");
+    // test/deploy/cron-check.test.ts deploys a cron function of no accepted signature, func(int) string.
+    const httpAsCron = await h.runCron(image, "Plain");
+    expect(httpAsCron.exitCode).toBe(1);
+    expect(httpAsCron.output).toContain(
+      "eserveless: Plain is a func(http.ResponseWriter, *http.Request), which eserveless cannot run as a cron function: it must be a func(envs interface{})",
+    );
+    expect(httpAsCron.output).toContain("should its type in .eserveless.yaml be http?");
 
     const cronAsHttp = await h.runCron(image, "Job", {}, "http");
     expect(cronAsHttp.exitCode).toBe(1);

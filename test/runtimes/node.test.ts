@@ -47,6 +47,15 @@ describe("node runtime: an ES module project", () => {
     expect(fails.output).toMatch(/eserveless: Fails failed after \d+ ms: Error: the queue is gone/);
   });
 
+  it("checks a cron function without calling it (cron-check): silent 0, or 1 with the reason a run would give", async () => {
+    // Fails rejects when called: its check passes all the same, and prints nothing.
+    expect(await h.runCron(image, "Fails", {}, "cron-check")).toEqual({ exitCode: 0, output: "" });
+    const missing = await h.runCron(image, "Missing", {}, "cron-check");
+    expect(missing.exitCode).toBe(1);
+    expect(missing.output).toContain("eserveless: functions.js does not export Missing (it exports: API, Fails, Slow, Ticker)");
+    expect(missing.output).toBe((await h.runCron(image, "Missing")).output);
+  });
+
   it("finishes an in-flight request on SIGTERM, then exits 0", async () => {
     const { container, url } = await h.serve(image, "Slow");
     const pending = fetch(`${url}/`).then(async (r) => `${r.status} ${await r.text()}`);

@@ -1,0 +1,85 @@
+import type Docker from "dockerode";
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import { cronSettings } from "../cron/cron-scheduler.js";
+import { SourceError, UpstreamError } from "../errors.js";
+import { runOnce } from "../run/run-once.js";
+import { eserverlessLabels, sandboxDefaults } from "../run/sandbox.js";
+import type { LiveFunction } from "../store/store.js";
+
+/** How long a cron function's check may take: loading its module, finding it, checking it. */
+export const CRON_CHECK_TIMEOUT_MS = 30_000;
+
+/** The most of a failed check's output that goes to the deployment log. */
+const MAX_CHECK_OUTPUT_BYTES = 8 * 1024;
+
+/** A cron function that its runtime refuses: it would fail at every tick. */
+export class CronCheckError extends SourceError {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    /** What the check printed, line by line. */
+    readonly logs: string[],
+  ) {
+    super(message, { code: "cron_check_failed" });
+  }
+}
+
+const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
+
+/**
+ * Checks, before a deployment goes live, that its cron function `fn` can
+ * run: one container of the new image, with the environment and limits of a
+ * real run and `ESERVELESS_FUNCTION_TYPE=cron-check`, in which the runtime
+ * loads the module (node) or starts the binary (Go), finds the function and
+ * checks that it is callable as a cron function, without calling it.
+ * Resolves with the check's duration in milliseconds; throws a
+ * {@link CronCheckError} (the commit's fault) naming the function and the
+ * runtime's reason, or an UpstreamError when Docker cannot run it.
+ */
+export async function checkCronFunction(
+  docker: Docker,
+  fn: LiveFunction,
+  options: { instance: string; signal: AbortSignal; log: Logger; timeoutMs?: number },
+): Promise<number> {
+  const settings = cronSettings(fn);
+  const timeoutMs = options.timeoutMs ?? CRON_CHECK_TIMEOUT_MS;
+  const started = performance.now();
+  const result = await runOnce(docker, {
+    image: fn.image,
+    name: `es-check-${slug(fn.repository)}-${slug(fn.name)}-${randomBytes(3).toString("hex")}`,
+    env: { ...settings.env, ESERVELESS_FUNCTION_TYPE: "cron-check" },
+    labels: eserverlessLabels({ instance: options.instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }),
+    memoryBytes: settings.memoryBytes,
+    timeoutMs,
+    signal: options.signal,
+    maxOutputBytes: MAX_CHECK_OUTPUT_BYTES,
+    log: options.log,
+  }).catch((cause: unknown) => {
+    options.signal.throwIfAborted();
+    throw new UpstreamError(`Docker could not run the check of ${fn.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
+  });
+  options.signal.throwIfAborted();
+  if (result.reason === "exited" && result.exitCode === 0) return Math.round(performance.now() - started);
+
+  const logs = result.output
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== "");
+  // The runtime says why in a line of its own; a Go panic in an init function, in its first line.
+  const own = logs.findLast((line) => line.startsWith("eserveless: "));
+  const hint = logs.find((line) => line.startsWith("panic: ")) ?? logs.at(-1);
+  let message: string;
+  if (result.reason === "timeout") {
+    message = `its check did not end within ${Math.round(timeoutMs / 1000)} s: loading it must not block (the function itself is called only on schedule)`;
+  } else if (result.killed === "removed") {
+    throw new UpstreamError(`${fn.name}: the container of its check was removed from outside eserveless`, { code: "container_removed" });
+  } else if (result.killed === "out_of_memory") {
+    message = `killed for using more than its ${Math.round((settings.memoryBytes ?? sandboxDefaults.memoryBytes) / 1024 ** 2)} MiB of memory while loading`;
+  } else if (own) {
+    message = own.slice("eserveless: ".length);
+  } else {
+    message = `exited with code ${result.exitCode ?? "unknown"} while loading${hint ? `: ${hint}` : ""}`;
+  }
+  throw new CronCheckError(`${fn.name}: ${message}`, result.exitCode, logs);
+}
