@@ -69,6 +69,7 @@ func main() {
 		if err != nil {
 			fail(err.Error())
 		}
+		checkCronFunctions(os.Getenv("ESERVELESS_CHECK_CRON"))
 		os.Exit(serve(name, handler))
 	case "cron":
 		run, err := cronRunner(name, value)
@@ -84,6 +85,24 @@ func main() {
 		os.Exit(0)
 	default:
 		fail(fmt.Sprintf("ESERVELESS_FUNCTION_TYPE is %q; it must be http, cron or cron-check", kind))
+	}
+}
+
+// checkCronFunctions fails like a cron run would for each named function that
+// no cron run can call: a deployment's http container checks them this way,
+// sparing a container per check.
+func checkCronFunctions(names string) {
+	for _, cronName := range strings.Split(names, ",") {
+		if cronName == "" {
+			continue
+		}
+		value, ok := functions[cronName]
+		if !ok {
+			fail(fmt.Sprintf("%s is not one of the functions built into this image (%s)", cronName, strings.Join(functionNames(), ", ")))
+		}
+		if _, err := cronRunner(cronName, value); err != nil {
+			fail(err.Error())
+		}
 	}
 }
 

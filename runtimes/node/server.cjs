@@ -40,7 +40,7 @@ const isObject = (value) => (typeof value === "object" || typeof value === "func
 const hasFetch = (value) => isObject(value) && typeof value.fetch === "function";
 
 /** The export named `name`; a module without one may serve its default export. */
-async function loadExport() {
+async function loadExport(exportName = name) {
   let mod;
   try {
     mod = await import(pathToFileURL(entry).href);
@@ -49,18 +49,18 @@ async function loadExport() {
   }
   // A CommonJS module's module.exports arrives as the default export.
   const exports = isObject(mod.default) ? mod.default : undefined;
-  if (mod[name] !== undefined) return mod[name];
-  if (exports && Object.prototype.hasOwnProperty.call(exports, name)) return exports[name];
+  if (mod[exportName] !== undefined) return mod[exportName];
+  if (exports && Object.prototype.hasOwnProperty.call(exports, exportName)) return exports[exportName];
   // A module that is one function or one app (`export default { fetch }`,
   // `module.exports = app`) serves it under any name.
   if (typeof mod.default === "function" || hasFetch(mod.default)) {
-    if (type !== "cron-check") console.log(`eserveless: ${entryName} has no export named ${name}; using its default export`);
+    if (type !== "cron-check" && exportName === name) console.log(`eserveless: ${entryName} has no export named ${name}; using its default export`);
     return mod.default;
   }
   const found = Object.keys(exports && typeof exports !== "function" ? exports : mod).filter((key) => key !== "default" && key !== "module.exports");
   fail(
-    `${entryName} does not export ${name} (it exports: ${found.join(", ") || "nothing"}). ` +
-      `Export it, e.g. module.exports = { ${name} } or export function ${name}(…).`,
+    `${entryName} does not export ${exportName} (it exports: ${found.join(", ") || "nothing"}). ` +
+      `Export it, e.g. module.exports = { ${exportName} } or export function ${exportName}(…).`,
   );
 }
 
@@ -219,9 +219,9 @@ function serve(listener) {
 }
 
 /** Exits with the reason when the export cannot be called as a cron function. */
-function checkCron(fn) {
+function checkCron(fn, fnName = name) {
   if (typeof fn !== "function") {
-    fail(`${name} is ${fn === null ? "null" : `a ${typeof fn}`}, not a function: a cron function is called with an object of its ESERVELESS_* variables`);
+    fail(`${fnName} is ${fn === null ? "null" : `a ${typeof fn}`}, not a function: a cron function is called with an object of its ESERVELESS_* variables`);
   }
 }
 
@@ -239,9 +239,16 @@ async function runOnce(fn) {
 
 if (!name) fail("ESERVELESS_FUNCTION is not set");
 if (type !== "http" && type !== "cron" && type !== "cron-check") fail(`ESERVELESS_FUNCTION_TYPE is "${type}"; it must be http, cron or cron-check`);
+// An http container of a deployment also checks its cron functions (names in
+// ESERVELESS_CHECK_CRON), sparing the deployment a container per check.
+const cronChecks = (process.env.ESERVELESS_CHECK_CRON || "").split(",").filter(Boolean);
+
 loadExport()
-  .then((value) => {
-    if (type === "http") return serve(httpHandler(value));
+  .then(async (value) => {
+    if (type === "http") {
+      for (const cronName of cronChecks) checkCron(await loadExport(cronName), cronName);
+      return serve(httpHandler(value));
+    }
     if (type === "cron") return runOnce(value).then(() => process.exit(0));
     // cron-check: what a cron run does before calling the function (load, find, check), and no call.
     checkCron(value);

@@ -168,12 +168,18 @@ export function createDeployer(options: DeployerOptions) {
         spec: { ...fn, entry: manifest.entry, runtime: manifest.runtime },
       }));
       const startedReplicas: Array<{ target: FunctionTarget; replicas: Replica[] }> = [];
-      for (const fn of live.filter((f) => f.type === "http")) {
+      const httpFunctions = live.filter((f) => f.type === "http");
+      const cronNames = live.filter((f) => f.type === "cron").map((f) => f.name);
+      for (const [index, fn] of httpFunctions.entries()) {
         signal.throwIfAborted();
         say(`Starting ${fn.name}…`);
         const target = functionTarget(fn);
+        // The first http container also checks the cron functions: no container per check.
+        const checking = index === 0 && cronNames.length > 0;
+        const startTarget = checking ? { ...target, env: { ...target.env, ESERVELESS_CHECK_CRON: cronNames.join(",") } } : target;
         try {
-          const replica = await pool.start(target, signal);
+          const replica = await pool.start(startTarget, signal);
+          if (checking) say(`${cronNames.join(", ")} can run on schedule (checked in ${fn.name}'s container)`);
           replicas.push(replica);
           startedReplicas.push({ target, replicas: [replica] });
           say(`${fn.name} answered HTTP after ${replica.coldStartMs} ms`);
@@ -188,7 +194,8 @@ export function createDeployer(options: DeployerOptions) {
       }
 
       // A cron function is called only on schedule: check now that it can run, without calling it.
-      for (const fn of live.filter((f) => f.type === "cron")) {
+      // Without an http container to check them in, each gets a container of its own.
+      for (const fn of httpFunctions.length === 0 ? live.filter((f) => f.type === "cron") : []) {
         signal.throwIfAborted();
         say(`Checking ${fn.name}…`);
         try {
