@@ -4,11 +4,12 @@ import { Hono, type Context } from "hono";
 import type { Logger } from "pino";
 import { functionTarget, type StoredSpec } from "../deploy/function-target.js";
 import { EserverlessError, NotFoundError } from "../errors.js";
-import type { ContainerPool } from "../run/container-pool.js";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Lease } from "../run/function-pool.js";
 import { ProxyError, endToEndHeaders, proxyRequest } from "../run/proxy.js";
 import { PROBE_HEADER } from "../run/readiness.js";
-import type { Store } from "../store/store.js";
+import type { LiveFunction, Store } from "../store/store.js";
 import type { Metrics } from "./metrics.js";
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
@@ -55,6 +56,38 @@ function requestBody(c: Context, incoming: IncomingMessage | undefined): Readabl
   return c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : null;
 }
 
+/** Aborts when the caller goes away before its response is complete. */
+function callerSignal(outgoing: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  outgoing.once("close", () => {
+    if (!outgoing.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/**
+ * Pipes the function's response to the caller's socket. The lease is
+ * returned when the function finished its response or the caller went away,
+ * and discarded when the function broke off mid-body.
+ */
+function pipeResponse(upstream: IncomingMessage, outgoing: ServerResponse, lease: Lease, extra: Record<string, string>): void {
+  const headers: Record<string, string | string[]> = endToEndHeaders(upstream.headers);
+  for (const [name, value] of Object.entries(extra)) headers[name] = headers[name] ? [headers[name]].flat().concat(value) : value;
+  outgoing.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);
+  upstream.pipe(outgoing);
+  outgoing.once("close", () => {
+    if (!outgoing.writableFinished) upstream.destroy();
+  });
+  upstream.once("close", () => {
+    if (upstream.complete || (outgoing.destroyed && !outgoing.writableFinished)) {
+      lease.release();
+      return;
+    }
+    lease.discard("the response body broke off");
+    outgoing.destroy();
+  });
+}
+
 export interface InvokeOptions {
   store: Store;
   pool: ContainerPool;
@@ -74,6 +107,14 @@ export function invokeRoutes(options: InvokeOptions) {
   const tooLarge = () =>
     new EserverlessError(`Request body too large: the limit is ${maxBodyBytes} bytes (ESERVELESS_MAX_BODY_BYTES)`, { status: 413, code: "body_too_large" });
 
+  // What the pool runs for each live function, computed once: the store hands out the same object until a switch.
+  const targets = new WeakMap<LiveFunction, FunctionTarget>();
+  const targetOf = (fn: LiveFunction) => {
+    let target = targets.get(fn);
+    if (!target) targets.set(fn, (target = functionTarget(fn)));
+    return target;
+  };
+
   const handler = async (c: Context) => {
     const { owner, repo, name } = c.req.param() as { owner: string; repo: string; name: string };
     const repository = `${owner}/${repo}`;
@@ -90,7 +131,7 @@ export function invokeRoutes(options: InvokeOptions) {
     const node = c.env as NodeBindings;
 
     const started = performance.now();
-    const lease = await options.pool.acquire(functionTarget(fn)).catch((error: unknown) => {
+    const lease = await options.pool.acquire(targetOf(fn)).catch((error: unknown) => {
       // Refused before reaching a container (429, 503): overload shows in the metrics too.
       options.metrics.invocation(label, error instanceof EserverlessError ? error.status : 500, (performance.now() - started) / 1000);
       throw error;
@@ -125,7 +166,7 @@ export function invokeRoutes(options: InvokeOptions) {
         body,
         maxBodyBytes,
         timeoutMs,
-        signal: c.req.raw.signal,
+        signal: node?.outgoing ? callerSignal(node.outgoing) : c.req.raw.signal,
       });
     } catch (error) {
       const kind = error instanceof ProxyError ? error.kind : "upstream";
@@ -157,8 +198,14 @@ export function invokeRoutes(options: InvokeOptions) {
       });
     }
     finish(upstream.statusCode ?? 502);
-    const callerGone = () => c.req.raw.signal.aborted || Boolean(node?.outgoing?.destroyed && !node.outgoing.writableFinished);
-    return streamResponse(upstream, lease, lease.coldStartMs !== undefined ? { "server-timing": `cold-start;dur=${lease.coldStartMs}` } : {}, callerGone);
+    const extra: Record<string, string> = lease.coldStartMs !== undefined ? { "server-timing": `cold-start;dur=${lease.coldStartMs}` } : {};
+    if (node?.outgoing) {
+      // Straight onto the socket: one write for head and body, no web streams.
+      pipeResponse(upstream, node.outgoing, lease, extra);
+      return RESPONSE_ALREADY_SENT;
+    }
+    const callerGone = () => c.req.raw.signal.aborted;
+    return streamResponse(upstream, lease, extra, callerGone);
   };
   return new Hono().all("/fn/:owner/:repo/:name", handler).all("/fn/:owner/:repo/:name/*", handler);
 }

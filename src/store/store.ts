@@ -220,6 +220,9 @@ export function createStore(path: string, options: { now?: () => number } = {}) 
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   })();
 
+  const selectLive = db.prepare(`SELECT * FROM functions WHERE repository = ? AND name = ?`);
+  // Only this process writes the functions table, so the cache is dropped on each switch.
+  const liveCache = new Map<string, LiveFunction | undefined>();
   const insertLog = db.prepare(
     `INSERT INTO deployment_logs (deployment_id, seq, at, line)
      SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM deployment_logs WHERE deployment_id = ?
@@ -340,6 +343,7 @@ export function createStore(path: string, options: { now?: () => number } = {}) 
       deployment: { id: string; commit: string; image: string },
       functions: Array<{ name: string; type: "http" | "cron"; spec: Record<string, unknown> }>,
     ): void {
+      liveCache.clear();
       db.transaction(() => {
         db.prepare(`DELETE FROM functions WHERE repository = ?`).run(repository);
         const insert = db.prepare(
@@ -351,9 +355,14 @@ export function createStore(path: string, options: { now?: () => number } = {}) 
       })();
     },
 
+    /** One live function; answered from memory after the first look-up (every invocation asks). */
     liveFunction(repository: string, name: string): LiveFunction | undefined {
-      const row = db.prepare(`SELECT * FROM functions WHERE repository = ? AND name = ?`).get(repository, name) as Row | undefined;
-      return row ? toLiveFunction(row) : undefined;
+      const key = `${repository}/${name}`.toLowerCase();
+      if (liveCache.has(key)) return liveCache.get(key);
+      const row = selectLive.get(repository, name) as Row | undefined;
+      const fn = row ? toLiveFunction(row) : undefined;
+      liveCache.set(key, fn);
+      return fn;
     },
 
     liveFunctions(repository?: string): LiveFunction[] {
