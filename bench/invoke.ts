@@ -1,0 +1,975 @@
+/**
+ * Invoke benchmark: what the router adds to a function call, next to calling
+ * the function's container straight, and what a cold start, a resume from the
+ * paused tier and the router's memory come to, on the same machine in one run.
+ *
+ *   npm run bench:invoke -- --duration 10 --connections 50 --samples 10 --functions 100
+ *   (or: npx tsx bench/invoke.ts …; add --profile DIR for a CPU profile of the router)
+ *
+ * Phases, on fresh eserveless instances (warm and cold on one, paused and
+ * memory on one each), each in a child process of its own, so that the router
+ * shares its event loop with neither the load generator (wrk, another
+ * process) nor this one:
+ *   warm    wrk through /fn/… and straight to the container's published port
+ *   cold    time to first byte with no container, next to `docker run` until its port answers
+ *   paused  ESERVELESS_PAUSE_AFTER=1: a request to a paused container, and what it holds in memory
+ *   memory  the router's RSS idle and with --functions http functions deployed
+ *
+ * Results go to stdout, progress to stderr. See bench/README.md for what is
+ * and is not measured.
+ */
+import { execFile, fork, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { request, type IncomingHttpHeaders } from "node:http";
+import { Session } from "node:inspector/promises";
+import { cpus, loadavg } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import Docker from "dockerode";
+import { containerEnvironment } from "../src/manifest/function-environment.js";
+import type { HttpFunctionSpec, Manifest } from "../src/manifest/manifest-schema.js";
+import { readManifest } from "../src/manifest/read-manifest.js";
+import { LABEL } from "../src/run/sandbox.js";
+import { SourceTree } from "../src/source/extract-tarball.js";
+import { readFixture } from "../test/support/fixtures.js";
+import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github-emulator.js";
+import { startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
+import { webhookDelivery } from "../test/support/webhook-delivery.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const FIXTURE = "bench-hello";
+const OWNER = "eserveless-bench";
+/** The fixture as it is: Hello (warm, paused) and Cold. */
+const REPO = "bench-hello";
+/** The fixture's code under a generated manifest of F1…Fn, for the memory phase. */
+const MANY_REPO = "bench-many";
+const WARM_FUNCTION = "Hello";
+const COLD_FUNCTION = "Cold";
+/** The fixture's functions.js exports F1…F100. */
+const MAX_FUNCTIONS = 100;
+const BASE_IMAGE = testImages.ESERVELESS_NODE_IMAGE;
+/**
+ * Set on the baseline's `docker run` containers, with a value unique to this
+ * run: the cleanup removes what carries it (and the containers and images of
+ * the eserveless instances this run started, by their instance label) and
+ * nothing of anyone else's. Not `dev.eserveless.bench`, which bench/deploy.ts
+ * removes wholesale.
+ */
+const BENCH_LABEL = `${LABEL}.bench.invoke`;
+const RUN = randomBytes(4).toString("hex");
+/** Tells the child process started from this file that it is the router. */
+const ROLE_VARIABLE = "ESERVELESS_BENCH_ROLE";
+
+const GOAL_THROUGHPUT = 0.8;
+const GOAL_ADDED_P50_MS = 1;
+const GOAL_COLD = 1.1;
+/** The same interval eserveless' readiness probe uses, so neither side waits longer for a ready container. */
+const READY_POLL_MS = 5;
+/** Quiet time before each cold sample, so Docker is not still busy removing the previous container. */
+const SETTLE_MS = 250;
+const WARMUP_SECONDS = 3;
+const DEPLOY_TIMEOUT_MS = 180_000;
+const STATUS_POLL_MS = 20;
+/** Longest a router may take to stop: its pool lets in-flight requests finish for up to 30 s. */
+const STOP_TIMEOUT_MS = 60_000;
+
+/** Ctrl-C stops the bench between steps; cleanup then removes what it made. */
+const interrupted = new AbortController();
+
+// ------------------------------------------------------------------ processes
+
+/** Progress and warnings go to stderr so stdout holds the report alone. */
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Runs a program with an argument array (never through a shell). Rejects with its stderr when it fails. */
+function exec(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { maxBuffer: 64 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${file} ${args.join(" ")} failed: ${stderr.trim() || error.message}`, { cause: error }));
+      else resolve(stdout);
+    });
+  });
+}
+
+const docker = (...args: string[]) => exec("docker", args);
+const dockerApi = new Docker();
+
+async function removeContainersLabelled(label: string): Promise<void> {
+  const ids = (await docker("ps", "-aq", "--filter", `label=${label}`)).split("\n").filter(Boolean);
+  if (ids.length > 0) await docker("rm", "-f", ...ids);
+}
+
+/** Removes the images carrying `label` (tags where there are, ids for untagged ones); one still in use is reported, not forced. */
+async function removeImagesLabelled(label: string): Promise<void> {
+  const out = await docker("image", "ls", "--filter", `label=${label}`, "--format", "{{.ID}} {{.Repository}}:{{.Tag}}");
+  const refs = out
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [id = "", ref = ""] = line.split(" ");
+      return ref.includes("<none>") ? id : ref;
+    });
+  if (refs.length === 0) return;
+  await docker("image", "rm", ...new Set(refs)).catch((error: Error) => progress(`warning: ${error.message}`));
+}
+
+/** Resident set size of a process, from /proc (Linux), in bytes; undefined when it cannot be read. */
+function processRss(pid: number): number | undefined {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+// ------------------------------------------------------- the router, a child
+
+type Command = "start" | "idle" | "reap" | "image" | "memory" | "cpu" | "profile-start" | "profile-stop" | "stop";
+interface Call {
+  id: number;
+  command: Command;
+  arg?: unknown;
+}
+type Reply = { id: number; value: unknown } | { id: number; error: string };
+interface RouterInfo {
+  url: string;
+  /** The instance label of its containers and images. */
+  instance: string;
+  pid: number;
+}
+/** What `memory` answers: process.memoryUsage() after a full GC. */
+type MemoryUsage = NodeJS.MemoryUsage;
+
+/**
+ * The child side: a whole eserveless (startEserveless, as the tests run it)
+ * that does what the bench process asks over IPC. Its logs go nowhere
+ * (stdout is ignored); set LOG_LEVEL to make it log as a server would.
+ */
+async function serveRouter(): Promise<void> {
+  // Ctrl-C reaches the whole process group: the bench process decides when to stop, after its step.
+  process.on("SIGINT", () => {});
+  let server: TestEserveless | undefined;
+  let profiler: Session | undefined;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const handlers: Record<Command, (arg: never) => unknown> = {
+    async start(env: Record<string, string>) {
+      server = await startEserveless({ env });
+      const instance = readFileSync(join(server.dataDir, "instance-id"), "utf8").trim();
+      return { url: server.url, instance, pid: process.pid } satisfies RouterInfo;
+    },
+    idle: () => server?.deployer.idle(),
+    async reap() {
+      await server?.pool.reap();
+      return server?.pool.stats();
+    },
+    image: ({ repository, name }: { repository: string; name: string }) => server?.store.liveFunction(repository, name)?.image,
+    memory() {
+      gc?.();
+      gc?.();
+      return process.memoryUsage();
+    },
+    cpu: () => process.cpuUsage(),
+    async "profile-start"() {
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post("Profiler.enable");
+      await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
+      await profiler.post("Profiler.start");
+    },
+    async "profile-stop"(path: string) {
+      if (!profiler) throw new Error("no profile is running");
+      const { profile } = await profiler.post("Profiler.stop");
+      profiler.disconnect();
+      profiler = undefined;
+      writeFileSync(path, JSON.stringify(profile));
+    },
+    async stop() {
+      await server?.stop();
+      server = undefined;
+      setImmediate(() => process.exit(0));
+    },
+  };
+  process.on("message", (message: Call) => {
+    void Promise.resolve()
+      .then(() => handlers[message.command](message.arg as never))
+      .then(
+        (value) => process.send?.({ id: message.id, value: value ?? null } satisfies Reply),
+        (error: unknown) => process.send?.({ id: message.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies Reply),
+      );
+  });
+  // The bench process died without stopping us: remove our containers and leave.
+  process.on("disconnect", () => void Promise.resolve(server?.stop()).finally(() => process.exit(1)));
+}
+
+/** The bench side of a router child process. */
+class Router {
+  readonly #child: ChildProcess;
+  readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  #next = 0;
+  #exited = false;
+  info?: RouterInfo;
+
+  constructor(readonly name: string) {
+    this.#child = fork(fileURLToPath(import.meta.url), [], {
+      env: { ...process.env, [ROLE_VARIABLE]: "router" },
+      // The parent's execArgv carries tsx's loader; --expose-gc lets `memory` measure after a full GC.
+      execArgv: [...process.execArgv, "--expose-gc"],
+      stdio: ["ignore", "ignore", "inherit", "ipc"],
+    });
+    this.#child.on("message", (reply: Reply) => {
+      const pending = this.#pending.get(reply.id);
+      this.#pending.delete(reply.id);
+      if ("error" in reply) pending?.reject(new Error(`router ${this.name}: ${reply.error}`));
+      else pending?.resolve(reply.value);
+    });
+    this.#child.on("exit", (code, signal) => {
+      this.#exited = true;
+      for (const pending of this.#pending.values()) pending.reject(new Error(`router ${this.name} exited (${code ?? signal})`));
+      this.#pending.clear();
+    });
+  }
+
+  call<T>(command: Command, arg?: unknown): Promise<T> {
+    if (this.#exited) return Promise.reject(new Error(`router ${this.name} has exited`));
+    const id = ++this.#next;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.#child.send({ id, command, arg } satisfies Call);
+    });
+  }
+
+  get pid(): number {
+    return this.#child.pid ?? 0;
+  }
+
+  get url(): string {
+    if (!this.info) throw new Error(`router ${this.name} is not started`);
+    return this.info.url;
+  }
+
+  fnUrl(repo: string, name: string): string {
+    return `${this.url}/fn/${OWNER}/${repo}/${name}/`;
+  }
+
+  /** Stops eserveless (which removes its containers) and waits for the child to exit; kills it if it takes too long. */
+  async stop(): Promise<void> {
+    if (this.#exited) return;
+    const exited = new Promise<void>((resolve) => this.#child.once("exit", () => resolve()));
+    const timeout = new AbortController();
+    const gaveUp = sleep(STOP_TIMEOUT_MS, undefined, { signal: timeout.signal }).catch(() => undefined);
+    // The child exits right after it answers; if it dies before, the call fails and it has exited too.
+    await Promise.race([this.call("stop").then(() => exited, () => exited), gaveUp]);
+    timeout.abort();
+    if (!this.#exited) {
+      progress(`warning: router ${this.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s; killing it (its containers and images are removed by label)`);
+      this.#child.kill("SIGKILL");
+      await exited;
+    }
+  }
+}
+
+/** Every router this run started, so that cleanup finds their containers and images even after a crash. */
+const routers: Router[] = [];
+
+async function startRouter(name: string, emulator: GitHubEmulator, env: Record<string, string> = {}): Promise<Router> {
+  const router = new Router(name);
+  routers.push(router);
+  router.info = await router.call<RouterInfo>("start", {
+    APP_ID: String(emulator.appId),
+    PRIVATE_KEY: emulator.privateKey,
+    WEBHOOK_SECRET: emulator.webhookSecret,
+    GITHUB_API_URL: emulator.url,
+    ...env,
+  });
+  return router;
+}
+
+// -------------------------------------------------------------------- project
+
+type Files = Record<string, { content: Buffer; mode: number }>;
+
+function sourceTree(files: Files): SourceTree {
+  return new SourceTree(Object.entries(files).map(([path, file]) => ({ type: "file" as const, path, mode: file.mode, content: file.content })));
+}
+
+function manifestOf(files: Files): Manifest {
+  const text = files[".eserveless.yaml"]?.content.toString("utf8");
+  if (text === undefined) throw new Error(`test/fixtures/${FIXTURE} has no .eserveless.yaml`);
+  return readManifest(text, sourceTree(files)).manifest;
+}
+
+function httpFunction(manifest: Manifest, name: string): HttpFunctionSpec {
+  const fn = manifest.functions.find((f) => f.name === name);
+  if (fn?.type !== "http") throw new Error(`test/fixtures/${FIXTURE}/.eserveless.yaml has no http function ${name}`);
+  return fn;
+}
+
+/** The fixture's code under a manifest of `count` http functions F1…Fn, each reaped after one idle second. */
+function manyFunctions(count: number): Files {
+  const files = readFixture(FIXTURE);
+  const lines = ["runtime: node", "functions:", ...Array.from({ length: count }, (_, i) => `  - { name: F${i + 1}, type: http, maxReplicas: 1, idleTimeout: 1 }`)];
+  return { ...files, ".eserveless.yaml": { content: Buffer.from(`${lines.join("\n")}\n`), mode: 0o644 } };
+}
+
+/** Pushes `files` to the emulator, delivers the webhook to `router` and waits for the deployment to succeed. */
+async function deploy(emulator: GitHubEmulator, router: Router, repo: string, files: Files, timeoutMs = DEPLOY_TIMEOUT_MS): Promise<void> {
+  interrupted.signal.throwIfAborted();
+  const sha = emulator.commit(OWNER, repo, { files, message: `bench ${RUN}` });
+  const delivery = webhookDelivery({ event: "push", payload: emulator.pushPayload(OWNER, repo, { after: sha }), secret: emulator.webhookSecret });
+  const response = await fetch(`${router.url}/webhooks/github`, { method: "POST", headers: delivery.headers, body: delivery.body });
+  if (response.status !== 202) throw new Error(`the push webhook answered ${response.status}: ${await response.text()}`);
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const last = emulator.statuses(OWNER, repo, sha).filter((s) => s.context === "eserveless").at(-1);
+    if (last && last.state !== "pending") {
+      await router.call("idle");
+      if (last.state !== "success") throw new Error(`the deployment of ${repo} ended ${last.state}: ${last.description}`);
+      return;
+    }
+    interrupted.signal.throwIfAborted();
+    if (performance.now() > deadline) throw new Error(`no final eserveless status for ${repo} ${sha.slice(0, 7)} within ${timeoutMs / 1000} s`);
+    await sleep(STATUS_POLL_MS);
+  }
+}
+
+// ------------------------------------------------------------------ containers
+
+/** The containers of one function of one eserveless instance, running, paused or otherwise. */
+function containersOf(router: Router, name?: string) {
+  const label = [`${LABEL}.instance=${router.info?.instance}`, ...(name ? [`${LABEL}.function=${name}`] : [])];
+  return dockerApi.listContainers({ all: true, filters: { label } });
+}
+
+/** The running container of the function and its 127.0.0.1 port for 8080. */
+async function runningContainer(router: Router, name: string): Promise<{ id: string; port: number }> {
+  const running = (await containersOf(router, name)).filter((c) => c.State === "running");
+  if (running.length !== 1) throw new Error(`expected one running ${name} container, found ${running.length}`);
+  const info = running[0]!;
+  const port = info.Ports.find((p) => p.PrivatePort === 8080 && p.IP === "127.0.0.1" && p.PublicPort)?.PublicPort;
+  if (!port) throw new Error(`the ${name} container ${info.Id.slice(0, 12)} publishes no 127.0.0.1 port for 8080`);
+  return { id: info.Id, port };
+}
+
+/** Lets the pool's idle path remove the function's containers (reap, as its timer does) until Docker lists none. */
+async function untilNoContainer(router: Router, name?: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    await router.call("reap");
+    if ((await containersOf(router, name)).length === 0) return;
+    interrupted.signal.throwIfAborted();
+    if (performance.now() > deadline) throw new Error(`the ${name ?? "function"} containers were not reaped within ${timeoutMs / 1000} s`);
+    await sleep(100);
+  }
+}
+
+interface ContainerMemory {
+  /** The cgroup's usage less inactive file pages, as `docker stats` shows it. */
+  cgroup: number;
+  /** The RSS of its main process, when /proc shows it. */
+  rss: number | undefined;
+  paused: boolean;
+}
+
+async function containerMemory(id: string): Promise<ContainerMemory> {
+  const container = dockerApi.getContainer(id);
+  const { memory_stats: memory } = await container.stats({ stream: false, "one-shot": true });
+  const stats = memory.stats as Partial<Record<string, number>> | undefined;
+  const inactive = stats?.total_inactive_file ?? stats?.inactive_file ?? 0;
+  const { State: state } = await container.inspect();
+  return { cgroup: (memory.usage ?? 0) - inactive, rss: state.Pid ? processRss(state.Pid) : undefined, paused: state.Paused };
+}
+
+/** CPU time a container used so far, in µs. */
+async function containerCpuUs(id: string): Promise<number> {
+  const { cpu_stats: cpu } = await dockerApi.getContainer(id).stats({ stream: false, "one-shot": true });
+  return cpu.cpu_usage.total_usage / 1000;
+}
+
+let clockTicks: number | undefined;
+
+/**
+ * CPU time, in µs, of the userland docker-proxy that publishes 127.0.0.1:port,
+ * when there is one and /proc shows it (it runs as root on the Docker host).
+ */
+async function dockerProxyCpuUs(port: number): Promise<number | undefined> {
+  try {
+    clockTicks ??= Number((await exec("getconf", ["CLK_TCK"])).trim()) || 100;
+    const out = await exec("ps", ["-C", "docker-proxy", "-o", "pid=,args="]);
+    const line = out.split("\n").find((l) => l.includes(`-host-ip 127.0.0.1 `) && l.includes(`-host-port ${port} `));
+    const pid = line?.trim().split(/\s+/)[0];
+    if (!pid) return undefined;
+    // Fields after the command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
+// ------------------------------------------------------------------------ HTTP
+
+/** One GET on a new connection, timed to the response headers (the first byte). */
+function timedGet(url: string, timeoutMs = 60_000): Promise<{ ms: number; status: number; headers: IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
+      const ms = performance.now() - started;
+      res.resume();
+      res.on("end", () => resolve({ ms, status: res.statusCode ?? 0, headers: res.headers }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** One HTTP GET: true on any answer, false while nothing answers yet. */
+function probe(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+interface WrkResult {
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Non-2xx answers and socket errors: a run with any is suspect. */
+  errors: number;
+}
+
+/** "wrk 4.1.0" or the like; wrk -v prints its banner to stdout and exits 1. */
+function wrkBanner(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("wrk", ["-v"], { encoding: "utf8" }, (error, stdout) => {
+      const banner = /^wrk \S+/.exec(stdout)?.[0];
+      if (banner) resolve(banner);
+      else reject(new Error("wrk is not installed: apt-get install wrk (Debian, Ubuntu) or brew install wrk", { cause: error }));
+    });
+  });
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+
+/** wrk, one thread (its own process, so it shares no event loop with the router), with its latency distribution. */
+async function wrk(url: string, connections: number, seconds: number): Promise<WrkResult> {
+  interrupted.signal.throwIfAborted();
+  const out = await exec("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "10s", "--latency", url]);
+  const latency = (percent: string) => {
+    const match = new RegExp(`^\\s*${percent}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, "m").exec(out);
+    if (!match) throw new Error(`wrk printed no ${percent}% latency:\n${out}`);
+    return Number(match[1]) * UNIT_MS[match[2]!]!;
+  };
+  const requests = Number(/^\s*(\d+) requests in /m.exec(out)?.[1]);
+  const rps = Number(/^Requests\/sec:\s+([\d.]+)/m.exec(out)?.[1]);
+  if (!requests || !rps) throw new Error(`cannot read wrk's output:\n${out}`);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
+  return { requests, rps, p50: latency("50"), p99: latency("99"), errors };
+}
+
+// ---------------------------------------------------------------------- phases
+
+interface CpuPerRequest {
+  router: number;
+  container: number;
+  proxy: number | undefined;
+}
+
+interface WarmSide {
+  loaded: WrkResult;
+  single: WrkResult;
+  cpu: CpuPerRequest;
+}
+
+interface Warm {
+  connections: number;
+  seconds: number;
+  router: WarmSide;
+  direct: WarmSide;
+  /** The router's CPU profile of one more run, with --profile. */
+  profile?: string;
+}
+
+/** wrk at `connections` and at one connection, with the CPU that the router, the container and docker-proxy spent per request. */
+async function warmSide(router: Router, url: string, container: { id: string; port: number }, connections: number, seconds: number): Promise<WarmSide> {
+  const routerUs = async () => {
+    const usage = await router.call<NodeJS.CpuUsage>("cpu");
+    return usage.user + usage.system;
+  };
+  const before = { router: await routerUs(), container: await containerCpuUs(container.id), proxy: await dockerProxyCpuUs(container.port) };
+  const loaded = await wrk(url, connections, seconds);
+  const routerAfter = await routerUs();
+  const containerUs = await containerCpuUs(container.id);
+  const proxyUs = await dockerProxyCpuUs(container.port);
+  const single = await wrk(url, 1, seconds);
+  return {
+    loaded,
+    single,
+    cpu: {
+      router: (routerAfter - before.router) / loaded.requests,
+      container: (containerUs - before.container) / loaded.requests,
+      proxy: proxyUs === undefined || before.proxy === undefined ? undefined : (proxyUs - before.proxy) / loaded.requests,
+    },
+  };
+}
+
+async function warmPhase(router: Router, connections: number, seconds: number, profileDir: string | undefined): Promise<Warm> {
+  const container = await runningContainer(router, WARM_FUNCTION);
+  const direct = `http://127.0.0.1:${container.port}/`;
+  const through = router.fnUrl(REPO, WARM_FUNCTION);
+  progress(`warm: ${through} and ${direct}, ${connections} connections, then 1, ${seconds} s each`);
+  // Warm-up: JIT on both sides, and the router's keep-alive sockets to the container.
+  await wrk(direct, connections, WARMUP_SECONDS);
+  await wrk(through, connections, WARMUP_SECONDS);
+  const directSide = await warmSide(router, direct, container, connections, seconds);
+  const routerSide = await warmSide(router, through, container, connections, seconds);
+  progress(`warm: router ${Math.round(routerSide.loaded.rps)} req/s, direct ${Math.round(directSide.loaded.rps)} req/s`);
+  if (profileDir) {
+    // A run of its own, so the sampling does not touch the figures above.
+    mkdirSync(profileDir, { recursive: true });
+    const path = resolve(profileDir, `router-warm-${RUN}.cpuprofile`);
+    await router.call("profile-start");
+    await wrk(through, connections, seconds);
+    await router.call("profile-stop", path);
+    progress(`warm: the router's CPU profile is in ${path}`);
+    return { connections, seconds, router: routerSide, direct: directSide, profile: path };
+  }
+  return { connections, seconds, router: routerSide, direct: directSide };
+}
+
+interface Cold {
+  eserveless: number[];
+  baseline: number[];
+  /** eserveless' own figure (server-timing cold-start). */
+  serverTiming: number[];
+}
+
+/** `docker run -d -p 127.0.0.1::8080` of the image, timed until its port answers HTTP; the container is removed after. */
+async function baselineCold(image: string, env: Record<string, string>): Promise<number> {
+  const envArgs = Object.entries(env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
+  const started = performance.now();
+  const id = (await docker("run", "-d", "--label", `${BENCH_LABEL}=${RUN}`, "--user", "65534:65534", "-p", "127.0.0.1::8080", ...envArgs, image)).trim();
+  try {
+    const mapping = await docker("port", id, "8080/tcp");
+    const port = Number(/127\.0\.0\.1:(\d+)/.exec(mapping)?.[1]);
+    if (!port) throw new Error(`docker port printed no 127.0.0.1 port: ${mapping}`);
+    const deadline = performance.now() + 30_000;
+    while (!(await probe(port))) {
+      if (performance.now() > deadline) throw new Error(`the baseline container never answered HTTP:\n${await docker("logs", id).catch(() => "")}`);
+      await sleep(READY_POLL_MS);
+    }
+    return performance.now() - started;
+  } finally {
+    await docker("rm", "-f", id);
+  }
+}
+
+async function coldPhase(router: Router, manifest: Manifest, samples: number, surprises: string[]): Promise<Cold> {
+  const image = await router.call<string | null>("image", { repository: `${OWNER}/${REPO}`, name: COLD_FUNCTION });
+  if (!image) throw new Error(`${COLD_FUNCTION} is not live`);
+  // What eserveless gives the container (ContainerPool.start), so both sides run the same code path.
+  const env = { ...containerEnvironment(httpFunction(manifest, COLD_FUNCTION), manifest), ESERVELESS_FUNCTION: COLD_FUNCTION, ESERVELESS_FUNCTION_TYPE: "http", PORT: "8080" };
+  const url = router.fnUrl(REPO, COLD_FUNCTION);
+  const cold: Cold = { eserveless: [], baseline: [], serverTiming: [] };
+  const sides = {
+    eserveless: async (sample: number) => {
+      // The pool's idle path (idleTimeout: 1 in the manifest), not a docker rm behind its back.
+      await untilNoContainer(router, COLD_FUNCTION);
+      await sleep(SETTLE_MS);
+      const answer = await timedGet(url);
+      if (answer.status !== 200) throw new Error(`${url} answered ${answer.status}`);
+      const timing = /cold-start;dur=(\d+)/.exec(String(answer.headers["server-timing"] ?? ""))?.[1];
+      if (timing === undefined) surprises.push(`cold sample ${sample}: eserveless reports no cold start (server-timing), a container was already there`);
+      else cold.serverTiming.push(Number(timing));
+      cold.eserveless.push(answer.ms);
+    },
+    baseline: async () => {
+      await sleep(SETTLE_MS);
+      cold.baseline.push(await baselineCold(image, env));
+    },
+  };
+  for (let sample = 1; sample <= samples; sample++) {
+    // Alternating who goes first spreads drift over both sides.
+    const order = sample % 2 === 1 ? (["eserveless", "baseline"] as const) : (["baseline", "eserveless"] as const);
+    for (const side of order) {
+      interrupted.signal.throwIfAborted();
+      await sides[side](sample);
+    }
+    progress(`cold ${sample}/${samples}: eserveless ${Math.round(cold.eserveless.at(-1)!)} ms, docker run ${Math.round(cold.baseline.at(-1)!)} ms`);
+  }
+  return cold;
+}
+
+interface Paused {
+  resume: number[];
+  warm: number[];
+  memory: { paused: ContainerMemory; running: ContainerMemory };
+}
+
+async function untilPaused(id: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await dockerApi.getContainer(id).inspect()).State.Paused) {
+    interrupted.signal.throwIfAborted();
+    if (performance.now() > deadline) throw new Error(`the container ${id.slice(0, 12)} was not paused within ${timeoutMs / 1000} s`);
+    await sleep(50);
+  }
+}
+
+async function pausedPhase(router: Router, samples: number, surprises: string[]): Promise<Paused> {
+  const { id } = await runningContainer(router, WARM_FUNCTION);
+  const url = router.fnUrl(REPO, WARM_FUNCTION);
+  const resume: number[] = [];
+  const warm: number[] = [];
+  for (let sample = 1; sample <= samples; sample++) {
+    await untilPaused(id);
+    const first = await timedGet(url);
+    // Well inside the idle second before the pool pauses it again, once the resumed container settled.
+    await sleep(100);
+    const second = await timedGet(url);
+    if (first.status !== 200 || second.status !== 200) throw new Error(`${url} answered ${first.status}, then ${second.status}`);
+    resume.push(first.ms);
+    warm.push(second.ms);
+    progress(`paused ${sample}/${samples}: resume ${first.ms.toFixed(1)} ms, then warm ${second.ms.toFixed(1)} ms`);
+  }
+  // The same container after the same requests: running and idle, then once the pool paused it again.
+  const running = await containerMemory(id);
+  if (running.paused) surprises.push("paused tier: the container was paused again before its running memory was read");
+  await untilPaused(id);
+  return { resume, warm, memory: { running, paused: await containerMemory(id) } };
+}
+
+interface Memory {
+  functions: number;
+  /** Started, nothing deployed. */
+  idle: MemoryUsage;
+  /** One function deployed and its container reaped: what any first deployment loads and keeps. */
+  one: MemoryUsage;
+  /** `functions` functions deployed over it and their containers reaped. */
+  many: MemoryUsage;
+  /** Highest RSS sampled while they deployed (their containers start one by one), no GC forced. */
+  peak: number;
+  deploySeconds: number;
+}
+
+async function memoryPhase(emulator: GitHubEmulator, functions: number): Promise<Memory> {
+  const router = await startRouter("memory", emulator);
+  // Deploys `count` functions and lets the pool's idle path remove their containers (idleTimeout: 1).
+  const deployAndReap = async (count: number) => {
+    const started = performance.now();
+    await deploy(emulator, router, MANY_REPO, manyFunctions(count), DEPLOY_TIMEOUT_MS + count * 10_000);
+    const deploySeconds = (performance.now() - started) / 1000;
+    await untilNoContainer(router, undefined, 60_000 + count * 2000);
+    await sleep(1000);
+    return { usage: await router.call<MemoryUsage>("memory"), deploySeconds };
+  };
+  try {
+    await sleep(1000);
+    const idle = await router.call<MemoryUsage>("memory");
+    // A first deployment loads code and fills caches whatever its size: measure it apart from the per-function cost.
+    const { usage: one } = await deployAndReap(1);
+    progress(`memory: router RSS idle ${mib(idle.rss)} MiB, after one function ${mib(one.rss)} MiB; deploying ${functions} http functions (one container each)…`);
+    let peak = processRss(router.pid) ?? 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, processRss(router.pid) ?? 0)), 100);
+    try {
+      const { usage: many, deploySeconds } = await deployAndReap(functions);
+      return { functions, idle, one, many, peak, deploySeconds };
+    } finally {
+      clearInterval(sampler);
+    }
+  } finally {
+    await router.stop();
+  }
+}
+
+// ---------------------------------------------------------------------- report
+
+function summary(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, min: sorted[0]!, max: sorted.at(-1)! };
+}
+
+const median = (values: number[]) => summary(values).median;
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+const fixed = (value: number, digits: number) => value.toFixed(digits);
+const thousands = (value: number) => Math.round(value).toLocaleString("en-US");
+const signed = (value: number, digits = 2) => `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(digits)}`;
+const spread = (values: number[], digits = 0) => {
+  const { median: m, min, max } = summary(values);
+  return `${m.toFixed(digits)} (${min.toFixed(digits)}–${max.toFixed(digits)})`;
+};
+const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
+
+/** Rows as a table: the first column left-aligned, the others right-aligned, a rule under the header. */
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
+  const line = (row: string[]) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join("   ").trimEnd();
+  return [line(rows[0]!), widths.map((w) => "-".repeat(w)).join("   "), ...rows.slice(1).map(line)];
+}
+
+interface Results {
+  warm: Warm;
+  cold: Cold;
+  paused: Paused;
+  memory?: Memory;
+  samples: number;
+  load: { start: number; end: number };
+  wrkVersion: string;
+}
+
+function recommendation(paused: Paused, cold: Cold): string {
+  const resume = median(paused.resume);
+  const warm = median(paused.warm);
+  const coldP50 = median(cold.eserveless);
+  const saved = 1 - paused.memory.paused.cgroup / paused.memory.running.cgroup;
+  const cost = `${signed(resume - warm, 1)} ms on the first request to a paused container`;
+  if (resume >= coldP50 / 2) return `keep pausing off: a resume (${resume.toFixed(1)} ms) is not much faster than a cold start (${coldP50.toFixed(0)} ms)`;
+  if (saved < 0.2) {
+    return `keep pausing off by default: a paused container holds the memory of a running one (${mib(paused.memory.paused.cgroup)} vs ${mib(paused.memory.running.cgroup)} MiB) and costs ${cost}; it only saves the idle CPU of functions with timers, so leave it opt-in`;
+  }
+  return `enable pausing by default: it frees ${(saved * 100).toFixed(0)}% of an idle container's memory for ${cost}, and a resume is ${(coldP50 / resume).toFixed(0)}× faster than a cold start`;
+}
+
+function printReport(r: Results, surprises: string[]): void {
+  const { warm, cold, paused, memory } = r;
+  const throughputRatio = warm.router.loaded.rps / warm.direct.loaded.rps;
+  const addedLoaded = warm.router.loaded.p50 - warm.direct.loaded.p50;
+  const addedSingle = warm.router.single.p50 - warm.direct.single.p50;
+  const coldRatio = median(cold.eserveless) / median(cold.baseline);
+  const cpu = (side: WarmSide) =>
+    `${fixed(side.cpu.router, 0)} router + ${fixed(side.cpu.container, 0)} container + ${side.cpu.proxy === undefined ? "n/a" : fixed(side.cpu.proxy, 0)} docker-proxy`;
+
+  const out = [
+    "",
+    `Invoke benchmark: test/fixtures/${FIXTURE} on ${BASE_IMAGE}, ${cpus().length} CPUs, load average ${r.load.start.toFixed(1)} at start, ${r.load.end.toFixed(1)} after the paused tier`,
+    `warm: ${r.wrkVersion}, 1 thread, keep-alive, ${warm.seconds} s per run after a ${WARMUP_SECONDS} s warm-up; cold and paused: ${r.samples} samples, new connection each`,
+    "",
+    ...table([
+      [`warm (${warm.connections} connections)`, "router", "direct", "router vs direct"],
+      ["throughput, req/s", thousands(warm.router.loaded.rps), thousands(warm.direct.loaded.rps), `${throughputRatio.toFixed(2)}×`],
+      ["latency p50, ms", fixed(warm.router.loaded.p50, 2), fixed(warm.direct.loaded.p50, 2), `${signed(addedLoaded)} ms`],
+      ["latency p99, ms", fixed(warm.router.loaded.p99, 2), fixed(warm.direct.loaded.p99, 2), `${signed(warm.router.loaded.p99 - warm.direct.loaded.p99)} ms`],
+      ["warm (1 connection)", "", "", ""],
+      ["throughput, req/s", thousands(warm.router.single.rps), thousands(warm.direct.single.rps), `${(warm.router.single.rps / warm.direct.single.rps).toFixed(2)}×`],
+      ["latency p50, ms", fixed(warm.router.single.p50, 2), fixed(warm.direct.single.p50, 2), `${signed(addedSingle)} ms`],
+      ["latency p99, ms", fixed(warm.router.single.p99, 2), fixed(warm.direct.single.p99, 2), `${signed(warm.router.single.p99 - warm.direct.single.p99)} ms`],
+    ]),
+    `CPU µs per request at ${warm.connections} connections: through the router ${cpu(warm.router)}; direct ${cpu(warm.direct)}`,
+    "",
+    ...table([
+      ["cold: time to first byte, ms", "eserveless", "docker run", "eserveless/baseline"],
+      ["median (min–max)", spread(cold.eserveless), spread(cold.baseline), `${coldRatio.toFixed(2)}×`],
+    ]),
+    `eserveless' own cold-start figure (server-timing): ${cold.serverTiming.length > 0 ? spread(cold.serverTiming) : "none"} ms`,
+    "",
+    ...table([
+      ["paused tier (ESERVELESS_PAUSE_AFTER=1), ms", "median (min–max)", "vs resume"],
+      ["resume: request to a paused container", spread(paused.resume, 1), ""],
+      ["warm: the next request, same container", spread(paused.warm, 1), `${signed(median(paused.resume) - median(paused.warm), 1)} ms`],
+      ["cold: no container (above)", spread(cold.eserveless, 0), `${(median(cold.eserveless) / median(paused.resume)).toFixed(1)}× slower`],
+    ]),
+    `memory of the Hello container: paused ${mib(paused.memory.paused.cgroup)} MiB (cgroup, as docker stats), main process RSS ${paused.memory.paused.rss === undefined ? "n/a" : mib(paused.memory.paused.rss)} MiB; running idle ${mib(paused.memory.running.cgroup)} MiB, RSS ${paused.memory.running.rss === undefined ? "n/a" : mib(paused.memory.running.rss)} MiB`,
+    "",
+    ...(memory
+      ? [
+          ...table([
+            ["router process memory (under tsx, after a full GC), MiB", "RSS", "heap used"],
+            ["idle, nothing deployed", mib(memory.idle.rss), mib(memory.idle.heapUsed)],
+            ["1 http function live, its container reaped", mib(memory.one.rss), mib(memory.one.heapUsed)],
+            [`${memory.functions} http functions live, containers reaped`, mib(memory.many.rss), mib(memory.many.heapUsed)],
+            [`peak while deploying them, ≤ ${memory.functions} containers (sampled, no GC)`, mib(memory.peak), ""],
+          ]),
+          `from 1 to ${memory.functions} live functions: heap ${signed((memory.many.heapUsed - memory.one.heapUsed) / 2 ** 20, 1)} MiB (${((memory.many.heapUsed - memory.one.heapUsed) / (memory.functions - 1) / 1024).toFixed(0)} KiB per function), RSS ${signed((memory.many.rss - memory.one.rss) / 2 ** 20, 1)} MiB (RSS also moves with what V8 and malloc keep or give back); deploying the ${memory.functions} took ${memory.deploySeconds.toFixed(0)} s`,
+          "",
+        ]
+      : ["router process memory: skipped (--functions 0)", ""]),
+    `Goal: warm throughput ≥ ${GOAL_THROUGHPUT}× direct: ${verdict(throughputRatio >= GOAL_THROUGHPUT)} (${throughputRatio.toFixed(2)}×)`,
+    `Goal: warm added p50 ≤ ${GOAL_ADDED_P50_MS} ms at ${warm.connections} connections: ${verdict(addedLoaded <= GOAL_ADDED_P50_MS)} (${signed(addedLoaded)} ms); at 1 connection: ${verdict(addedSingle <= GOAL_ADDED_P50_MS)} (${signed(addedSingle)} ms)`,
+    `Goal: cold start ≤ ${GOAL_COLD}× docker run: ${verdict(coldRatio <= GOAL_COLD)} (${coldRatio.toFixed(2)}×)`,
+    `Recommendation: ${recommendation(paused, cold)}`,
+    ...(surprises.length > 0 ? ["", "Warning: some measurements are suspect:", ...surprises.map((s) => `  - ${s}`)] : []),
+    "",
+  ];
+  process.stdout.write(out.join("\n"));
+}
+
+/** The busiest modules and functions of a CPU profile, by self time, as a share of the non-idle time. */
+function printProfile(path: string): void {
+  interface Node {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
+  }
+  const profile = JSON.parse(readFileSync(path, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  // Samples taken while the profiler itself started or stopped are not the router's.
+  const excluded = new Set<number>();
+  const exclude = (node: Node) => {
+    excluded.add(node.id);
+    for (const child of node.children ?? []) exclude(nodes.get(child)!);
+  };
+  for (const node of profile.nodes) if (/^profile-(start|stop)$/.test(node.callFrame.functionName)) exclude(node);
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => {
+    if (!excluded.has(id)) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  const where = (url: string) => {
+    if (url.startsWith("node:")) return `node:${url.slice(5).replace(/^internal\//, "").split("/")[0]!.replace(/^_/, "")}`;
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+    if (pkg) return pkg;
+    const file = url.replace(/^file:\/\//, "");
+    return file.startsWith(ROOT) ? relative(ROOT, file) : file;
+  };
+  const byModule = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  let busy = 0;
+  for (const [id, us] of self) {
+    const frame = nodes.get(id)!.callFrame;
+    if (frame.functionName === "(idle)") continue;
+    busy += us;
+    // Frames without a script are V8 and native code: socket writes, SQLite, GC.
+    const module = frame.url ? where(frame.url) : frame.functionName.startsWith("(") ? frame.functionName : "(native)";
+    byModule.set(module, (byModule.get(module) ?? 0) + us);
+    const fn = frame.url ? `${frame.functionName || "(anonymous)"} ${module}` : frame.functionName;
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
+  }
+  const top = (map: Map<string, number>, n: number) =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, us]) => [name, `${((us / busy) * 100).toFixed(1)}%`]);
+  const out = [
+    "",
+    `Router CPU profile of a warm run (${path}), self time as a share of ${(busy / 1e6).toFixed(1)} s busy:`,
+    "",
+    ...table([["module", "self"], ...top(byModule, 12)]),
+    "",
+    ...table([["function", "self"], ...top(byFunction, 20)]),
+    "",
+  ];
+  process.stdout.write(out.join("\n"));
+}
+
+// ------------------------------------------------------------------------ main
+
+function readOptions() {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: "string", default: "10" },
+      connections: { type: "string", default: "50" },
+      samples: { type: "string", default: "10" },
+      functions: { type: "string", default: String(MAX_FUNCTIONS) },
+      profile: { type: "string" },
+    },
+    strict: true,
+  });
+  const whole = (name: keyof typeof values, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const value = Number(values[name]);
+    if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got ${values[name]}`);
+    return value;
+  };
+  if (values.functions === "1") throw new Error("--functions must be 0 (skip the memory phase) or at least 2: the per-function cost is measured from 1 to n");
+  return {
+    duration: whole("duration", 1),
+    connections: whole("connections", 1),
+    samples: whole("samples", 1),
+    functions: whole("functions", 0, MAX_FUNCTIONS),
+    profileDir: values.profile,
+  };
+}
+
+async function main(): Promise<void> {
+  const options = readOptions();
+  await docker("info", "--format", "{{.ServerVersion}}").catch((cause: Error) => {
+    throw new Error("Docker is not reachable: start the engine or set DOCKER_HOST", { cause });
+  });
+  if (!(await docker("image", "inspect", BASE_IMAGE).then(() => true, () => false))) {
+    throw new Error(`the base image ${BASE_IMAGE} (ESERVELESS_NODE_IMAGE) is not on this Docker host; build it with npm run images`);
+  }
+  const wrkVersion = await wrkBanner();
+  const files = readFixture(FIXTURE);
+  const manifest = manifestOf(files);
+  const concurrency = httpFunction(manifest, WARM_FUNCTION).concurrency;
+  if (options.connections > concurrency) {
+    throw new Error(`--connections ${options.connections} is more than ${WARM_FUNCTION}'s concurrency (${concurrency}): the router would queue or start replicas the direct run does not have`);
+  }
+
+  const emulator = await startGitHubEmulator();
+  emulator.addRepository({ owner: OWNER, name: REPO });
+  emulator.addRepository({ owner: OWNER, name: MANY_REPO });
+  // Once only: a second Ctrl-C kills the bench at once, leaving its containers (labelled) behind.
+  process.once("SIGINT", () => {
+    progress("interrupted: finishing the current step, then cleaning up (Ctrl-C again to quit at once)");
+    interrupted.abort();
+  });
+
+  const surprises: string[] = [];
+  const loadStart = loadavg()[0]!;
+  try {
+    // Warm and cold on one instance, the paused tier on a second, memory on a third: each starts clean.
+    const first = await startRouter("main", emulator);
+    progress(`deploying test/fixtures/${FIXTURE} to ${first.url}…`);
+    await deploy(emulator, first, REPO, files);
+    const warm = await warmPhase(first, options.connections, options.duration, options.profileDir);
+    for (const side of ["router", "direct"] as const) {
+      for (const run of ["loaded", "single"] as const) {
+        if (warm[side][run].errors > 0) surprises.push(`warm ${side} (${run === "single" ? 1 : options.connections} connections): ${warm[side][run].errors} errors or non-2xx answers`);
+      }
+    }
+    const cold = await coldPhase(first, manifest, options.samples, surprises);
+    await first.stop();
+
+    const pausing = await startRouter("paused", emulator, { ESERVELESS_PAUSE_AFTER: "1" });
+    progress(`paused: deploying test/fixtures/${FIXTURE} to ${pausing.url} with ESERVELESS_PAUSE_AFTER=1…`);
+    await deploy(emulator, pausing, REPO, files);
+    const paused = await pausedPhase(pausing, options.samples, surprises);
+    await pausing.stop();
+
+    // Before the memory phase, whose 100 container starts load the machine themselves.
+    const loadEnd = loadavg()[0]!;
+    const memory = options.functions > 0 ? await memoryPhase(emulator, options.functions) : undefined;
+    printReport({ warm, cold, paused, memory, samples: options.samples, load: { start: loadStart, end: loadEnd }, wrkVersion }, surprises);
+    if (warm.profile) printProfile(warm.profile);
+  } finally {
+    await cleanup();
+    await emulator.close();
+  }
+}
+
+/** Stops the routers (their containers go with them), then removes anything left of this run, by label. */
+async function cleanup(): Promise<void> {
+  progress("cleaning up…");
+  for (const router of routers) {
+    await router.stop().catch((error: Error) => progress(`warning: stopping router ${router.name}: ${error.message}`));
+  }
+  const labels = [`${BENCH_LABEL}=${RUN}`, ...routers.flatMap((r) => (r.info ? [`${LABEL}.instance=${r.info.instance}`] : []))];
+  for (const label of labels) await removeContainersLabelled(label).catch((error: Error) => progress(`warning: ${error.message}`));
+  for (const label of labels.slice(1)) await removeImagesLabelled(label).catch((error: Error) => progress(`warning: ${error.message}`));
+}
+
+if (process.env[ROLE_VARIABLE] === "router") {
+  void serveRouter();
+} else {
+  main().catch((error: unknown) => {
+    if (interrupted.signal.aborted) {
+      process.exitCode = 130;
+      return;
+    }
+    progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exitCode = 1;
+  });
+}
