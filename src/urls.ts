@@ -1,3 +1,6 @@
+/** Local projects live under this owner in function URLs: /fn/local/<project>/<function>. */
+export const LOCAL_OWNER = "local";
+
 /** The stable URL of an http function: the same across deployments. */
 export function functionUrl(publicUrl: string, repository: string, name: string): string {
   return `${publicUrl}/fn/${repository}/${name}`;

@@ -7,6 +7,7 @@ import type { CronFunctionSpec } from "../manifest/manifest-schema.js";
 import { RunOnceError, runOnce } from "../run/run-once.js";
 import { LABEL, eserverlessLabels, sandboxDefaults } from "../run/sandbox.js";
 import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type LiveFunction, type Store } from "../store/store.js";
+import { slug } from "../slug.js";
 
 /** Seconds a cron run may take when its manifest entry says nothing (the schema's default too). */
 export const DEFAULT_CRON_TIMEOUT_SECONDS = 60;
@@ -59,7 +60,6 @@ interface ActiveRun {
 }
 
 const lower = (text: string) => text.toLowerCase();
-const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
 
 /** The schedule, limits and environment of a live cron function, from its stored manifest entry. */
 export function cronSettings(fn: LiveFunction): CronSettings {

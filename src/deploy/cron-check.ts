@@ -6,6 +6,7 @@ import { SourceError, UpstreamError } from "../errors.js";
 import { runOnce } from "../run/run-once.js";
 import { eserverlessLabels, sandboxDefaults } from "../run/sandbox.js";
 import type { LiveFunction } from "../store/store.js";
+import { slug } from "../slug.js";
 
 /** How long a cron function's check may take: loading its module, finding it, checking it. */
 export const CRON_CHECK_TIMEOUT_MS = 30_000;
@@ -25,7 +26,6 @@ export class CronCheckError extends SourceError {
   }
 }
 
-const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
 
 /**
  * Checks, before a deployment goes live, that its cron function `fn` can

@@ -17,6 +17,7 @@ import { extractTarball, type ExtractLimits, type SourceTree } from "../source/e
 import type { Deployment, Store } from "../store/store.js";
 import { deploymentUrl, functionUrl } from "../urls.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
+import { slug } from "../slug.js";
 
 /** Where a deployment's source comes from. */
 export type DeploySource = { kind: "github"; installationId: number } | { kind: "upload"; tarball: Buffer };
@@ -68,7 +69,6 @@ export interface DeployerOptions {
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "x";
 
 /** Runs deployments: one at a time per repository, the latest push wins. */
 export type Deployer = ReturnType<typeof createDeployer>;

@@ -20,7 +20,7 @@ export type GitHubApp = ReturnType<typeof createGitHubApp>;
 export function createGitHubApp(options: { credentials: GitHubAppCredentials; baseUrl: string; userAgent?: string }) {
   const { appId, privateKey } = options.credentials;
   const common = { baseUrl: options.baseUrl, userAgent: options.userAgent ?? "eserveless" };
-  const app = new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId, privateKey } });
+  const app = withTimeout(new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId, privateKey } }));
   const installations = new Map<number, Octokit>();
 
   return {
@@ -30,7 +30,7 @@ export function createGitHubApp(options: { credentials: GitHubAppCredentials; ba
     installation(installationId: number): Octokit {
       let octokit = installations.get(installationId);
       if (!octokit) {
-        octokit = new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId, privateKey, installationId } });
+        octokit = withTimeout(new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId, privateKey, installationId } }));
         installations.set(installationId, octokit);
       }
       return octokit;
@@ -46,6 +46,19 @@ export function createGitHubApp(options: { credentials: GitHubAppCredentials; ba
       }
     },
   };
+}
+
+/** How long one GitHub request may take: a hung call must not hold a repository's deployments. */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+/** Gives every request of `octokit` a time limit, kept alongside any signal the caller passes. */
+function withTimeout(octokit: Octokit): Octokit {
+  octokit.hook.wrap("request", (request, options) => {
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    const signal = options.request?.signal ? AbortSignal.any([options.request.signal, timeout]) : timeout;
+    return request({ ...options, request: { ...options.request, signal } });
+  });
+  return octokit;
 }
 
 /**

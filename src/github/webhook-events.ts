@@ -1,9 +1,42 @@
-import type { EmitterWebhookEvent } from "@octokit/webhooks";
 import type { Logger } from "pino";
+import * as v from "valibot";
 import type { Deployer } from "../deploy/deployer.js";
+import { BadRequestError } from "../errors.js";
 import type { Store } from "../store/store.js";
+import { LOCAL_OWNER } from "../urls.js";
 
-type Payload<E extends "push" | "installation" | "installation_repositories"> = EmitterWebhookEvent<E>["payload"];
+// Only the fields eserveless reads, checked once here; GitHub sends many more.
+const Repository = v.object({ full_name: v.string() });
+const Installation = v.object({ id: v.number() });
+
+const PushEvent = v.object({
+  ref: v.string(),
+  after: v.string(),
+  deleted: v.optional(v.boolean(), false),
+  repository: v.object({ full_name: v.string(), default_branch: v.optional(v.string()), master_branch: v.optional(v.string()) }),
+  installation: v.optional(Installation),
+});
+
+const InstallationEvent = v.object({
+  action: v.string(),
+  installation: Installation,
+  repositories: v.optional(v.array(Repository), []),
+});
+
+const InstallationRepositoriesEvent = v.object({
+  action: v.string(),
+  installation: Installation,
+  repositories_added: v.array(Repository),
+  repositories_removed: v.array(v.object({ full_name: v.optional(v.string()) })),
+});
+
+/** Parses the part of a payload eserveless uses; a 400 names the field that is off. */
+function parse<S extends v.GenericSchema>(schema: S, payload: unknown, event: string): v.InferOutput<S> {
+  const result = v.safeParse(schema, payload);
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  throw new BadRequestError(`The ${event} payload has no valid ${v.getDotPath(issue) ?? "body"}: ${issue.message}`);
+}
 
 /** What eserveless did with one delivery; the webhook's response body. */
 export type WebhookOutcome =
@@ -26,18 +59,18 @@ export function handleWebhookEvent(
     case "ping":
       return { action: "recorded", reason: "pong" };
     case "push":
-      return onPush(payload as Payload<"push">, deps);
+      return onPush(parse(PushEvent, payload, name), deps);
     case "installation": {
-      const event = payload as Payload<"installation">;
+      const event = parse(InstallationEvent, payload, name);
       if (event.action === "deleted" || event.action === "suspend") {
         deps.store.forgetInstallation(event.installation.id);
       } else {
-        for (const repo of event.repositories ?? []) deps.store.upsertRepository({ fullName: repo.full_name, installationId: event.installation.id });
+        for (const repo of event.repositories) deps.store.upsertRepository({ fullName: repo.full_name, installationId: event.installation.id });
       }
       return { action: "recorded", reason: `installation ${event.action}` };
     }
     case "installation_repositories": {
-      const event = payload as Payload<"installation_repositories">;
+      const event = parse(InstallationRepositoriesEvent, payload, name);
       for (const repo of event.repositories_added) deps.store.upsertRepository({ fullName: repo.full_name, installationId: event.installation.id });
       deps.store.forgetInstallation(event.installation.id, event.repositories_removed.flatMap((repo) => (repo.full_name ? [repo.full_name] : [])));
       return { action: "recorded", reason: `repositories ${event.action}` };
@@ -47,15 +80,16 @@ export function handleWebhookEvent(
   }
 }
 
-function onPush(event: Payload<"push">, deps: { store: Store; deployer: Deployer; log: Logger }): WebhookOutcome {
+function onPush(event: v.InferOutput<typeof PushEvent>, deps: { store: Store; deployer: Deployer; log: Logger }): WebhookOutcome {
   const repository = event.repository.full_name;
-  const defaultBranch = event.repository.default_branch ?? event.repository.master_branch;
+  const defaultBranch = event.repository.default_branch ?? event.repository.master_branch ?? "main";
   const installationId = event.installation?.id;
   if (installationId) deps.store.upsertRepository({ fullName: repository, installationId, defaultBranch });
   const ignore = (reason: string): WebhookOutcome => {
     deps.log.info({ repository, ref: event.ref, reason }, "push ignored");
     return { action: "ignored", reason };
   };
+  if (repository.split("/")[0]!.toLowerCase() === LOCAL_OWNER) return ignore(`the owner "${LOCAL_OWNER}" is reserved for folders deployed with eserveless deploy; its URLs would collide`);
   if (event.deleted || ZERO_SHA.test(event.after)) return ignore(`${event.ref} was deleted; production is unchanged`);
   if (event.ref.startsWith("refs/tags/")) return ignore(`tag pushes do not deploy; push to ${defaultBranch} or use /redeploy with the tag`);
   if (event.ref !== `refs/heads/${defaultBranch}`) return ignore(`only pushes to the default branch (${defaultBranch}) deploy`);

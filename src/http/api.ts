@@ -7,11 +7,9 @@ import { BadRequestError, EserverlessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { Store } from "../store/store.js";
-import { deploymentUrl, functionUrl } from "../urls.js";
+import { LOCAL_OWNER, deploymentUrl, functionUrl } from "../urls.js";
 import { bearerAuth } from "./bearer-auth.js";
 
-/** Local projects live under this owner in function URLs: /fn/local/<project>/<function>. */
-export const LOCAL_OWNER = "local";
 
 const ProjectName = v.pipe(
   v.string(),

@@ -6,6 +6,7 @@ import { UpstreamError } from "../errors.js";
 import { FunctionPool, defaultScaling, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe, waitUntilReady } from "./readiness.js";
 import { CONTAINER_PORT, LABEL, eserverlessLabels, sandboxedContainer } from "./sandbox.js";
+import { slug } from "../slug.js";
 
 /** What to run: one http function of one deployment. */
 export interface FunctionTarget {
@@ -24,7 +25,6 @@ export function functionKey(repository: string, name: string): string {
   return `${repository}/${name}`.toLowerCase();
 }
 
-const slug = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 
 export interface ContainerPoolOptions extends Partial<PoolSettings> {
   docker: Docker;

@@ -142,6 +142,9 @@ const MIGRATIONS = [
    CREATE INDEX cron_runs_by_state ON cron_runs (state);`,
 ];
 
+/** How long delivery ids are remembered to drop redeliveries. */
+const DELIVERY_MEMORY_MS = 30 * 24 * 60 * 60 * 1000;
+
 /** A bounded log: a build that prints without end must not fill the disk. */
 const MAX_LOG_LINES = 5000;
 
@@ -220,6 +223,7 @@ export function createStore(path: string, options: { now?: () => number } = {}) 
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   })();
 
+  let deliveriesSincePrune = 0;
   const selectLive = db.prepare(`SELECT * FROM functions WHERE repository = ? AND name = ?`);
   // Only this process writes the functions table, so the cache is dropped on each switch.
   const liveCache = new Map<string, LiveFunction | undefined>();
@@ -233,6 +237,11 @@ export function createStore(path: string, options: { now?: () => number } = {}) 
   return {
     /** Records a webhook delivery id; false when it was seen before (a redelivery). */
     recordDelivery(id: string, event: string): boolean {
+      // GitHub only redelivers recent deliveries: ids a month old are forgotten, now and then.
+      if (++deliveriesSincePrune >= 100) {
+        deliveriesSincePrune = 0;
+        db.prepare(`DELETE FROM deliveries WHERE received_at < ?`).run(now() - DELIVERY_MEMORY_MS);
+      }
       return db.prepare(`INSERT OR IGNORE INTO deliveries (id, event, received_at) VALUES (?, ?, ?)`).run(id, event, now())
         .changes === 1;
     },

@@ -192,6 +192,13 @@ describe("POST /webhooks/github", () => {
     expect(store.listDeployments("pushy/feature")).toEqual([]);
   });
 
+  it("does not deploy a push from the owner reserved for local folders", async () => {
+    const response = await deliver("push", pushPayload("local/hello", { ref: "refs/heads/main" }));
+    expect(response.status).toBe(200);
+    expect(((await json(response)) as { reason: string }).reason).toContain("reserved");
+    expect(store.listDeployments("local/hello")).toEqual([]);
+  });
+
   it("does not deploy a tag push", async () => {
     const response = await deliver("push", pushPayload("pushy/tags", { ref: "refs/tags/v1.0.0" }));
     expect(response.status).toBe(200);
@@ -206,6 +213,16 @@ describe("POST /webhooks/github", () => {
     expect(response.status).toBe(200);
     expect(await json(response)).toEqual({ action: "ignored", reason: "refs/heads/main was deleted; production is unchanged" });
     expect(store.listDeployments("pushy/deleted")).toEqual([]);
+  });
+
+  it("rejects a signed push missing a field it needs with 400 naming it, and handles its redelivery again", async () => {
+    const payload = pushPayload("pushy/broken", { ref: "refs/heads/main" }) as unknown as Record<string, unknown>;
+    delete payload.after;
+    const id = randomUUID();
+    const first = await deliver("push", payload, { id });
+    expect(first.status).toBe(400);
+    expect(((await json(first)).error as { message: string }).message).toContain("after");
+    expect((await deliver("push", payload, { id })).status).toBe(400);
   });
 
   it("rejects a wrong signature with 401, without spending the delivery id", async () => {

@@ -105,6 +105,15 @@ describe("createStore on a file", () => {
     expect(store.recordDelivery("d-1", "push")).toBe(false);
     expect(store.recordDelivery("d-3", "ping")).toBe(true);
   });
+
+  it("forgets delivery ids after a month, so the table does not grow without end", () => {
+    expect(store.recordDelivery("old", "push")).toBe(true);
+    clock.at += 31 * 24 * 60 * 60 * 1000;
+    for (let i = 0; i < 100; i++) store.recordDelivery(`new-${i}`, "push");
+    // Forgotten: the same id counts as new again.
+    expect(store.recordDelivery("old", "push")).toBe(true);
+    expect(store.recordDelivery("new-5", "push")).toBe(false);
+  });
 });
 
 describe("repositories", () => {

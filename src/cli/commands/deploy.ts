@@ -9,9 +9,9 @@ import { followDeployment } from "../follow.js";
 import { plural, shortSha, size, table } from "../format.js";
 import { packFolder } from "../pack-folder.js";
 import { createProgress, type Progress } from "../progress.js";
+import { LOCAL_OWNER } from "../../urls.js";
 
 const MANIFEST_FILES = [".eserveless.yaml", ".eserveless.yml"];
-const LOCAL_OWNER = "local";
 
 /** `eserveless deploy [DIR | OWNER/REPO]`: starts a deployment, follows it to its end, prints the function URLs. */
 export async function deployCommand(ctx: CommandContext): Promise<number> {
