@@ -51,6 +51,13 @@ else
   if [[ -f /var/run/docker.pid ]] && ! kill -0 "$(cat /var/run/docker.pid 2>/dev/null)" 2>/dev/null; then
     rm -f /var/run/docker.pid
   fi
+  # A docker0 bridge that outlived its dockerd may not be dockerd's own (one
+  # made by hand takes the MAC of its ports, which changes as containers come
+  # and go, stalling open connections): let dockerd create it afresh.
+  if command -v ip >/dev/null 2>&1 && ip link show docker0 >/dev/null 2>&1; then
+    log "removing the docker0 bridge left without a dockerd; dockerd recreates it"
+    ip link delete docker0 || true
+  fi
   mkdir -p "$(dirname "$DOCKERD_LOG")"
   log "starting dockerd (log: $DOCKERD_LOG)"
   # New session, no inherited stdio: CI and the caller's pipes must not wait on it.

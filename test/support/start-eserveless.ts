@@ -1,6 +1,6 @@
 import { getRequestListener } from "@hono/node-server";
 import Docker from "dockerode";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -42,7 +42,8 @@ export async function startEserveless(options: { emulator?: GitHubEmulator; env?
     ...options.env,
   });
   const log = pino({ level: config.logLevel });
-  const eserveless = await createEserveless(config, { docker: new Docker(), log });
+  const docker = new Docker();
+  const eserveless = await createEserveless(config, { docker, log });
   server.on("request", getRequestListener(eserveless.app.fetch));
 
   return {
@@ -59,7 +60,12 @@ export async function startEserveless(options: { emulator?: GitHubEmulator; env?
       await eserveless.close({ keepContainers: stopOptions.restart });
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
-      if (!stopOptions.restart) rmSync(dataDir, { recursive: true, force: true });
+      if (stopOptions.restart) return;
+      // The images this instance built: test runs must not fill the disk.
+      const instance = readFileSync(join(dataDir, "instance-id"), "utf8").trim();
+      const images = await docker.listImages({ filters: { label: [`dev.eserveless.instance=${instance}`] } });
+      await Promise.all(images.map((image) => docker.getImage(image.Id).remove({ force: true }).catch(() => undefined)));
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
