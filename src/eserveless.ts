@@ -96,13 +96,20 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
       for (const line of (error as { logs?: string[] }).logs ?? []) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
     },
   });
-  try {
-    const live = store.liveFunctions().filter((fn) => fn.type === "http").map(functionTarget);
-    const { adopted, removed } = await pool.adopt(live);
-    if (adopted + removed > 0) log.info({ adopted, removed }, "took over the containers of the previous run");
-  } catch (error) {
-    log.error({ err: error }, "Docker is not reachable: start the Docker engine or set DOCKER_HOST; deployments and function URLs fail until it answers");
-  }
+  // Take over the previous run's containers; while Docker does not answer, try again every few seconds.
+  let adoptRetry: NodeJS.Timeout | undefined;
+  const adopt = async (): Promise<void> => {
+    try {
+      const live = store.liveFunctions().filter((fn) => fn.type === "http").map(functionTarget);
+      const { adopted, removed } = await pool.adopt(live);
+      if (adopted + removed > 0) log.info({ adopted, removed }, "took over the containers of the previous run");
+    } catch (error) {
+      log.error({ err: error }, "Docker is not reachable: start the Docker engine or set DOCKER_HOST; deployments and function URLs fail until it answers");
+      adoptRetry = setTimeout(() => void adopt(), 5_000);
+      adoptRetry.unref();
+    }
+  };
+  await adopt();
   const metrics = createMetrics(() => pool.stats());
   const scheduler = new CronScheduler({ instance, store, docker, log: log.child({ component: "cron" }) });
   const deployer = createDeployer({
@@ -165,6 +172,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
      * start to adopt; otherwise they are removed.
      */
     async close(options: { keepContainers?: boolean } = {}): Promise<void> {
+      clearTimeout(adoptRetry);
       await interrupted;
       await scheduler.stop();
       await deployer.close();
