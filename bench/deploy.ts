@@ -14,7 +14,6 @@
  * the first HTTP answer of a `docker run` container. Results go to stdout,
  * progress to stderr. See bench/README.md for what is and is not measured.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
@@ -33,6 +32,8 @@ import { SourceTree } from "../src/source/extract-tarball.js";
 import { readFixture } from "../test/support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github-emulator.js";
 import { startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
+import { exec, progress } from "./support/exec.js";
+import { summary } from "./support/summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FIXTURE = "node-hello";
@@ -80,26 +81,7 @@ interface BuildCache {
 
 // ------------------------------------------------------------------ processes
 
-/** Progress and warnings go to stderr so stdout holds the report alone. */
-const progress = (line: string) => process.stderr.write(`${line}\n`);
 
-/**
- * Runs a program with an argument array (never through a shell), optionally
- * streaming `input` to its stdin. Rejects with its stderr when it fails.
- */
-function exec(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: Readable } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(" ")} failed: ${stderr.trim() || error.message}`, { cause: error }));
-      else resolve(stdout);
-    });
-    if (!child.stdin) return;
-    // A child that dies early closes its stdin; the exit error above is the one to report.
-    child.stdin.on("error", () => {});
-    if (options.input) options.input.pipe(child.stdin);
-    else child.stdin.end();
-  });
-}
 
 const docker = (...args: string[]) => exec("docker", args);
 
@@ -298,12 +280,6 @@ async function baselineDeploy(template: RuntimeTemplate, base: string, version: 
 
 // ---------------------------------------------------------------------- report
 
-function summary(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, min: sorted[0]!, max: sorted.at(-1)! };
-}
 
 const formatMs = (values: number[]) => {
   const { median, min, max } = summary(values);

@@ -38,6 +38,8 @@ import { readFixture } from "../test/support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github-emulator.js";
 import { startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
 import { webhookDelivery } from "../test/support/webhook-delivery.js";
+import { exec, progress } from "./support/exec.js";
+import { median, summary } from "./support/summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FIXTURE = "bench-hello";
@@ -81,18 +83,7 @@ const interrupted = new AbortController();
 
 // ------------------------------------------------------------------ processes
 
-/** Progress and warnings go to stderr so stdout holds the report alone. */
-const progress = (line: string) => process.stderr.write(`${line}\n`);
 
-/** Runs a program with an argument array (never through a shell). Rejects with its stderr when it fails. */
-function exec(file: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { maxBuffer: 64 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(" ")} failed: ${stderr.trim() || error.message}`, { cause: error }));
-      else resolve(stdout);
-    });
-  });
-}
 
 const docker = (...args: string[]) => exec("docker", args);
 const dockerApi = new Docker();
@@ -696,14 +687,7 @@ async function memoryPhase(emulator: GitHubEmulator, functions: number): Promise
 
 // ---------------------------------------------------------------------- report
 
-function summary(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, min: sorted[0]!, max: sorted.at(-1)! };
-}
 
-const median = (values: number[]) => summary(values).median;
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 const fixed = (value: number, digits: number) => value.toFixed(digits);
 const thousands = (value: number) => Math.round(value).toLocaleString("en-US");

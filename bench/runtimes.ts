@@ -21,7 +21,6 @@
  * progress to stderr. See bench/README.md for what is and is not measured.
  */
 import Docker from "dockerode";
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -38,6 +37,8 @@ import { CONTAINER_PORT, LABEL, sandboxedContainer } from "../src/run/sandbox.js
 import { SourceTree } from "../src/source/extract-tarball.js";
 import { readFixture } from "../test/support/fixtures.js";
 import { testImages } from "../test/support/start-eserveless.js";
+import { exec, progress } from "./support/exec.js";
+import { median, summary } from "./support/summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 type Runtime = "node" | "golang";
@@ -113,26 +114,7 @@ interface Result {
 
 // ------------------------------------------------------------------ processes
 
-/** Progress and warnings go to stderr so stdout holds the report alone. */
-const progress = (line: string) => process.stderr.write(`${line}\n`);
 
-/**
- * Runs a program with an argument array (never through a shell), optionally
- * streaming `input` to its stdin. Rejects with its stderr when it fails.
- */
-function exec(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: Readable } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(" ")} failed: ${stderr.trim() || error.message}`, { cause: error }));
-      else resolve(stdout);
-    });
-    if (!child.stdin) return;
-    // A child that dies early closes its stdin; the exit error above is the one to report.
-    child.stdin.on("error", () => {});
-    if (options.input) options.input.pipe(child.stdin);
-    else child.stdin.end();
-  });
-}
 
 const dockerCli = (...args: string[]) => exec("docker", args);
 
@@ -305,14 +287,7 @@ async function coldStart(docker: Docker, runtime: Runtime, image: string, versio
 
 // ---------------------------------------------------------------------- report
 
-function summary(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, min: sorted[0]!, max: sorted.at(-1)! };
-}
 
-const median = (values: number[]) => summary(values).median;
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 const range = (values: number[], format: (n: number) => string) => {
   const { median: mid, min, max } = summary(values);
