@@ -1,6 +1,7 @@
 import type { PoolStats } from "../run/container-pool.js";
 import type { CronRun, Deployment, LogLine } from "../store/store.js";
 import { ApiError, CliError, UnreachableError, UsageError } from "./errors.js";
+import type { Invocation } from "../http/invocation-log.js";
 
 export type { CronRun, Deployment, LogLine };
 
@@ -139,6 +140,12 @@ export class EserverlessClient {
   async deployment(id: string, after = 0): Promise<DeploymentWithLog> {
     const query = after > 0 ? `?after=${after}` : "";
     return this.#request<DeploymentWithLog>("GET", `/deployments/${encodeURIComponent(id)}${query}`, { expect: "deployment" });
+  }
+
+  /** An http function's latest invocations, newest first. */
+  async invocations(repository: string, fn: string): Promise<Invocation[]> {
+    const path = `/api/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/invocations`;
+    return (await this.#request<{ invocations: Invocation[] }>("GET", path, { expect: "invocations", auth: true })).invocations;
   }
 
   /** A cron function's schedule and latest runs, newest first (their output needs the token). */

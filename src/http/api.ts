@@ -3,12 +3,13 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import type { Deployer } from "../deploy/deployer.js";
-import { BadRequestError, EserverlessError } from "../errors.js";
+import { BadRequestError, EserverlessError, NotFoundError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { Store } from "../store/store.js";
 import { LOCAL_OWNER, deploymentUrl, functionUrl } from "../urls.js";
 import { bearerAuth } from "./bearer-auth.js";
+import type { InvocationLog } from "./invocation-log.js";
 
 
 const ProjectName = v.pipe(
@@ -23,6 +24,7 @@ const ProjectName = v.pipe(
 export function apiRoutes(options: {
   adminToken: string | undefined;
   store: Store;
+  invocations: InvocationLog;
   deployer: Deployer;
   pool: ContainerPool;
   github: () => GitHubApp | undefined;
@@ -73,6 +75,13 @@ export function apiRoutes(options: {
       })),
     }));
     return c.json({ projects });
+  });
+
+  /** A function's latest invocations, newest first (kept in memory since the server started). */
+  app.get("/api/functions/:owner/:repo/:function/invocations", (c) => {
+    const fn = options.store.liveFunction(`${c.req.param("owner")}/${c.req.param("repo")}`, c.req.param("function"));
+    if (!fn) throw new NotFoundError(`No function ${c.req.param("owner")}/${c.req.param("repo")}/${c.req.param("function")} is live`, { code: "function_not_found" });
+    return c.json({ invocations: options.invocations.recent(`${fn.repository}/${fn.name}`) });
   });
 
   /** Recent deployments, newest first; `?repository=owner/repo` narrows them. */

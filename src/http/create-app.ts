@@ -12,6 +12,7 @@ import { cronRunRoutes } from "./cron-runs.js";
 import { dashboardRoutes } from "./dashboard/routes.js";
 import { createSessions } from "./dashboard/session.js";
 import { deploymentRoutes } from "./deployment-pages.js";
+import { createInvocationLog, type InvocationLog } from "./invocation-log.js";
 import { invokeRoutes } from "./invoke.js";
 import { metricsRoutes, type Metrics } from "./metrics.js";
 import { redeployRoutes } from "./redeploy.js";
@@ -30,6 +31,8 @@ export interface AppOptions {
   publicUrl: string;
   adminToken: string | undefined;
   metrics: Metrics;
+  /** The latest invocations per function; a fresh one when absent. */
+  invocations?: InvocationLog;
   maxBodyBytes?: number;
   /** Largest local-folder upload (the source limit). */
   maxUploadBytes?: number;
@@ -44,6 +47,7 @@ export interface AppOptions {
  */
 export function createApp(options: AppOptions) {
   const app = new Hono();
+  const invocations = options.invocations ?? createInvocationLog();
   app.get("/healthz", async (c) => {
     const docker = await options.docker.ping().then(
       () => "ok",
@@ -54,12 +58,12 @@ export function createApp(options: AppOptions) {
   });
   app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log }));
   app.route("/", redeployRoutes(options));
-  app.route("/", apiRoutes({ ...options, maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024 }));
+  app.route("/", apiRoutes({ ...options, invocations, maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024 }));
   const sessions = createSessions(options);
   app.route("/", deploymentRoutes({ ...options, sessions }));
   app.route("/", dashboardRoutes({ ...options, sessions }));
   app.route("/", cronRunRoutes({ ...options, signedIn: async (c) => (await sessions.current(c)) !== undefined }));
-  app.route("/", invokeRoutes(options));
+  app.route("/", invokeRoutes({ ...options, invocations }));
   app.route("/", metricsRoutes(options));
   if (options.setup) app.route("/", setupRoutes(options.setup));
 

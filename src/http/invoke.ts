@@ -10,6 +10,7 @@ import type { Lease } from "../run/function-pool.js";
 import { ProxyError, endToEndHeaders, proxyRequest } from "../run/proxy.js";
 import { PROBE_HEADER } from "../run/readiness.js";
 import type { LiveFunction, Store } from "../store/store.js";
+import type { InvocationLog } from "./invocation-log.js";
 import type { Metrics } from "./metrics.js";
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
@@ -90,6 +91,8 @@ function pipeResponse(upstream: IncomingMessage, outgoing: ServerResponse, lease
 
 export interface InvokeOptions {
   store: Store;
+  /** Where each invocation is recorded for `eserveless logs`. */
+  invocations: InvocationLog;
   pool: ContainerPool;
   metrics: Metrics;
   log: Logger;
@@ -133,12 +136,16 @@ export function invokeRoutes(options: InvokeOptions) {
     const started = performance.now();
     const lease = await options.pool.acquire(targetOf(fn)).catch((error: unknown) => {
       // Refused before reaching a container (429, 503): overload shows in the metrics too.
-      options.metrics.invocation(label, error instanceof EserverlessError ? error.status : 500, (performance.now() - started) / 1000);
+      const status = error instanceof EserverlessError ? error.status : 500;
+      const ms = performance.now() - started;
+      options.metrics.invocation(label, status, ms / 1000);
+      options.invocations.record(label, { at: Date.now(), method: c.req.method, path, status, ms: Math.round(ms), cold: false, container: null });
       throw error;
     });
     const finish = (status: number) => {
       const ms = performance.now() - started;
       options.metrics.invocation(label, status, ms / 1000, lease.coldStartMs);
+      options.invocations.record(label, { at: Date.now(), method: c.req.method, path, status, ms: Math.round(ms), cold: lease.coldStartMs !== undefined, container: lease.replica.name });
       options.log.info(
         { function: label, method: c.req.method, path, status, ms: Math.round(ms), cold: lease.coldStartMs !== undefined, container: lease.replica.name },
         "invocation",

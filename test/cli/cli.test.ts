@@ -179,6 +179,8 @@ describe("eserveless deploy DIR", () => {
     expect(await api.text()).toBe("hello from go: you asked for /hi?x=1\n");
     const logs = await cli(["logs", "local/hello-go/API"]);
     expect(logs.stdout).toContain("inferred golang from go.mod");
+    // The function's latest invocations, including the call above.
+    expect(logs.stdout).toMatch(/Latest (\d+ )?invocations?, newest first:\n.*  200  GET \/hi\?x=1  /);
   });
 
   it("exits 1 with the reason when the deployment fails", async () => {

@@ -113,9 +113,10 @@ async function functionLogs(ctx: CommandContext, repository: string, name: strin
   if (!fn) throw new CliError(`${project.repository} has no function ${name}; its functions: ${project.functions.map((f) => f.name).join(", ")}`);
   const { deployment, log } = await ctx.client.deployment(project.deployment);
   const runs: CronRunsView | undefined = fn.type === "cron" ? await ctx.client.cronRuns(project.repository, fn.name, limit) : undefined;
+  const invocations = fn.type === "http" ? await ctx.client.invocations(project.repository, fn.name) : undefined;
 
   if (ctx.args.flags.json) {
-    ctx.out(json({ repository: project.repository, function: fn, deployment, log, ...(runs ? { schedule: runs.schedule, runs: runs.runs } : {}) }));
+    ctx.out(json({ repository: project.repository, function: fn, deployment, log, ...(runs ? { schedule: runs.schedule, runs: runs.runs } : {}), ...(invocations ? { invocations } : {}) }));
     return 0;
   }
   const where = fn.url ? `at ${fn.url}` : `on "${fn.schedule}"`;
@@ -123,6 +124,14 @@ async function functionLogs(ctx: CommandContext, repository: string, name: strin
   ctx.out("");
   ctx.out(deploymentHeader(deployment));
   for (const line of log) ctx.out(logLine(line));
+  if (invocations) {
+    ctx.out("");
+    if (invocations.length === 0) ctx.out("No invocations since the server started.");
+    else ctx.out(`Latest ${invocations.length === 1 ? "invocation" : `${invocations.length} invocations`}, newest first:`);
+    for (const call of invocations) {
+      ctx.out(`${dateTime(call.at)}  ${call.status}  ${call.method} ${call.path}  ${duration(call.ms)}${call.cold ? ", cold start" : ""}`);
+    }
+  }
   if (!runs) return 0;
 
   ctx.out("");
