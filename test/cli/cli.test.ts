@@ -180,7 +180,7 @@ describe("eserveless deploy DIR", () => {
     const logs = await cli(["logs", "local/hello-go/API"]);
     expect(logs.stdout).toContain("inferred golang from go.mod");
     // The function's latest invocations, including the call above.
-    expect(logs.stdout).toMatch(/Latest (\d+ )?invocations?, newest first:\n.*  200  GET \/hi\?x=1  /);
+    expect(logs.stdout).toMatch(/Latest (\d+ )?invocations?, newest first:\n.* {2}200 {2}GET \/hi\?x=1 {2}/);
   });
 
   it("exits 1 with the reason when the deployment fails", async () => {
