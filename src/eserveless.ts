@@ -96,10 +96,6 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
       for (const line of (error as { logs?: string[] }).logs ?? []) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
     },
   });
-  // In a container, 127.0.0.1 is its own: published function ports are not there.
-  if (!config.pool.network && existsSync("/.dockerenv")) {
-    log.warn({}, "eserveless runs in a container without ESERVELESS_DOCKER_NETWORK: it cannot reach function ports published on the host's 127.0.0.1; set it to a network this container shares (compose.yaml does)");
-  }
   // Take over the previous run's containers; while Docker does not answer, try again every few seconds.
   let adoptRetry: NodeJS.Timeout | undefined;
   const adopt = async (): Promise<void> => {

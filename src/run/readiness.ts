@@ -61,7 +61,8 @@ export async function waitUntilReady(
       if (Date.now() > deadline) {
         const logs = await containerLogs(container).catch(() => []);
         throw new ReadinessError(
-          `The function did not answer HTTP within ${Math.round(input.timeoutMs / 1000)} s. Make sure it starts quickly and does not block at load time.`,
+          `The function did not answer HTTP on ${input.host}:${input.port} within ${Math.round(input.timeoutMs / 1000)} s. Make sure it starts quickly and does not block at load time` +
+            ` (if eserveless itself runs in a container, set ESERVELESS_DOCKER_NETWORK so it can reach functions).`,
           undefined,
           logs,
         );
