@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
-import { demuxDockerLog, tailText } from "../cron/run-output.js";
+import { demuxDockerLog, tailText } from "./run-output.js";
 import { sandboxedContainer } from "./sandbox.js";
 
 /** What {@link runOnce} runs: one sandboxed container with no port, to its end. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { demuxDockerLog, tailText } from "../../src/cron/run-output.js";
+import { demuxDockerLog, tailText } from "../../src/run/run-output.js";
 
 /** One Docker log frame: stream 1 (stdout) or 2 (stderr), 3 zero bytes, the size, the payload. */
 function frame(stream: 1 | 2, text: string): Buffer {
