@@ -23,7 +23,7 @@ import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { createBuildContext, loadRuntimeTemplates, type RuntimeTemplate } from "../src/build/build-context.js";
+import { createBuildContext, loadRuntimeTemplates, type RuntimeTemplate } from "../src/image/build-context.js";
 import { containerEnvironment } from "../src/manifest/function-environment.js";
 import type { Manifest } from "../src/manifest/manifest-schema.js";
 import { readManifest } from "../src/manifest/read-manifest.js";

@@ -14,7 +14,7 @@
  *                first HTTP answer
  *
  * Builds go through eserveless' own build path (createBuildContext and
- * buildImage from src/build, the classic builder, the same build argument),
+ * buildImage from src/image, the classic builder, the same build argument),
  * not through a push: the time is the build's alone, without fetching the
  * source, and no eserveless instance runs (starting one removes other
  * people's function containers on a shared engine). Results go to stdout,
@@ -27,8 +27,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { createBuildContext, loadRuntimeTemplates, type RuntimeTemplate } from "../src/build/build-context.js";
-import { buildImage, type BuiltImage } from "../src/build/build-image.js";
+import { createBuildContext, loadRuntimeTemplates, type RuntimeTemplate } from "../src/image/build-context.js";
+import { buildImage, type BuiltImage } from "../src/image/build-image.js";
 import { containerEnvironment } from "../src/manifest/function-environment.js";
 import type { HttpFunctionSpec, Manifest } from "../src/manifest/manifest-schema.js";
 import { readManifest } from "../src/manifest/read-manifest.js";

@@ -4,7 +4,7 @@
  * `"user"` when the pushed commit or the request is at fault (a commit status
  * of `failure`), `"system"` when eserveless or its dependencies are (`error`).
  */
-export class EserverlessError extends Error {
+export class EserveslessError extends Error {
   readonly status: number;
   readonly blame: "user" | "system";
   /** Machine-readable code, stable across releases, for API clients. */
@@ -26,21 +26,21 @@ export class EserverlessError extends Error {
 }
 
 /** A request that is malformed or asks for something impossible (400). */
-export class BadRequestError extends EserverlessError {
+export class BadRequestError extends EserveslessError {
   constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
     super(message, { status: 400, code: options.code ?? "bad_request", cause: options.cause });
   }
 }
 
 /** Missing or wrong credentials (401). */
-export class UnauthorizedError extends EserverlessError {
+export class UnauthorizedError extends EserveslessError {
   constructor(message: string) {
     super(message, { status: 401, code: "unauthorized" });
   }
 }
 
 /** Something that was looked for and does not exist (404). */
-export class NotFoundError extends EserverlessError {
+export class NotFoundError extends EserveslessError {
   constructor(message: string, options: { code?: string } = {}) {
     super(message, { status: 404, code: options.code ?? "not_found" });
   }
@@ -50,14 +50,14 @@ export class NotFoundError extends EserverlessError {
  * A rule that the pushed source breaks: tarball rules, manifest errors, build
  * failures. Fails the deployment with `failure` on the commit.
  */
-export class SourceError extends EserverlessError {
+export class SourceError extends EserveslessError {
   constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
     super(message, { status: 422, blame: "user", code: options.code ?? "invalid_source", cause: options.cause });
   }
 }
 
 /** A dependency of eserveless (Docker, GitHub) failed or is unreachable (502/503). */
-export class UpstreamError extends EserverlessError {
+export class UpstreamError extends EserveslessError {
   constructor(message: string, options: { status?: number; code?: string; cause?: unknown } = {}) {
     super(message, { status: options.status ?? 502, blame: "system", code: options.code ?? "upstream", cause: options.cause });
   }

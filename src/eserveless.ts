@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync,
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import { loadRuntimeTemplates } from "./build/build-context.js";
+import { loadRuntimeTemplates } from "./image/build-context.js";
 import type { Config } from "./config.js";
 import { CronScheduler } from "./cron/cron-scheduler.js";
 import { createDeployer } from "./deploy/deployer.js";
@@ -12,8 +12,8 @@ import { APP_FILE_NAME, readStoredApp, storedAppCredentials, type AppFileSystem,
 import { createGitHubApp, type GitHubApp } from "./github/github-app.js";
 import { functionTarget } from "./deploy/function-target.js";
 import { createApp } from "./http/create-app.js";
-import { createMetrics } from "./http/metrics.js";
-import type { ConfiguredApp } from "./http/setup.js";
+import { createMetrics } from "./http/metrics-routes.js";
+import type { ConfiguredApp } from "./http/setup-routes.js";
 import { ContainerPool } from "./run/container-pool.js";
 import { createStore } from "./store/store.js";
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { COMMANDS, MAIN_HELP, parseCommandLine, type CommandName } from "./args.js";
-import { EserverlessClient } from "./client.js";
+import { EserveslessClient } from "./client.js";
 import { deployCommand } from "./commands/deploy.js";
 import { logsCommand, lsCommand, statusCommand } from "./commands/inspect.js";
 import type { CommandContext } from "./context.js";
@@ -62,7 +62,7 @@ export async function runCli(io: CliIO): Promise<number> {
       else throw new UsageError(`no command "${topic}"`);
       return 0;
     }
-    const client = new EserverlessClient({
+    const client = new EserveslessClient({
       url: serverUrl(args.flags.url ?? io.env.url),
       token: (args.flags.token ?? io.env.token) || undefined,
       fetch: io.fetch,

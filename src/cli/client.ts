@@ -83,7 +83,7 @@ interface RequestInit {
  * {@link CliError} whose message says what to do: the server unreachable,
  * the token refused, or the server's own error message.
  */
-export class EserverlessClient {
+export class EserveslessClient {
   readonly url: string;
   readonly #token: string | undefined;
   readonly #fetch: typeof fetch;

@@ -1,11 +1,11 @@
 import type { ParsedArgs } from "./args.js";
-import type { EserverlessClient } from "./client.js";
+import type { EserveslessClient } from "./client.js";
 import type { ProgressStream } from "./progress.js";
 
 /** What a command runs with: its arguments, the client, and where to write. */
 export interface CommandContext {
   args: ParsedArgs;
-  client: EserverlessClient;
+  client: EserveslessClient;
   /** A line of the command's output (stdout): the result, or JSON with --json. */
   out: (text: string) => void;
   /** A line of progress, a warning or an error (stderr). */

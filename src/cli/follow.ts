@@ -1,4 +1,4 @@
-import type { Deployment, EserverlessClient, LogLine } from "./client.js";
+import type { Deployment, EserveslessClient, LogLine } from "./client.js";
 import { CliError, UnreachableError } from "./errors.js";
 
 /** How many polls in a row may fail to reach the server before following gives up. */
@@ -27,13 +27,13 @@ const isFinal = (deployment: Deployment) => FINAL_STATES.has(deployment.state);
  * final state, handing over new log lines as they come; returns it then.
  * A server that stops answering for a moment (a restart) is waited for.
  */
-export async function followDeployment(client: EserverlessClient, id: string, options: FollowOptions): Promise<Deployment> {
+export async function followDeployment(client: EserveslessClient, id: string, options: FollowOptions): Promise<Deployment> {
   const intervalMs = options.intervalMs ?? 300;
   const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
   let after = options.after ?? 0;
   let unreachable = 0;
   for (;;) {
-    let answer: Awaited<ReturnType<EserverlessClient["deployment"]>> | undefined;
+    let answer: Awaited<ReturnType<EserveslessClient["deployment"]>> | undefined;
     try {
       answer = await client.deployment(id, after);
       unreachable = 0;

@@ -1,11 +1,11 @@
 import { Cron } from "croner";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
-import { EserverlessError, NotFoundError } from "../errors.js";
+import { EserveslessError, NotFoundError } from "../errors.js";
 import { containerEnvironment } from "../manifest/function-environment.js";
 import type { CronFunctionSpec } from "../manifest/manifest-schema.js";
 import { RunOnceError, runOnce } from "../run/run-once.js";
-import { LABEL, eserverlessLabels, sandboxDefaults } from "../run/sandbox.js";
+import { LABEL, eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
 import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type LiveFunction, type Store } from "../store/store.js";
 import { slug } from "../slug.js";
 
@@ -194,7 +194,7 @@ export class CronScheduler {
    * function and 409 while a run of it is in progress.
    */
   runNow(repository: string, name: string): CronRun {
-    if (this.#stopped) throw new EserverlessError("eserveless is shutting down; no run was started.", { status: 503, code: "shutting_down" });
+    if (this.#stopped) throw new EserveslessError("eserveless is shutting down; no run was started.", { status: 503, code: "shutting_down" });
     return this.#trigger(this.liveCronFunction(repository, name), "manual");
   }
 
@@ -248,7 +248,7 @@ export class CronScheduler {
     if (active) {
       const seconds = Math.round((this.#now() - active.run.startedAt) / 1000);
       if (trigger === "manual") {
-        throw new EserverlessError(`${fn.name} of ${fn.repository} is already running (run ${active.run.id}, started ${seconds} s ago); a cron function runs once at a time.`, {
+        throw new EserveslessError(`${fn.name} of ${fn.repository} is already running (run ${active.run.id}, started ${seconds} s ago); a cron function runs once at a time.`, {
           status: 409,
           code: "run_in_progress",
         });
@@ -280,7 +280,7 @@ export class CronScheduler {
         image: fn.image,
         name: `es-cron-${slug(fn.repository)}-${slug(fn.name)}-${run.id}`,
         env: settings.env,
-        labels: { ...eserverlessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }), [CRON_RUN_LABEL]: run.id },
+        labels: { ...eserveslessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }), [CRON_RUN_LABEL]: run.id },
         memoryBytes: settings.memoryBytes,
         timeoutMs: settings.timeoutSeconds * 1000,
         signal,

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { cronSettings } from "../cron/cron-scheduler.js";
 import { SourceError, UpstreamError } from "../errors.js";
 import { runOnce } from "../run/run-once.js";
-import { eserverlessLabels, sandboxDefaults } from "../run/sandbox.js";
+import { eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
 import type { LiveFunction } from "../store/store.js";
 import { slug } from "../slug.js";
 
@@ -49,7 +49,7 @@ export async function checkCronFunction(
     image: fn.image,
     name: `es-check-${slug(fn.repository)}-${slug(fn.name)}-${randomBytes(3).toString("hex")}`,
     env: { ...settings.env, ESERVELESS_FUNCTION_TYPE: "cron-check" },
-    labels: eserverlessLabels({ instance: options.instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }),
+    labels: eserveslessLabels({ instance: options.instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }),
     memoryBytes: settings.memoryBytes,
     timeoutMs,
     signal: options.signal,

@@ -1,9 +1,9 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
-import { buildImage } from "../build/build-image.js";
-import { pruneImages } from "../build/prune-images.js";
-import { createBuildContext, type RuntimeTemplate } from "../build/build-context.js";
-import { EserverlessError } from "../errors.js";
+import { buildImage } from "../image/build-image.js";
+import { pruneImages } from "../image/prune-images.js";
+import { createBuildContext, type RuntimeTemplate } from "../image/build-context.js";
+import { EserveslessError } from "../errors.js";
 import { downloadTarball } from "../github/download-tarball.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { postCommitStatus, type StatusState } from "../github/commit-status.js";
@@ -12,7 +12,7 @@ import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Replica } from "../run/function-pool.js";
 import { functionTarget } from "./function-target.js";
 import { checkCronFunction } from "./cron-check.js";
-import { eserverlessLabels } from "../run/sandbox.js";
+import { eserveslessLabels } from "../run/sandbox.js";
 import { extractTarball, type ExtractLimits, type SourceTree } from "../source/extract-tarball.js";
 import type { Deployment, Store } from "../store/store.js";
 import { deploymentUrl, functionUrl } from "../urls.js";
@@ -145,10 +145,10 @@ export function createDeployer(options: DeployerOptions) {
       await status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, pageUrl);
 
       const template = options.templates.get(manifest.runtime);
-      if (!template) throw new EserverlessError(`This server has no ${manifest.runtime} runtime template`, { code: "runtime_missing" });
+      if (!template) throw new EserveslessError(`This server has no ${manifest.runtime} runtime template`, { code: "runtime_missing" });
       const tag = `eserveless/${slug(owner)}/${slug(repo)}:${job.commit.slice(0, 12)}-${job.deploymentId}`;
       say(`Building image ${tag}`);
-      const labels = eserverlessLabels({ instance: options.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId });
+      const labels = eserveslessLabels({ instance: options.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId });
       const built = await buildImage(docker, createBuildContext(source, template, manifest, labels), {
         tag,
         buildArgs: { BASE_IMAGE: options.images[manifest.runtime] },
@@ -186,8 +186,8 @@ export function createDeployer(options: DeployerOptions) {
         } catch (error) {
           const logs = (error as { logs?: string[] }).logs ?? [];
           for (const line of logs) say(`  ${fn.name} | ${line}`);
-          if (error instanceof EserverlessError) {
-            throw new EserverlessError(`${fn.name}: ${error.message}`, { status: error.status, blame: error.blame, code: error.code, cause: error });
+          if (error instanceof EserveslessError) {
+            throw new EserveslessError(`${fn.name}: ${error.message}`, { status: error.status, blame: error.blame, code: error.code, cause: error });
           }
           throw error;
         }
@@ -247,7 +247,7 @@ export function createDeployer(options: DeployerOptions) {
         await status("error", "eserveless", INTERRUPTED, pageUrl);
         return;
       }
-      const known = error instanceof EserverlessError ? error : undefined;
+      const known = error instanceof EserveslessError ? error : undefined;
       const state = known?.blame === "user" ? "failure" : "error";
       const reason = known?.message ?? `Internal error: ${(error as Error).message}`;
       say(`${state === "failure" ? "Deployment failed" : "Deployment errored"}: ${reason}`);
@@ -262,7 +262,7 @@ export function createDeployer(options: DeployerOptions) {
   return {
     /** Records a deployment and queues it; returns at once. */
     enqueue(request: DeployRequest): Deployment {
-      if (closed) throw new EserverlessError("eserveless is shutting down; retry in a moment", { status: 503, code: "shutting_down", headers: { "retry-after": "5" } });
+      if (closed) throw new EserveslessError("eserveless is shutting down; retry in a moment", { status: 503, code: "shutting_down", headers: { "retry-after": "5" } });
       const deployment = store.createDeployment({ repository: request.repository, commit: request.commit, ref: request.ref, trigger: request.trigger });
       queue.push(request.repository.toLowerCase(), { ...request, deploymentId: deployment.id });
       rootLog.info({ deployment: deployment.id, repository: request.repository, commit: request.commit, trigger: request.trigger }, "deployment queued");
@@ -314,7 +314,7 @@ async function fetchSource(
   if (job.source.kind === "upload") {
     tarball = job.source.tarball;
   } else {
-    if (!github) throw new EserverlessError("The GitHub App is not configured; open /setup", { status: 503, code: "github_not_configured" });
+    if (!github) throw new EserveslessError("The GitHub App is not configured; open /setup", { status: 503, code: "github_not_configured" });
     const [owner, repo] = job.repository.split("/") as [string, string];
     say(`Downloading ${job.repository}@${job.commit.slice(0, 7)}`);
     tarball = await downloadTarball(github.installation(job.source.installationId), { owner, repo, ref: job.commit, signal });

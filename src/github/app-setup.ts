@@ -2,7 +2,7 @@ import { RequestError } from "@octokit/request-error";
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
 import { parse as parseYaml } from "yaml";
-import { BadRequestError, EserverlessError, UpstreamError } from "../errors.js";
+import { BadRequestError, EserveslessError, UpstreamError } from "../errors.js";
 import type { GitHubAppCredentials } from "./github-app.js";
 
 /*
@@ -14,7 +14,7 @@ import type { GitHubAppCredentials } from "./github-app.js";
  * 3. The code is exchanged (POST /app-manifests/{code}/conversions, unauthenticated)
  *    for the App's id, private key and webhook secret, which are stored under DATA_DIR.
  *
- * Everything here is pure or takes its I/O as arguments; the routes are in src/http/setup.ts.
+ * Everything here is pure or takes its I/O as arguments; the routes are in src/http/setup-routes.ts.
  */
 
 /** The file under DATA_DIR that holds an App created by /setup. */
@@ -197,7 +197,7 @@ export async function exchangeManifestCode(request: GitHubRequest, code: string,
   };
 }
 
-function conversionError(error: unknown): EserverlessError {
+function conversionError(error: unknown): EserveslessError {
   if (error instanceof RequestError && error.response) {
     if (error.status === 404 || error.status === 422) {
       return new BadRequestError(

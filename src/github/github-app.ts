@@ -1,7 +1,7 @@
 import { createAppAuth } from "@octokit/auth-app";
 import { Octokit } from "@octokit/rest";
 import { RequestError } from "@octokit/request-error";
-import { EserverlessError, NotFoundError, UpstreamError } from "../errors.js";
+import { EserveslessError, NotFoundError, UpstreamError } from "../errors.js";
 
 /** GitHub App credentials, as configured or created by the setup flow. */
 export interface GitHubAppCredentials {
@@ -65,8 +65,8 @@ function withTimeout(octokit: Octokit): Octokit {
  * Translates an Octokit failure into an eserveless error: a 404 becomes
  * NotFoundError with `notFound` as its message, anything else UpstreamError.
  */
-export function githubError(error: unknown, notFound: string): EserverlessError {
-  if (error instanceof EserverlessError) return error;
+export function githubError(error: unknown, notFound: string): EserveslessError {
+  if (error instanceof EserveslessError) return error;
   if (error instanceof RequestError) {
     if (error.status === 404 || error.status === 422) return new NotFoundError(notFound, { code: "github_not_found" });
     return new UpstreamError(`GitHub answered ${error.status}: ${error.message}`, { cause: error, code: "github_error" });

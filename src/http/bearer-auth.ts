@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createMiddleware } from "hono/factory";
-import { EserverlessError, UnauthorizedError } from "../errors.js";
+import { EserveslessError, UnauthorizedError } from "../errors.js";
 
 // Hashing first gives equal lengths, so the comparison leaks neither content nor length.
 const digest = (text: string) => createHash("sha256").update(text).digest();
@@ -17,7 +17,7 @@ export function safeEqual(given: string, expected: string): boolean {
 export function bearerAuth(token: string | undefined) {
   return createMiddleware(async (c, next) => {
     if (!token) {
-      throw new EserverlessError("This endpoint is disabled: set ESERVELESS_ADMIN_TOKEN on the server to enable it.", {
+      throw new EserveslessError("This endpoint is disabled: set ESERVELESS_ADMIN_TOKEN on the server to enable it.", {
         status: 503,
         code: "admin_token_unset",
       });

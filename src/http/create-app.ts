@@ -3,21 +3,21 @@ import { Hono } from "hono";
 import type { Logger } from "pino";
 import type { CronScheduler } from "../cron/cron-scheduler.js";
 import type { Deployer } from "../deploy/deployer.js";
-import { EserverlessError } from "../errors.js";
+import { EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { Store } from "../store/store.js";
-import { apiRoutes } from "./api.js";
-import { cronRunRoutes } from "./cron-runs.js";
-import { dashboardRoutes } from "./dashboard/routes.js";
+import { apiRoutes } from "./api-routes.js";
+import { cronRunRoutes } from "./cron-run-routes.js";
+import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { createSessions } from "./dashboard/session.js";
-import { deploymentRoutes } from "./deployment-pages.js";
+import { deploymentRoutes } from "./deployment-routes.js";
 import { createInvocationLog, type InvocationLog } from "./invocation-log.js";
-import { invokeRoutes } from "./invoke.js";
-import { metricsRoutes, type Metrics } from "./metrics.js";
-import { redeployRoutes } from "./redeploy.js";
-import { setupRoutes, type SetupOptions } from "./setup.js";
-import { webhookRoutes } from "./webhooks.js";
+import { invokeRoutes } from "./invoke-routes.js";
+import { metricsRoutes, type Metrics } from "./metrics-routes.js";
+import { redeployRoutes } from "./redeploy-routes.js";
+import { setupRoutes, type SetupOptions } from "./setup-routes.js";
+import { webhookRoutes } from "./webhook-routes.js";
 
 /** Everything the HTTP app needs, passed in: it opens no clients of its own. */
 export interface AppOptions {
@@ -69,7 +69,7 @@ export function createApp(options: AppOptions) {
 
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((error, c) => {
-    if (error instanceof EserverlessError) {
+    if (error instanceof EserveslessError) {
       if (error.status >= 500) options.log.warn({ err: error, path: c.req.path }, error.message);
       return c.json({ error: { code: error.code, message: error.message } }, error.status as 400, error.headers);
     }

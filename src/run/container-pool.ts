@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { UpstreamError } from "../errors.js";
 import { FunctionPool, defaultScaling, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe, waitUntilReady } from "./readiness.js";
-import { CONTAINER_PORT, LABEL, eserverlessLabels, sandboxedContainer } from "./sandbox.js";
+import { CONTAINER_PORT, LABEL, eserveslessLabels, sandboxedContainer } from "./sandbox.js";
 import { slug } from "../slug.js";
 
 /** What to run: one http function of one deployment. */
@@ -102,7 +102,7 @@ export class ContainerPool {
           image: target.image,
           name,
           env: { ...target.env, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
-          labels: eserverlessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name }),
+          labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name }),
           memoryBytes: target.memoryBytes,
           ...(this.#network ? { network: this.#network } : { publishHost: this.#publishHost }),
         }),

@@ -1,7 +1,7 @@
 import type Docker from "dockerode";
 import type { Agent } from "node:http";
 import type { Logger } from "pino";
-import { EserverlessError } from "../errors.js";
+import { EserveslessError } from "../errors.js";
 
 /** How one function scales; from its manifest entry. */
 export interface Scaling {
@@ -124,7 +124,7 @@ export class FunctionPool {
   }
 
   async #obtain(): Promise<Lease> {
-    if (this.#closed) throw new EserverlessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } });
+    if (this.#closed) throw new EserveslessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } });
     const replica = this.#pick();
     if (replica) {
       if (replica.state === "paused") this.#resume(replica);
@@ -133,7 +133,7 @@ export class FunctionPool {
     const wait = this.#backoffUntil - this.now();
     if (wait > 0 && this.replicas.length === 0) {
       const seconds = Math.ceil(wait / 1000);
-      throw new EserverlessError(`The function keeps failing to start (${errorMessage(this.#lastStartError)}); next try in ${seconds} s. Its deployment log has the details.`, {
+      throw new EserveslessError(`The function keeps failing to start (${errorMessage(this.#lastStartError)}); next try in ${seconds} s. Its deployment log has the details.`, {
         status: 503,
         code: "start_backoff",
         headers: { "retry-after": String(seconds) },
@@ -142,7 +142,7 @@ export class FunctionPool {
     // Requests that replicas already starting will take do not count against the queue.
     const queued = this.#waiters.length - this.#starting * this.scaling.concurrency;
     if (queued >= this.settings.queueSize && !this.#canGrow()) {
-      throw new EserverlessError(`Too many requests: all ${this.scaling.maxReplicas} replicas are busy and ${this.settings.queueSize} requests are waiting`, {
+      throw new EserveslessError(`Too many requests: all ${this.scaling.maxReplicas} replicas are busy and ${this.settings.queueSize} requests are waiting`, {
         status: 429,
         code: "queue_full",
         headers: { "retry-after": "1" },
@@ -157,11 +157,11 @@ export class FunctionPool {
           this.#removeWaiter(waiter);
           reject(
             this.#live() > 0
-              ? new EserverlessError(
+              ? new EserveslessError(
                   `All ${this.#live()} replicas stayed busy for ${this.settings.readyTimeoutMs / 1000} s; raise concurrency or maxReplicas in .eserveless.yaml`,
                   { status: 503, code: "queue_timeout", headers: { "retry-after": "1" } },
                 )
-              : new EserverlessError(`The function did not become ready within ${this.settings.readyTimeoutMs / 1000} s; its deployment log has its last lines`, {
+              : new EserveslessError(`The function did not become ready within ${this.settings.readyTimeoutMs / 1000} s; its deployment log has its last lines`, {
                   status: 503,
                   code: "cold_start_timeout",
                 }),
@@ -215,7 +215,7 @@ export class FunctionPool {
     for (const waiter of this.#waiters.splice(0)) {
       clearTimeout(waiter.timer);
       if (successor) successor.acquire().then(waiter.resolve, waiter.reject);
-      else waiter.reject(new EserverlessError("The function was removed", { status: 404, code: "function_removed" }));
+      else waiter.reject(new EserveslessError("The function was removed", { status: 404, code: "function_removed" }));
     }
     const deadline = this.now() + this.settings.drainTimeoutMs;
     const replicas = this.replicas.splice(0);
@@ -342,7 +342,7 @@ export class FunctionPool {
         this.#backoffUntil = this.now() + Math.min(500 * 2 ** this.#failures, MAX_BACKOFF_MS);
         this.driver.startFailed(error);
         if (this.#starting === 0 && this.#live() === 0) {
-          const failure = new EserverlessError(`The function did not become ready: ${errorMessage(error)}`, { status: 503, code: "not_ready", cause: error });
+          const failure = new EserveslessError(`The function did not become ready: ${errorMessage(error)}`, { status: 503, code: "not_ready", cause: error });
           for (const waiter of this.#waiters.splice(0)) {
             clearTimeout(waiter.timer);
             waiter.reject(failure);

@@ -8,7 +8,7 @@ export const LABEL = "dev.eserveless";
  * it (several may share a Docker host) and to its repository, function,
  * commit and deployment.
  */
-export function eserverlessLabels(input: { instance: string; repository: string; commit: string; deployment: string; function?: string }): Record<string, string> {
+export function eserveslessLabels(input: { instance: string; repository: string; commit: string; deployment: string; function?: string }): Record<string, string> {
   return {
     [`${LABEL}.managed`]: "true",
     [`${LABEL}.instance`]: input.instance,

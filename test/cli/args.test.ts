@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCommandLine } from "../../src/cli/args.js";
 import { runCli } from "../../src/cli/cli.js";
-import { EserverlessClient } from "../../src/cli/client.js";
+import { EserveslessClient } from "../../src/cli/client.js";
 import { deployTarget, projectName } from "../../src/cli/deploy-target.js";
 import { UsageError } from "../../src/cli/errors.js";
 import { createProgress } from "../../src/cli/progress.js";
@@ -116,7 +116,7 @@ describe("the client against something that is not eserveless", () => {
   afterAll(() => new Promise((resolve) => server.close(resolve)));
 
   it("says so instead of printing garbage", async () => {
-    const client = new EserverlessClient({ url: `${url}/`, token: "t" });
+    const client = new EserveslessClient({ url: `${url}/`, token: "t" });
     await expect(client.status()).rejects.toThrow(
       `${url} answered GET /api/status with HTTP 200 (text/html: <html><body>Welcome to nginx</body></html>), not eserveless JSON; is ESERVELESS_URL the eserveless server?`,
     );
@@ -126,7 +126,7 @@ describe("the client against something that is not eserveless", () => {
 
   it("gives up on a server that does not answer in time", async () => {
     const started = Date.now();
-    const stalled = new EserverlessClient({ url: `${url}/slow`, timeoutMs: 200 });
+    const stalled = new EserveslessClient({ url: `${url}/slow`, timeoutMs: 200 });
     await expect(stalled.deployment("x")).rejects.toThrow(`eserveless at ${url}/slow did not answer within 200 ms; is it overloaded? set ESERVELESS_URL`);
     expect(Date.now() - started).toBeLessThan(1500);
   });

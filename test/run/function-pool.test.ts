@@ -2,11 +2,11 @@ import type Docker from "dockerode";
 import type { Agent } from "node:http";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { EserverlessError, SourceError, UpstreamError } from "../../src/errors.js";
+import { EserveslessError, SourceError, UpstreamError } from "../../src/errors.js";
 import { FunctionPool, type Lease, type PoolSettings, type Replica, type ReplicaDriver, type Scaling } from "../../src/run/function-pool.js";
 
 // Unit tests of the pool's logic with a hand-driven driver and clock. The
-// same behaviours against real Docker live in test/http/invoke.test.ts.
+// same behaviours against real Docker live in test/http/invoke-routes.test.ts.
 
 const log = pino({ level: "silent" });
 
@@ -49,21 +49,21 @@ function leaseOf(tracked: Tracked<Lease>): Lease {
   return tracked.value!;
 }
 
-function errorOf(tracked: Tracked<unknown>): EserverlessError {
+function errorOf(tracked: Tracked<unknown>): EserveslessError {
   expect(tracked.settled).toBe(true);
-  expect(tracked.error).toBeInstanceOf(EserverlessError);
-  return tracked.error as EserverlessError;
+  expect(tracked.error).toBeInstanceOf(EserveslessError);
+  return tracked.error as EserveslessError;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<EserverlessError> {
+async function rejection(promise: Promise<unknown>): Promise<EserveslessError> {
   const error = await promise.then(
     () => {
       throw new Error("expected the promise to reject");
     },
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(EserverlessError);
-  return error as EserverlessError;
+  expect(error).toBeInstanceOf(EserveslessError);
+  return error as EserveslessError;
 }
 
 interface PendingStart {
@@ -351,7 +351,7 @@ describe("queue bound", () => {
     const h = setup({ scaling: { concurrency: 1, maxReplicas: 3 }, settings: { queueSize: 1 } });
     const calls = [h.acquire(), h.acquire(), h.acquire()];
     await settle();
-    expect(calls.map((c) => (c.error as EserverlessError | undefined)?.status)).toEqual([undefined, undefined, undefined]);
+    expect(calls.map((c) => (c.error as EserveslessError | undefined)?.status)).toEqual([undefined, undefined, undefined]);
     expect(h.driver.starts).toHaveLength(3);
     const replicas = h.driver.starts.map((s) => s.resolve());
     await settle();
@@ -435,7 +435,7 @@ describe("start failures and backoff", () => {
   });
 
   // FAILS against the current pool: a start error that is not an
-  // EserverlessError (the container pool lets e.g. a failed `inspect` or an
+  // EserveslessError (the container pool lets e.g. a failed `inspect` or an
   // abort through unwrapped) reaches the waiters as is, and the HTTP layer
   // answers it 500 "internal" instead of 503 not_ready.
   it("turns any other start error into 503 not_ready too", async () => {
@@ -445,9 +445,9 @@ describe("start failures and backoff", () => {
     h.driver.starts[0]!.reject(new Error("connect ECONNREFUSED /var/run/docker.sock"));
     await settle();
     expect(call.settled).toBe(true);
-    expect(call.error).toBeInstanceOf(EserverlessError);
-    expect((call.error as EserverlessError).status).toBe(503);
-    expect((call.error as EserverlessError).code).toBe("not_ready");
+    expect(call.error).toBeInstanceOf(EserveslessError);
+    expect((call.error as EserveslessError).status).toBe(503);
+    expect((call.error as EserveslessError).code).toBe("not_ready");
   });
 
   it("backs off 1 s, 2 s, 4 s after consecutive failures with 503 start_backoff; a success resets it", async () => {
@@ -510,7 +510,7 @@ describe("start failures and backoff", () => {
       await settle();
       h.driver.starts.at(-1)!.reject(new SourceError("boom", { code: "not_ready" }));
       await settle();
-      expect(call.error).toBeInstanceOf(EserverlessError);
+      expect(call.error).toBeInstanceOf(EserveslessError);
       const error = await rejection(h.pool.acquire());
       const seconds = error.headers["retry-after"]!;
       seen.push(seconds);

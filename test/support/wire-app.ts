@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { loadRuntimeTemplates } from "../../src/build/build-context.js";
+import { loadRuntimeTemplates } from "../../src/image/build-context.js";
 import { CronScheduler } from "../../src/cron/cron-scheduler.js";
 import { createDeployer } from "../../src/deploy/deployer.js";
 import type { GitHubApp } from "../../src/github/github-app.js";
 import { createApp, type AppOptions } from "../../src/http/create-app.js";
-import { createMetrics } from "../../src/http/metrics.js";
+import { createMetrics } from "../../src/http/metrics-routes.js";
 import { ContainerPool } from "../../src/run/container-pool.js";
 import { createStore } from "../../src/store/store.js";
 

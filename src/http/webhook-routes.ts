@@ -3,8 +3,8 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
 import type { Deployer } from "../deploy/deployer.js";
-import { BadRequestError, EserverlessError, UnauthorizedError } from "../errors.js";
-import { handleWebhookEvent } from "../github/webhook-events.js";
+import { BadRequestError, EserveslessError, UnauthorizedError } from "../errors.js";
+import { handleWebhookEvent } from "../deploy/handle-webhook-event.js";
 import type { Store } from "../store/store.js";
 
 // The signature covers the exact bytes: refuse rather than repair invalid UTF-8 or drop a BOM.
@@ -25,13 +25,13 @@ export function webhookRoutes(options: { webhookSecret: () => string | undefined
   const limit = bodyLimit({
     maxSize: 25 * 1024 * 1024,
     onError: () => {
-      throw new EserverlessError("Webhook payload over 25 MB", { status: 413, code: "payload_too_large" });
+      throw new EserveslessError("Webhook payload over 25 MB", { status: 413, code: "payload_too_large" });
     },
   });
   return new Hono().post("/webhooks/github", limit, async (c) => {
     const secret = options.webhookSecret();
     if (!secret) {
-      throw new EserverlessError("The GitHub App is not configured on this server: open /setup, or set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET.", {
+      throw new EserveslessError("The GitHub App is not configured on this server: open /setup, or set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET.", {
         status: 503,
         code: "github_not_configured",
       });

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import * as v from "valibot";
-import type { Deployer } from "../deploy/deployer.js";
+import type { Deployer } from "./deployer.js";
 import { BadRequestError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { LOCAL_OWNER } from "../urls.js";

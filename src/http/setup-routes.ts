@@ -4,7 +4,7 @@ import { Hono, type Context } from "hono";
 import { html } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { Logger } from "pino";
-import { EserverlessError } from "../errors.js";
+import { EserveslessError } from "../errors.js";
 import {
   checkOrganization,
   exchangeManifestCode,
@@ -79,7 +79,7 @@ ${body}
 </html>`;
 }
 
-function errorPage(error: EserverlessError) {
+function errorPage(error: EserveslessError) {
   return page(
     "GitHub App setup failed",
     html`<h1>GitHub App setup failed</h1>
@@ -191,7 +191,7 @@ export function setupRoutes(options: SetupOptions) {
     try {
       return await route();
     } catch (error) {
-      if (!(error instanceof EserverlessError)) throw error;
+      if (!(error instanceof EserveslessError)) throw error;
       if (error.status >= 500) log.warn({ err: error }, error.message);
       // As the app's error handler answers, or a page for a browser.
       if (wantsHtml(c)) return c.html(errorPage(error), error.status as 400);
@@ -214,7 +214,7 @@ export function setupRoutes(options: SetupOptions) {
         try {
           manifest = renderManifest(options.readManifest(), options.publicUrl);
         } catch (cause) {
-          throw new EserverlessError(`The App manifest github-app.yml cannot be read: ${(cause as Error).message}`, { status: 500, code: "manifest_unreadable", cause });
+          throw new EserveslessError(`The App manifest github-app.yml cannot be read: ${(cause as Error).message}`, { status: 500, code: "manifest_unreadable", cause });
         }
         const state = states.create(org);
         const action = newAppUrl({ webUrl: options.githubUrl, state, org });
@@ -228,7 +228,7 @@ export function setupRoutes(options: SetupOptions) {
       handle(c, async () => {
         const current = options.current();
         if (current || exchanging) {
-          throw new EserverlessError(
+          throw new EserveslessError(
             current
               ? `A GitHub App (id ${current.credentials.appId}) is already configured on this server; /setup shows it. To replace it, delete DATA_DIR/github-app.json or change the environment, and restart.`
               : "A GitHub App is being set up right now; wait a moment and open /setup.",
@@ -242,7 +242,7 @@ export function setupRoutes(options: SetupOptions) {
           app = await exchangeManifestCode(request, c.req.query("code") ?? "");
         } catch (error) {
           // GitHub failed, not the code: reloading the page may work.
-          if (error instanceof EserverlessError && error.status >= 500) pending.restore();
+          if (error instanceof EserveslessError && error.status >= 500) pending.restore();
           throw error;
         } finally {
           exchanging = false;
@@ -251,7 +251,7 @@ export function setupRoutes(options: SetupOptions) {
           writeStoredApp(options.appFile, app, options.fs);
         } catch (cause) {
           log.error({ err: cause, appId: app.appId, slug: app.slug }, "GitHub App created but its credentials could not be stored");
-          throw new EserverlessError(
+          throw new EserveslessError(
             `GitHub created the App ${app.slug} (id ${app.appId}), but ${options.appFile} cannot be written (${(cause as Error).message}). ` +
               `Either generate a private key in the App's settings on GitHub and set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET, or delete the App and open /setup again once DATA_DIR is writable.`,
             { status: 500, code: "setup_not_stored", cause },

@@ -6,7 +6,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { Child } from "hono/jsx";
 import type { CronScheduler } from "../../cron/cron-scheduler.js";
-import { EserverlessError } from "../../errors.js";
+import { EserveslessError } from "../../errors.js";
 import type { LiveFunction, Store } from "../../store/store.js";
 import { functionUrl } from "../../urls.js";
 import { newNonce, renderPage, type PageStatus } from "./layout.js";
@@ -182,7 +182,7 @@ export function dashboardRoutes(options: DashboardOptions) {
       const run = scheduler.runNow(repository, c.req.param("name"));
       return c.redirect(`/functions/${run.repository}/${encodeURIComponent(run.function)}/runs`, 303);
     } catch (error) {
-      if (!(error instanceof EserverlessError)) throw error;
+      if (!(error instanceof EserveslessError)) throw error;
       return message(c, error.status as PageStatus, "Not started", error.message, true, { href: `/dashboard/projects/${repository}`, label: `Back to ${repository}` });
     }
   });

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import type { Deployer } from "../deploy/deployer.js";
-import { BadRequestError, EserverlessError, NotFoundError } from "../errors.js";
+import { BadRequestError, EserveslessError, NotFoundError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { Store } from "../store/store.js";
@@ -40,7 +40,7 @@ export function apiRoutes(options: {
   const uploadLimit = bodyLimit({
     maxSize: options.maxUploadBytes,
     onError: () => {
-      throw new EserverlessError(`The upload passed the limit of ${options.maxUploadBytes} bytes (ESERVELESS_MAX_SOURCE_BYTES)`, { status: 413, code: "upload_too_large" });
+      throw new EserveslessError(`The upload passed the limit of ${options.maxUploadBytes} bytes (ESERVELESS_MAX_SOURCE_BYTES)`, { status: 413, code: "upload_too_large" });
     },
   });
   app.post("/api/deployments", uploadLimit, async (c) => {

@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import { Hono, type Context } from "hono";
 import type { Logger } from "pino";
 import { functionTarget, type StoredSpec } from "../deploy/function-target.js";
-import { EserverlessError, NotFoundError } from "../errors.js";
+import { EserveslessError, NotFoundError } from "../errors.js";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Lease } from "../run/function-pool.js";
@@ -11,7 +11,7 @@ import { ProxyError, endToEndHeaders, proxyRequest } from "../run/proxy.js";
 import { PROBE_HEADER } from "../run/readiness.js";
 import type { LiveFunction, Store } from "../store/store.js";
 import type { InvocationLog } from "./invocation-log.js";
-import type { Metrics } from "./metrics.js";
+import type { Metrics } from "./metrics-routes.js";
 
 const DEFAULT_TIMEOUT_SECONDS = 30;
 const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
@@ -108,7 +108,7 @@ export interface InvokeOptions {
 export function invokeRoutes(options: InvokeOptions) {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const tooLarge = () =>
-    new EserverlessError(`Request body too large: the limit is ${maxBodyBytes} bytes (ESERVELESS_MAX_BODY_BYTES)`, { status: 413, code: "body_too_large" });
+    new EserveslessError(`Request body too large: the limit is ${maxBodyBytes} bytes (ESERVELESS_MAX_BODY_BYTES)`, { status: 413, code: "body_too_large" });
 
   // What the pool runs for each live function, computed once: the store hands out the same object until a switch.
   const targets = new WeakMap<LiveFunction, FunctionTarget>();
@@ -136,7 +136,7 @@ export function invokeRoutes(options: InvokeOptions) {
     const started = performance.now();
     const lease = await options.pool.acquire(targetOf(fn)).catch((error: unknown) => {
       // Refused before reaching a container (429, 503): overload shows in the metrics too.
-      const status = error instanceof EserverlessError ? error.status : 500;
+      const status = error instanceof EserveslessError ? error.status : 500;
       const ms = performance.now() - started;
       options.metrics.invocation(label, status, ms / 1000);
       options.invocations.record(label, { at: Date.now(), method: c.req.method, path, status, ms: Math.round(ms), cold: false, container: null });
@@ -180,7 +180,7 @@ export function invokeRoutes(options: InvokeOptions) {
       if (kind === "client_gone") {
         lease.release();
         finish(499);
-        throw new EserverlessError("The caller went away", { status: 499, code: "client_gone" });
+        throw new EserveslessError("The caller went away", { status: 499, code: "client_gone" });
       }
       if (kind === "body_too_large") {
         // The function saw a truncated body; do not reuse its connection state.
@@ -191,14 +191,14 @@ export function invokeRoutes(options: InvokeOptions) {
       if (kind === "timeout") {
         lease.discard(`no answer within ${timeoutMs} ms`);
         finish(504);
-        throw new EserverlessError(`${label} did not answer within its ${timeoutMs / 1000} s timeout (manifest: timeout); its container was recycled`, {
+        throw new EserveslessError(`${label} did not answer within its ${timeoutMs / 1000} s timeout (manifest: timeout); its container was recycled`, {
           status: 504,
           code: "function_timeout",
         });
       }
       lease.discard(`request failed: ${(error as Error).message}`);
       finish(502);
-      throw new EserverlessError(`${label} failed before it answered (its process crashed or closed the connection); its container was replaced`, {
+      throw new EserveslessError(`${label} failed before it answered (its process crashed or closed the connection); its container was replaced`, {
         status: 502,
         code: "function_crashed",
         cause: error,

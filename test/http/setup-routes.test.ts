@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
-import { setupRoutes } from "../../src/http/setup.js";
+import { setupRoutes } from "../../src/http/setup-routes.js";
 import type { GitHubRequest, StoredApp } from "../../src/github/app-setup.js";
 
 const OWNER = "octo-org";

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import * as v from "valibot";
 import type { Deployer } from "../deploy/deployer.js";
-import { BadRequestError, EserverlessError } from "../errors.js";
+import { BadRequestError, EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { resolveCommit } from "../github/resolve-commit.js";
 import type { Store } from "../store/store.js";
@@ -33,7 +33,7 @@ export function redeployRoutes(options: { adminToken: string | undefined; github
     const parsed = v.safeParse(RedeployBody, json);
     if (!parsed.success) throw new BadRequestError(parsed.issues.map((issue) => issue.message).join("; "));
     const github = options.github();
-    if (!github) throw new EserverlessError("The GitHub App is not configured on this server: open /setup first.", { status: 503, code: "github_not_configured" });
+    if (!github) throw new EserveslessError("The GitHub App is not configured on this server: open /setup first.", { status: 503, code: "github_not_configured" });
 
     const [owner, repo] = parsed.output.repository.split("/") as [string, string];
     const installationId = options.store.getRepository(`${owner}/${repo}`)?.installationId ?? (await github.installationFor(owner, repo));

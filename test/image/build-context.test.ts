@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { extract, type Header } from "tar-stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { createBuildContext, loadRuntimeTemplates, type RuntimeTemplate } from "../../src/build/build-context.js";
+import { createBuildContext, loadRuntimeTemplates, type RuntimeTemplate } from "../../src/image/build-context.js";
 import { readManifest } from "../../src/manifest/read-manifest.js";
 import { SourceTree, type SourceEntry } from "../../src/source/extract-tarball.js";
 
