@@ -62,3 +62,18 @@ export class UpstreamError extends EserveslessError {
     super(message, { status: options.status ?? 502, blame: "system", code: options.code ?? "upstream", cause: options.cause });
   }
 }
+
+/**
+ * A function's container that failed: it exited, never answered, or its
+ * runtime refused the function. `logs` holds what it printed, line by line,
+ * so the deployment log can show why.
+ */
+export class ContainerFailedError extends SourceError {
+  /** What the container printed, line by line, oldest first. */
+  readonly logs: string[];
+
+  constructor(message: string, options: { code: string; logs: string[]; cause?: unknown }) {
+    super(message, { code: options.code, cause: options.cause });
+    this.logs = options.logs;
+  }
+}

@@ -8,6 +8,7 @@ import { loadRuntimeTemplates } from "./image/build-context.js";
 import type { Config } from "./config.js";
 import { CronScheduler } from "./cron/cron-scheduler.js";
 import { createDeployer } from "./deploy/deployer.js";
+import { ContainerFailedError } from "./errors.js";
 import { APP_FILE_NAME, readStoredApp, storedAppCredentials, type AppFileSystem, type StoredApp } from "./github/app-setup.js";
 import { createGitHubApp, type GitHubApp } from "./github/github-app.js";
 import { functionTarget } from "./deploy/function-target.js";
@@ -93,7 +94,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     network: config.pool.network,
     onStartFailure: (target, error) => {
       store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`);
-      for (const line of (error as { logs?: string[] }).logs ?? []) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
+      if (error instanceof ContainerFailedError) for (const line of error.logs) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
     },
   });
   // Take over the previous run's containers; while Docker does not answer, try again every few seconds.

@@ -2,7 +2,7 @@ import type Docker from "dockerode";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { cronSettings } from "../cron/cron-scheduler.js";
-import { SourceError, UpstreamError } from "../errors.js";
+import { ContainerFailedError, UpstreamError } from "../errors.js";
 import { runOnce } from "../run/run-once.js";
 import { eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
 import type { LiveFunction } from "../store/store.js";
@@ -15,14 +15,14 @@ export const CRON_CHECK_TIMEOUT_MS = 30_000;
 const MAX_CHECK_OUTPUT_BYTES = 8 * 1024;
 
 /** A cron function that its runtime refuses: it would fail at every tick. */
-export class CronCheckError extends SourceError {
+export class CronCheckError extends ContainerFailedError {
   constructor(
     message: string,
     readonly exitCode: number | null,
     /** What the check printed, line by line. */
-    readonly logs: string[],
+    logs: string[],
   ) {
-    super(message, { code: "cron_check_failed" });
+    super(message, { code: "cron_check_failed", logs });
   }
 }
 

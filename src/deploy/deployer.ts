@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { buildImage } from "../image/build-image.js";
 import { pruneImages } from "../image/prune-images.js";
 import { createBuildContext, type RuntimeTemplate } from "../image/build-context.js";
-import { EserveslessError } from "../errors.js";
+import { ContainerFailedError, EserveslessError } from "../errors.js";
 import { downloadTarball } from "../github/download-tarball.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { postCommitStatus, type StatusState } from "../github/commit-status.js";
@@ -184,8 +184,7 @@ export function createDeployer(options: DeployerOptions) {
           startedReplicas.push({ target, replicas: [replica] });
           say(`${fn.name} answered HTTP after ${replica.coldStartMs} ms`);
         } catch (error) {
-          const logs = (error as { logs?: string[] }).logs ?? [];
-          for (const line of logs) say(`  ${fn.name} | ${line}`);
+          if (error instanceof ContainerFailedError) for (const line of error.logs) say(`  ${fn.name} | ${line}`);
           if (error instanceof EserveslessError) {
             throw new EserveslessError(`${fn.name}: ${error.message}`, { status: error.status, blame: error.blame, code: error.code, cause: error });
           }
@@ -202,7 +201,7 @@ export function createDeployer(options: DeployerOptions) {
           const checkedMs = await checkCronFunction(docker, fn, { instance: options.instance, signal, log });
           say(`${fn.name} can run on schedule (checked in ${checkedMs} ms)`);
         } catch (error) {
-          for (const line of (error as { logs?: string[] }).logs ?? []) say(`  ${fn.name} | ${line}`);
+          if (error instanceof ContainerFailedError) for (const line of error.logs) say(`  ${fn.name} | ${line}`);
           throw error;
         }
       }

@@ -1,20 +1,20 @@
 import type Docker from "dockerode";
 import { request } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SourceError } from "../errors.js";
+import { ContainerFailedError } from "../errors.js";
 import { containerLogs } from "./container-logs.js";
 
 /** The header of the router's readiness probe; runtimes answer it without calling user code. */
 export const PROBE_HEADER = "x-eserveless-probe";
 
 /** A function container that exited or never answered HTTP in time. */
-export class ReadinessError extends SourceError {
+export class ReadinessError extends ContainerFailedError {
   constructor(
     message: string,
     readonly exitCode: number | undefined,
-    readonly logs: string[],
+    logs: string[],
   ) {
-    super(message, { code: "not_ready" });
+    super(message, { code: "not_ready", logs });
   }
 }
 
