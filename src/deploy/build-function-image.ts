@@ -1,0 +1,47 @@
+import type Docker from "dockerode";
+import { createBuildContext, type RuntimeTemplate } from "../image/build-context.js";
+import { buildImage } from "../image/build-image.js";
+import { EserveslessError } from "../errors.js";
+import type { Manifest } from "../manifest/manifest-schema.js";
+import { eserveslessLabels } from "../run/sandbox.js";
+import type { SourceTree } from "../source/extract-tarball.js";
+import { slug } from "../slug.js";
+import type { DeploymentContext } from "./deployment-context.js";
+import { seconds } from "./format.js";
+
+/** What building a deployment's image needs besides its source. */
+export interface ImageBuilder {
+  docker: Docker;
+  /** This eserveless's id, on every image it builds. */
+  instance: string;
+  templates: Map<string, RuntimeTemplate>;
+  /** The base image of each runtime. */
+  images: { node: string; golang: string };
+}
+
+/**
+ * Builds the image of a deployment's functions from its source and its
+ * runtime's template, streaming the build to the deployment log. Resolves
+ * with the image's tag; throws a BuildError when the project's build fails.
+ */
+export async function buildFunctionImage(
+  { job, say, signal, startedAt }: DeploymentContext,
+  builder: ImageBuilder,
+  source: SourceTree,
+  manifest: Manifest,
+): Promise<string> {
+  const template = builder.templates.get(manifest.runtime);
+  if (!template) throw new EserveslessError(`This server has no ${manifest.runtime} runtime template`, { code: "runtime_missing" });
+  const [owner, repo] = job.repository.split("/") as [string, string];
+  const tag = `eserveless/${slug(owner)}/${slug(repo)}:${job.commit.slice(0, 12)}-${job.deploymentId}`;
+  say(`Building image ${tag}`);
+  const labels = eserveslessLabels({ instance: builder.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId });
+  const built = await buildImage(builder.docker, createBuildContext(source, template, manifest, labels), {
+    tag,
+    buildArgs: { BASE_IMAGE: builder.images[manifest.runtime] },
+    onLine: say,
+    signal,
+  });
+  say(`Image built in ${seconds(performance.now() - startedAt)} (${built.cachedSteps.length}/${built.steps.length} steps from cache)`);
+  return tag;
+}

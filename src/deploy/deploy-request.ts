@@ -1,0 +1,19 @@
+import type { Deployment } from "../store/store.js";
+
+/** Where a deployment's source comes from. */
+export type DeploySource = { kind: "github"; installationId: number } | { kind: "upload"; tarball: Buffer };
+
+/** A request to deploy one commit of one repository. */
+export interface DeployRequest {
+  /** `owner/repo` as GitHub spells it. */
+  repository: string;
+  commit: string;
+  ref: string | null;
+  trigger: Deployment["trigger"];
+  source: DeploySource;
+}
+
+/** A deploy request once recorded: it has a deployment id. */
+export interface DeployJob extends DeployRequest {
+  deploymentId: string;
+}

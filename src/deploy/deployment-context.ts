@@ -1,0 +1,48 @@
+import type { Logger } from "pino";
+import type { Store } from "../store/store.js";
+import { deploymentUrl } from "../urls.js";
+import type { DeployJob } from "./deploy-request.js";
+import type { PostStatus } from "./status-poster.js";
+
+/** What the steps of one running deployment share: the job, its logs, its commit statuses and its cancellation. */
+export interface DeploymentContext {
+  readonly job: DeployJob;
+  /** The server log, as a child for this deployment. */
+  readonly log: Logger;
+  /** Appends a line to the deployment's own log. */
+  say(line: string): void;
+  /** Records changes to the deployment (state, image, warnings…). */
+  record(patch: Parameters<Store["updateDeployment"]>[1]): void;
+  /** Posts a commit status on the deployment's commit. */
+  readonly status: PostStatus;
+  /** The deployment's page, the target of its commit statuses. */
+  readonly pageUrl: string;
+  /** Aborted when a newer push supersedes the deployment or eserveless shuts down. */
+  readonly signal: AbortSignal;
+  /** When it began to run (`performance.now()`), for the durations it reports. */
+  readonly startedAt: number;
+}
+
+/** The context of one deployment as it begins to run. */
+export function createDeploymentContext(
+  job: DeployJob,
+  signal: AbortSignal,
+  options: { store: Store; log: Logger; status: PostStatus; publicUrl: string },
+): DeploymentContext {
+  const { store } = options;
+  const log = options.log.child({ deployment: job.deploymentId, repository: job.repository, commit: job.commit.slice(0, 7) });
+  return {
+    job,
+    log,
+    // The deployment's own log holds every line; the server log only at debug level.
+    say: (line) => {
+      store.appendLog(job.deploymentId, line);
+      log.debug({ line }, "deployment log");
+    },
+    record: (patch) => store.updateDeployment(job.deploymentId, patch),
+    status: options.status,
+    pageUrl: deploymentUrl(options.publicUrl, job.deploymentId),
+    signal,
+    startedAt: performance.now(),
+  };
+}

@@ -1,0 +1,30 @@
+import { EserveslessError } from "../errors.js";
+import { downloadTarball } from "../github/download-tarball.js";
+import type { GitHubApp } from "../github/github-app.js";
+import { extractTarball, type ExtractLimits, type SourceTree } from "../source/extract-tarball.js";
+import type { DeploymentContext } from "./deployment-context.js";
+import { plural } from "./format.js";
+
+/**
+ * The deployment's source as files in memory: the uploaded tarball, or the
+ * commit's tarball downloaded through the GitHub App, unpacked within `limits`.
+ */
+export async function fetchSource(
+  { job, say, signal }: DeploymentContext,
+  github: () => GitHubApp | undefined,
+  limits?: Partial<ExtractLimits>,
+): Promise<SourceTree> {
+  let tarball: Buffer;
+  if (job.source.kind === "upload") {
+    tarball = job.source.tarball;
+  } else {
+    const app = github();
+    if (!app) throw new EserveslessError("The GitHub App is not configured; open /setup", { status: 503, code: "github_not_configured" });
+    const [owner, repo] = job.repository.split("/") as [string, string];
+    say(`Downloading ${job.repository}@${job.commit.slice(0, 7)}`);
+    tarball = await downloadTarball(app.installation(job.source.installationId), { owner, repo, ref: job.commit, signal });
+  }
+  const source = await extractTarball(tarball, limits);
+  say(`Unpacked ${plural(source.size, "file")} (${Math.ceil(source.totalBytes / 1024)} KiB)`);
+  return source;
+}

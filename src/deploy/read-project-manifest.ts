@@ -1,0 +1,23 @@
+import { readManifest } from "../manifest/read-manifest.js";
+import type { Manifest } from "../manifest/manifest-schema.js";
+import type { SourceTree } from "../source/extract-tarball.js";
+import type { DeploymentContext } from "./deployment-context.js";
+import { plural } from "./format.js";
+
+/** The manifest's names, tried in this order. */
+const MANIFEST_FILES = [".eserveless.yaml", ".eserveless.yml"];
+
+/**
+ * Reads the manifest at the root of `source`, records its warnings and says
+ * what it declares. Undefined when there is none: the commit is not an
+ * eserveless project. Throws a SourceError when the manifest is invalid.
+ */
+export function readProjectManifest({ say, record }: DeploymentContext, source: SourceTree): Manifest | undefined {
+  const manifestFile = MANIFEST_FILES.find((name) => source.has(name));
+  if (!manifestFile) return undefined;
+  const { manifest, warnings } = readManifest(source.text(manifestFile) ?? "", source, manifestFile);
+  for (const warning of warnings) say(`warning: ${warning}`);
+  record({ warnings });
+  say(`Manifest: runtime ${manifest.runtime}, ${plural(manifest.functions.length, "function")} (${manifest.functions.map((f) => `${f.name}: ${f.type}`).join(", ")})`);
+  return manifest;
+}
