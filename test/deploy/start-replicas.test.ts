@@ -1,0 +1,102 @@
+import Docker from "dockerode";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildFunctionImage } from "../../src/deploy/build-function-image.js";
+import { goLive, liveFunctions } from "../../src/deploy/go-live.js";
+import { startReplicas } from "../../src/deploy/start-replicas.js";
+import { EserveslessError } from "../../src/errors.js";
+import { loadRuntimeTemplates } from "../../src/image/build-context.js";
+import type { Manifest } from "../../src/manifest/manifest-schema.js";
+import { readManifest } from "../../src/manifest/read-manifest.js";
+import { ContainerPool } from "../../src/run/container-pool.js";
+import { LABEL } from "../../src/run/sandbox.js";
+import { SourceTree } from "../../src/source/extract-tarball.js";
+import { testImages } from "../support/start-eserveless.js";
+import { deploymentTestbed } from "../support/deployment-testbed.js";
+
+const testbed = deploymentTestbed();
+
+// The replicas of a deployment start before it goes live; any that a failed
+// deployment started must not stay behind on the engine.
+
+const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
+const INSTANCE = "test-start-replicas";
+const docker = new Docker();
+
+const FILES = {
+  "package.json": '{ "name": "start-replicas", "private": true }\n',
+  "functions.js": "module.exports = { API: (req, res) => res.end('ok'), Ticker: () => {} };\n",
+};
+const source = new SourceTree(Object.entries(FILES).map(([path, text]) => ({ type: "file" as const, path, mode: 0o644, content: Buffer.from(text) })));
+const manifestOf = (functions: string) => readManifest(`runtime: node\nfunctions:\n${functions}`, source).manifest;
+const API = "  - { name: API, type: http }\n";
+const TICKER = "  - { name: Ticker, type: cron, schedule: '0 0 1 1 *' }\n";
+const MISSING = "  - { name: Missing, type: http }\n";
+
+let pool: ContainerPool;
+let image: string;
+
+beforeAll(async () => {
+  pool = new ContainerPool({ docker, instance: INSTANCE, log: pino({ level: "silent" }) });
+  const build = testbed.deployment();
+  image = await buildFunctionImage(
+    build.deployment,
+    { docker, instance: INSTANCE, templates: await loadRuntimeTemplates(RUNTIMES), images: { node: testImages.ESERVELESS_NODE_IMAGE, golang: testImages.ESERVELESS_GO_IMAGE } },
+    source,
+    manifestOf(API + TICKER),
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await pool?.close();
+  if (image) await docker.getImage(image).remove({ force: true });
+});
+
+/** The containers of a deployment still on the engine, whatever their state. */
+const containersOf = (deploymentId: string) => docker.listContainers({ all: true, filters: { label: [`${LABEL}.deployment=${deploymentId}`] } });
+
+/** A deployment of `manifest` on the built image, with its live functions. */
+function deploymentOf(manifest: Manifest, signal?: AbortSignal) {
+  const test = testbed.deployment({ signal });
+  return { test, live: liveFunctions(test.deployment.job, manifest, image) };
+}
+
+describe("startReplicas", () => {
+  it("starts one ready replica per http function, checking the cron functions in the first", async () => {
+    const { test, live } = deploymentOf(manifestOf(API + TICKER));
+    const started = await startReplicas(test.deployment, pool, live);
+    try {
+      expect(started.map((f) => [f.target.name, f.replicas.length])).toEqual([["API", 1]]);
+      const [replica] = started[0]!.replicas;
+      expect((await fetch(`http://${replica!.host}:${replica!.port}/`)).status).toBe(200);
+      expect(test.lines()).toEqual(["Starting API…", "Ticker can run on schedule (checked in API's container)", `API answered HTTP after ${replica!.coldStartMs} ms`]);
+      expect(goLive(test.deployment, { store: testbed.store, pool }, image, live, started).coldStartMs).toBe(replica!.coldStartMs);
+    } finally {
+      await pool.discard(started.flatMap((f) => f.replicas));
+    }
+  });
+
+  it("fails naming the function that did not start, with its output in the log, and removes the replicas it started", async () => {
+    const { test, live } = deploymentOf(manifestOf(API + MISSING));
+    const error: unknown = await startReplicas(test.deployment, pool, live).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EserveslessError);
+    expect(error).toMatchObject({ code: "not_ready", blame: "user" });
+    expect((error as Error).message).toMatch(/^Missing: The function exited with code 1 before it answered HTTP: eserveless: functions\.js does not export Missing/);
+    const lines = test.lines();
+    expect(lines.slice(0, 3)).toEqual(["Starting API…", expect.stringMatching(/^API answered HTTP after \d+ ms$/), "Starting Missing…"]);
+    expect(lines).toContain("  Missing | eserveless: functions.js does not export Missing (it exports: API, Ticker). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
+    // API's replica was ready when Missing failed; nothing of the deployment is left.
+    expect(await containersOf(test.deployment.job.deploymentId)).toEqual([]);
+  });
+
+  it("starts nothing for a deployment cut short", async () => {
+    const controller = new AbortController();
+    const reason = new Error("superseded");
+    controller.abort(reason);
+    const { test, live } = deploymentOf(manifestOf(API), controller.signal);
+    await expect(startReplicas(test.deployment, pool, live)).rejects.toBe(reason);
+    expect(test.lines()).toEqual([]);
+    expect(await containersOf(test.deployment.job.deploymentId)).toEqual([]);
+  });
+});
