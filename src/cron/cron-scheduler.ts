@@ -6,7 +6,8 @@ import { containerEnvironment } from "../manifest/function-environment.js";
 import type { CronFunctionSpec } from "../manifest/manifest-schema.js";
 import { RunOnceError, runOnce } from "../run/run-once.js";
 import { LABEL, eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
-import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type LiveFunction, type Store } from "../store/store.js";
+import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type CronRunStore } from "../store/cron-run-store.js";
+import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { slug } from "../slug.js";
 
 /** Seconds a cron run may take when its manifest entry says nothing (the schema's default too). */
@@ -17,7 +18,7 @@ export const CRON_RUN_LABEL = `${LABEL}.cron-run`;
 export interface CronSchedulerOptions {
   /** This eserveless's id, on every container it starts. */
   instance: string;
-  store: Store;
+  store: LiveFunctionStore & CronRunStore;
   docker: Docker;
   log: Logger;
   /** The clock of run records, in milliseconds. */
@@ -87,7 +88,7 @@ export function cronSettings(fn: LiveFunction): CronSettings {
  */
 export class CronScheduler {
   readonly #instance: string;
-  readonly #store: Store;
+  readonly #store: LiveFunctionStore & CronRunStore;
   readonly #docker: Docker;
   readonly #log: Logger;
   readonly #now: () => number;

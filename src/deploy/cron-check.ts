@@ -5,7 +5,7 @@ import { cronSettings } from "../cron/cron-scheduler.js";
 import { SourceError, UpstreamError } from "../errors.js";
 import { runOnce } from "../run/run-once.js";
 import { eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
-import type { LiveFunction } from "../store/store.js";
+import type { LiveFunction } from "../store/live-function-store.js";
 import { slug } from "../slug.js";
 
 /** How long a cron function's check may take: loading its module, finding it, checking it. */

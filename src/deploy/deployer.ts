@@ -14,7 +14,9 @@ import { functionTarget } from "./function-target.js";
 import { checkCronFunction } from "./cron-check.js";
 import { eserveslessLabels } from "../run/sandbox.js";
 import { extractTarball, type ExtractLimits, type SourceTree } from "../source/extract-tarball.js";
-import type { Deployment, Store } from "../store/store.js";
+import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
+import type { LiveFunctionStore } from "../store/live-function-store.js";
+import type { RepositoryStore } from "../store/repository-store.js";
 import { deploymentUrl, functionUrl } from "../urls.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
 import { slug } from "../slug.js";
@@ -53,7 +55,7 @@ const MANIFEST_FILES = [".eserveless.yaml", ".eserveless.yml"];
 export interface DeployerOptions {
   /** This eserveless's id, on every image it builds. */
   instance: string;
-  store: Store;
+  store: DeploymentStore & LiveFunctionStore & RepositoryStore;
   docker: Docker;
   pool: ContainerPool;
   templates: Map<string, RuntimeTemplate>;

@@ -1,7 +1,7 @@
 import { containerEnvironment } from "../manifest/function-environment.js";
 import type { HttpFunctionSpec, Manifest } from "../manifest/manifest-schema.js";
 import type { FunctionTarget } from "../run/container-pool.js";
-import type { LiveFunction } from "../store/store.js";
+import type { LiveFunction } from "../store/live-function-store.js";
 
 /** The spec a live function keeps: its manifest entry plus the manifest-wide settings it needs. */
 export type StoredSpec = HttpFunctionSpec & Pick<Manifest, "entry" | "runtime">;

@@ -21,7 +21,7 @@ import { webhookRoutes } from "./webhook-routes.js";
 
 /** Everything the HTTP app needs, passed in: it opens no clients of its own. */
 export interface AppOptions {
-  store: Store;
+  store: Omit<Store, "close">;
   deployer: Deployer;
   pool: ContainerPool;
   docker: Docker;

@@ -9,7 +9,7 @@ import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Lease } from "../run/function-pool.js";
 import { ProxyError, endToEndHeaders, proxyRequest } from "../run/proxy.js";
 import { PROBE_HEADER } from "../run/readiness.js";
-import type { LiveFunction, Store } from "../store/store.js";
+import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import type { InvocationLog } from "./invocation-log.js";
 import type { Metrics } from "./metrics-routes.js";
 
@@ -90,7 +90,7 @@ function pipeResponse(upstream: IncomingMessage, outgoing: ServerResponse, lease
 }
 
 export interface InvokeOptions {
-  store: Store;
+  store: LiveFunctionStore;
   /** Where each invocation is recorded for `eserveless logs`. */
   invocations: InvocationLog;
   pool: ContainerPool;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CronCheckError, checkCronFunction } from "../../src/deploy/cron-check.js";
-import type { Deployment } from "../../src/store/store.js";
+import type { Deployment } from "../../src/store/deployment-store.js";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CronRun } from "../../src/store/store.js";
+import type { CronRun } from "../../src/store/cron-run-store.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
 
 // The runs pages of cron functions, over HTTP against a whole eserveless. Live

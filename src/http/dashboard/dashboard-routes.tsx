@@ -7,14 +7,16 @@ import { HTTPException } from "hono/http-exception";
 import type { Child } from "hono/jsx";
 import type { CronScheduler } from "../../cron/cron-scheduler.js";
 import { EserveslessError } from "../../errors.js";
-import type { LiveFunction, Store } from "../../store/store.js";
+import type { CronRunStore } from "../../store/cron-run-store.js";
+import type { DeploymentStore } from "../../store/deployment-store.js";
+import type { LiveFunction, LiveFunctionStore } from "../../store/live-function-store.js";
 import { functionUrl } from "../../urls.js";
 import { newNonce, renderPage, type PageStatus } from "./layout.js";
 import { DashboardPage, LoginPage, MessagePage, ProjectPage, type FunctionView, type ProjectView } from "./pages.js";
 import type { Sessions } from "./session.js";
 
 export interface DashboardOptions {
-  store: Store;
+  store: LiveFunctionStore & DeploymentStore & CronRunStore;
   scheduler: CronScheduler;
   publicUrl: string;
   sessions: Sessions;
