@@ -7,6 +7,7 @@ import { EserveslessError } from "../errors.js";
 import { downloadTarball } from "../github/download-tarball.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { postCommitStatus, type StatusState } from "../github/commit-status.js";
+import { storedSpec } from "../manifest/manifest-schema.js";
 import { readManifest } from "../manifest/read-manifest.js";
 import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Replica } from "../run/function-pool.js";
@@ -15,7 +16,7 @@ import { checkCronFunction } from "./cron-check.js";
 import { eserveslessLabels } from "../run/sandbox.js";
 import { extractTarball, type ExtractLimits, type SourceTree } from "../source/extract-tarball.js";
 import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
-import type { LiveFunctionStore } from "../store/live-function-store.js";
+import { liveFunctionOf, type LiveFunctionStore } from "../store/live-function-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 import { deploymentUrl, functionUrl } from "../urls.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
@@ -160,15 +161,9 @@ export function createDeployer(options: DeployerOptions) {
       say(`Image built in ${seconds(performance.now() - started)} (${built.cachedSteps.length}/${built.steps.length} steps from cache)`);
       store.updateDeployment(job.deploymentId, { state: "starting", image: tag });
 
-      const live = manifest.functions.map((fn) => ({
-        repository: job.repository,
-        name: fn.name,
-        type: fn.type,
-        deploymentId: job.deploymentId,
-        commit: job.commit,
-        image: tag,
-        spec: { ...fn, entry: manifest.entry, runtime: manifest.runtime },
-      }));
+      const live = manifest.functions.map((fn) =>
+        liveFunctionOf({ repository: job.repository, deploymentId: job.deploymentId, commit: job.commit, image: tag }, storedSpec(fn, manifest)),
+      );
       const startedReplicas: Array<{ target: FunctionTarget; replicas: Replica[] }> = [];
       const httpFunctions = live.filter((f) => f.type === "http");
       const cronNames = live.filter((f) => f.type === "cron").map((f) => f.name);
@@ -212,7 +207,7 @@ export function createDeployer(options: DeployerOptions) {
       // The last point a newer push can take over: after it, this deployment is live.
       signal.throwIfAborted();
       const previousImage = store.liveFunctions(job.repository)[0]?.image;
-      store.setLiveFunctions(job.repository, { id: job.deploymentId, commit: job.commit, image: tag }, live);
+      store.setLiveFunctions(job.repository, { id: job.deploymentId, commit: job.commit, image: tag }, live.map((fn) => fn.spec));
       const coldStart = Math.max(0, ...replicas.map((r) => r.coldStartMs));
       pool.activate(job.repository, startedReplicas);
       replicas = [];

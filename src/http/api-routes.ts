@@ -72,7 +72,7 @@ export function apiRoutes(options: {
       functions: functions.map((fn) => ({
         name: fn.name,
         type: fn.type,
-        ...(fn.type === "http" ? { url: functionUrl(options.publicUrl, repository, fn.name) } : { schedule: fn.spec.schedule as string }),
+        ...(fn.type === "http" ? { url: functionUrl(options.publicUrl, repository, fn.name) } : { schedule: fn.spec.schedule }),
       })),
     }));
     return c.json({ projects });

@@ -1,16 +1,25 @@
 import type Database from "better-sqlite3";
 import * as v from "valibot";
-import { jsonColumn, parseRow } from "./parse-row.js";
+import { CronSpecSchema, HttpSpecSchema, type StoredSpec } from "../manifest/manifest-schema.js";
+import { parseRow } from "./parse-row.js";
+
+const liveEntries = { repository: v.string(), name: v.string(), deploymentId: v.string(), commit: v.string(), image: v.string() };
+
+/** A live function: where it comes from, and its spec, parsed once here with its type's schema. */
+const LiveFunctionSchema = v.variant("type", [
+  v.object({ ...liveEntries, type: v.literal("http"), spec: HttpSpecSchema }),
+  v.object({ ...liveEntries, type: v.literal("cron"), spec: CronSpecSchema }),
+]);
 
 const LiveFunctionRow = v.pipe(
   v.object({
     repository: v.string(),
     name: v.string(),
-    type: v.picklist(["http", "cron"]),
+    type: v.string(),
     deployment_id: v.string(),
     commit_sha: v.string(),
     image: v.string(),
-    spec: jsonColumn(v.record(v.string(), v.unknown())),
+    spec: v.pipe(v.string(), v.parseJson()),
   }),
   v.transform((row) => ({
     repository: row.repository,
@@ -19,13 +28,22 @@ const LiveFunctionRow = v.pipe(
     deploymentId: row.deployment_id,
     commit: row.commit_sha,
     image: row.image,
-    /** The function's manifest entry, as validated. */
     spec: row.spec,
   })),
+  LiveFunctionSchema,
 );
 
-/** A function of a repository's live deployment. */
-export type LiveFunction = v.InferOutput<typeof LiveFunctionRow>;
+/** A function of a repository's live deployment: an http or a cron one, with the spec of its type. */
+export type LiveFunction = v.InferOutput<typeof LiveFunctionSchema>;
+/** A live function that answers HTTP requests. */
+export type LiveHttpFunction = Extract<LiveFunction, { type: "http" }>;
+/** A live function that runs on a schedule. */
+export type LiveCronFunction = Extract<LiveFunction, { type: "cron" }>;
+
+/** The live function that `spec` becomes once its deployment is live. */
+export function liveFunctionOf(deployment: { repository: string; deploymentId: string; commit: string; image: string }, spec: StoredSpec): LiveFunction {
+  return spec.type === "http" ? { ...deployment, name: spec.name, type: "http", spec } : { ...deployment, name: spec.name, type: "cron", spec };
+}
 
 const toLiveFunction = (row: unknown) => parseRow(LiveFunctionRow, row, "a live function", "deploy its repository again to replace it");
 
@@ -40,19 +58,15 @@ export function createLiveFunctionStore(db: Database.Database) {
 
   return {
     /** Switches a repository's live functions to those of one deployment, atomically. */
-    setLiveFunctions(
-      repository: string,
-      deployment: { id: string; commit: string; image: string },
-      functions: Array<{ name: string; type: "http" | "cron"; spec: Record<string, unknown> }>,
-    ): void {
+    setLiveFunctions(repository: string, deployment: { id: string; commit: string; image: string }, specs: StoredSpec[]): void {
       liveCache.clear();
       db.transaction(() => {
         db.prepare(`DELETE FROM functions WHERE repository = ?`).run(repository);
         const insert = db.prepare(
           `INSERT INTO functions (repository, name, type, deployment_id, commit_sha, image, spec) VALUES (?, ?, ?, ?, ?, ?, ?)`,
         );
-        for (const fn of functions) {
-          insert.run(repository, fn.name, fn.type, deployment.id, deployment.commit, deployment.image, JSON.stringify(fn.spec));
+        for (const spec of specs) {
+          insert.run(repository, spec.name, spec.type, deployment.id, deployment.commit, deployment.image, JSON.stringify(spec));
         }
       })();
     },

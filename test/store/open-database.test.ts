@@ -1,5 +1,7 @@
 import Database from "better-sqlite3";
+import { parse } from "valibot";
 import { describe, expect, it } from "vitest";
+import { StoredSpecSchema } from "../../src/manifest/manifest-schema.js";
 import { createCronRunStore } from "../../src/store/cron-run-store.js";
 import { createLiveFunctionStore } from "../../src/store/live-function-store.js";
 import { createRepositoryStore } from "../../src/store/repository-store.js";
@@ -44,7 +46,8 @@ describe("openDatabase", () => {
   });
 
   it("adds cron_runs to a database created before it, keeping its live functions", () => {
-    temp.store.setLiveFunctions("octo-org/cron", { id: "d1", commit: SHA, image: "img" }, [{ name: "Nightly", type: "cron", spec: { schedule: "* * * * *" } }]);
+    const spec = parse(StoredSpecSchema, { type: "cron", name: "Nightly", schedule: "* * * * *", runtime: "node" });
+    temp.store.setLiveFunctions("octo-org/cron", { id: "d1", commit: SHA, image: "img" }, [spec]);
     temp.db.close();
     // Back to the first schema version: no cron_runs table.
     const raw = new Database(temp.path);
