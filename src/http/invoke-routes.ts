@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { Hono, type Context } from "hono";
 import type { Logger } from "pino";
+import { defaultLimits } from "../default-limits.js";
 import { functionTarget } from "../deploy/function-target.js";
 import { EserveslessError, NotFoundError } from "../errors.js";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
@@ -13,7 +14,6 @@ import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function
 import type { InvocationLog } from "./invocation-log.js";
 import type { Metrics } from "./metrics-routes.js";
 
-const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
 
 /** The node adapter's request and response, absent under `app.request()`. */
 type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
@@ -105,7 +105,7 @@ export interface InvokeOptions {
  * Bodies stream both ways; a caller that goes away aborts the upstream request.
  */
 export function invokeRoutes(options: InvokeOptions) {
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBodyBytes = options.maxBodyBytes ?? defaultLimits.bodyBytes;
   const tooLarge = () =>
     new EserveslessError(`Request body too large: the limit is ${maxBodyBytes} bytes (ESERVELESS_MAX_BODY_BYTES)`, { status: 413, code: "body_too_large" });
 
