@@ -45,7 +45,9 @@ export function liveFunctionOf(deployment: { repository: string; deploymentId: s
   return spec.type === "http" ? { ...deployment, name: spec.name, type: "http", spec } : { ...deployment, name: spec.name, type: "cron", spec };
 }
 
-const toLiveFunction = (row: unknown) => parseRow(LiveFunctionRow, row, "a live function", "deploy its repository again to replace it");
+const UNREADABLE = ["a live function", "deploy its repository again to replace it"] as const;
+const KeyRow = v.object({ repository: v.string(), name: v.string() });
+const cacheKey = (repository: string, name: string) => `${repository}/${name}`.toLowerCase();
 
 /** The functions each repository serves: those of its live deployment. */
 export type LiveFunctionStore = ReturnType<typeof createLiveFunctionStore>;
@@ -53,8 +55,16 @@ export type LiveFunctionStore = ReturnType<typeof createLiveFunctionStore>;
 /** The functions table of `db`. */
 export function createLiveFunctionStore(db: Database.Database) {
   const selectLive = db.prepare(`SELECT * FROM functions WHERE repository = ? AND name = ?`);
-  // Only this process writes the functions table, so the cache is dropped on each switch.
+  // Only this process writes the functions table, so the cache is dropped on each switch. A row is
+  // parsed once (its schedule and time zone are checked again), then handed out as the same object.
   const liveCache = new Map<string, LiveFunction | undefined>();
+  const toLiveFunction = (row: unknown): LiveFunction => {
+    const { repository, name } = parseRow(KeyRow, row, ...UNREADABLE);
+    const key = cacheKey(repository, name);
+    let fn = liveCache.get(key);
+    if (!fn) liveCache.set(key, (fn = parseRow(LiveFunctionRow, row, ...UNREADABLE)));
+    return fn;
+  };
 
   return {
     /** Switches a repository's live functions to those of one deployment, atomically. */
@@ -73,7 +83,7 @@ export function createLiveFunctionStore(db: Database.Database) {
 
     /** One live function; answered from memory after the first look-up (every invocation asks). */
     liveFunction(repository: string, name: string): LiveFunction | undefined {
-      const key = `${repository}/${name}`.toLowerCase();
+      const key = cacheKey(repository, name);
       if (liveCache.has(key)) return liveCache.get(key);
       const row = selectLive.get(repository, name);
       const fn = row === undefined ? undefined : toLiveFunction(row);

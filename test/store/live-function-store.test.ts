@@ -61,6 +61,20 @@ describe("live functions", () => {
     expect(temp.store.liveFunctions("octo/hello").map((f) => [f.name, f.deploymentId])).toEqual([["hello", "dep1"]]);
   });
 
+  it("hands out the same object for a function until the next switch, parsed once", () => {
+    temp.store.setLiveFunctions("octo/hello", { id: "dep1", commit: SHA_A, image: "img:1" }, [http("hello"), cron("nightly", "0 3 * * *")]);
+    const first = temp.store.liveFunction("octo/hello", "hello");
+    expect(temp.store.liveFunction("OCTO/hello", "HELLO")).toBe(first);
+    expect(temp.store.liveFunctions("octo/hello")[0]).toBe(first);
+    const nightly = temp.store.liveFunctions()[1];
+    expect(temp.store.liveFunction("octo/hello", "nightly")).toBe(nightly);
+
+    temp.store.setLiveFunctions("octo/hello", { id: "dep2", commit: SHA_B, image: "img:2" }, [http("hello")]);
+    const next = temp.store.liveFunction("octo/hello", "hello");
+    expect(next).not.toBe(first);
+    expect(next?.deploymentId).toBe("dep2");
+  });
+
   it("survives a restart", () => {
     const hello = http("hello", { timeout: 5, env: { STYLE: "plain" } });
     temp.store.setLiveFunctions("octo/hello", { id: "dep1", commit: SHA_A, image: "img:1" }, [hello]);
