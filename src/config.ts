@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { defaultLimits } from "./default-limits.js";
 import { githubWebUrl } from "./github/app-setup.js";
 
 const port = v.pipe(
@@ -38,9 +39,9 @@ const EnvSchema = v.object({
   DATA_DIR: v.optional(v.pipe(v.string(), v.nonEmpty("must not be empty")), "./data"),
   ESERVELESS_NODE_IMAGE: v.optional(v.pipe(v.string(), v.nonEmpty()), "node:20-alpine"),
   ESERVELESS_GO_IMAGE: v.optional(v.pipe(v.string(), v.nonEmpty()), "golang:1.22-alpine"),
-  ESERVELESS_MAX_SOURCE_BYTES: v.optional(positiveInt("bytes a commit may unpack to"), String(200 * 1024 * 1024)),
-  ESERVELESS_MAX_SOURCE_FILES: v.optional(positiveInt("files a commit may hold"), "20000"),
-  ESERVELESS_MAX_BODY_BYTES: v.optional(positiveInt("bytes a request body may have"), String(100 * 1024 * 1024)),
+  ESERVELESS_MAX_SOURCE_BYTES: v.optional(positiveInt("bytes a commit may unpack to"), String(defaultLimits.sourceBytes)),
+  ESERVELESS_MAX_SOURCE_FILES: v.optional(positiveInt("files a commit may hold"), String(defaultLimits.sourceFiles)),
+  ESERVELESS_MAX_BODY_BYTES: v.optional(positiveInt("bytes a request body may have"), String(defaultLimits.bodyBytes)),
   ESERVELESS_COLD_START_TIMEOUT: v.optional(positiveInt("seconds a request waits for a container to start"), "30"),
   ESERVELESS_QUEUE_SIZE: v.optional(positiveInt("requests per function that may wait for capacity"), "100"),
   ESERVELESS_PAUSE_AFTER: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number of seconds (0 disables pausing)"), v.transform(Number)), "0"),

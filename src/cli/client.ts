@@ -1,5 +1,6 @@
 import type { PoolStats } from "../run/container-pool.js";
-import type { CronRun, Deployment, LogLine } from "../store/store.js";
+import type { CronRun } from "../store/cron-run-store.js";
+import type { Deployment, LogLine } from "../store/deployment-store.js";
 import { ApiError, CliError, UnreachableError, UsageError } from "./errors.js";
 import type { Invocation } from "../http/invocation-log.js";
 

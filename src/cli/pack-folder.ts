@@ -4,6 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import ignore, { type Ignore } from "ignore";
 import { pack as tarPack, type Header } from "tar-stream";
+import { defaultLimits } from "../default-limits.js";
 import { CliError } from "./errors.js";
 
 /** Never uploaded, whatever the ignore files say. */
@@ -53,8 +54,8 @@ interface IgnoreFile {
  * Entries are sorted and timestamps fixed, so equal folders pack to equal bytes.
  */
 export async function packFolder(folder: string, options: PackOptions): Promise<PackedFolder> {
-  const maxBytes = options.maxBytes ?? 200 * 1024 * 1024;
-  const maxFiles = options.maxFiles ?? 20_000;
+  const maxBytes = options.maxBytes ?? defaultLimits.sourceBytes;
+  const maxFiles = options.maxFiles ?? defaultLimits.sourceFiles;
   const info = await stat(folder).catch(() => undefined);
   if (!info?.isDirectory()) throw new CliError(`${folder} is not a folder`);
   const root = await realpath(folder);

@@ -3,21 +3,19 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { EserveslessError, NotFoundError } from "../errors.js";
 import { containerEnvironment } from "../manifest/function-environment.js";
-import type { CronFunctionSpec } from "../manifest/manifest-schema.js";
 import { RunOnceError, runOnce } from "../run/run-once.js";
-import { LABEL, eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
-import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type LiveFunction, type Store } from "../store/store.js";
+import { LABEL, eserveslessLabels } from "../run/sandbox.js";
+import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type CronRunStore } from "../store/cron-run-store.js";
+import type { LiveCronFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { slug } from "../slug.js";
 
-/** Seconds a cron run may take when its manifest entry says nothing (the schema's default too). */
-export const DEFAULT_CRON_TIMEOUT_SECONDS = 60;
 /** The label that ties a cron container to its run. */
 export const CRON_RUN_LABEL = `${LABEL}.cron-run`;
 
 export interface CronSchedulerOptions {
   /** This eserveless's id, on every container it starts. */
   instance: string;
-  store: Store;
+  store: LiveFunctionStore & CronRunStore;
   docker: Docker;
   log: Logger;
   /** The clock of run records, in milliseconds. */
@@ -29,7 +27,7 @@ export interface CronSettings {
   schedule: string;
   timezone: string;
   timeoutSeconds: number;
-  memoryBytes: number | undefined;
+  memoryBytes: number;
   env: Record<string, string>;
 }
 
@@ -47,7 +45,7 @@ export interface ScheduledFunction {
 }
 
 interface Job {
-  fn: LiveFunction;
+  fn: LiveCronFunction;
   schedule: string;
   timezone: string;
   cron: Cron;
@@ -62,17 +60,14 @@ interface ActiveRun {
 const lower = (text: string) => text.toLowerCase();
 
 /** The schedule, limits and environment of a live cron function, from its stored manifest entry. */
-export function cronSettings(fn: LiveFunction): CronSettings {
-  const spec = fn.spec;
-  const timeout = spec.timeout;
-  const entry = typeof spec.entry === "string" ? spec.entry : "functions.js";
-  const manifestEntry = { ...spec, meta: spec.meta ?? {}, env: spec.env ?? {} } as unknown as CronFunctionSpec;
+export function cronSettings(fn: LiveCronFunction): CronSettings {
+  const { spec } = fn;
   return {
-    schedule: String(spec.schedule),
-    timezone: typeof spec.timezone === "string" && spec.timezone !== "" ? spec.timezone : "UTC",
-    timeoutSeconds: typeof timeout === "number" && Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_CRON_TIMEOUT_SECONDS,
-    memoryBytes: typeof spec.memory === "number" ? spec.memory : undefined,
-    env: { ...containerEnvironment(manifestEntry, { entry }), ESERVELESS_FUNCTION: fn.name, ESERVELESS_FUNCTION_TYPE: "cron" },
+    schedule: spec.schedule,
+    timezone: spec.timezone,
+    timeoutSeconds: spec.timeout,
+    memoryBytes: spec.memory,
+    env: { ...containerEnvironment(spec, spec), ESERVELESS_FUNCTION: fn.name, ESERVELESS_FUNCTION_TYPE: "cron" },
   };
 }
 
@@ -87,7 +82,7 @@ export function cronSettings(fn: LiveFunction): CronSettings {
  */
 export class CronScheduler {
   readonly #instance: string;
-  readonly #store: Store;
+  readonly #store: LiveFunctionStore & CronRunStore;
   readonly #docker: Docker;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -202,7 +197,7 @@ export class CronScheduler {
    * The live cron function `name` of `repository`; throws a 404 that says
    * what is missing, or that the function is an http one.
    */
-  liveCronFunction(repository: string, name: string): LiveFunction {
+  liveCronFunction(repository: string, name: string): LiveCronFunction {
     const fn = this.#store.liveFunction(repository, name);
     if (!fn) {
       const deployed = this.#store.liveFunctions(repository);
@@ -241,7 +236,7 @@ export class CronScheduler {
     this.#trigger(fn, "schedule");
   }
 
-  #trigger(fn: LiveFunction, trigger: CronRun["trigger"]): CronRun {
+  #trigger(fn: LiveCronFunction, trigger: CronRun["trigger"]): CronRun {
     const key = lower(`${fn.repository}/${fn.name}`);
     const base = { repository: fn.repository, function: fn.name, deploymentId: fn.deploymentId, commit: fn.commit, trigger };
     const active = this.#running.get(key);
@@ -266,7 +261,7 @@ export class CronScheduler {
   }
 
   /** Runs one container to its end or its time limit, then records the result; never throws. */
-  async #execute(fn: LiveFunction, run: CronRun, signal: AbortSignal): Promise<void> {
+  async #execute(fn: LiveCronFunction, run: CronRun, signal: AbortSignal): Promise<void> {
     const log = this.#log.child({ repository: fn.repository, function: fn.name, run: run.id });
     let state: Exclude<CronRunState, "running" | "skipped"> = "failed";
     let exitCode: number | null = null;
@@ -300,7 +295,7 @@ export class CronScheduler {
       } else if (result.killed === "removed") {
         error = `Exited with code ${exitCode}: its container was removed from outside eserveless during the run`;
       } else if (result.killed === "out_of_memory") {
-        error = `Killed for using more than its ${Math.round((settings.memoryBytes ?? sandboxDefaults.memoryBytes) / 1024 ** 2)} MiB of memory`;
+        error = `Killed for using more than its ${Math.round(settings.memoryBytes / 1024 ** 2)} MiB of memory`;
       } else {
         error = `Exited with code ${exitCode}`;
       }

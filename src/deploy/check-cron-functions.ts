@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { ContainerFailedError } from "../errors.js";
-import type { LiveFunction } from "../store/store.js";
+import type { LiveFunction } from "../store/live-function-store.js";
 import { checkCronFunction } from "./cron-check.js";
 import type { DeploymentContext } from "./deployment-context.js";
 

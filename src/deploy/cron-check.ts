@@ -4,8 +4,8 @@ import type { Logger } from "pino";
 import { cronSettings } from "../cron/cron-scheduler.js";
 import { ContainerFailedError, UpstreamError } from "../errors.js";
 import { runOnce } from "../run/run-once.js";
-import { eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
-import type { LiveFunction } from "../store/store.js";
+import { eserveslessLabels } from "../run/sandbox.js";
+import type { LiveCronFunction } from "../store/live-function-store.js";
 import { slug } from "../slug.js";
 
 /** How long a cron function's check may take: loading its module, finding it, checking it. */
@@ -39,7 +39,7 @@ export class CronCheckError extends ContainerFailedError {
  */
 export async function checkCronFunction(
   docker: Docker,
-  fn: LiveFunction,
+  fn: LiveCronFunction,
   options: { instance: string; signal: AbortSignal; log: Logger; timeoutMs?: number },
 ): Promise<number> {
   const settings = cronSettings(fn);
@@ -75,7 +75,7 @@ export async function checkCronFunction(
   } else if (result.killed === "removed") {
     throw new UpstreamError(`${fn.name}: the container of its check was removed from outside eserveless`, { code: "container_removed" });
   } else if (result.killed === "out_of_memory") {
-    message = `killed for using more than its ${Math.round((settings.memoryBytes ?? sandboxDefaults.memoryBytes) / 1024 ** 2)} MiB of memory while loading`;
+    message = `killed for using more than its ${Math.round(settings.memoryBytes / 1024 ** 2)} MiB of memory while loading`;
   } else if (own) {
     message = own.slice("eserveless: ".length);
   } else {

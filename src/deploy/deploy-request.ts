@@ -1,4 +1,4 @@
-import type { Deployment } from "../store/store.js";
+import type { Deployment } from "../store/deployment-store.js";
 
 /** Where a deployment's source comes from. */
 export type DeploySource = { kind: "github"; installationId: number } | { kind: "upload"; tarball: Buffer };

@@ -5,7 +5,9 @@ import { EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { ExtractLimits } from "../source/extract-tarball.js";
-import type { Deployment, Store } from "../store/store.js";
+import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
+import type { LiveFunctionStore } from "../store/live-function-store.js";
+import type { RepositoryStore } from "../store/repository-store.js";
 import { deploymentUrl } from "../urls.js";
 import { buildFunctionImage } from "./build-function-image.js";
 import { checkCronFunctions } from "./check-cron-functions.js";
@@ -35,7 +37,7 @@ class ShuttingDown extends Error {
 export interface DeployerOptions {
   /** This eserveless's id, on every image it builds. */
   instance: string;
-  store: Store;
+  store: DeploymentStore & LiveFunctionStore & RepositoryStore;
   docker: Docker;
   pool: ContainerPool;
   templates: Map<string, RuntimeTemplate>;

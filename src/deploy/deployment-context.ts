@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Store } from "../store/store.js";
+import type { DeploymentStore } from "../store/deployment-store.js";
 import { deploymentUrl } from "../urls.js";
 import type { DeployJob } from "./deploy-request.js";
 import type { PostStatus } from "./status-poster.js";
@@ -12,7 +12,7 @@ export interface DeploymentContext {
   /** Appends a line to the deployment's own log. */
   say(line: string): void;
   /** Records changes to the deployment (state, image, warnings…). */
-  record(patch: Parameters<Store["updateDeployment"]>[1]): void;
+  record(patch: Parameters<DeploymentStore["updateDeployment"]>[1]): void;
   /** Posts a commit status on the deployment's commit. */
   readonly status: PostStatus;
   /** The deployment's page, the target of its commit statuses. */
@@ -27,7 +27,7 @@ export interface DeploymentContext {
 export function createDeploymentContext(
   job: DeployJob,
   signal: AbortSignal,
-  options: { store: Store; log: Logger; status: PostStatus; publicUrl: string },
+  options: { store: DeploymentStore; log: Logger; status: PostStatus; publicUrl: string },
 ): DeploymentContext {
   const { store } = options;
   const log = options.log.child({ deployment: job.deploymentId, repository: job.repository, commit: job.commit.slice(0, 7) });

@@ -1,14 +1,10 @@
 import { containerEnvironment } from "../manifest/function-environment.js";
-import type { HttpFunctionSpec, Manifest } from "../manifest/manifest-schema.js";
 import type { FunctionTarget } from "../run/container-pool.js";
-import type { LiveFunction } from "../store/store.js";
-
-/** The spec a live function keeps: its manifest entry plus the manifest-wide settings it needs. */
-export type StoredSpec = HttpFunctionSpec & Pick<Manifest, "entry" | "runtime">;
+import type { LiveHttpFunction } from "../store/live-function-store.js";
 
 /** What the container pool runs for a live http function. */
-export function functionTarget(fn: Omit<LiveFunction, "type">): FunctionTarget {
-  const spec = fn.spec as StoredSpec;
+export function functionTarget(fn: LiveHttpFunction): FunctionTarget {
+  const { spec } = fn;
   return {
     repository: fn.repository,
     name: fn.name,
@@ -21,7 +17,7 @@ export function functionTarget(fn: Omit<LiveFunction, "type">): FunctionTarget {
       concurrency: spec.concurrency,
       minReplicas: spec.minReplicas,
       maxReplicas: spec.maxReplicas,
-      idleTimeoutMs: spec.idleTimeout === undefined ? undefined : spec.idleTimeout * 1000,
+      idleTimeoutMs: spec.idleTimeout * 1000,
     },
   };
 }

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import * as v from "valibot";
 import type { Deployer } from "./deployer.js";
 import { BadRequestError } from "../errors.js";
-import type { Store } from "../store/store.js";
+import type { RepositoryStore } from "../store/repository-store.js";
 import { LOCAL_OWNER } from "../urls.js";
 
 // Only the fields eserveless reads, checked once here; GitHub sends many more.
@@ -53,7 +53,7 @@ const ZERO_SHA = /^0{40}$/;
 export function handleWebhookEvent(
   name: string,
   payload: unknown,
-  deps: { store: Store; deployer: Deployer; log: Logger },
+  deps: { store: RepositoryStore; deployer: Deployer; log: Logger },
 ): WebhookOutcome {
   switch (name) {
     case "ping":
@@ -80,7 +80,7 @@ export function handleWebhookEvent(
   }
 }
 
-function onPush(event: v.InferOutput<typeof PushEvent>, deps: { store: Store; deployer: Deployer; log: Logger }): WebhookOutcome {
+function onPush(event: v.InferOutput<typeof PushEvent>, deps: { store: RepositoryStore; deployer: Deployer; log: Logger }): WebhookOutcome {
   const repository = event.repository.full_name;
   const defaultBranch = event.repository.default_branch ?? event.repository.master_branch ?? "main";
   const installationId = event.installation?.id;

@@ -1,7 +1,7 @@
 import { ContainerFailedError, EserveslessError } from "../errors.js";
 import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Replica } from "../run/function-pool.js";
-import type { LiveFunction } from "../store/store.js";
+import type { LiveFunction } from "../store/live-function-store.js";
 import type { DeploymentContext } from "./deployment-context.js";
 import { functionTarget } from "./function-target.js";
 

@@ -6,7 +6,8 @@ import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserveslessError, NotFoundError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
-import type { Store } from "../store/store.js";
+import type { DeploymentStore } from "../store/deployment-store.js";
+import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { LOCAL_OWNER, deploymentUrl, functionUrl } from "../urls.js";
 import { bearerAuth } from "./bearer-auth.js";
 import type { InvocationLog } from "./invocation-log.js";
@@ -23,7 +24,7 @@ const ProjectName = v.pipe(
  */
 export function apiRoutes(options: {
   adminToken: string | undefined;
-  store: Store;
+  store: LiveFunctionStore & DeploymentStore;
   invocations: InvocationLog;
   deployer: Deployer;
   pool: ContainerPool;
@@ -62,7 +63,7 @@ export function apiRoutes(options: {
 
   /** Every project with a live deployment, its functions and their URLs. */
   app.get("/api/projects", (c) => {
-    const byRepository = new Map<string, ReturnType<Store["liveFunctions"]>>();
+    const byRepository = new Map<string, LiveFunction[]>();
     for (const fn of options.store.liveFunctions()) byRepository.set(fn.repository, [...(byRepository.get(fn.repository) ?? []), fn]);
     const projects = [...byRepository].map(([repository, functions]) => ({
       repository,
@@ -71,7 +72,7 @@ export function apiRoutes(options: {
       functions: functions.map((fn) => ({
         name: fn.name,
         type: fn.type,
-        ...(fn.type === "http" ? { url: functionUrl(options.publicUrl, repository, fn.name) } : { schedule: fn.spec.schedule as string }),
+        ...(fn.type === "http" ? { url: functionUrl(options.publicUrl, repository, fn.name) } : { schedule: fn.spec.schedule }),
       })),
     }));
     return c.json({ projects });

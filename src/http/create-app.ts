@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import type { Logger } from "pino";
 import type { CronScheduler } from "../cron/cron-scheduler.js";
 import type { Deployer } from "../deploy/deployer.js";
+import { defaultLimits } from "../default-limits.js";
 import { EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
@@ -21,7 +22,7 @@ import { webhookRoutes } from "./webhook-routes.js";
 
 /** Everything the HTTP app needs, passed in: it opens no clients of its own. */
 export interface AppOptions {
-  store: Store;
+  store: Omit<Store, "close">;
   deployer: Deployer;
   pool: ContainerPool;
   docker: Docker;
@@ -58,7 +59,7 @@ export function createApp(options: AppOptions) {
   });
   app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log }));
   app.route("/", redeployRoutes(options));
-  app.route("/", apiRoutes({ ...options, invocations, maxUploadBytes: options.maxUploadBytes ?? 200 * 1024 * 1024 }));
+  app.route("/", apiRoutes({ ...options, invocations, maxUploadBytes: options.maxUploadBytes ?? defaultLimits.sourceBytes }));
   const sessions = createSessions(options);
   app.route("/", deploymentRoutes({ ...options, sessions }));
   app.route("/", dashboardRoutes({ ...options, sessions }));

@@ -3,7 +3,8 @@ import { createMiddleware } from "hono/factory";
 import { html, raw } from "hono/html";
 import type { CronScheduler, ScheduledFunction } from "../cron/cron-scheduler.js";
 import { BadRequestError } from "../errors.js";
-import { MAX_RUNS_PER_FUNCTION, type CronRun, type Store } from "../store/store.js";
+import { MAX_RUNS_PER_FUNCTION, type CronRun, type CronRunStore } from "../store/cron-run-store.js";
+import type { LiveFunctionStore } from "../store/live-function-store.js";
 import { bearerAuth } from "./bearer-auth.js";
 
 const DEFAULT_LIMIT = 50;
@@ -81,7 +82,7 @@ ${run.state === "skipped" || (run.state === "running" && run.output === "")
  * run, 409 while a run is in progress, 404 for unknown or http functions.
  */
 export function cronRunRoutes(options: {
-  store: Store;
+  store: LiveFunctionStore & CronRunStore;
   scheduler: CronScheduler;
   adminToken: string | undefined;
   publicUrl: string;

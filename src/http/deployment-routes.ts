@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { jsx } from "hono/jsx";
 import { NotFoundError } from "../errors.js";
-import type { Store } from "../store/store.js";
+import type { DeploymentStore } from "../store/deployment-store.js";
 import { DeploymentPage } from "./dashboard/deployment-view.js";
 import { newNonce, renderPage } from "./dashboard/layout.js";
 import type { Sessions } from "./dashboard/session.js";
@@ -81,7 +81,7 @@ export const FOLLOW_LOG_SCRIPT = `(() => {
  * JSON for `Accept: application/json` (with `?after=<seq>` for new lines only).
  * It is what commit statuses link to, so it is public and shows no secrets.
  */
-export function deploymentRoutes(options: { store: Store; sessions?: Sessions }) {
+export function deploymentRoutes(options: { store: DeploymentStore; sessions?: Sessions }) {
   return new Hono().get("/deployments/:id", async (c) => {
     const deployment = options.store.getDeployment(c.req.param("id"));
     if (!deployment) throw new NotFoundError(`No deployment ${c.req.param("id")}`, { code: "deployment_not_found" });

@@ -2,19 +2,18 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { Hono, type Context } from "hono";
 import type { Logger } from "pino";
-import { functionTarget, type StoredSpec } from "../deploy/function-target.js";
+import { defaultLimits } from "../default-limits.js";
+import { functionTarget } from "../deploy/function-target.js";
 import { EserveslessError, NotFoundError } from "../errors.js";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Lease } from "../run/function-pool.js";
 import { ProxyError, endToEndHeaders, proxyRequest } from "../run/proxy.js";
 import { PROBE_HEADER } from "../run/readiness.js";
-import type { LiveFunction, Store } from "../store/store.js";
+import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function-store.js";
 import type { InvocationLog } from "./invocation-log.js";
 import type { Metrics } from "./metrics-routes.js";
 
-const DEFAULT_TIMEOUT_SECONDS = 30;
-const DEFAULT_MAX_BODY_BYTES = 100 * 1024 * 1024;
 
 /** The node adapter's request and response, absent under `app.request()`. */
 type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
@@ -90,7 +89,7 @@ function pipeResponse(upstream: IncomingMessage, outgoing: ServerResponse, lease
 }
 
 export interface InvokeOptions {
-  store: Store;
+  store: LiveFunctionStore;
   /** Where each invocation is recorded for `eserveless logs`. */
   invocations: InvocationLog;
   pool: ContainerPool;
@@ -106,13 +105,13 @@ export interface InvokeOptions {
  * Bodies stream both ways; a caller that goes away aborts the upstream request.
  */
 export function invokeRoutes(options: InvokeOptions) {
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBodyBytes = options.maxBodyBytes ?? defaultLimits.bodyBytes;
   const tooLarge = () =>
     new EserveslessError(`Request body too large: the limit is ${maxBodyBytes} bytes (ESERVELESS_MAX_BODY_BYTES)`, { status: 413, code: "body_too_large" });
 
   // What the pool runs for each live function, computed once: the store hands out the same object until a switch.
-  const targets = new WeakMap<LiveFunction, FunctionTarget>();
-  const targetOf = (fn: LiveFunction) => {
+  const targets = new WeakMap<LiveHttpFunction, FunctionTarget>();
+  const targetOf = (fn: LiveHttpFunction) => {
     let target = targets.get(fn);
     if (!target) targets.set(fn, (target = functionTarget(fn)));
     return target;
@@ -130,7 +129,7 @@ export function invokeRoutes(options: InvokeOptions) {
     const url = new URL(c.req.url);
     const prefix = url.pathname.split("/").slice(0, 5).join("/");
     const path = (url.pathname.slice(prefix.length) || "/") + url.search;
-    const timeoutMs = ((fn.spec as StoredSpec).timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000;
+    const timeoutMs = fn.spec.timeout * 1000;
     const node = c.env as NodeBindings;
 
     const started = performance.now();

@@ -4,7 +4,7 @@ import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { resolveCommit } from "../github/resolve-commit.js";
-import type { Store } from "../store/store.js";
+import type { RepositoryStore } from "../store/repository-store.js";
 import { deploymentUrl } from "../urls.js";
 import { bearerAuth } from "./bearer-auth.js";
 
@@ -25,7 +25,7 @@ export const RedeployBody = v.object({
  * `POST /redeploy` (admin token): resolves a ref of a repository the App can
  * see and deploys that commit as a push would.
  */
-export function redeployRoutes(options: { adminToken: string | undefined; github: () => GitHubApp | undefined; store: Store; deployer: Deployer; publicUrl: string }) {
+export function redeployRoutes(options: { adminToken: string | undefined; github: () => GitHubApp | undefined; store: RepositoryStore; deployer: Deployer; publicUrl: string }) {
   return new Hono().post("/redeploy", bearerAuth(options.adminToken), async (c) => {
     const json = await c.req.json().catch(() => {
       throw new BadRequestError('The body must be JSON such as {"repository": "owner/repo", "ref": "main"}');

@@ -55,6 +55,10 @@ export const RUNTIMES = ["node", "golang"] as const;
 
 const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
+/** Memory of a function's container when its manifest entry says nothing, in MiB. */
+const DEFAULT_MEMORY_MIB = 256;
+/** The memory a function's container may ask for, in bytes. */
+const MEMORY_RANGE = { min: 16 * MIB, max: 16 * GIB };
 // Binary multiples whatever the spelling, as Docker reads `--memory 512m` and
 // `512MB`: the limit ends up in a Docker HostConfig.
 const MEMORY_UNITS: Record<string, number> = { b: 1, k: 1024, m: MIB, g: GIB, t: 1024 ** 4 };
@@ -147,14 +151,14 @@ const functionEntries = {
           addIssue({ message: mustBe('a size such as "256m", "512Mi", "1g" or a number of MiB', dataset.value) });
           return NEVER;
         }
-        if (bytes < 16 * MIB || bytes > 16 * GIB) {
+        if (bytes < MEMORY_RANGE.min || bytes > MEMORY_RANGE.max) {
           addIssue({ message: mustBe("between 16 MiB and 16 GiB", dataset.value) });
           return NEVER;
         }
         return bytes;
       }),
     ),
-    256,
+    DEFAULT_MEMORY_MIB,
   ),
   /**
    * Extra environment variables, passed as they are. Names must be valid
@@ -300,32 +304,36 @@ export const FunctionSchema = v.pipe(
   }),
 );
 
+/**
+ * node: the module, relative to the repository root, that exports the
+ * functions; default `functions.js` as in the original. golang builds the
+ * root package and ignores it.
+ */
+const EntrySchema = v.nullish(
+  v.pipe(
+    v.string(must('a path such as "functions.js"')),
+    v.trim(),
+    v.check(
+      (entry) => entry !== "" && !/^([/\\]|[A-Za-z]:)/.test(entry) && !entry.split(/[/\\]/).includes(".."),
+      must('a path inside the repository such as "functions.js"'),
+    ),
+  ),
+  "functions.js",
+);
+
+/**
+ * `node` or `golang`. readManifest infers it from package.json or go.mod
+ * when it is missing, and maps misspellings such as `nodejs`.
+ */
+const RuntimeSchema = v.pipe(v.string(must('"node" or "golang"')), v.trim(), v.toLowerCase(), v.picklist(RUNTIMES, must('"node" or "golang"')));
+
 /** The whole `.eserveless.yaml`. */
 export const ManifestSchema = v.object(
   {
     /** The repository, for information only (the original wrote its URL here). */
     repo: v.optional(v.pipe(v.nullable(v.string(must("a string"))), v.transform((repo) => repo ?? undefined))),
-    /**
-     * `node` or `golang`. readManifest infers it from package.json or go.mod
-     * when it is missing, and maps misspellings such as `nodejs`.
-     */
-    runtime: v.pipe(v.string(must('"node" or "golang"')), v.trim(), v.toLowerCase(), v.picklist(RUNTIMES, must('"node" or "golang"'))),
-    /**
-     * node: the module, relative to the repository root, that exports the
-     * functions; default `functions.js` as in the original. golang builds the
-     * root package and ignores it.
-     */
-    entry: v.nullish(
-      v.pipe(
-        v.string(must('a path such as "functions.js"')),
-        v.trim(),
-        v.check(
-          (entry) => entry !== "" && !/^([/\\]|[A-Za-z]:)/.test(entry) && !entry.split(/[/\\]/).includes(".."),
-          must('a path inside the repository such as "functions.js"'),
-        ),
-      ),
-      "functions.js",
-    ),
+    runtime: RuntimeSchema,
+    entry: EntrySchema,
     /** The functions to deploy: at least one, names unique regardless of case. */
     functions: v.pipe(
       v.array(FunctionSchema, (issue) => (issue.input == null ? "must list at least one function" : must("a list of functions")(issue))),
@@ -363,3 +371,41 @@ export type HttpFunctionSpec = Extract<FunctionSpec, { type: "http" }>;
 export type CronFunctionSpec = Extract<FunctionSpec, { type: "cron" }>;
 /** A runtime that eserveless builds. */
 export type Runtime = Manifest["runtime"];
+
+/**
+ * What a deployment keeps of each function besides the manifest entry: the
+ * manifest-wide settings it runs with. Memory is kept in bytes, the entry's
+ * output; the manifest's own `memory` would read a number as MiB.
+ */
+const storedEntries = {
+  memory: v.nullish(v.pipe(v.number(), v.integer(), v.minValue(MEMORY_RANGE.min), v.maxValue(MEMORY_RANGE.max)), DEFAULT_MEMORY_MIB * MIB),
+  entry: EntrySchema,
+  runtime: RuntimeSchema,
+};
+const { schedule: _schedule, timezone: _timezone, ...httpEntries } = HttpFunctionSchema.entries;
+const { handler: _handler, ...cronEntries } = CronFunctionSchema.entries;
+
+/**
+ * An http function as its deployment keeps it live: its manifest entry (the
+ * output of {@link FunctionSchema}) plus the manifest's `entry` and `runtime`.
+ * Made of the manifest's own keys, so that it reads back what the manifest
+ * schema wrote, and fills a key missing from an older record with the same
+ * default.
+ */
+export const HttpSpecSchema = v.object({ ...httpEntries, ...storedEntries });
+/** A cron function as its deployment keeps it live; see {@link HttpSpecSchema}. */
+export const CronSpecSchema = v.object({ ...cronEntries, ...storedEntries });
+/** The spec of a live function, told apart by `type`. */
+export const StoredSpecSchema = v.variant("type", [HttpSpecSchema, CronSpecSchema]);
+
+/** An http function as its deployment keeps it live, defaults applied. */
+export type HttpSpec = v.InferOutput<typeof HttpSpecSchema>;
+/** A cron function as its deployment keeps it live, defaults applied. */
+export type CronSpec = v.InferOutput<typeof CronSpecSchema>;
+/** The spec of a live function: http or cron. */
+export type StoredSpec = HttpSpec | CronSpec;
+
+/** What a deployment keeps of one function of its manifest. */
+export function storedSpec(fn: FunctionSpec, manifest: Pick<Manifest, "entry" | "runtime">): StoredSpec {
+  return { ...fn, entry: manifest.entry, runtime: manifest.runtime };
+}

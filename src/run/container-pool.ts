@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { Agent } from "node:http";
 import type { Logger } from "pino";
 import { UpstreamError } from "../errors.js";
-import { FunctionPool, defaultScaling, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
+import { FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe, waitUntilReady } from "./readiness.js";
 import { CONTAINER_PORT, LABEL, eserveslessLabels, sandboxedContainer } from "./sandbox.js";
 import { slug } from "../slug.js";
@@ -17,7 +17,7 @@ export interface FunctionTarget {
   deploymentId: string;
   env: Record<string, string>;
   memoryBytes?: number;
-  scaling?: Partial<Scaling>;
+  scaling: Scaling;
 }
 
 /** The pool key of a function: names are case-insensitive, like its URL. */
@@ -218,11 +218,10 @@ export class ContainerPool {
     const key = functionKey(target.repository, target.name);
     const existing = this.#pools.get(key);
     if (existing?.deploymentId === target.deploymentId) return existing;
-    const scaling = { ...defaultScaling, ...definedOnly(target.scaling) };
     const log = this.#log.child({ function: `${target.repository}/${target.name}`, deployment: target.deploymentId });
     const pool = new FunctionPool(
       target.deploymentId,
-      scaling,
+      target.scaling,
       this.#settings,
       {
         start: (signal) => this.start(target, signal),
@@ -275,8 +274,4 @@ function newAgent(): Agent {
 async function publishedPort(container: Docker.Container): Promise<number> {
   const info = await container.inspect();
   return Number(info.NetworkSettings.Ports[`${CONTAINER_PORT}/tcp`]?.[0]?.HostPort);
-}
-
-function definedOnly<T extends object>(value: T | undefined): Partial<T> {
-  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -2,18 +2,16 @@ import type Docker from "dockerode";
 import type { Agent } from "node:http";
 import type { Logger } from "pino";
 import { EserveslessError } from "../errors.js";
+import type { HttpSpec } from "../manifest/manifest-schema.js";
 
-/** How one function scales; from its manifest entry. */
-export interface Scaling {
-  /** Requests one replica serves at once. */
-  concurrency: number;
-  minReplicas: number;
-  maxReplicas: number;
-  /** Idle time before a replica above minReplicas is removed. */
+/**
+ * How one function scales: the settings of its manifest entry, whose schema
+ * holds their defaults (`concurrency` requests one replica serves at once).
+ */
+export type Scaling = Pick<HttpSpec, "concurrency" | "minReplicas" | "maxReplicas"> & {
+  /** Idle time before a replica above minReplicas is removed: the entry's `idleTimeout`, in milliseconds. */
   idleTimeoutMs: number;
-}
-
-export const defaultScaling: Scaling = { concurrency: 10, minReplicas: 0, maxReplicas: 5, idleTimeoutMs: 5 * 60_000 };
+};
 
 /** A started container of a function that answers HTTP. */
 export interface Replica {

@@ -2,10 +2,11 @@ import { posix } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract, type Extract, type ExtractEvents } from "tar-stream";
+import { defaultLimits } from "../default-limits.js";
 import { SourceError } from "../errors.js";
 
 /** Limits on what a tarball may unpack to. */
-export const defaultExtractLimits = { maxBytes: 200 * 1024 * 1024, maxFiles: 20_000, maxFileBytes: 100 * 1024 * 1024 };
+export const defaultExtractLimits = { maxBytes: defaultLimits.sourceBytes, maxFiles: defaultLimits.sourceFiles, maxFileBytes: defaultLimits.sourceFileBytes };
 
 /** `maxBytes`: sum of file sizes; `maxFiles`: tar entries (files, links and folders); `maxFileBytes`: one file. */
 export type ExtractLimits = typeof defaultExtractLimits;

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packFolder } from "../../src/cli/pack-folder.js";
-import type { Deployment } from "../../src/store/store.js";
+import type { Deployment } from "../../src/store/deployment-store.js";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";

@@ -1,7 +1,7 @@
 import Docker from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CRON_RUN_LABEL } from "../../src/cron/cron-scheduler.js";
-import type { CronRun } from "../../src/store/store.js";
+import type { CronRun } from "../../src/store/cron-run-store.js";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";

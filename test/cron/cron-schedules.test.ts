@@ -2,6 +2,8 @@ import Docker from "dockerode";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CronScheduler, cronSettings } from "../../src/cron/cron-scheduler.js";
+import { parse } from "valibot";
+import { StoredSpecSchema } from "../../src/manifest/manifest-schema.js";
 import { createStore, type Store } from "../../src/store/store.js";
 
 // The scheduler's timing, read from a real store: which functions are
@@ -18,11 +20,8 @@ function deploy(id: string, functions: Array<{ name: string; type?: "http" | "cr
   store.setLiveFunctions(
     repository,
     { id, commit: SHA, image: `eserveless/none:${id}` },
-    functions.map((fn) => ({
-      name: fn.name,
-      type: fn.type ?? "cron",
-      spec: { name: fn.name, type: fn.type ?? "cron", meta: {}, env: {}, entry: "functions.js", runtime: "node", timezone: "UTC", ...fn.spec },
-    })),
+    // As a deployment stores them: the manifest's entries, defaults applied.
+    functions.map((fn) => parse(StoredSpecSchema, { name: fn.name, type: fn.type ?? "cron", runtime: "node", ...fn.spec })),
   );
 }
 
@@ -110,7 +109,7 @@ describe("cron schedules", () => {
 
   it("gives a run the function's variables, its name and type, after meta", () => {
     deploy("d1", [{ name: "Daily", spec: { schedule: "0 1 * * *", meta: { target: "world", function: "spoofed" }, env: { STYLE: "plain" }, timeout: 7, memory: 64 * 1024 * 1024 } }]);
-    const settings = cronSettings(store.liveFunction(REPO, "Daily")!);
+    const settings = cronSettings(scheduler.liveCronFunction(REPO, "Daily"));
     expect(settings).toMatchObject({ schedule: "0 1 * * *", timezone: "UTC", timeoutSeconds: 7, memoryBytes: 64 * 1024 * 1024 });
     expect(settings.env).toEqual({
       ESERVELESS_TARGET: "world",

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CronCheckError, checkCronFunction } from "../../src/deploy/cron-check.js";
-import type { Deployment } from "../../src/store/store.js";
+import type { Deployment } from "../../src/store/deployment-store.js";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
@@ -130,7 +130,7 @@ describe("the cron check of a deployment", () => {
 
   it("kills a check past its time limit, or when the deployment is cut short, and removes its container", async () => {
     // The good version's module loops forever at load when HANG_AT_LOAD is set: an env entry of the manifest.
-    const live = server.store.liveFunction(REPOSITORY, "Ticker")!;
+    const live = server.scheduler.liveCronFunction(REPOSITORY, "Ticker");
     const hangs = { ...live, spec: { ...live.spec, env: { HANG_AT_LOAD: "1" } } };
     const options = { instance: readFileSync(join(server.dataDir, "instance-id"), "utf8").trim(), log: pino({ level: "silent" }) };
     const tickerContainers = async () => (await containersOf(good.id)).filter((c) => c.Labels["dev.eserveless.function"] === "Ticker");

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CronRun } from "../../src/store/store.js";
+import { parse } from "valibot";
+import { StoredSpecSchema } from "../../src/manifest/manifest-schema.js";
+import type { CronRun } from "../../src/store/cron-run-store.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
 
 // The runs pages of cron functions, over HTTP against a whole eserveless. Live
@@ -17,7 +19,7 @@ function liveFunctions(functions: Array<{ name: string; type: "http" | "cron"; s
   server.store.setLiveFunctions(
     REPO,
     { id: "dep1", commit: SHA, image: MISSING_IMAGE },
-    functions.map((fn) => ({ name: fn.name, type: fn.type, spec: { name: fn.name, type: fn.type, meta: {}, env: {}, entry: "functions.js", runtime: "node", ...fn.spec } })),
+    functions.map((fn) => parse(StoredSpecSchema, { name: fn.name, type: fn.type, runtime: "node", ...fn.spec })),
   );
   server.scheduler.sync(REPO);
 }

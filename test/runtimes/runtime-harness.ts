@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { containerLogs } from "../../src/run/container-logs.js";
 import { PROBE_HEADER } from "../../src/run/readiness.js";
 import { CONTAINER_PORT, sandboxedContainer } from "../../src/run/sandbox.js";
-import type { Deployment } from "../../src/store/store.js";
+import type { Deployment } from "../../src/store/deployment-store.js";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";

@@ -334,7 +334,9 @@ describe("extractTarball", () => {
     const imports = [...source.matchAll(/^import .* from "([^"]+)";$/gm)].map((match) => match[1]);
     expect(imports.length).toBeGreaterThan(0);
     expect(imports.filter((name) => /^(node:)?fs(\/|$)/.test(name ?? ""))).toEqual([]);
-    expect(imports).toEqual(["node:path", "node:stream/promises", "node:zlib", "tar-stream", "../errors.js"]);
+    expect(imports).toEqual(["node:path", "node:stream/promises", "node:zlib", "tar-stream", "../default-limits.js", "../errors.js"]);
+    // The limits module imports nothing at all.
+    expect(readFileSync(new URL("../../src/default-limits.ts", import.meta.url), "utf8")).not.toMatch(/^import /m);
   });
 });
 

@@ -7,14 +7,17 @@ import { HTTPException } from "hono/http-exception";
 import type { Child } from "hono/jsx";
 import type { CronScheduler } from "../../cron/cron-scheduler.js";
 import { EserveslessError } from "../../errors.js";
-import type { LiveFunction, Store } from "../../store/store.js";
+import type { HttpSpec } from "../../manifest/manifest-schema.js";
+import type { CronRunStore } from "../../store/cron-run-store.js";
+import type { DeploymentStore } from "../../store/deployment-store.js";
+import type { LiveFunction, LiveFunctionStore } from "../../store/live-function-store.js";
 import { functionUrl } from "../../urls.js";
 import { newNonce, renderPage, type PageStatus } from "./layout.js";
 import { DashboardPage, LoginPage, MessagePage, ProjectPage, type FunctionView, type ProjectView } from "./pages.js";
 import type { Sessions } from "./session.js";
 
 export interface DashboardOptions {
-  store: Store;
+  store: LiveFunctionStore & DeploymentStore & CronRunStore;
   scheduler: CronScheduler;
   publicUrl: string;
   sessions: Sessions;
@@ -26,15 +29,9 @@ function safeNext(next: unknown): string {
   return /^\/(dashboard|deployments)(?:[/?]|$)/.test(next) && !next.includes("//") && !/[\\\s]/.test(next) ? next : "/dashboard";
 }
 
-/** `timeout 30 s · 256 MiB · 10 at once · 0–5 replicas`, from a validated manifest entry. */
-function limits(spec: Record<string, unknown>): string {
-  const parts: string[] = [];
-  const number = (key: string) => (typeof spec[key] === "number" ? (spec[key] as number) : undefined);
-  if (number("timeout") !== undefined) parts.push(`timeout ${number("timeout")} s`);
-  if (number("memory") !== undefined) parts.push(`${Math.round(number("memory")! / 1024 / 1024)} MiB`);
-  if (number("concurrency") !== undefined) parts.push(`${number("concurrency")} at once`);
-  if (number("minReplicas") !== undefined && number("maxReplicas") !== undefined) parts.push(`${number("minReplicas")}–${number("maxReplicas")} replicas`);
-  return parts.join(" · ");
+/** `timeout 30 s · 256 MiB · 10 at once · 0–5 replicas`, from a live http function's spec. */
+function limits(spec: HttpSpec): string {
+  return [`timeout ${spec.timeout} s`, `${Math.round(spec.memory / 1024 / 1024)} MiB`, `${spec.concurrency} at once`, `${spec.minReplicas}–${spec.maxReplicas} replicas`].join(" · ");
 }
 
 /**
@@ -94,8 +91,8 @@ export function dashboardRoutes(options: DashboardOptions) {
     return {
       name: fn.name,
       type: "cron",
-      schedule: String(fn.spec.schedule ?? ""),
-      timezone: String(fn.spec.timezone ?? "UTC"),
+      schedule: fn.spec.schedule,
+      timezone: fn.spec.timezone,
       nextRun: scheduled?.nextRun?.getTime() ?? null,
       lastRun: store.listRuns(fn.repository, fn.name, 1)[0],
       runsUrl: `/functions/${fn.repository}/${encodeURIComponent(fn.name)}/runs`,

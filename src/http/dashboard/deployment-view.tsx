@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import { finalStates, type Deployment, type LogLine } from "../../store/store.js";
+import { finalStates, type Deployment, type LogLine } from "../../store/deployment-store.js";
 import { duration, projectPath, shortRef, shortSha, when } from "./format.js";
 import { Page } from "./layout.js";
 

@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
-import type { CronRun, Deployment } from "../../store/store.js";
+import type { CronRun } from "../../store/cron-run-store.js";
+import type { Deployment } from "../../store/deployment-store.js";
 import { duration, projectPath, shortRef, shortSha, when } from "./format.js";
 import { Page } from "./layout.js";
 

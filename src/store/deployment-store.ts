@@ -1,0 +1,151 @@
+import type Database from "better-sqlite3";
+import { randomBytes } from "node:crypto";
+import * as v from "valibot";
+import { jsonColumn, parseRow } from "./parse-row.js";
+
+/** The states a deployment moves through; the last five are final. */
+export const deploymentStates = ["queued", "building", "starting", "success", "failure", "error", "superseded", "skipped"] as const;
+export type DeploymentState = (typeof deploymentStates)[number];
+export const finalStates: ReadonlySet<DeploymentState> = new Set(["success", "failure", "error", "superseded", "skipped"]);
+
+/** What started a deployment: a push, a redeploy of a commit, or a local folder from the CLI. */
+export const deploymentTriggers = ["push", "redeploy", "local"] as const;
+
+/** A bounded log: a build that prints without end must not fill the disk. */
+const MAX_LOG_LINES = 5000;
+
+const DeploymentRow = v.pipe(
+  v.object({
+    id: v.string(),
+    repository: v.string(),
+    commit_sha: v.string(),
+    ref: v.nullable(v.string()),
+    trigger: v.picklist(deploymentTriggers),
+    state: v.picklist(deploymentStates),
+    description: v.nullable(v.string()),
+    image: v.nullable(v.string()),
+    warnings: jsonColumn(v.array(v.string())),
+    functions: jsonColumn(v.array(v.object({ name: v.string(), type: v.string(), url: v.optional(v.string()), schedule: v.optional(v.string()) }))),
+    created_at: v.number(),
+    started_at: v.nullable(v.number()),
+    finished_at: v.nullable(v.number()),
+    cold_start_ms: v.nullable(v.number()),
+  }),
+  v.transform((row) => ({
+    id: row.id,
+    repository: row.repository,
+    commit: row.commit_sha,
+    ref: row.ref,
+    trigger: row.trigger,
+    state: row.state,
+    description: row.description,
+    image: row.image,
+    warnings: row.warnings,
+    functions: row.functions,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    coldStartMs: row.cold_start_ms,
+  })),
+);
+
+/** One deployment of one commit, from queued to its final state. */
+export type Deployment = v.InferOutput<typeof DeploymentRow>;
+
+const LogLineRow = v.object({ seq: v.number(), at: v.number(), line: v.string() });
+
+/** One line of a deployment's log, numbered from 1. */
+export type LogLine = v.InferOutput<typeof LogLineRow>;
+
+const SeqRow = v.object({ seq: v.number() });
+
+const toDeployment = (row: unknown) => parseRow(DeploymentRow, row, "a deployment");
+
+/** The deployments and their logs. */
+export type DeploymentStore = ReturnType<typeof createDeploymentStore>;
+
+/** The deployments and deployment_logs tables of `db`; `now` is the clock, in milliseconds. */
+export function createDeploymentStore(db: Database.Database, options: { now: () => number }) {
+  const { now } = options;
+  const insertLog = db.prepare(
+    `INSERT INTO deployment_logs (deployment_id, seq, at, line)
+     SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM deployment_logs WHERE deployment_id = ?
+     RETURNING seq`,
+  );
+  const trimLog = db.prepare(`DELETE FROM deployment_logs WHERE deployment_id = ? AND seq <= ?`);
+
+  function getDeployment(id: string): Deployment | undefined {
+    const row = db.prepare(`SELECT * FROM deployments WHERE id = ?`).get(id);
+    return row === undefined ? undefined : toDeployment(row);
+  }
+
+  return {
+    /** Records a new deployment, `queued`. */
+    createDeployment(input: { repository: string; commit: string; ref: string | null; trigger: Deployment["trigger"] }): Deployment {
+      const id = randomBytes(6).toString("hex");
+      db.prepare(
+        `INSERT INTO deployments (id, repository, commit_sha, ref, trigger, state, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
+      ).run(id, input.repository, input.commit, input.ref, input.trigger, now());
+      return getDeployment(id)!;
+    },
+
+    getDeployment,
+
+    /** Deployments newest first, of one repository (whatever its case) or all. */
+    listDeployments(repository?: string, limit = 50): Deployment[] {
+      const rows = repository
+        ? db.prepare(`SELECT * FROM deployments WHERE repository = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(repository, limit)
+        : db.prepare(`SELECT * FROM deployments ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(limit);
+      return rows.map(toDeployment);
+    },
+
+    /** Changes a deployment; `building` sets its start once, a final state its end. */
+    updateDeployment(
+      id: string,
+      patch: Partial<Pick<Deployment, "state" | "description" | "image" | "warnings" | "functions" | "coldStartMs">>,
+    ): void {
+      const sets: string[] = [];
+      const values: Record<string, unknown> = { id };
+      const columns = { state: "state", description: "description", image: "image", warnings: "warnings", functions: "functions", coldStartMs: "cold_start_ms" } as const;
+      for (const [key, column] of Object.entries(columns)) {
+        const value = patch[key as keyof typeof patch];
+        if (value === undefined) continue;
+        sets.push(`${column} = @${key}`);
+        values[key] = typeof value === "object" && value !== null ? JSON.stringify(value) : value;
+      }
+      if (patch.state === "building") sets.push(`started_at = COALESCE(started_at, @at)`);
+      if (patch.state && finalStates.has(patch.state)) sets.push(`finished_at = @at`);
+      values.at = now();
+      if (sets.length > 0) db.prepare(`UPDATE deployments SET ${sets.join(", ")} WHERE id = @id`).run(values);
+    },
+
+    /**
+     * Ends the deployments a previous process left unfinished (it stopped or
+     * crashed mid-way) as `error`, and returns them so their commits can be told.
+     */
+    failInterruptedDeployments(description: string): Deployment[] {
+      return db
+        .prepare(
+          `UPDATE deployments SET state = 'error', description = ?, finished_at = ?
+           WHERE state IN ('queued', 'building', 'starting') RETURNING *`,
+        )
+        .all(description, now())
+        .map(toDeployment);
+    },
+
+    /** Appends one line to a deployment's log, dropping the oldest past the cap. */
+    appendLog(id: string, line: string): number {
+      const { seq } = parseRow(SeqRow, insertLog.get(id, now(), line, id), "a deployment log line number");
+      if (seq > MAX_LOG_LINES) trimLog.run(id, seq - MAX_LOG_LINES);
+      return seq;
+    },
+
+    /** A deployment's log lines after `afterSeq` (for following it live). */
+    deploymentLog(id: string, afterSeq = 0): LogLine[] {
+      return db
+        .prepare(`SELECT seq, at, line FROM deployment_logs WHERE deployment_id = ? AND seq > ? ORDER BY seq`)
+        .all(id, afterSeq)
+        .map((row) => parseRow(LogLineRow, row, `a log line of deployment ${id}`));
+    },
+  };
+}
