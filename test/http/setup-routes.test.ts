@@ -1,3 +1,4 @@
+import { Hono } from "hono";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import { errorHandler } from "../../src/http/error-handler.js";
 import { setupRoutes } from "../../src/http/setup-routes.js";
 import type { GitHubRequest, StoredApp } from "../../src/github/app-setup.js";
 
@@ -247,7 +249,9 @@ describe("GitHub App setup when GitHub fails", () => {
   function routes(request?: GitHubRequest) {
     const dataDir = mkdtempSync(join(tmpdir(), "eserveless-setup-"));
     let created: StoredApp | undefined;
-    const app = setupRoutes({
+    const log = pino({ level: "silent" });
+    // Mounted as createApp mounts it: its errors answer through the app's one error handler.
+    const app = new Hono().onError(errorHandler({ log })).route("/", setupRoutes({
       publicUrl: "https://fn.example.com",
       // Nothing listens on port 9 of loopback: "GitHub unreachable".
       githubApiUrl: "http://127.0.0.1:9",
@@ -265,9 +269,9 @@ describe("GitHub App setup when GitHub fails", () => {
       onCreated: (stored) => {
         created = stored;
       },
-      log: pino({ level: "silent" }),
+      log,
       ...(request && { request }),
-    });
+    }));
     return { app, dataDir, created: () => created };
   }
 
