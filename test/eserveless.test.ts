@@ -3,11 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { readConfig } from "../src/config.js";
-import { createEserveless } from "../src/eserveless.js";
-import { testImages } from "./support/start-eserveless.js";
+import { testImages, wireApp } from "./support/wire-app.js";
 
 const dir = mkdtempSync(join(tmpdir(), "eserveless-adopt-"));
 let relay: Server | undefined;
@@ -21,8 +18,7 @@ describe("createEserveless", () => {
   it("keeps trying to take over its containers while Docker does not answer at start", async () => {
     // A Docker socket that nothing serves yet; later it relays to the real engine.
     const socketPath = join(dir, "docker.sock");
-    const config = readConfig({ DATA_DIR: join(dir, "data"), LOG_LEVEL: "silent", ...testImages });
-    const eserveless = await createEserveless(config, { docker: new Docker({ socketPath }), log: pino({ level: "silent" }) });
+    const eserveless = await wireApp({ docker: new Docker({ socketPath }), env: { DATA_DIR: join(dir, "data") } });
     try {
       const instance = readFileSync(join(dir, "data", "instance-id"), "utf8").trim();
       const real = new Docker();

@@ -37,6 +37,8 @@ export interface AppOptions {
   /** Largest local-folder upload (the source limit). */
   maxUploadBytes?: number;
   log: Logger;
+  /** The clock of dashboard sign-ins; Date.now when absent. */
+  now?: () => number;
   /** GitHub App setup from its manifest at /setup; without it /setup is not served. */
   setup?: SetupOptions;
 }

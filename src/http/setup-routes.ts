@@ -16,19 +16,8 @@ import {
   type GitHubRequest,
   type StoredApp,
 } from "../github/app-setup.js";
-import type { GitHubAppCredentials } from "../github/github-app.js";
+import type { ConfiguredApp } from "../github/github-app-holder.js";
 import { errorPage } from "./error-handler.js";
-
-/** The App in use, and where its credentials came from. */
-export interface ConfiguredApp {
-  source: "environment" | "file";
-  credentials: GitHubAppCredentials;
-  /** Known for an App created by /setup; looked up on GitHub for one from the environment. */
-  slug?: string;
-  name?: string;
-  htmlUrl?: string;
-  createdAt?: string;
-}
 
 export interface SetupOptions {
   publicUrl: string;
