@@ -83,11 +83,9 @@ const INTERNAL = new EserveslessError("Internal server error; the server log has
 export function errorHandler(options: { log: Logger }): ErrorHandler {
   return (thrown, c) => {
     let error: EserveslessError;
-    if (thrown instanceof EserveslessError) {
-      error = thrown;
+    if (thrown instanceof EserveslessError || thrown instanceof HTTPException) {
+      error = thrown instanceof HTTPException ? fromHttpException(thrown) : thrown;
       if (error.status >= 500) options.log.warn({ err: error, path: c.req.path }, error.message);
-    } else if (thrown instanceof HTTPException) {
-      error = fromHttpException(thrown);
     } else {
       options.log.error({ err: thrown, method: c.req.method, path: c.req.path }, "unhandled error");
       error = INTERNAL;
