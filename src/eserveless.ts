@@ -149,7 +149,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
      * stays open for its opener to close.
      */
     async close(options: { keepContainers?: boolean } = {}): Promise<void> {
-      await adoption.stop();
+      adoption.stop();
       await interrupted;
       await scheduler.stop();
       await deployer.close();

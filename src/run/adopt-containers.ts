@@ -8,13 +8,12 @@ const RETRY_MS = 5_000;
  * Takes over the previous run's containers (see {@link ContainerPool.adopt}),
  * so function URLs answer without a redeploy. While Docker does not answer it
  * tries again every `retryMs`, asking `live` for the live functions each time.
- * Resolves after the first try; `stop` ends the tries and waits for one under way.
+ * Resolves after the first try; `stop` ends the tries.
  */
-export async function adoptContainers(options: { pool: ContainerPool; live: () => FunctionTarget[]; log: Logger; retryMs?: number }): Promise<{ stop(): Promise<void> }> {
+export async function adoptContainers(options: { pool: ContainerPool; live: () => FunctionTarget[]; log: Logger; retryMs?: number }): Promise<{ stop(): void }> {
   const { pool, log } = options;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let attempt: Promise<void>;
   const adopt = async (): Promise<void> => {
     try {
       const { adopted, removed } = await pool.adopt(options.live());
@@ -22,19 +21,15 @@ export async function adoptContainers(options: { pool: ContainerPool; live: () =
     } catch (error) {
       log.error({ err: error }, "Docker is not reachable: start the Docker engine or set DOCKER_HOST; deployments and function URLs fail until it answers");
       if (stopped) return;
-      timer = setTimeout(() => {
-        attempt = adopt();
-      }, options.retryMs ?? RETRY_MS);
+      timer = setTimeout(() => void adopt(), options.retryMs ?? RETRY_MS);
       timer.unref();
     }
   };
-  attempt = adopt();
-  await attempt;
+  await adopt();
   return {
-    async stop(): Promise<void> {
+    stop(): void {
       stopped = true;
       clearTimeout(timer);
-      await attempt;
     },
   };
 }

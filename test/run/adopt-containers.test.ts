@@ -36,7 +36,7 @@ describe("adoptContainers", () => {
       while (asked < 3 && Date.now() < deadline) await sleep(10);
       expect(asked).toBeGreaterThanOrEqual(3);
     } finally {
-      await adoption.stop();
+      adoption.stop();
       await pool.close();
     }
     const stoppedAt = asked;
@@ -55,7 +55,7 @@ describe("adoptContainers", () => {
     };
     const adoption = await adoptContainers({ pool, live, log, retryMs: 20 });
     await sleep(100);
-    await adoption.stop();
+    adoption.stop();
     await pool.close();
     expect(asked).toBe(1);
     // Nothing to take over, nothing to say.
