@@ -1,9 +1,12 @@
 import { serve } from "@hono/node-server";
 import Docker from "dockerode";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { pino } from "pino";
 import { ConfigError, readConfig } from "./config.js";
-import { createEserveless } from "./eserveless.js";
+import { createEserveless, DATABASE_FILE_NAME } from "./eserveless.js";
+import { nodeFileSystem } from "./node-file-system.js";
+import { createStore } from "./store/store.js";
 
 /** The composition root: the only place that reads the environment, listens and exits. */
 async function main(): Promise<void> {
@@ -16,8 +19,11 @@ async function main(): Promise<void> {
     process.exit(78); // EX_CONFIG
   }
   const log = pino({ level: config.logLevel });
+  const now = Date.now;
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = createStore(join(config.dataDir, DATABASE_FILE_NAME), { now });
   // dockerode reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
-  const eserveless = await createEserveless(config, { docker: new Docker(), log });
+  const eserveless = await createEserveless(config, { docker: new Docker(), log, store, fs: nodeFileSystem, now });
   const server = serve({ fetch: eserveless.app.fetch, port: config.port, hostname: config.host }, (info) => {
     log.info({ address: info.address, port: info.port, publicUrl: config.publicUrl }, `eserveless listening; webhook URL ${config.publicUrl}/webhooks/github`);
   });
@@ -28,6 +34,7 @@ async function main(): Promise<void> {
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     // Function containers stay up: the next start adopts them, so URLs answer at once.
     await eserveless.close({ keepContainers: true });
+    store.close();
   };
   const stop = (signal: string) =>
     shutdown(signal).then(

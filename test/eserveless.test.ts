@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { readConfig } from "../src/config.js";
-import { createEserveless } from "../src/eserveless.js";
-import { testImages } from "./support/start-eserveless.js";
+import { readFixture } from "./support/fixtures.js";
+import { startGitHubEmulator } from "./support/github-emulator.js";
+import { startEserveless } from "./support/start-eserveless.js";
+import { testImages, wireApp } from "./support/wire-app.js";
 
 const dir = mkdtempSync(join(tmpdir(), "eserveless-adopt-"));
 let relay: Server | undefined;
@@ -21,8 +21,7 @@ describe("createEserveless", () => {
   it("keeps trying to take over its containers while Docker does not answer at start", async () => {
     // A Docker socket that nothing serves yet; later it relays to the real engine.
     const socketPath = join(dir, "docker.sock");
-    const config = readConfig({ DATA_DIR: join(dir, "data"), LOG_LEVEL: "silent", ...testImages });
-    const eserveless = await createEserveless(config, { docker: new Docker({ socketPath }), log: pino({ level: "silent" }) });
+    const eserveless = await wireApp({ docker: new Docker({ socketPath }), env: { DATA_DIR: join(dir, "data") } });
     try {
       const instance = readFileSync(join(dir, "data", "instance-id"), "utf8").trim();
       const real = new Docker();
@@ -53,6 +52,33 @@ describe("createEserveless", () => {
       expect(gone).toBe(true);
     } finally {
       await eserveless.close();
+    }
+  });
+
+  it("deploys a push through the GitHub App /setup created, without a restart", async () => {
+    const emulator = await startGitHubEmulator();
+    emulator.addRepository({ owner: "octo-org", name: "set-up" });
+    // A fresh install: the GitHub API, no App.
+    const server = await startEserveless({ env: { GITHUB_API_URL: emulator.url } });
+    try {
+      const { action } = (await (await fetch(`${server.url}/setup`)).json()) as { action: string };
+      emulator.addManifestCode("fresh-code", { slug: "eserveless-set-up", name: "eserveless set-up" });
+      const state = new URL(action).searchParams.get("state")!;
+      const callback = await fetch(`${server.url}/setup/callback?${new URLSearchParams({ code: "fresh-code", state })}`, { redirect: "manual" });
+      expect(callback.status).toBe(302);
+
+      const sha = emulator.commit("octo-org", "set-up", { files: readFixture("node-hello") });
+      const push = await server.deliver("push", emulator.pushPayload("octo-org", "set-up", { after: sha }), { secret: emulator.webhookSecret });
+      expect(push.status).toBe(202);
+      await server.deployer.idle();
+      const final = emulator.statuses("octo-org", "set-up", sha).filter((s) => s.context === "eserveless").at(-1);
+      expect(final?.state, final?.description ?? "").toBe("success");
+      const answer = await fetch(`${server.url}/fn/octo-org/set-up/API`);
+      expect(answer.status).toBe(200);
+      expect(await answer.json()).toMatchObject({ greeting: "hello" });
+    } finally {
+      await server.stop();
+      await emulator.close();
     }
   });
 });

@@ -4,7 +4,6 @@ import type { Logger } from "pino";
 import type { CronScheduler } from "../cron/cron-scheduler.js";
 import type { Deployer } from "../deploy/deployer.js";
 import { defaultLimits } from "../default-limits.js";
-import { EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { Store } from "../store/store.js";
@@ -13,6 +12,7 @@ import { cronRunRoutes } from "./cron-run-routes.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { createSessions } from "./dashboard/session.js";
 import { deploymentRoutes } from "./deployment-routes.js";
+import { errorHandler } from "./error-handler.js";
 import { createInvocationLog, type InvocationLog } from "./invocation-log.js";
 import { invokeRoutes } from "./invoke-routes.js";
 import { metricsRoutes, type Metrics } from "./metrics-routes.js";
@@ -38,6 +38,8 @@ export interface AppOptions {
   /** Largest local-folder upload (the source limit). */
   maxUploadBytes?: number;
   log: Logger;
+  /** The clock of dashboard sign-ins; Date.now when absent. */
+  now?: () => number;
   /** GitHub App setup from its manifest at /setup; without it /setup is not served. */
   setup?: SetupOptions;
 }
@@ -69,13 +71,6 @@ export function createApp(options: AppOptions) {
   if (options.setup) app.route("/", setupRoutes(options.setup));
 
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
-  app.onError((error, c) => {
-    if (error instanceof EserveslessError) {
-      if (error.status >= 500) options.log.warn({ err: error, path: c.req.path }, error.message);
-      return c.json({ error: { code: error.code, message: error.message } }, error.status as 400, error.headers);
-    }
-    options.log.error({ err: error, method: c.req.method, path: c.req.path }, "unhandled error");
-    return c.json({ error: { code: "internal", message: "Internal server error; the server log has the details." } }, 500);
-  });
+  app.onError(errorHandler({ log: options.log }));
   return app;
 }

@@ -16,18 +16,8 @@ import {
   type GitHubRequest,
   type StoredApp,
 } from "../github/app-setup.js";
-import type { GitHubAppCredentials } from "../github/github-app.js";
-
-/** The App in use, and where its credentials came from. */
-export interface ConfiguredApp {
-  source: "environment" | "file";
-  credentials: GitHubAppCredentials;
-  /** Known for an App created by /setup; looked up on GitHub for one from the environment. */
-  slug?: string;
-  name?: string;
-  htmlUrl?: string;
-  createdAt?: string;
-}
+import type { ConfiguredApp } from "../github/github-app-holder.js";
+import { errorPage } from "./error-handler.js";
 
 export interface SetupOptions {
   publicUrl: string;
@@ -77,15 +67,6 @@ button { font: inherit; padding: .4rem 1rem; }
 ${body}
 </body>
 </html>`;
-}
-
-function errorPage(error: EserveslessError) {
-  return page(
-    "GitHub App setup failed",
-    html`<h1>GitHub App setup failed</h1>
-<p class="error">${error.message}</p>
-<p><code>${error.code}</code> · <a href="/setup">Back to setup</a></p>`,
-  );
 }
 
 /** GitHub cannot deliver webhooks to these. */
@@ -187,80 +168,67 @@ export function setupRoutes(options: SetupOptions) {
     }
   }
 
-  async function handle(c: Context, route: () => Promise<Response>): Promise<Response> {
-    try {
-      return await route();
-    } catch (error) {
-      if (!(error instanceof EserveslessError)) throw error;
-      if (error.status >= 500) log.warn({ err: error }, error.message);
-      // As the app's error handler answers, or a page for a browser.
-      if (wantsHtml(c)) return c.html(errorPage(error), error.status as 400);
-      return c.json({ error: { code: error.code, message: error.message } }, error.status as 400);
-    }
-  }
+  // A browser that reaches an error gets a page that leads back to /setup; other clients JSON.
+  const pages = errorPage({ title: "GitHub App setup failed", back: { href: "/setup", label: "Back to setup" } });
 
   return new Hono()
-    .get("/setup", (c) =>
-      handle(c, async () => {
-        const current = options.current();
-        if (current) {
-          const { app, lookupError } = await describe(current);
-          if (!wantsHtml(c)) return c.json({ configured: true, app: publicView(app), ...(lookupError && { lookupError }) });
-          return c.html(configuredPage(app, options.publicUrl, lookupError));
-        }
-        const orgQuery = c.req.query("org")?.trim();
-        const org = orgQuery ? checkOrganization(orgQuery) : undefined;
-        let manifest: Record<string, unknown>;
-        try {
-          manifest = renderManifest(options.readManifest(), options.publicUrl);
-        } catch (cause) {
-          throw new EserveslessError(`The App manifest github-app.yml cannot be read: ${(cause as Error).message}`, { status: 500, code: "manifest_unreadable", cause });
-        }
-        const state = states.create(org);
-        const action = newAppUrl({ webUrl: options.githubUrl, state, org });
-        c.header("cache-control", "no-store");
-        const problem = options.problem?.();
-        if (!wantsHtml(c)) return c.json({ configured: false, action, manifest, ...(problem && { problem }) });
-        return c.html(setupPage({ manifest, action, org, publicUrl: options.publicUrl, problem }));
-      }),
-    )
-    .get("/setup/callback", (c) =>
-      handle(c, async () => {
-        const current = options.current();
-        if (current || exchanging) {
-          throw new EserveslessError(
-            current
-              ? `A GitHub App (id ${current.credentials.appId}) is already configured on this server; /setup shows it. To replace it, delete DATA_DIR/github-app.json or change the environment, and restart.`
-              : "A GitHub App is being set up right now; wait a moment and open /setup.",
-            { status: 409, code: "github_already_configured" },
-          );
-        }
-        const pending = states.take(c.req.query("state"));
-        exchanging = true;
-        let app: StoredApp;
-        try {
-          app = await exchangeManifestCode(request, c.req.query("code") ?? "");
-        } catch (error) {
-          // GitHub failed, not the code: reloading the page may work.
-          if (error instanceof EserveslessError && error.status >= 500) pending.restore();
-          throw error;
-        } finally {
-          exchanging = false;
-        }
-        try {
-          writeStoredApp(options.appFile, app, options.fs);
-        } catch (cause) {
-          log.error({ err: cause, appId: app.appId, slug: app.slug }, "GitHub App created but its credentials could not be stored");
-          throw new EserveslessError(
-            `GitHub created the App ${app.slug} (id ${app.appId}), but ${options.appFile} cannot be written (${(cause as Error).message}). ` +
-              `Either generate a private key in the App's settings on GitHub and set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET, or delete the App and open /setup again once DATA_DIR is writable.`,
-            { status: 500, code: "setup_not_stored", cause },
-          );
-        }
-        options.onCreated(app);
-        log.info({ appId: app.appId, slug: app.slug, file: options.appFile, org: pending.org }, `GitHub App ${app.slug} created and in use; install it: ${app.htmlUrl}/installations/new`);
-        c.header("cache-control", "no-store");
-        return c.redirect(`${app.htmlUrl}/installations/new`, 302);
-      }),
-    );
+    .get("/setup", pages, async (c) => {
+      const current = options.current();
+      if (current) {
+        const { app, lookupError } = await describe(current);
+        if (!wantsHtml(c)) return c.json({ configured: true, app: publicView(app), ...(lookupError && { lookupError }) });
+        return c.html(configuredPage(app, options.publicUrl, lookupError));
+      }
+      const orgQuery = c.req.query("org")?.trim();
+      const org = orgQuery ? checkOrganization(orgQuery) : undefined;
+      let manifest: Record<string, unknown>;
+      try {
+        manifest = renderManifest(options.readManifest(), options.publicUrl);
+      } catch (cause) {
+        throw new EserveslessError(`The App manifest github-app.yml cannot be read: ${(cause as Error).message}`, { status: 500, code: "manifest_unreadable", cause });
+      }
+      const state = states.create(org);
+      const action = newAppUrl({ webUrl: options.githubUrl, state, org });
+      c.header("cache-control", "no-store");
+      const problem = options.problem?.();
+      if (!wantsHtml(c)) return c.json({ configured: false, action, manifest, ...(problem && { problem }) });
+      return c.html(setupPage({ manifest, action, org, publicUrl: options.publicUrl, problem }));
+    })
+    .get("/setup/callback", pages, async (c) => {
+      const current = options.current();
+      if (current || exchanging) {
+        throw new EserveslessError(
+          current
+            ? `A GitHub App (id ${current.credentials.appId}) is already configured on this server; /setup shows it. To replace it, delete DATA_DIR/github-app.json or change the environment, and restart.`
+            : "A GitHub App is being set up right now; wait a moment and open /setup.",
+          { status: 409, code: "github_already_configured" },
+        );
+      }
+      const pending = states.take(c.req.query("state"));
+      exchanging = true;
+      let app: StoredApp;
+      try {
+        app = await exchangeManifestCode(request, c.req.query("code") ?? "");
+      } catch (error) {
+        // GitHub failed, not the code: reloading the page may work.
+        if (error instanceof EserveslessError && error.status >= 500) pending.restore();
+        throw error;
+      } finally {
+        exchanging = false;
+      }
+      try {
+        writeStoredApp(options.appFile, app, options.fs);
+      } catch (cause) {
+        log.error({ err: cause, appId: app.appId, slug: app.slug }, "GitHub App created but its credentials could not be stored");
+        throw new EserveslessError(
+          `GitHub created the App ${app.slug} (id ${app.appId}), but ${options.appFile} cannot be written (${(cause as Error).message}). ` +
+            `Either generate a private key in the App's settings on GitHub and set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET, or delete the App and open /setup again once DATA_DIR is writable.`,
+          { status: 500, code: "setup_not_stored", cause },
+        );
+      }
+      options.onCreated(app);
+      log.info({ appId: app.appId, slug: app.slug, file: options.appFile, org: pending.org }, `GitHub App ${app.slug} created and in use; install it: ${app.htmlUrl}/installations/new`);
+      c.header("cache-control", "no-store");
+      return c.redirect(`${app.htmlUrl}/installations/new`, 302);
+    });
 }

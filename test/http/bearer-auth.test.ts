@@ -1,27 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { safeEqual } from "../../src/http/bearer-auth.js";
-import type { createApp } from "../../src/http/create-app.js";
-import { wireApp } from "../support/wire-app.js";
+import { unreachableDocker, wireApp, type WiredApp } from "../support/wire-app.js";
 
 const TOKEN = "admin-token-0123456789abcdef";
-let wired: Awaited<ReturnType<typeof wireApp>>;
-/** The real HTTP app, once with the admin token configured and once without. */
-let withToken: ReturnType<typeof createApp>;
-let withoutToken: ReturnType<typeof createApp>;
+/** eserveless, once with the admin token configured and once without; no Docker engine needed. */
+let withToken: WiredApp;
+let withoutToken: WiredApp;
 
 beforeAll(async () => {
-  wired = await wireApp({ github: () => undefined });
-  withToken = wired.app({ adminToken: TOKEN });
-  withoutToken = wired.app({ adminToken: undefined });
+  withToken = await wireApp({ docker: unreachableDocker(), env: { ESERVELESS_ADMIN_TOKEN: TOKEN } });
+  withoutToken = await wireApp({ docker: unreachableDocker() });
 });
 
 afterAll(async () => {
-  await wired.close();
+  await withToken?.close();
+  await withoutToken?.close();
 });
 
 /** POST /redeploy, the admin route, with a body that fails validation once past the auth check. */
-function redeploy(app: ReturnType<typeof createApp>, authorization?: string) {
-  return app.request("/redeploy", {
+function redeploy(wired: WiredApp, authorization?: string) {
+  return wired.app.request("/redeploy", {
     method: "POST",
     headers: { "content-type": "application/json", ...(authorization === undefined ? {} : { authorization }) },
     body: JSON.stringify({ repository: "not a repository" }),

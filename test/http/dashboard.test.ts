@@ -1,15 +1,22 @@
 import { Hono } from "hono";
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSessions } from "../../src/http/dashboard/session.js";
+import { storedSpec } from "../../src/manifest/manifest-schema.js";
+import { readManifest } from "../../src/manifest/read-manifest.js";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import { unreachableDocker } from "../support/wire-app.js";
 
-// The dashboard over HTTP against a whole eserveless, with a project deployed
-// by a real push through the GitHub emulator.
+// The dashboard over HTTP against a whole eserveless, with no Docker engine:
+// the store holds what a successful deployment of the node-hello fixture
+// leaves (as test/http/cron-run-routes.test.ts does); pushing it to the end
+// is test/deploy/push-to-deploy.test.ts's part.
 
 const OWNER = "octo-org";
 const REPO = "dash";
+const COMMIT = createHash("sha1").update("dashboard test commit").digest("hex");
 
 let emulator: GitHubEmulator;
 let server: TestEserveless;
@@ -36,16 +43,40 @@ async function signIn() {
   return { response, setCookie, cookie: setCookie.split(";")[0]! };
 }
 
+/**
+ * Writes what the deployer leaves after deploying node-hello from a push:
+ * the deployment, its log and its live functions, read from the fixture's
+ * manifest as the deployer reads it. Returns the deployment's id.
+ */
+function seedDeployment(): string {
+  const repository = `${OWNER}/${REPO}`;
+  const files = readFixture("node-hello");
+  const { manifest } = readManifest(files[".eserveless.yaml"]!.content.toString("utf8"), { has: (path) => path in files });
+  const deployment = server.store.createDeployment({ repository, commit: COMMIT, ref: "refs/heads/main", trigger: "push" });
+  const image = `eserveless/${OWNER}/${REPO}:${COMMIT.slice(0, 12)}-${deployment.id}`;
+  server.store.updateDeployment(deployment.id, { state: "building" });
+  server.store.setLiveFunctions(
+    repository,
+    { id: deployment.id, commit: COMMIT, image },
+    manifest.functions.map((fn) => storedSpec(fn, manifest)),
+  );
+  server.scheduler.sync(repository);
+  const functions = manifest.functions.map((fn) =>
+    fn.type === "http" ? { name: fn.name, type: fn.type, url: `${server.url}/fn/${repository}/${fn.name}` } : { name: fn.name, type: fn.type, schedule: fn.schedule },
+  );
+  const description = `Deployed ${functions.length} functions in 2.0 s`;
+  for (const fn of functions) if (fn.url) server.store.appendLog(deployment.id, `${fn.name} answered HTTP after 150 ms`);
+  server.store.appendLog(deployment.id, description);
+  for (const fn of functions) if (fn.url) server.store.appendLog(deployment.id, `${fn.name}: ${fn.url}`);
+  server.store.updateDeployment(deployment.id, { state: "success", description, image, functions, coldStartMs: 150 });
+  return deployment.id;
+}
+
 beforeAll(async () => {
+  // The emulator's App is configured, so the pages can be checked for its secret.
   emulator = await startGitHubEmulator();
-  emulator.addRepository({ owner: OWNER, name: REPO });
-  server = await startEserveless({ emulator });
-  const sha = emulator.commit(OWNER, REPO, { files: readFixture("node-hello") });
-  const accepted = await server.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha }));
-  expect(accepted.status).toBe(202);
-  deploymentId = ((await accepted.json()) as { deployment: { id: string } }).deployment.id;
-  await server.deployer.idle();
-  expect(server.store.getDeployment(deploymentId)?.state).toBe("success");
+  server = await startEserveless({ emulator, docker: unreachableDocker() });
+  deploymentId = seedDeployment();
 });
 
 afterAll(async () => {
@@ -88,6 +119,12 @@ describe("dashboard sign-in", () => {
       const response = await request("/login", { form: { token: ADMIN_TOKEN }, origin });
       expect(response.status).toBe(403);
       expect(response.headers.get("set-cookie")).toBeNull();
+      // A page that says why, not a bare "Forbidden".
+      expect(response.headers.get("content-type")).toContain("text/html");
+      const page = await response.text();
+      expect(page).toContain("<h1>Refused</h1>");
+      expect(page).toContain("This form was sent from another site, so it was not acted on.");
+      expect(page).toContain('<a href="/dashboard">Open the dashboard</a>');
     }
   });
 
@@ -182,8 +219,27 @@ describe("dashboard sign-in", () => {
     expect(response.status).toBe(303);
     expect(response.headers.get("location")).toBe(`/functions/${OWNER}/${REPO}/Ticker/runs`);
     expect(server.store.listRuns(`${OWNER}/${REPO}`, "Ticker")).toHaveLength(1);
+    expect(server.store.listRuns(`${OWNER}/${REPO}`, "Ticker")[0]).toMatchObject({ trigger: "manual" });
+    // Without an engine the run fails, and says why; test/cron/cron-runs.test.ts runs Ticker to success.
     await server.scheduler.idle();
-    expect(server.store.listRuns(`${OWNER}/${REPO}`, "Ticker")[0]).toMatchObject({ state: "succeeded", trigger: "manual" });
+    expect(server.store.listRuns(`${OWNER}/${REPO}`, "Ticker")[0]).toMatchObject({ state: "failed", error: expect.stringMatching(/^Could not run the container/) });
+  });
+
+  it("says why a function was not started, with a way back to its project", async () => {
+    const { cookie } = await signIn();
+    for (const [name, status, text] of [
+      ["Nope", 404, `${OWNER}/${REPO} has no function &quot;Nope&quot;`],
+      ["API", 404, `&quot;API&quot; of ${OWNER}/${REPO} is an http function: only cron functions have runs.`],
+    ] as const) {
+      const response = await request(`/dashboard/projects/${OWNER}/${REPO}/functions/${name}/run`, { method: "POST", cookie });
+      expect(response.status).toBe(status);
+      expect(response.headers.get("content-type")).toContain("text/html");
+      const page = await response.text();
+      expect(page).toContain("<h1>Not started</h1>");
+      expect(page).toContain(text);
+      expect(page).toContain(`<a href="/dashboard/projects/${OWNER}/${REPO}">Back to ${OWNER}/${REPO}</a>`);
+      expect(page).toContain("Sign out");
+    }
   });
 
   it("signs out: the cookie is cleared and no longer accepted", async () => {

@@ -1,3 +1,4 @@
+import { Hono } from "hono";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import { unreachableDocker } from "../support/wire-app.js";
+import { errorHandler } from "../../src/http/error-handler.js";
 import { setupRoutes } from "../../src/http/setup-routes.js";
 import type { GitHubRequest, StoredApp } from "../../src/github/app-setup.js";
 
@@ -20,8 +23,8 @@ const others: TestEserveless[] = [];
 beforeAll(async () => {
   emulator = await startGitHubEmulator();
   emulator.addRepository({ owner: OWNER, name: REPO });
-  // No GitHub credentials: only the API URL, as a fresh install has.
-  server = await startEserveless({ env: { GITHUB_API_URL: emulator.url } });
+  // No GitHub credentials: only the API URL, as a fresh install has. No Docker engine either: setup needs none.
+  server = await startEserveless({ docker: unreachableDocker(), env: { GITHUB_API_URL: emulator.url } });
 });
 
 afterAll(async () => {
@@ -49,6 +52,23 @@ async function setupForm(query = "") {
 
 const callback = (query: Record<string, string>, headers: Record<string, string> = {}) =>
   fetch(`${server.url}/setup/callback?${new URLSearchParams(query)}`, { headers, redirect: "manual" });
+
+/**
+ * Pushes node-hello, signed with the App's webhook secret, and checks that the
+ * deployment reached GitHub as the App: it fetched the commit and posted the
+ * pending status with an installation token of the App /setup created (the
+ * emulator checks the token's signature). Building needs Docker, which these
+ * tests do without; test/eserveless.test.ts deploys such a push to the end.
+ */
+async function pushDeployedThroughTheApp(): Promise<string> {
+  const sha = emulator.commit(OWNER, REPO, { files: readFixture("node-hello") });
+  const push = await server.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha }), { secret: emulator.webhookSecret });
+  expect(push.status).toBe(202);
+  await server.deployer.idle();
+  const statuses = emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless");
+  expect(statuses[0]?.state, statuses[0]?.description ?? "").toBe("pending");
+  return sha;
+}
 
 const conversions = () => emulator.requests.filter((r) => r.path.startsWith("/app-manifests/")).length;
 
@@ -124,7 +144,7 @@ describe("GitHub App setup from its manifest", () => {
     expect((await callback({ code: "used-code", state })).status).toBe(400);
   });
 
-  it("stores the App (0600), uses it at once and sends the person to install it; a push signed with its secret deploys", async () => {
+  it("stores the App (0600), uses it at once and sends the person to install it; a push signed with its secret is deployed through it", async () => {
     const { state } = await setupForm();
     emulator.addManifestCode("fresh-code", { slug: "eserveless-set-up", name: "eserveless set-up" });
     const response = await callback({ code: "fresh-code", state }, HTML);
@@ -174,34 +194,20 @@ describe("GitHub App setup from its manifest", () => {
     expect(again.status).toBe(409);
     expect(await again.json()).toMatchObject({ error: { code: "github_already_configured" } });
 
-    // No restart: a wrongly signed push is refused, one signed with the new secret deploys through the new App.
-    const files = readFixture("node-hello");
-    const sha = emulator.commit(OWNER, REPO, { files });
-    const payload = emulator.pushPayload(OWNER, REPO, { after: sha });
-    expect((await server.deliver("push", payload, { secret: "not-the-secret" })).status).toBe(401);
-    const push = await server.deliver("push", payload, { secret: emulator.webhookSecret });
-    expect(push.status).toBe(202);
-    await server.deployer.idle();
-    const final = emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless").at(-1);
-    expect(final?.state, final?.description ?? "").toBe("success");
-    const answer = await fetch(`${server.url}/fn/${OWNER}/${REPO}/API`);
-    expect(answer.status).toBe(200);
-    expect(await answer.json()).toMatchObject({ greeting: "hello" });
+    // No restart: a wrongly signed push is refused, one signed with the new secret is deployed through the new App.
+    const sha = await pushDeployedThroughTheApp();
+    expect((await server.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha }), { secret: "not-the-secret" })).status).toBe(401);
   });
 
   it("loads the stored App at the next start", async () => {
     const dataDir = server.dataDir;
     await server.stop({ restart: true });
-    server = await startEserveless({ env: { GITHUB_API_URL: emulator.url, DATA_DIR: dataDir } });
+    server = await startEserveless({ docker: unreachableDocker(), env: { GITHUB_API_URL: emulator.url, DATA_DIR: dataDir } });
     expect(await (await fetch(`${server.url}/setup`)).json()).toMatchObject({
       configured: true,
       app: { id: emulator.appId, slug: "eserveless-set-up", source: "file" },
     });
-    const sha = emulator.commit(OWNER, REPO, { files: readFixture("node-hello") });
-    const push = await server.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha }), { secret: emulator.webhookSecret });
-    expect(push.status).toBe(202);
-    await server.deployer.idle();
-    expect(emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless").at(-1)?.state).toBe("success");
+    await pushDeployedThroughTheApp();
   });
 });
 
@@ -209,7 +215,7 @@ describe("GitHub App setup at start", () => {
   it("starts unconfigured, and says why, when the stored App is corrupt", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "eserveless-test-"));
     writeFileSync(join(dataDir, "github-app.json"), '{"appId": 1, "privateKey": "hunter2"', { mode: 0o600 });
-    const other = await startEserveless({ env: { GITHUB_API_URL: emulator.url, DATA_DIR: dataDir } });
+    const other = await startEserveless({ docker: unreachableDocker(), env: { GITHUB_API_URL: emulator.url, DATA_DIR: dataDir } });
     others.push(other);
     const body = (await (await fetch(`${other.url}/setup`)).json()) as { configured: boolean; problem: string };
     expect(body.configured).toBe(false);
@@ -223,7 +229,7 @@ describe("GitHub App setup at start", () => {
   it("prefers the environment's App to a stored one, and looks its name up on GitHub", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "eserveless-test-"));
     writeFileSync(join(dataDir, "github-app.json"), "{}", { mode: 0o600 });
-    const other = await startEserveless({ emulator, env: { DATA_DIR: dataDir } });
+    const other = await startEserveless({ emulator, docker: unreachableDocker(), env: { DATA_DIR: dataDir } });
     others.push(other);
     expect(await (await fetch(`${other.url}/setup`)).json()).toEqual({
       configured: true,
@@ -247,7 +253,9 @@ describe("GitHub App setup when GitHub fails", () => {
   function routes(request?: GitHubRequest) {
     const dataDir = mkdtempSync(join(tmpdir(), "eserveless-setup-"));
     let created: StoredApp | undefined;
-    const app = setupRoutes({
+    const log = pino({ level: "silent" });
+    // Mounted as createApp mounts it: its errors answer through the app's one error handler.
+    const app = new Hono().onError(errorHandler({ log })).route("/", setupRoutes({
       publicUrl: "https://fn.example.com",
       // Nothing listens on port 9 of loopback: "GitHub unreachable".
       githubApiUrl: "http://127.0.0.1:9",
@@ -265,9 +273,9 @@ describe("GitHub App setup when GitHub fails", () => {
       onCreated: (stored) => {
         created = stored;
       },
-      log: pino({ level: "silent" }),
+      log,
       ...(request && { request }),
-    });
+    }));
     return { app, dataDir, created: () => created };
   }
 

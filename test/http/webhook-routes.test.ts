@@ -1,14 +1,11 @@
-import Docker from "dockerode";
 import type { WebhookDefinition } from "@octokit/webhooks-examples";
 import { createHmac, generateKeyPairSync, randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
-import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createGitHubApp, type GitHubApp } from "../../src/github/github-app.js";
-import type { createApp } from "../../src/http/create-app.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StoredApp } from "../../src/github/app-setup.js";
 import type { Store } from "../../src/store/store.js";
 import { webhookDelivery } from "../support/webhook-delivery.js";
-import { wireApp } from "../support/wire-app.js";
+import { unreachableDocker, wireApp, type WiredApp } from "../support/wire-app.js";
 
 const SECRET = "webhook-secret-for-tests";
 const ZERO_SHA = "0".repeat(40);
@@ -59,41 +56,50 @@ function pushPayload(fullName: string, input: { ref: string; after?: string; del
   return payload;
 }
 
-let wired: Awaited<ReturnType<typeof wireApp>>;
-let store: Store;
-let github: GitHubApp | undefined;
-let app: ReturnType<typeof createApp>;
-let brokenDockerApp: ReturnType<typeof createApp>;
-
-beforeAll(async () => {
-  wired = await wireApp({ github: () => github });
-  store = wired.store;
-  app = wired.app();
-  brokenDockerApp = wired.app({ docker: new Docker({ socketPath: join(wired.dir, "no-docker.sock") }) });
-});
-
-beforeEach(() => {
-  github = gitHubApp(SECRET);
-});
-
-afterAll(async () => {
-  await wired.close();
-});
-
 const privateKey = generateKeyPairSync("rsa", {
   modulusLength: 2048,
   privateKeyEncoding: { type: "pkcs1", format: "pem" },
   publicKeyEncoding: { type: "spki", format: "pem" },
 }).privateKey;
 
-/** A GitHub App client whose API is never reached: the events sent here make no API calls. */
-function gitHubApp(webhookSecret: string): GitHubApp {
-  return createGitHubApp({ credentials: { appId: 4242, privateKey, webhookSecret }, baseUrl: "http://127.0.0.1:9" });
+/** Nothing listens on port 9 of loopback: the events sent here make no GitHub API calls. */
+const GITHUB_API_URL = "http://127.0.0.1:9";
+
+let wired: WiredApp;
+let store: Store;
+
+beforeAll(async () => {
+  // The webhook routes need no Docker engine: the client given cannot connect.
+  wired = await wireApp({
+    docker: unreachableDocker(),
+    env: { APP_ID: "4242", PRIVATE_KEY: privateKey, WEBHOOK_SECRET: SECRET, GITHUB_API_URL },
+  });
+  store = wired.store;
+});
+
+afterAll(async () => {
+  await wired?.close();
+});
+
+/** An eserveless with no GitHub App configured yet, as a fresh install starts. */
+const unconfigured = () => wireApp({ docker: unreachableDocker(), env: { GITHUB_API_URL } });
+
+/** A GitHub App as /setup stores it, with webhook secret `webhookSecret`. */
+function storedApp(webhookSecret: string): StoredApp {
+  return {
+    appId: 4243,
+    slug: "eserveless-test",
+    name: "eserveless test",
+    htmlUrl: "https://github.com/apps/eserveless-test",
+    privateKey,
+    webhookSecret,
+    createdAt: new Date().toISOString(),
+  };
 }
 
-function deliver(event: string, payload: unknown, init: { id?: string; secret?: string } = {}) {
+function deliver(event: string, payload: unknown, init: { id?: string; secret?: string; to?: WiredApp } = {}) {
   const delivery = webhookDelivery({ event, payload, secret: init.secret ?? SECRET, id: init.id });
-  return app.request("/webhooks/github", { method: "POST", headers: delivery.headers, body: delivery.body });
+  return (init.to ?? wired).app.request("/webhooks/github", { method: "POST", headers: delivery.headers, body: delivery.body });
 }
 
 async function json(response: Response): Promise<Record<string, unknown>> {
@@ -241,14 +247,14 @@ describe("POST /webhooks/github", () => {
   it("rejects a signature over another body with 401", async () => {
     const signed = webhookDelivery({ event: "installation", payload: { action: "deleted", installation: { id: 1 } }, secret: SECRET });
     const tampered = JSON.stringify({ action: "deleted", installation: { id: 5002 } });
-    const response = await app.request("/webhooks/github", { method: "POST", headers: signed.headers, body: tampered });
+    const response = await wired.app.request("/webhooks/github", { method: "POST", headers: signed.headers, body: tampered });
     expect(response.status).toBe(401);
   });
 
   it("rejects a delivery without a signature with 401", async () => {
     const { headers, body } = webhookDelivery({ event: "ping", payload: example("ping"), secret: SECRET });
     delete headers["x-hub-signature-256"];
-    const response = await app.request("/webhooks/github", { method: "POST", headers, body });
+    const response = await wired.app.request("/webhooks/github", { method: "POST", headers, body });
     expect(response.status).toBe(401);
     expect(((await json(response)) as { error: { code: string } }).error.code).toBe("unauthorized");
   });
@@ -258,7 +264,7 @@ describe("POST /webhooks/github", () => {
     const body = "payload=%7B%22zen%22%3A%22hi%22%7D"; // what a form-encoded webhook sends
     headers["content-type"] = "application/x-www-form-urlencoded";
     headers["x-hub-signature-256"] = `sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`;
-    const response = await app.request("/webhooks/github", { method: "POST", headers, body });
+    const response = await wired.app.request("/webhooks/github", { method: "POST", headers, body });
     expect(response.status).toBe(400);
     const error = ((await json(response)) as { error: { code: string; message: string } }).error;
     expect(error.code).toBe("bad_request");
@@ -269,7 +275,7 @@ describe("POST /webhooks/github", () => {
     const body = "payload=%7B%7D";
     const signature = `sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`;
     const { headers } = webhookDelivery({ event: "ping", payload: {}, secret: SECRET });
-    const send = () => app.request("/webhooks/github", { method: "POST", headers: { ...headers, "x-hub-signature-256": signature }, body });
+    const send = () => wired.app.request("/webhooks/github", { method: "POST", headers: { ...headers, "x-hub-signature-256": signature }, body });
     expect((await send()).status).toBe(400);
     // GitHub's "Redeliver" repeats the delivery id; a green 200 "already handled" would hide that nothing was done.
     const redelivery = await send();
@@ -279,62 +285,52 @@ describe("POST /webhooks/github", () => {
   it("requires the X-GitHub-Event header", async () => {
     const { headers, body } = webhookDelivery({ event: "ping", payload: example("ping"), secret: SECRET });
     delete headers["x-github-event"];
-    const response = await app.request("/webhooks/github", { method: "POST", headers, body });
+    const response = await wired.app.request("/webhooks/github", { method: "POST", headers, body });
     expect(response.status).toBe(400);
     expect(((await json(response)) as { error: { message: string } }).error.message).toContain("X-GitHub-Event");
   });
 
   it("answers 503 pointing to /setup while no webhook secret is configured", async () => {
-    github = undefined;
-    const response = await deliver("ping", example("ping"));
-    expect(response.status).toBe(503);
-    const error = ((await json(response)) as { error: { code: string; message: string } }).error;
-    expect(error.code).toBe("github_not_configured");
-    expect(error.message).toContain("/setup");
+    const fresh = await unconfigured();
+    try {
+      const response = await deliver("ping", example("ping"), { to: fresh });
+      expect(response.status).toBe(503);
+      const error = ((await json(response)) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe("github_not_configured");
+      expect(error.message).toContain("/setup");
+    } finally {
+      await fresh.close();
+    }
   });
 
   it("verifies with the current secret once the App is (re)configured, without a restart", async () => {
-    github = undefined;
-    expect((await deliver("ping", example("ping"))).status).toBe(503);
-    github = gitHubApp("a-brand-new-secret");
-    expect((await deliver("ping", example("ping"), { secret: "a-brand-new-secret" })).status).toBe(200);
-    // The old secret no longer verifies.
-    expect((await deliver("ping", example("ping"), { secret: SECRET })).status).toBe(401);
-  });
-});
-
-describe("GET /healthz", () => {
-  it("answers 200 when Docker answers", async () => {
-    const response = await app.request("/healthz");
-    expect(response.status).toBe(200);
-    expect(await json(response)).toEqual({ status: "ok", docker: "ok", github: "configured" });
-  });
-
-  it("says when the GitHub App is not configured", async () => {
-    github = undefined;
-    expect(await json(await app.request("/healthz"))).toMatchObject({ status: "ok", github: "not configured" });
-  });
-
-  it("answers 503 when Docker cannot be reached", async () => {
-    const response = await brokenDockerApp.request("/healthz");
-    expect(response.status).toBe(503);
-    const body = await json(response);
-    expect(body.status).toBe("degraded");
-    expect(body.docker).toMatch(/^unreachable: /);
+    const fresh = await unconfigured();
+    try {
+      expect((await deliver("ping", example("ping"), { to: fresh })).status).toBe(503);
+      // What /setup does once GitHub created the App.
+      fresh.github.useStored(storedApp(SECRET));
+      expect((await deliver("ping", example("ping"), { to: fresh })).status).toBe(200);
+      fresh.github.useStored(storedApp("a-brand-new-secret"));
+      expect((await deliver("ping", example("ping"), { to: fresh, secret: "a-brand-new-secret" })).status).toBe(200);
+      // The old secret no longer verifies.
+      expect((await deliver("ping", example("ping"), { to: fresh, secret: SECRET })).status).toBe(401);
+    } finally {
+      await fresh.close();
+    }
   });
 });
 
 describe("unknown resources", () => {
   it("answers GET /deployments/<unknown> with a 404 JSON error, even for a browser", async () => {
     for (const accept of ["application/json", "text/html"]) {
-      const response = await app.request("/deployments/0123456789ab", { headers: { accept } });
+      const response = await wired.app.request("/deployments/0123456789ab", { headers: { accept } });
       expect(response.status).toBe(404);
       expect(await json(response)).toEqual({ error: { code: "deployment_not_found", message: "No deployment 0123456789ab" } });
     }
   });
 
   it("answers an unknown route with a 404 JSON error", async () => {
-    const response = await app.request("/nowhere", { method: "DELETE" });
+    const response = await wired.app.request("/nowhere", { method: "DELETE" });
     expect(response.status).toBe(404);
     expect(await json(response)).toEqual({ error: { code: "not_found", message: "No route for DELETE /nowhere" } });
   });

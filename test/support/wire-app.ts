@@ -1,56 +1,52 @@
 import Docker from "dockerode";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { loadRuntimeTemplates } from "../../src/image/build-context.js";
-import { CronScheduler } from "../../src/cron/cron-scheduler.js";
-import { createDeployer } from "../../src/deploy/deployer.js";
-import type { GitHubApp } from "../../src/github/github-app.js";
-import { createApp, type AppOptions } from "../../src/http/create-app.js";
-import { createMetrics } from "../../src/http/metrics-routes.js";
-import { ContainerPool } from "../../src/run/container-pool.js";
+import { readConfig } from "../../src/config.js";
+import { createEserveless, DATABASE_FILE_NAME } from "../../src/eserveless.js";
+import { nodeFileSystem } from "../../src/node-file-system.js";
 import { createStore } from "../../src/store/store.js";
 
-const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
+/** Test stand-ins for the base images, built by scripts/build-base-images.sh. */
+export const testImages = {
+  ESERVELESS_NODE_IMAGE: process.env.ESERVELESS_NODE_IMAGE ?? "eserveless-local/node:20",
+  ESERVELESS_GO_IMAGE: process.env.ESERVELESS_GO_IMAGE ?? "eserveless-local/go:1.19",
+};
 
 /**
- * The real parts of eserveless (SQLite file, Docker client, pool, deployer,
- * scheduler) wired by hand, for tests that swap one of them per app: the
- * GitHub App getter, the admin token, a Docker client that cannot connect.
+ * A Docker client that cannot connect: every call fails at once, as with no
+ * engine running. Tests of the HTTP layer use it, so they pass without one.
  */
-export async function wireApp(options: { github: () => GitHubApp | undefined }) {
-  const dir = mkdtempSync(join(tmpdir(), "eserveless-app-"));
-  const store = createStore(join(dir, "eserveless.db"));
-  const log = pino({ level: "silent" });
-  const docker = new Docker();
-  const instance = "test-wired";
-  const pool = new ContainerPool({ instance, docker, log });
-  const publicUrl = "http://localhost:3000";
-  const deployer = createDeployer({
-    instance,
-    store,
-    docker,
-    pool,
-    templates: await loadRuntimeTemplates(RUNTIMES),
-    images: { node: "node:20-alpine", golang: "golang:1.22-alpine" },
-    publicUrl,
-    github: options.github,
-    log,
-  });
-  const scheduler = new CronScheduler({ instance, store, docker, log });
-  const base: AppOptions = { store, deployer, pool, docker, scheduler, metrics: createMetrics(() => pool.stats()), github: options.github, publicUrl, adminToken: undefined, log };
+export function unreachableDocker(): Docker {
+  return new Docker({ socketPath: "/nonexistent/eserveless-test/docker.sock" });
+}
+
+/**
+ * eserveless built by the real factory, as `main.ts` builds it, from `env`
+ * over a fresh DATA_DIR (its SQLite file, its instance id) and the given
+ * Docker client. It never listens: tests call `app.request()`.
+ */
+export async function wireApp(options: { docker: Docker; env?: Record<string, string>; now?: () => number }) {
+  const dataDir = options.env?.DATA_DIR ?? mkdtempSync(join(tmpdir(), "eserveless-test-"));
+  mkdirSync(dataDir, { recursive: true });
+  const config = readConfig({ DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", ...testImages, ...options.env });
+  const now = options.now ?? Date.now;
+  const store = createStore(join(dataDir, DATABASE_FILE_NAME), { now });
+  const log = pino({ level: config.logLevel });
+  const eserveless = await createEserveless(config, { docker: options.docker, log, store, fs: nodeFileSystem, now });
   return {
-    dir,
+    ...eserveless,
+    config,
     store,
-    /** An app over these parts; `overrides` replace some options. */
-    app: (overrides: Partial<AppOptions> = {}) => createApp({ ...base, ...overrides }),
-    async close(): Promise<void> {
-      await scheduler.stop();
-      await pool.close();
+    dataDir,
+    /** Closes eserveless and its store; removes DATA_DIR unless `keepData`. */
+    async close(closeOptions: { keepContainers?: boolean; keepData?: boolean } = {}): Promise<void> {
+      await eserveless.close({ keepContainers: closeOptions.keepContainers });
       store.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (!closeOptions.keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
+
+export type WiredApp = Awaited<ReturnType<typeof wireApp>>;

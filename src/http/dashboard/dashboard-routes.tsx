@@ -3,15 +3,14 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { csrf } from "hono/csrf";
 import { createMiddleware } from "hono/factory";
-import { HTTPException } from "hono/http-exception";
 import type { Child } from "hono/jsx";
 import type { CronScheduler } from "../../cron/cron-scheduler.js";
-import { EserveslessError } from "../../errors.js";
 import type { HttpSpec } from "../../manifest/manifest-schema.js";
 import type { CronRunStore } from "../../store/cron-run-store.js";
 import type { DeploymentStore } from "../../store/deployment-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../../store/live-function-store.js";
 import { functionUrl } from "../../urls.js";
+import { errorPage } from "../error-handler.js";
 import { newNonce, renderPage, type PageStatus } from "./layout.js";
 import { DashboardPage, LoginPage, MessagePage, ProjectPage, type FunctionView, type ProjectView } from "./pages.js";
 import type { Sessions } from "./session.js";
@@ -55,24 +54,17 @@ export function dashboardRoutes(options: DashboardOptions) {
   const message = (c: Context, status: PageStatus, title: string, text: string, signedIn: boolean, back?: { href: string; label: string }) =>
     page(c, (nonce) => <MessagePage nonce={nonce} title={title} message={text} signedIn={signedIn} back={back} />, status);
 
-  const checkOrigin = csrf({ origin: (origin, c) => origin === publicOrigin || origin === new URL(c.req.url).origin });
-  /** Refuses a form POSTed from another site (403), as hono's csrf() decides, with a page that says so. */
-  const sameOrigin = createMiddleware(async (c, next) => {
-    const allowed = await checkOrigin(c, async () => {}).then(
-      () => true,
-      (error: unknown) => {
-        if (error instanceof HTTPException && error.status === 403) return false;
-        throw error;
-      },
-    );
-    if (!allowed) {
-      return message(c, 403, "Refused", "This form was sent from another site, so it was not acted on. Open the dashboard and try again from there.", false, {
-        href: "/dashboard",
-        label: "Open the dashboard",
-      });
-    }
-    await next();
-  });
+  const toDashboard = { href: "/dashboard", label: "Open the dashboard" };
+  /**
+   * Refuses a form POSTed from another site (403, as hono's csrf() decides);
+   * the one error handler answers with a page that says so. Past the check,
+   * errors are the route's own.
+   */
+  const sameOrigin = [
+    errorPage({ title: "Refused", back: toDashboard, html: "always" }),
+    csrf({ origin: (origin, c) => origin === publicOrigin || origin === new URL(c.req.url).origin }),
+    errorPage({ title: "Something went wrong", back: toDashboard, html: "always" }),
+  ] as const;
 
   /** Pages behind the sign-in: without a session, a redirect to /login that comes back here. */
   const signedIn = createMiddleware(async (c, next) => {
@@ -125,7 +117,7 @@ export function dashboardRoutes(options: DashboardOptions) {
   app.post(
     "/login",
     bodyLimit({ maxSize: 16 * 1024, onError: (c) => message(c, 413, "Too large", "A sign-in form is a few bytes; this one was not.", false) }),
-    sameOrigin,
+    ...sameOrigin,
     async (c) => {
       const form = await c.req.parseBody();
       const next = safeNext(form.next);
@@ -146,7 +138,7 @@ export function dashboardRoutes(options: DashboardOptions) {
     ));
   });
 
-  app.post("/logout", sameOrigin, async (c) => {
+  app.post("/logout", ...sameOrigin, async (c) => {
     await sessions.end(c);
     return c.redirect("/login", 303);
   });
@@ -173,15 +165,16 @@ export function dashboardRoutes(options: DashboardOptions) {
     return page(c, (nonce) => <ProjectPage nonce={nonce} project={project} deployments={deployments} />);
   });
 
-  app.post("/dashboard/projects/:owner/:repo/functions/:name/run", sameOrigin, signedIn, (c) => {
-    const repository = `${c.req.param("owner")}/${c.req.param("repo")}`;
-    try {
-      const run = scheduler.runNow(repository, c.req.param("name"));
-      return c.redirect(`/functions/${run.repository}/${encodeURIComponent(run.function)}/runs`, 303);
-    } catch (error) {
-      if (!(error instanceof EserveslessError)) throw error;
-      return message(c, error.status as PageStatus, "Not started", error.message, true, { href: `/dashboard/projects/${repository}`, label: `Back to ${repository}` });
-    }
+  const repositoryOf = (c: Context) => `${c.req.param("owner")}/${c.req.param("repo")}`;
+  const notStarted = errorPage((c) => ({
+    title: "Not started",
+    back: { href: `/dashboard/projects/${repositoryOf(c)}`, label: `Back to ${repositoryOf(c)}` },
+    signedIn: true,
+    html: "always",
+  }));
+  app.post("/dashboard/projects/:owner/:repo/functions/:name/run", ...sameOrigin, signedIn, notStarted, (c) => {
+    const run = scheduler.runNow(repositoryOf(c), c.req.param("name"));
+    return c.redirect(`/functions/${run.repository}/${encodeURIComponent(run.function)}/runs`, 303);
   });
 
   return app;

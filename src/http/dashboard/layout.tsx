@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Context } from "hono";
 import { html } from "hono/html";
 import type { Child, FC } from "hono/jsx";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /** The one stylesheet of the dashboard and the deployment pages: system font, a little colour. */
 export const STYLE = `
@@ -87,7 +88,7 @@ export function setPageHeaders(c: Context, nonce: string, options: { cache?: boo
   if (!options.cache) c.header("Cache-Control", "no-store");
 }
 
-export type PageStatus = 200 | 400 | 401 | 403 | 404 | 409 | 413 | 500 | 502 | 503;
+export type PageStatus = ContentfulStatusCode;
 
 /** Renders a page with its doctype and headers. */
 export function renderPage(c: Context, nonce: string, page: Child, status: PageStatus = 200) {
