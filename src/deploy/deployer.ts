@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
+import { MANIFEST_FILES } from "../contract/manifest-files.js";
 import { buildImage } from "../image/build-image.js";
 import { pruneImages } from "../image/prune-images.js";
 import { createBuildContext, type RuntimeTemplate } from "../image/build-context.js";
@@ -46,9 +47,6 @@ class ShuttingDown extends Error {
     this.name = "ShuttingDown";
   }
 }
-
-/** The manifest's names, tried in this order. */
-const MANIFEST_FILES = [".eserveless.yaml", ".eserveless.yml"];
 
 export interface DeployerOptions {
   /** This eserveless's id, on every image it builds. */

@@ -1,10 +1,11 @@
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
+import { finalStates, type DeploymentState } from "../contract/deployment.js";
+import type { CronRunState } from "../contract/cron-run.js";
 
-/** The states a deployment moves through; the last five are final. */
-export const deploymentStates = ["queued", "building", "starting", "success", "failure", "error", "superseded", "skipped"] as const;
-export type DeploymentState = (typeof deploymentStates)[number];
-export const finalStates: ReadonlySet<DeploymentState> = new Set(["success", "failure", "error", "superseded", "skipped"]);
+// The states are part of the wire contract, which the CLI shares.
+export { cronRunStates, type CronRunState } from "../contract/cron-run.js";
+export { deploymentStates, finalStates, type DeploymentState } from "../contract/deployment.js";
 
 export interface Deployment {
   id: string;
@@ -33,15 +34,6 @@ export interface LiveFunction {
   /** The function's manifest entry, as validated. */
   spec: Record<string, unknown>;
 }
-
-/**
- * The states of a cron run: `running` until its container exits, then
- * `succeeded` (exit 0), `failed` (non-zero exit, or it could not start),
- * `timed_out` (killed past its timeout); `skipped` when a tick found the
- * previous run still going (final at once, it ran nothing).
- */
-export const cronRunStates = ["running", "succeeded", "failed", "timed_out", "skipped"] as const;
-export type CronRunState = (typeof cronRunStates)[number];
 
 /** One run (or skipped tick) of a cron function. */
 export interface CronRun {
