@@ -1,10 +1,12 @@
 import { Hono, type Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { html, raw } from "hono/html";
-import type { CronScheduler, ScheduledFunction } from "../cron/cron-scheduler.js";
+import { RunsViewSchema, RunStartedSchema, type RunsView } from "../contract/cron-run.js";
+import type { CronScheduler } from "../cron/cron-scheduler.js";
 import { BadRequestError } from "../errors.js";
-import { MAX_RUNS_PER_FUNCTION, type CronRun, type Store } from "../store/store.js";
+import { MAX_RUNS_PER_FUNCTION, type Store } from "../store/store.js";
 import { bearerAuth } from "./bearer-auth.js";
+import { toWire } from "./to-wire.js";
 
 const DEFAULT_LIMIT = 50;
 
@@ -23,14 +25,6 @@ export function cronRunsUrl(publicUrl: string, repository: string, name: string)
 
 const when = (ms: number) => `${new Date(ms).toISOString().replace("T", " ").slice(0, 19)} UTC`;
 const duration = (ms: number | null) => (ms === null ? "" : ms < 10_000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
-
-interface RunsView {
-  repository: string;
-  function: string;
-  live: boolean;
-  schedule: (Omit<ScheduledFunction, "nextRun" | "repository" | "function"> & { nextRun: string | null }) | null;
-  runs: CronRun[];
-}
 
 function runsPage(view: RunsView) {
   const running = view.runs.some((run) => run.state === "running");
@@ -119,13 +113,13 @@ export function cronRunRoutes(options: {
         runs,
       };
       const wantsJson = (c.req.header("accept") ?? "").includes("application/json") || c.req.query("format") === "json";
-      if (wantsJson) return c.json(view);
+      if (wantsJson) return c.json(toWire(RunsViewSchema, view));
       return c.html(runsPage(view));
     })
     .post("/functions/:owner/:repo/:function/runs", bearerAuth(options.adminToken), (c) => {
       const run = scheduler.runNow(`${c.req.param("owner")}/${c.req.param("repo")}`, c.req.param("function"));
       const url = cronRunsUrl(options.publicUrl, run.repository, run.function);
       c.header("Location", url);
-      return c.json({ run: { id: run.id, state: run.state, repository: run.repository, function: run.function, startedAt: run.startedAt }, url }, 202);
+      return c.json(toWire(RunStartedSchema, { run: { id: run.id, state: run.state, repository: run.repository, function: run.function, startedAt: run.startedAt }, url }), 202);
     });
 }

@@ -1,5 +1,7 @@
 import { Hono } from "hono";
 import { jsx } from "hono/jsx";
+import * as v from "valibot";
+import { DeploymentWithLogSchema } from "../contract/deployment.js";
 import { NotFoundError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { DeploymentPage } from "./dashboard/deployment-view.js";
@@ -90,7 +92,8 @@ export function deploymentRoutes(options: { store: Store; sessions?: Sessions })
     const log = options.store.deploymentLog(deployment.id, wantsJson ? Number(c.req.query("after") ?? 0) || 0 : 0);
     if (wantsJson) {
       c.header("Cache-Control", "no-store");
-      return c.json({ deployment, log });
+      // Parsed, not only typed: the store's rows are not typed by the contract (a function's type is a string there).
+      return c.json(v.parse(DeploymentWithLogSchema, { deployment, log }));
     }
     const signedIn = (await options.sessions?.current(c)) !== undefined;
     const nonce = newNonce();

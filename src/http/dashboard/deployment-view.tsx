@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
-import { finalStates, type Deployment, type LogLine } from "../../store/store.js";
+import { finalStates } from "../../contract/deployment.js";
+import type { Deployment, LogLine } from "../../store/store.js";
 import { duration, projectPath, shortRef, shortSha, when } from "./format.js";
 import { Page } from "./layout.js";
 
