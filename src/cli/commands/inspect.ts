@@ -5,7 +5,8 @@ import type { Project } from "../../contract/project.js";
 import type { CommandContext } from "../context.js";
 import { ApiError, CliError, UsageError } from "../errors.js";
 import { followDeployment } from "../follow.js";
-import { clock, dateTime, duration, shortSha, table } from "../format.js";
+import { duration, shortSha } from "../../format.js";
+import { clock, dateTime, table } from "../format.js";
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
 

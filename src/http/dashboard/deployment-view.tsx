@@ -1,7 +1,8 @@
 import type { FC } from "hono/jsx";
 import { finalStates } from "../../contract/deployment.js";
 import type { Deployment, LogLine } from "../../store/store.js";
-import { duration, projectPath, shortRef, shortSha, when } from "./format.js";
+import { duration, shortSha, when } from "../../format.js";
+import { projectPath, shortRef } from "./format.js";
 import { Page } from "./layout.js";
 
 const FunctionRows: FC<{ functions: Deployment["functions"] }> = ({ functions }) => (

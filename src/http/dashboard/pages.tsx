@@ -1,6 +1,7 @@
 import type { FC } from "hono/jsx";
 import type { CronRun, Deployment } from "../../store/store.js";
-import { duration, projectPath, shortRef, shortSha, when } from "./format.js";
+import { duration, shortSha, when } from "../../format.js";
+import { projectPath, shortRef } from "./format.js";
 import { Page } from "./layout.js";
 
 /** A live function as the dashboard shows it. */
