@@ -4,6 +4,7 @@ import type { Deployment, LogLine } from "../../store/store.js";
 import { duration, shortSha, when } from "../../format.js";
 import { projectPath, shortRef } from "./format.js";
 import { Page } from "./layout.js";
+import { Table } from "./table.js";
 
 const FunctionRows: FC<{ functions: Deployment["functions"] }> = ({ functions }) => (
   <>
@@ -62,20 +63,9 @@ export const DeploymentPage: FC<{ deployment: Deployment; log: LogLine[]; nonce:
         </p>
         <section id="functions" aria-labelledby="functions-heading" hidden={deployment.functions.length === 0}>
           <h2 id="functions-heading">Functions</h2>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">URL or schedule</th>
-                </tr>
-              </thead>
-              <tbody>
-                <FunctionRows functions={deployment.functions} />
-              </tbody>
-            </table>
-          </div>
+          <Table columns={["Name", "Type", "URL or schedule"]}>
+            <FunctionRows functions={deployment.functions} />
+          </Table>
         </section>
         <section id="warnings" aria-labelledby="warnings-heading" hidden={deployment.warnings.length === 0}>
           <h2 id="warnings-heading">Warnings</h2>
