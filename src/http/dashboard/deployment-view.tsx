@@ -34,7 +34,7 @@ export const DeploymentPage: FC<{ deployment: Deployment; log: LogLine[]; nonce:
   const running = !finalStates.has(deployment.state);
   const took = deployment.finishedAt !== null && deployment.startedAt !== null ? duration(deployment.finishedAt - deployment.startedAt) : "";
   return (
-    <Page title={`${deployment.repository} · ${shortSha(deployment.commit)}`} nonce={nonce} signedIn={signedIn} refreshWithoutScript={running} script={running ? script : undefined}>
+    <Page title={`${deployment.repository} · ${shortSha(deployment.commit)}`} nonce={nonce} signedIn={signedIn} refresh={running ? "without-script" : undefined} script={running ? script : undefined}>
       <div
         id="deployment"
         data-follow={running ? `/deployments/${deployment.id}` : undefined}

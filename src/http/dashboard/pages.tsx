@@ -1,4 +1,5 @@
 import type { FC } from "hono/jsx";
+import type { RunsView } from "../../contract/cron-run.js";
 import type { CronRun, Deployment } from "../../store/store.js";
 import { duration, shortSha, when } from "../../format.js";
 import { projectPath, shortRef } from "./format.js";
@@ -264,6 +265,65 @@ export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments:
         <h2 id="deployments-heading">Deployments</h2>
         {deployments.length === 0 ? <p class="muted">None.</p> : <DeploymentsTable deployments={deployments} showProject={false} caption={`Deployments of ${project.repository}`} />}
       </section>
+    </Page>
+  );
+};
+
+/**
+ * A cron function's schedule and runs, newest first, each with its output
+ * (the latest one open). Reloads itself while a run goes on.
+ */
+export const RunsPage: FC<{ view: RunsView; signedIn: boolean }> = ({ view, signedIn }) => {
+  const running = view.runs.some((run) => run.state === "running");
+  return (
+    <Page title={`${view.repository} · ${view.function} runs`} signedIn={signedIn} refresh={running ? "always" : undefined}>
+      <h1>
+        {view.repository} · {view.function}
+      </h1>
+      {view.schedule ? (
+        <p>
+          Cron <code>{view.schedule.schedule}</code> ({view.schedule.timezone}), timeout {view.schedule.timeoutSeconds} s; next run{" "}
+          {view.schedule.nextRun ? <Time ms={Date.parse(view.schedule.nextRun)} /> : "never"}.
+        </p>
+      ) : (
+        <p>{view.live ? "Live, but not scheduled (see the server log)." : "No longer deployed: these are its past runs."}</p>
+      )}
+      <h2>Runs</h2>
+      {view.runs.length === 0 ? (
+        <p class="muted">No runs yet.</p>
+      ) : (
+        <Table columns={["Started", "Trigger", "State", "Duration", "Exit", "Run"]}>
+          {view.runs.map((run) => (
+            <>
+              <tr>
+                <td class="nowrap">
+                  <Time ms={run.startedAt} />
+                </td>
+                <td>{run.trigger}</td>
+                <td>
+                  <Badge state={run.state} />
+                  {run.error ? <div class="muted desc">{run.error}</div> : null}
+                </td>
+                <td class="nowrap">{duration(run.durationMs)}</td>
+                <td>{run.exitCode ?? ""}</td>
+                <td>
+                  <code>{run.id}</code>
+                </td>
+              </tr>
+              {run.state === "skipped" || (run.state === "running" && run.output === "") ? null : (
+                <tr>
+                  <td colspan={6}>
+                    <details open={run === view.runs[0]}>
+                      <summary>Output{run.outputTruncated ? " (its end only)" : ""}</summary>
+                      <pre class="block">{run.output || "(no output)"}</pre>
+                    </details>
+                  </td>
+                </tr>
+              )}
+            </>
+          ))}
+        </Table>
+      )}
     </Page>
   );
 };
