@@ -42,17 +42,9 @@ function project(version: string, ticker: string | undefined, options: { prelude
 async function deploy(files: Record<string, unknown>) {
   const sha = stack.emulator.commit(OWNER, REPO, { files: files as never });
   expect((await stack.server.deliver("push", stack.emulator.pushPayload(OWNER, REPO, { after: sha }))).status).toBe(202);
-  const deadline = Date.now() + 150_000;
-  for (;;) {
-    const main = stack.emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless");
-    if (main.length > 0 && main.at(-1)!.state !== "pending") break;
-    if (Date.now() > deadline) throw new Error(`${sha.slice(0, 7)} did not settle`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await stack.server.deployer.idle();
+  const { final } = await stack.settled(OWNER, REPO, sha);
   const deployment: Deployment = stack.server.store.listDeployments(REPOSITORY).find((d) => d.commit === sha)!;
   const log = stack.server.store.deploymentLog(deployment.id).map((l) => l.line);
-  const final = stack.emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless").at(-1)!;
   return { deployment, log, final };
 }
 

@@ -27,20 +27,7 @@ async function push(sha: string, init: { id?: string; secret?: string; ref?: str
 }
 
 /** Waits until the commit's `eserveless` status leaves pending; returns every status of the commit. */
-async function settled(sha: string, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const statuses = stack.emulator.statuses(OWNER, REPO, sha);
-    const main = statuses.filter((s) => s.context === "eserveless");
-    if (main.length > 0 && main.at(-1)!.state !== "pending") {
-      // The per-function statuses follow the main one: read them once the deployment ended.
-      await stack.server.deployer.idle();
-      return { statuses: stack.emulator.statuses(OWNER, REPO, sha), final: main.at(-1)! };
-    }
-    if (Date.now() > deadline) throw new Error(`no final status for ${sha}: ${JSON.stringify(statuses)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const settled = (sha: string) => stack.settled(OWNER, REPO, sha);
 
 async function callApi(path = "/") {
   const response = await fetch(`${stack.server.url}/fn/${OWNER}/${REPO}/API${path}`);

@@ -13,7 +13,15 @@ export interface EserveslessStack {
    * `whileStopped`, then starts a new server on the same data and settings.
    */
   restart(whileStopped?: () => unknown): Promise<void>;
+  /**
+   * Waits until the `eserveless` status of a pushed commit leaves pending and
+   * the deployer is idle (the per-function statuses follow the main one);
+   * returns the final status and every status of the commit.
+   */
+  settled(owner: string, repo: string, sha: string, timeoutMs?: number): Promise<{ final: CommitStatus; statuses: CommitStatus[] }>;
 }
+
+type CommitStatus = ReturnType<GitHubEmulator["statuses"]>[number];
 
 /**
  * A GitHub emulator holding `repositories`, and a whole eserveless wired to
@@ -57,6 +65,19 @@ export function useEserveless(
       } finally {
         // Started even when a check failed, so afterAll cleans up what the stopped one kept.
         server = await startEserveless({ emulator: started("the GitHub emulator", emulator), env: { ...options.env, DATA_DIR: dataDir } });
+      }
+    },
+    async settled(owner, repo, sha, timeoutMs = 150_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const statuses = started("the GitHub emulator", emulator).statuses(owner, repo, sha);
+        const final = statuses.filter((s) => s.context === "eserveless").at(-1);
+        if (final && final.state !== "pending") {
+          await started("eserveless", server).deployer.idle();
+          return { final, statuses: emulator!.statuses(owner, repo, sha) };
+        }
+        if (Date.now() > deadline) throw new Error(`${owner}/${repo}@${sha.slice(0, 7)} did not settle within ${timeoutMs / 1000} s: ${JSON.stringify(statuses)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
     },
   };
