@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { closestName } from "../closest-name.js";
 import { UsageError } from "./errors.js";
 
 /** Every flag of every command (one table, so global flags may come before or after the command). */
@@ -154,7 +155,7 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
   };
   if (first === undefined) return { command: undefined, positionals: [], flags };
   if (!(first in COMMANDS)) {
-    const suggestion = closest(first, Object.keys(COMMANDS));
+    const suggestion = closestName(first, Object.keys(COMMANDS));
     throw new UsageError(`unknown command "${first}"${suggestion ? `; did you mean "${suggestion}"?` : ""}`);
   }
   const command = first as CommandName;
@@ -184,28 +185,6 @@ function parseErrorMessage(error: Error & { code?: string }): string {
 /** The command named in argv, for the help hint of a usage error found before it was parsed. */
 function commandIn(argv: string[]): string | undefined {
   return argv.find((arg) => arg in COMMANDS);
-}
-
-/** A command one or two edits away, for "did you mean". */
-function closest(word: string, candidates: string[]): string | undefined {
-  let best: { name: string; distance: number } | undefined;
-  for (const name of candidates) {
-    const distance = editDistance(word.toLowerCase(), name);
-    if (distance <= 2 && (!best || distance < best.distance)) best = { name, distance };
-  }
-  return best?.name;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 /** A whole number within bounds, from a flag's text. */

@@ -1,56 +1,19 @@
-import type { PoolStats } from "../run/container-pool.js";
-import type { CronRun } from "../store/cron-run-store.js";
-import type { Deployment, LogLine } from "../store/deployment-store.js";
+import * as v from "valibot";
+import { RunsViewSchema, type RunsView } from "../contract/cron-run.js";
+import {
+  DeploymentListSchema,
+  DeploymentStartedSchema,
+  DeploymentWithLogSchema,
+  type Deployment,
+  type DeploymentRef,
+  type DeploymentWithLog,
+} from "../contract/deployment.js";
+import { ErrorBodySchema } from "../contract/error-body.js";
+import type { RedeployBody } from "../contract/redeploy-body.js";
+import { InvocationListSchema, type Invocation } from "../contract/invocation.js";
+import { ProjectListSchema, type Project } from "../contract/project.js";
+import { HealthSchema, ServerStatusSchema, type Health, type ServerStatus } from "../contract/server-status.js";
 import { ApiError, CliError, UnreachableError, UsageError } from "./errors.js";
-import type { Invocation } from "../http/invocation-log.js";
-
-export type { CronRun, Deployment, LogLine };
-
-/** What `POST /redeploy` and `POST /api/deployments` answer (202). */
-export interface DeploymentRef {
-  id: string;
-  /** The deployment's page, under the server's PUBLIC_URL. */
-  url: string;
-  commit: string;
-}
-
-/** One entry of `GET /api/projects`. */
-export interface Project {
-  repository: string;
-  commit: string;
-  deployment: string;
-  functions: Array<{ name: string; type: string; url?: string; schedule?: string }>;
-}
-
-/** `GET /api/status`. */
-export interface ServerStatus {
-  publicUrl: string;
-  github: string;
-  containers: PoolStats;
-  projects: number;
-}
-
-/** `GET /healthz` (200 or 503, JSON either way). */
-export interface Health {
-  status: string;
-  docker: string;
-  github: string;
-}
-
-/** `GET /deployments/:id` with `Accept: application/json`. */
-export interface DeploymentWithLog {
-  deployment: Deployment;
-  log: LogLine[];
-}
-
-/** `GET /functions/:owner/:repo/:function/runs` with `Accept: application/json`. */
-export interface CronRunsView {
-  repository: string;
-  function: string;
-  live: boolean;
-  schedule: { schedule: string; timezone: string; timeoutSeconds: number; deploymentId: string; commit: string; nextRun: string | null } | null;
-  runs: CronRun[];
-}
 
 export interface ClientOptions {
   /** The server's base URL, without a trailing slash. */
@@ -79,10 +42,14 @@ interface RequestInit {
   expect: string;
 }
 
+type AnswerSchema = v.GenericSchema<unknown, object>;
+
 /**
- * A small typed client of the eserveless HTTP API. Every failure becomes a
+ * A small typed client of the eserveless HTTP API. Every answer is checked
+ * against the wire contract (src/contract). Every failure becomes a
  * {@link CliError} whose message says what to do: the server unreachable,
- * the token refused, or the server's own error message.
+ * the token refused, an answer of another version, or the server's own
+ * error message.
  */
 export class EserveslessClient {
   readonly url: string;
@@ -101,14 +68,15 @@ export class EserveslessClient {
 
   /** Deploys a ref (default: the default branch) of a GitHub repository the server's App can see. */
   async redeploy(repository: string, ref?: string): Promise<DeploymentRef> {
-    const body = JSON.stringify(ref === undefined ? { repository } : { repository, ref });
-    const answer = await this.#request<{ deployment: DeploymentRef }>("POST", "/redeploy", { body, contentType: "application/json", auth: true, expect: "deployment" });
+    const request: RedeployBody = ref === undefined ? { repository } : { repository, ref };
+    const body = JSON.stringify(request);
+    const answer = await this.#request(DeploymentStartedSchema, "POST", "/redeploy", { body, contentType: "application/json", auth: true, expect: "deployment" });
     return answer.deployment;
   }
 
   /** Uploads a packed project folder (.tar.gz with one top folder) as project `local/<project>`. */
   async uploadFolder(project: string, tarball: Buffer): Promise<DeploymentRef> {
-    const answer = await this.#request<{ deployment: DeploymentRef }>("POST", `/api/deployments?project=${encodeURIComponent(project)}`, {
+    const answer = await this.#request(DeploymentStartedSchema, "POST", `/api/deployments?project=${encodeURIComponent(project)}`, {
       body: tarball,
       contentType: "application/gzip",
       auth: true,
@@ -120,42 +88,42 @@ export class EserveslessClient {
 
   /** Every project with a live deployment. */
   async projects(): Promise<Project[]> {
-    return (await this.#request<{ projects: Project[] }>("GET", "/api/projects", { auth: true, expect: "projects" })).projects;
+    return (await this.#request(ProjectListSchema, "GET", "/api/projects", { auth: true, expect: "projects" })).projects;
   }
 
   /** Recent deployments, newest first. */
   async deployments(repository?: string): Promise<Deployment[]> {
     const query = repository ? `?repository=${encodeURIComponent(repository)}` : "";
-    return (await this.#request<{ deployments: Deployment[] }>("GET", `/api/deployments${query}`, { auth: true, expect: "deployments" })).deployments;
+    return (await this.#request(DeploymentListSchema, "GET", `/api/deployments${query}`, { auth: true, expect: "deployments" })).deployments;
   }
 
   async status(): Promise<ServerStatus> {
-    return this.#request<ServerStatus>("GET", "/api/status", { auth: true, expect: "publicUrl" });
+    return this.#request(ServerStatusSchema, "GET", "/api/status", { auth: true, expect: "publicUrl" });
   }
 
   async health(): Promise<Health> {
-    return this.#request<Health>("GET", "/healthz", { accept: [503], expect: "status" });
+    return this.#request(HealthSchema, "GET", "/healthz", { accept: [503], expect: "status" });
   }
 
   /** One deployment and its log lines after `after` (0: all). */
   async deployment(id: string, after = 0): Promise<DeploymentWithLog> {
     const query = after > 0 ? `?after=${after}` : "";
-    return this.#request<DeploymentWithLog>("GET", `/deployments/${encodeURIComponent(id)}${query}`, { expect: "deployment" });
+    return this.#request(DeploymentWithLogSchema, "GET", `/deployments/${encodeURIComponent(id)}${query}`, { expect: "deployment" });
   }
 
   /** An http function's latest invocations, newest first. */
   async invocations(repository: string, fn: string): Promise<Invocation[]> {
     const path = `/api/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/invocations`;
-    return (await this.#request<{ invocations: Invocation[] }>("GET", path, { expect: "invocations", auth: true })).invocations;
+    return (await this.#request(InvocationListSchema, "GET", path, { expect: "invocations", auth: true })).invocations;
   }
 
   /** A cron function's schedule and latest runs, newest first (their output needs the token). */
-  async cronRuns(repository: string, fn: string, limit: number): Promise<CronRunsView> {
+  async cronRuns(repository: string, fn: string, limit: number): Promise<RunsView> {
     const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs?limit=${limit}`;
-    return this.#request<CronRunsView>("GET", path, { expect: "runs", auth: true });
+    return this.#request(RunsViewSchema, "GET", path, { expect: "runs", auth: true });
   }
 
-  async #request<T>(method: string, path: string, init: RequestInit): Promise<T> {
+  async #request<S extends AnswerSchema>(schema: S, method: string, path: string, init: RequestInit): Promise<v.InferOutput<S>> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (init.auth) {
       if (!this.#token) throw new UsageError(TOKEN_MISSING);
@@ -180,13 +148,24 @@ export class EserveslessClient {
     const body = parseJson(text);
 
     if (response.status === 401 && init.auth) throw new ApiError(401, "unauthorized", TOKEN_REFUSED);
-    const message = errorMessage(body);
     if (!response.ok && !init.accept?.includes(response.status)) {
-      if (message) throw new ApiError(response.status, errorCode(body), message);
+      const failure = v.safeParse(ErrorBodySchema, body);
+      if (failure.success) throw new ApiError(response.status, failure.output.error.code, failure.output.error.message);
       throw this.#notEserveless(method, path, response, text);
     }
     if (typeof body !== "object" || body === null || !(init.expect in body)) throw this.#notEserveless(method, path, response, text);
-    return body as T;
+    const answer = v.safeParse(schema, body);
+    if (!answer.success) throw this.#otherVersion(method, path, response, answer.issues[0]);
+    return answer.output;
+  }
+
+  /** An eserveless answer whose shape this CLI does not know: the server and the CLI are different versions. */
+  #otherVersion(method: string, path: string, response: Response, issue: v.BaseIssue<unknown>): CliError {
+    const where = v.getDotPath(issue);
+    return new CliError(
+      `${this.url} answered ${method} ${path.split("?")[0]} with HTTP ${response.status} in a shape this CLI does not know ` +
+        `(${where ? `${where}: ` : ""}${issue.message}); the server and the CLI are likely different versions: install the CLI of the server's version`,
+    );
   }
 
   #networkError(error: unknown, timeoutMs: number): CliError {
@@ -213,17 +192,6 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-/** `{"error": {"message": "…"}}`, the error shape of every eserveless route. */
-function errorMessage(body: unknown): string | undefined {
-  const error = (body as { error?: { message?: unknown } } | undefined)?.error;
-  return typeof error?.message === "string" ? error.message : undefined;
-}
-
-function errorCode(body: unknown): string {
-  const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
-  return typeof code === "string" ? code : "unknown";
 }
 
 /** The useful part of a fetch failure: undici hides it in `cause` ("connect ECONNREFUSED 127.0.0.1:9"). */

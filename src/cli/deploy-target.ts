@@ -1,10 +1,5 @@
+import { PROJECT_NAME, REPOSITORY_NAME } from "../contract/repository-name.js";
 import { UsageError } from "./errors.js";
-
-/** What the server accepts as a local project's name (`?project=` of `POST /api/deployments`). */
-export const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-
-/** What `POST /redeploy` accepts as a repository, once a GitHub URL's prefix is gone. */
-const REPOSITORY = /^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/;
 
 export type DeployTarget = { kind: "folder"; dir: string } | { kind: "github"; repository: string };
 
@@ -19,11 +14,11 @@ export function deployTarget(arg: string | undefined, isDirectory: (path: string
   const github = /^(?:https?:\/\/)?github\.com\/(.+)$/i.exec(arg);
   if (github) {
     const repository = github[1]!.replace(/\.git$/, "").replace(/\/+$/, "");
-    if (REPOSITORY.test(repository)) return { kind: "github", repository };
+    if (REPOSITORY_NAME.test(repository)) return { kind: "github", repository };
     throw new UsageError(`${arg} is not a repository URL such as https://github.com/owner/repo`, "deploy");
   }
   if (looksLikePath(arg)) return { kind: "folder", dir: arg };
-  if (REPOSITORY.test(arg)) return { kind: "github", repository: arg };
+  if (REPOSITORY_NAME.test(arg)) return { kind: "github", repository: arg };
   throw new UsageError(`"${arg}" is neither a folder nor a GitHub repository (owner/repo)`, "deploy");
 }
 

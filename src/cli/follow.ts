@@ -1,4 +1,5 @@
-import type { Deployment, EserveslessClient, LogLine } from "./client.js";
+import { finalStates, type Deployment, type LogLine } from "../contract/deployment.js";
+import type { EserveslessClient } from "./client.js";
 import { CliError, UnreachableError } from "./errors.js";
 
 /** How many polls in a row may fail to reach the server before following gives up. */
@@ -17,10 +18,7 @@ export interface FollowOptions {
   signal?: AbortSignal;
 }
 
-/** The final states (as in the store; not imported from it, which would load SQLite into the CLI). */
-export const FINAL_STATES: ReadonlySet<string> = new Set(["success", "failure", "error", "superseded", "skipped"]);
-
-const isFinal = (deployment: Deployment) => FINAL_STATES.has(deployment.state);
+const isFinal = (deployment: Deployment) => finalStates.has(deployment.state);
 
 /**
  * Polls a deployment (`GET /deployments/:id?after=N`) until it reaches a

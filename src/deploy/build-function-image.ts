@@ -7,7 +7,7 @@ import { eserveslessLabels } from "../run/sandbox.js";
 import type { SourceTree } from "../source/extract-tarball.js";
 import { slug } from "../slug.js";
 import type { DeploymentContext } from "./deployment-context.js";
-import { seconds } from "./format.js";
+import { seconds } from "../format.js";
 
 /** What building a deployment's image needs besides its source. */
 export interface ImageBuilder {

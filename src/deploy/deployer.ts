@@ -14,7 +14,7 @@ import { checkCronFunctions } from "./check-cron-functions.js";
 import type { DeployJob, DeployRequest } from "./deploy-request.js";
 import { createDeploymentContext, type DeploymentContext } from "./deployment-context.js";
 import { fetchSource } from "./fetch-source.js";
-import { plural } from "./format.js";
+import { plural, shortSha } from "../format.js";
 import { goLive, liveFunctions } from "./go-live.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
 import { pruneReplacedImages } from "./prune-replaced-images.js";
@@ -117,7 +117,7 @@ export function createDeployer(options: DeployerOptions) {
 
   /** Ends a deployment that a newer one of its repository replaced. */
   async function supersede(job: DeployJob, by: { commit: string; deploymentId: string }, log: Logger): Promise<void> {
-    const description = `Superseded by ${by.commit.slice(0, 7)}, which deploys instead`;
+    const description = `Superseded by ${shortSha(by.commit)}, which deploys instead`;
     store.appendLog(job.deploymentId, description);
     log.info({ deployment: job.deploymentId, by: by.deploymentId }, "deployment superseded");
     store.updateDeployment(job.deploymentId, { state: "superseded", description });

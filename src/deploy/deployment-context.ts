@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { shortSha } from "../format.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import { deploymentUrl } from "../urls.js";
 import type { DeployJob } from "./deploy-request.js";
@@ -30,7 +31,7 @@ export function createDeploymentContext(
   options: { store: DeploymentStore; log: Logger; status: PostStatus; publicUrl: string },
 ): DeploymentContext {
   const { store } = options;
-  const log = options.log.child({ deployment: job.deploymentId, repository: job.repository, commit: job.commit.slice(0, 7) });
+  const log = options.log.child({ deployment: job.deploymentId, repository: job.repository, commit: shortSha(job.commit) });
   return {
     job,
     log,

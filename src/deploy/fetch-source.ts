@@ -3,7 +3,7 @@ import { downloadTarball } from "../github/download-tarball.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { extractTarball, type ExtractLimits, type SourceTree } from "../source/extract-tarball.js";
 import type { DeploymentContext } from "./deployment-context.js";
-import { plural } from "./format.js";
+import { plural, shortSha } from "../format.js";
 
 /**
  * The deployment's source as files in memory: the uploaded tarball, or the
@@ -21,7 +21,7 @@ export async function fetchSource(
     const app = github();
     if (!app) throw new EserveslessError("The GitHub App is not configured; open /setup", { status: 503, code: "github_not_configured" });
     const [owner, repo] = job.repository.split("/") as [string, string];
-    say(`Downloading ${job.repository}@${job.commit.slice(0, 7)}`);
+    say(`Downloading ${job.repository}@${shortSha(job.commit)}`);
     tarball = await downloadTarball(app.installation(job.source.installationId), { owner, repo, ref: job.commit, signal });
   }
   const source = await extractTarball(tarball, limits);

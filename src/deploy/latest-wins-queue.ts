@@ -1,10 +1,12 @@
+import { shortSha } from "../format.js";
+
 /** The reason a deployment was aborted: a newer one of the same repository arrived. */
 export class Superseded extends Error {
   /** The newest job that replaced it; updated when yet another one arrives. */
   by: { commit: string; deploymentId: string };
 
   constructor(by: { commit: string; deploymentId: string }) {
-    super(`superseded by ${by.commit.slice(0, 7)}`);
+    super(`superseded by ${shortSha(by.commit)}`);
     this.name = "Superseded";
     this.by = by;
   }

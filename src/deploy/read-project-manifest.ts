@@ -1,11 +1,9 @@
+import { MANIFEST_FILES } from "../contract/manifest-files.js";
 import { readManifest } from "../manifest/read-manifest.js";
 import type { Manifest } from "../manifest/manifest-schema.js";
 import type { SourceTree } from "../source/extract-tarball.js";
 import type { DeploymentContext } from "./deployment-context.js";
-import { plural } from "./format.js";
-
-/** The manifest's names, tried in this order. */
-const MANIFEST_FILES = [".eserveless.yaml", ".eserveless.yml"];
+import { plural } from "../format.js";
 
 /**
  * Reads the manifest at the root of `source`, records its warnings and says

@@ -1,7 +1,7 @@
 import type { Manifest } from "../manifest/manifest-schema.js";
 import { functionUrl } from "../urls.js";
 import type { DeploymentContext } from "./deployment-context.js";
-import { plural, seconds } from "./format.js";
+import { plural, seconds } from "../format.js";
 
 /**
  * Records a live deployment as a success, says its function URLs, and posts

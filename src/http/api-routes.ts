@@ -2,6 +2,11 @@ import { createHash } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
+import { DeploymentListSchema, DeploymentStartedSchema } from "../contract/deployment.js";
+import { InvocationListSchema } from "../contract/invocation.js";
+import { ProjectListSchema } from "../contract/project.js";
+import { PROJECT_NAME } from "../contract/repository-name.js";
+import { ServerStatusSchema } from "../contract/server-status.js";
 import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserveslessError, NotFoundError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
@@ -10,12 +15,12 @@ import type { DeploymentStore } from "../store/deployment-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { LOCAL_OWNER, deploymentUrl, functionUrl } from "../urls.js";
 import { bearerAuth } from "./bearer-auth.js";
+import { toWire } from "./to-wire.js";
 import type { InvocationLog } from "./invocation-log.js";
-
 
 const ProjectName = v.pipe(
   v.string(),
-  v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "project must be letters, digits, '.', '_' or '-' (at most 100), such as my-app"),
+  v.regex(PROJECT_NAME, "project must be letters, digits, '.', '_' or '-' (at most 100), such as my-app"),
 );
 
 /**
@@ -58,7 +63,7 @@ export function apiRoutes(options: {
       trigger: "local",
       source: { kind: "upload", tarball },
     });
-    return c.json({ deployment: { id: deployment.id, url: deploymentUrl(options.publicUrl, deployment.id), commit } }, 202);
+    return c.json(toWire(DeploymentStartedSchema, { deployment: { id: deployment.id, url: deploymentUrl(options.publicUrl, deployment.id), commit } }), 202);
   });
 
   /** Every project with a live deployment, its functions and their URLs. */
@@ -75,27 +80,30 @@ export function apiRoutes(options: {
         ...(fn.type === "http" ? { url: functionUrl(options.publicUrl, repository, fn.name) } : { schedule: fn.spec.schedule }),
       })),
     }));
-    return c.json({ projects });
+    return c.json(toWire(ProjectListSchema, { projects }));
   });
 
   /** A function's latest invocations, newest first (kept in memory since the server started). */
   app.get("/api/functions/:owner/:repo/:function/invocations", (c) => {
     const fn = options.store.liveFunction(`${c.req.param("owner")}/${c.req.param("repo")}`, c.req.param("function"));
     if (!fn) throw new NotFoundError(`No function ${c.req.param("owner")}/${c.req.param("repo")}/${c.req.param("function")} is live`, { code: "function_not_found" });
-    return c.json({ invocations: options.invocations.recent(`${fn.repository}/${fn.name}`) });
+    return c.json(toWire(InvocationListSchema, { invocations: options.invocations.recent(`${fn.repository}/${fn.name}`) }));
   });
 
   /** Recent deployments, newest first; `?repository=owner/repo` narrows them. */
-  app.get("/api/deployments", (c) => c.json({ deployments: options.store.listDeployments(c.req.query("repository"), 50) }));
+  // Parsed, not only typed: the store's rows are not typed by the contract (a function's type is a string there).
+  app.get("/api/deployments", (c) => c.json(toWire(DeploymentListSchema, { deployments: options.store.listDeployments(c.req.query("repository"), 50) })));
 
   /** What this server is and how it is doing. */
   app.get("/api/status", async (c) =>
-    c.json({
-      publicUrl: options.publicUrl,
-      github: options.github() ? "configured" : "not configured",
-      containers: options.pool.stats(),
-      projects: new Set(options.store.liveFunctions().map((fn) => fn.repository)).size,
-    }),
+    c.json(
+      toWire(ServerStatusSchema, {
+        publicUrl: options.publicUrl,
+        github: options.github() ? "configured" : "not configured",
+        containers: options.pool.stats(),
+        projects: new Set(options.store.liveFunctions().map((fn) => fn.repository)).size,
+      }),
+    ),
   );
   return app;
 }

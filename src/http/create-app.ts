@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import { Hono } from "hono";
 import type { Logger } from "pino";
+import { HealthSchema } from "../contract/server-status.js";
 import type { CronScheduler } from "../cron/cron-scheduler.js";
 import type { Deployer } from "../deploy/deployer.js";
 import { defaultLimits } from "../default-limits.js";
@@ -18,6 +19,7 @@ import { invokeRoutes } from "./invoke-routes.js";
 import { metricsRoutes, type Metrics } from "./metrics-routes.js";
 import { redeployRoutes } from "./redeploy-routes.js";
 import { setupRoutes, type SetupOptions } from "./setup-routes.js";
+import { toWire } from "./to-wire.js";
 import { webhookRoutes } from "./webhook-routes.js";
 
 /** Everything the HTTP app needs, passed in: it opens no clients of its own. */
@@ -57,7 +59,7 @@ export function createApp(options: AppOptions) {
       (error: Error) => `unreachable: ${error.message}`,
     );
     const healthy = docker === "ok";
-    return c.json({ status: healthy ? "ok" : "degraded", docker, github: options.github() ? "configured" : "not configured" }, healthy ? 200 : 503);
+    return c.json(toWire(HealthSchema, { status: healthy ? "ok" : "degraded", docker, github: options.github() ? "configured" : "not configured" }), healthy ? 200 : 503);
   });
   app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log }));
   app.route("/", redeployRoutes(options));

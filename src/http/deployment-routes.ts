@@ -1,10 +1,12 @@
 import { Hono } from "hono";
 import { jsx } from "hono/jsx";
+import { DeploymentWithLogSchema } from "../contract/deployment.js";
 import { NotFoundError } from "../errors.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import { DeploymentPage } from "./dashboard/deployment-view.js";
 import { newNonce, renderPage } from "./dashboard/layout.js";
 import type { Sessions } from "./dashboard/session.js";
+import { toWire } from "./to-wire.js";
 
 /**
  * Follows a running deployment on its page: every second it asks
@@ -90,7 +92,8 @@ export function deploymentRoutes(options: { store: DeploymentStore; sessions?: S
     const log = options.store.deploymentLog(deployment.id, wantsJson ? Number(c.req.query("after") ?? 0) || 0 : 0);
     if (wantsJson) {
       c.header("Cache-Control", "no-store");
-      return c.json({ deployment, log });
+      // Parsed, not only typed: the store's rows are not typed by the contract (a function's type is a string there).
+      return c.json(toWire(DeploymentWithLogSchema, { deployment, log }));
     }
     const signedIn = (await options.sessions?.current(c)) !== undefined;
     const nonce = newNonce();

@@ -1,13 +1,4 @@
-/** One proxied request, as `eserveless logs owner/repo/function` shows it. */
-export interface Invocation {
-  at: number;
-  method: string;
-  path: string;
-  status: number;
-  ms: number;
-  cold: boolean;
-  container: string | null;
-}
+import type { Invocation } from "../contract/invocation.js";
 
 /**
  * The latest invocations of each function, in memory and bounded: enough to

@@ -1,5 +1,7 @@
 import { Hono } from "hono";
 import * as v from "valibot";
+import { DeploymentStartedSchema } from "../contract/deployment.js";
+import { RedeployBodySchema } from "../contract/redeploy-body.js";
 import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
@@ -7,19 +9,7 @@ import { resolveCommit } from "../github/resolve-commit.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 import { deploymentUrl } from "../urls.js";
 import { bearerAuth } from "./bearer-auth.js";
-
-const repositoryName = v.pipe(
-  v.string("repository must be a string"),
-  v.trim(),
-  v.transform((text) => text.replace(/^https:\/\/github\.com\//i, "").replace(/\.git$/, "").replace(/\/+$/, "")),
-  v.regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/, 'repository must be "owner/repo" or "https://github.com/owner/repo"'),
-);
-
-/** The body of `POST /redeploy`. */
-export const RedeployBody = v.object({
-  repository: repositoryName,
-  ref: v.optional(v.pipe(v.string("ref must be a string"), v.trim(), v.nonEmpty("ref must not be empty"))),
-});
+import { toWire } from "./to-wire.js";
 
 /**
  * `POST /redeploy` (admin token): resolves a ref of a repository the App can
@@ -30,7 +20,7 @@ export function redeployRoutes(options: { adminToken: string | undefined; github
     const json = await c.req.json().catch(() => {
       throw new BadRequestError('The body must be JSON such as {"repository": "owner/repo", "ref": "main"}');
     });
-    const parsed = v.safeParse(RedeployBody, json);
+    const parsed = v.safeParse(RedeployBodySchema, json);
     if (!parsed.success) throw new BadRequestError(parsed.issues.map((issue) => issue.message).join("; "));
     const github = options.github();
     if (!github) throw new EserveslessError("The GitHub App is not configured on this server: open /setup first.", { status: 503, code: "github_not_configured" });
@@ -47,6 +37,6 @@ export function redeployRoutes(options: { adminToken: string | undefined; github
       trigger: "redeploy",
       source: { kind: "github", installationId },
     });
-    return c.json({ deployment: { id: deployment.id, url: deploymentUrl(options.publicUrl, deployment.id), commit: sha } }, 202);
+    return c.json(toWire(DeploymentStartedSchema, { deployment: { id: deployment.id, url: deploymentUrl(options.publicUrl, deployment.id), commit: sha } }), 202);
   });
 }

@@ -2,6 +2,7 @@ import { createAppAuth } from "@octokit/auth-app";
 import { Octokit } from "@octokit/rest";
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
+import { jsx } from "hono/jsx";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { Logger } from "pino";
 import { EserveslessError } from "../errors.js";
@@ -17,6 +18,7 @@ import {
   type StoredApp,
 } from "../github/app-setup.js";
 import type { ConfiguredApp } from "../github/github-app-holder.js";
+import { htmlDocument, Page } from "./dashboard/layout.js";
 import { errorPage } from "./error-handler.js";
 
 export interface SetupOptions {
@@ -46,27 +48,9 @@ const GITHUB_TIMEOUT_MS = 30_000;
 
 const wantsHtml = (c: Context) => (c.req.header("accept") ?? "").includes("text/html");
 
+/** A setup page in the pages' layout; no-referrer: GitHub's pages it links to need not know this server. */
 function page(title: string, body: HtmlEscapedString | Promise<HtmlEscapedString>) {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${title} · eserveless</title>
-<style>
-body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 48rem; padding: 0 1rem; color: #1f2328; }
-pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; font-size: 13px; border-radius: 6px; }
-dt { font-weight: 600; } dd { margin: 0 0 .5rem 0; }
-.note { background: #fff8c5; border: 1px solid #d4a72c; padding: .5rem 1rem; border-radius: 6px; }
-.error { background: #ffebe9; border: 1px solid #cf222e; padding: .5rem 1rem; border-radius: 6px; }
-button { font: inherit; padding: .4rem 1rem; }
-</style>
-</head>
-<body>
-${body}
-</body>
-</html>`;
+  return htmlDocument(jsx(Page, { title, referrer: "no-referrer" }, body));
 }
 
 /** GitHub cannot deliver webhooks to these. */
@@ -100,7 +84,7 @@ ${isLocal(input.publicUrl)
 <p><label>Owned by an organization instead: <input name="org" value="${input.org ?? ""}" placeholder="organization name" autocomplete="off"></label>
 <button type="submit">Use this organization</button></p>
 </form>
-<details><summary>The manifest</summary><pre>${JSON.stringify(input.manifest, null, 2)}</pre></details>`,
+<details><summary>The manifest</summary><pre class="block">${JSON.stringify(input.manifest, null, 2)}</pre></details>`,
   );
 }
 

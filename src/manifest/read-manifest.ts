@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { type Document, isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { closestName } from "../closest-name.js";
 import { SourceError } from "../errors.js";
 import { FUNCTION_KEYS, type Manifest, ManifestSchema, metaVariableName, RUNTIME_VARIABLES, RUNTIMES } from "./manifest-schema.js";
 
@@ -65,7 +66,7 @@ export function readManifest(
     for (const pair of map.items) {
       const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
       if (known.includes(key)) continue;
-      const guess = closest(key, known);
+      const guess = closestName(key, known, (candidate) => Math.max(1, Math.floor(candidate.length / 3)));
       if (guess === "runtime" && map === root) runtimeMisspelling = { key, line: lineOf(pair.key) };
       const hint = guess === undefined ? "" : ` — did you mean "${guess}"?`;
       const inferred = guess === "runtime" && map === root ? " The runtime is inferred from the source files instead." : "";
@@ -208,28 +209,3 @@ function formatPath(keys: (string | number)[]): string {
     .join("");
 }
 
-/** The known key a misspelt one most likely means, if any is close enough. */
-function closest(key: string, known: string[]): string | undefined {
-  let best: { key: string; distance: number } | undefined;
-  for (const candidate of known) {
-    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance <= Math.max(1, Math.floor(candidate.length / 3)) && (!best || distance < best.distance)) {
-      best = { key: candidate, distance };
-    }
-  }
-  return best?.key;
-}
-
-/** Levenshtein distance where swapping two neighbours counts as one edit (`shcedule`). */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = d[i]!;
-      const above = d[i - 1]!;
-      row[j] = Math.min(above[j]! + 1, row[j - 1]! + 1, above[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
-}

@@ -1,19 +1,11 @@
 import type Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
+import { cronRunStates, cronRunTriggers, type CronRunState } from "../contract/cron-run.js";
 import { parseRow } from "./parse-row.js";
 
-/**
- * The states of a cron run: `running` until its container exits, then
- * `succeeded` (exit 0), `failed` (non-zero exit, or it could not start),
- * `timed_out` (killed past its timeout); `skipped` when a tick found the
- * previous run still going (final at once, it ran nothing).
- */
-export const cronRunStates = ["running", "succeeded", "failed", "timed_out", "skipped"] as const;
-export type CronRunState = (typeof cronRunStates)[number];
-
-/** What started a cron run: its schedule, or someone asking for a run now. */
-export const cronRunTriggers = ["schedule", "manual"] as const;
+// The states are part of the wire contract, which the CLI shares.
+export { cronRunStates, cronRunTriggers, type CronRunState } from "../contract/cron-run.js";
 
 /** Runs kept per cron function; older ones are deleted as new ones are recorded. */
 export const MAX_RUNS_PER_FUNCTION = 100;

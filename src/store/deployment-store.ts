@@ -1,15 +1,11 @@
 import type Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
+import { deploymentStates, deploymentTriggers, finalStates, FunctionSummarySchema } from "../contract/deployment.js";
 import { jsonColumn, parseRow } from "./parse-row.js";
 
-/** The states a deployment moves through; the last five are final. */
-export const deploymentStates = ["queued", "building", "starting", "success", "failure", "error", "superseded", "skipped"] as const;
-export type DeploymentState = (typeof deploymentStates)[number];
-export const finalStates: ReadonlySet<DeploymentState> = new Set(["success", "failure", "error", "superseded", "skipped"]);
-
-/** What started a deployment: a push, a redeploy of a commit, or a local folder from the CLI. */
-export const deploymentTriggers = ["push", "redeploy", "local"] as const;
+// The states are part of the wire contract, which the CLI shares.
+export { deploymentStates, deploymentTriggers, finalStates, type DeploymentState } from "../contract/deployment.js";
 
 /** A bounded log: a build that prints without end must not fill the disk. */
 const MAX_LOG_LINES = 5000;
@@ -25,7 +21,7 @@ const DeploymentRow = v.pipe(
     description: v.nullable(v.string()),
     image: v.nullable(v.string()),
     warnings: jsonColumn(v.array(v.string())),
-    functions: jsonColumn(v.array(v.object({ name: v.string(), type: v.string(), url: v.optional(v.string()), schedule: v.optional(v.string()) }))),
+    functions: jsonColumn(v.array(FunctionSummarySchema)),
     created_at: v.number(),
     started_at: v.nullable(v.number()),
     finished_at: v.nullable(v.number()),

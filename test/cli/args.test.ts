@@ -95,6 +95,24 @@ describe("createProgress", () => {
   });
 });
 
+/** A whole deployment, as the server answers it. */
+const deployment = {
+  id: "abc",
+  repository: "local/hello",
+  commit: "0123456789abcdef0123456789abcdef01234567",
+  ref: null,
+  trigger: "local",
+  state: "success",
+  description: "Deployed 1 function in 1.0 s",
+  image: "eserveless/local/hello:0123456",
+  warnings: [],
+  functions: [{ name: "API", type: "http", url: "http://127.0.0.1:3000/fn/local/hello/API" }],
+  createdAt: 1,
+  startedAt: 2,
+  finishedAt: 3,
+  coldStartMs: 100,
+};
+
 describe("the client against something that is not eserveless", () => {
   let server: Server;
   let url: string;
@@ -106,6 +124,9 @@ describe("the client against something that is not eserveless", () => {
         res.writeHead(200, { "content-type": "application/json" }).end('{"hello": "world"}');
       } else if (req.url?.startsWith("/slow")) {
         setTimeout(() => res.end("{}"), 2000);
+      } else if (req.url?.startsWith("/deployments/")) {
+        // What a newer server might answer: a state this CLI has never heard of.
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ deployment: { ...deployment, state: "rolled_back" }, log: [] }));
       } else {
         res.writeHead(503, { "content-type": "application/json" }).end('{"error": {"code": "admin_token_unset", "message": "This endpoint is disabled"}}');
       }
@@ -122,6 +143,16 @@ describe("the client against something that is not eserveless", () => {
     );
     await expect(client.projects()).rejects.toThrow(/answered GET \/api\/projects with HTTP 200 \(application\/json: \{"hello": "world"\}\), not eserveless JSON/);
     await expect(client.deployments()).rejects.toMatchObject({ status: 503, code: "admin_token_unset", message: "This endpoint is disabled" });
+  });
+
+  it("says when an eserveless answer has a shape this CLI does not know (another version)", async () => {
+    const client = new EserveslessClient({ url });
+    await expect(client.deployment("abc")).rejects.toThrow(
+      new RegExp(
+        `^${url.replace(/[.]/g, "\\.")} answered GET /deployments/abc with HTTP 200 in a shape this CLI does not know \\(deployment\\.state: .*"rolled_back"\\); ` +
+          `the server and the CLI are likely different versions: install the CLI of the server's version$`,
+      ),
+    );
   });
 
   it("gives up on a server that does not answer in time", async () => {

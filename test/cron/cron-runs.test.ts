@@ -1,10 +1,11 @@
 import Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CRON_RUN_LABEL } from "../../src/cron/cron-scheduler.js";
 import type { CronRun } from "../../src/store/cron-run-store.js";
 import { readFixture } from "../support/fixtures.js";
-import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
-import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import { eventually } from "../support/eventually.js";
+import { ADMIN_TOKEN } from "../support/start-eserveless.js";
+import { useEserveless } from "../support/use-eserveless.js";
 
 // Cron functions end to end: pushed through the GitHub emulator, built, and
 // run in real containers on their schedule or by POST …/runs.
@@ -15,40 +16,20 @@ const HELLO = "cron-hello"; // test/fixtures/node-hello, under a name of its own
 const PULSE = "cron-pulse"; // test/fixtures/cron-every-second
 
 const docker = new Docker();
-let emulator: GitHubEmulator;
-let server: TestEserveless;
-
-beforeAll(async () => {
-  emulator = await startGitHubEmulator();
-  for (const name of [JOBS, HELLO, PULSE]) emulator.addRepository({ owner: OWNER, name });
-  server = await startEserveless({ emulator });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await emulator?.close();
-});
+const stack = useEserveless({ repositories: [JOBS, HELLO, PULSE].map((name) => ({ owner: OWNER, name })) });
 
 /** Pushes a fixture (files overridden as given) and waits until it is live. */
 async function deploy(repo: string, fixture: string, overrides: Record<string, string> = {}): Promise<string> {
-  const sha = emulator.commit(OWNER, repo, { files: { ...readFixture(fixture), ...overrides } });
-  const response = await server.deliver("push", emulator.pushPayload(OWNER, repo, { after: sha }));
+  const sha = stack.emulator.commit(OWNER, repo, { files: { ...readFixture(fixture), ...overrides } });
+  const response = await stack.server.deliver("push", stack.emulator.pushPayload(OWNER, repo, { after: sha }));
   expect(response.status).toBe(202);
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    const main = emulator.statuses(OWNER, repo, sha).filter((s) => s.context === "eserveless");
-    if (main.length > 0 && main.at(-1)!.state !== "pending") {
-      await server.deployer.idle();
-      expect(main.at(-1)).toMatchObject({ state: "success" });
-      return sha;
-    }
-    if (Date.now() > deadline) throw new Error(`${repo}@${sha} did not deploy: ${JSON.stringify(emulator.statuses(OWNER, repo, sha))}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const { final } = await stack.settled(OWNER, repo, sha, 180_000);
+  expect(final, final.description ?? "").toMatchObject({ state: "success" });
+  return sha;
 }
 
 const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
-const runsUrl = (repo: string, fn: string) => `${server.url}/functions/${OWNER}/${repo}/${fn}/runs`;
+const runsUrl = (repo: string, fn: string) => `${stack.server.url}/functions/${OWNER}/${repo}/${fn}/runs`;
 
 function trigger(repo: string, fn: string, token: string | null = ADMIN_TOKEN): Promise<Response> {
   return fetch(runsUrl(repo, fn), { method: "POST", headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -86,21 +67,10 @@ async function runContainers(id: string) {
   return docker.listContainers({ all: true, filters: { label: [`${CRON_RUN_LABEL}=${id}`] } });
 }
 
-/** Polls `check` until it returns a value, or fails after the deadline. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 describe("cron runs", () => {
   it("runs a cron function on demand and records its output and ESERVELESS_* values", async () => {
     const sha = await deploy(JOBS, "cron-node");
-    const report = server.scheduler.schedules(`${OWNER}/${JOBS}`).find((s) => s.function === "Report");
+    const report = stack.server.scheduler.schedules(`${OWNER}/${JOBS}`).find((s) => s.function === "Report");
     expect(report).toMatchObject({ schedule: "0 9 * * *", timezone: "Asia/Tokyo", timeoutSeconds: 60, commit: sha });
     // 09:00 in Tokyo is midnight UTC.
     expect([report!.nextRun!.getUTCHours(), report!.nextRun!.getUTCMinutes()]).toEqual([0, 0]);
@@ -127,7 +97,7 @@ describe("cron runs", () => {
 
   it("runs the node-hello fixture's Ticker, and has no runs for its http function", async () => {
     await deploy(HELLO, "node-hello");
-    const ticker = server.scheduler.schedules(`${OWNER}/${HELLO}`);
+    const ticker = stack.server.scheduler.schedules(`${OWNER}/${HELLO}`);
     expect(ticker.map((s) => [s.function, s.schedule, s.timezone])).toEqual([["Ticker", "*/5 * * * *", "UTC"]]);
     expect(ticker[0]!.nextRun!.getUTCMinutes() % 5).toBe(0);
     expect(ticker[0]!.nextRun!.getUTCSeconds()).toBe(0);
@@ -185,7 +155,7 @@ describe("cron runs", () => {
 
   it("runs an every-second schedule one run at a time, skipping overlapping ticks, until a redeploy changes the schedule", async () => {
     await deploy(PULSE, "cron-every-second");
-    expect(server.scheduler.schedules(`${OWNER}/${PULSE}`).map((s) => s.schedule)).toEqual(["*/1 * * * * *"]);
+    expect(stack.server.scheduler.schedules(`${OWNER}/${PULSE}`).map((s) => s.schedule)).toEqual(["*/1 * * * * *"]);
 
     // Each run sleeps 1.5 s, longer than a tick: runs succeed and ticks in between are skipped.
     const runs = await eventually("two finished runs and a skipped tick", async () => {
@@ -206,10 +176,10 @@ describe("cron runs", () => {
     const yearly = readFixture("cron-every-second")[".eserveless.yaml"]!.content.toString().replace('"*/1 * * * * *"', '"0 0 1 1 *"');
     await deploy(PULSE, "cron-every-second", { ".eserveless.yaml": yearly });
     const switchedAt = Date.now();
-    const schedule = server.scheduler.schedules(`${OWNER}/${PULSE}`);
+    const schedule = stack.server.scheduler.schedules(`${OWNER}/${PULSE}`);
     expect(schedule.map((s) => [s.function, s.schedule])).toEqual([["Pulse", "0 0 1 1 *"]]);
     expect([schedule[0]!.nextRun!.getUTCMonth(), schedule[0]!.nextRun!.getUTCDate()]).toEqual([0, 1]);
-    await server.scheduler.idle();
+    await stack.server.scheduler.idle();
     // Three seconds would have been three ticks of the old schedule.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     expect((await listRuns(PULSE, "Pulse")).filter((r) => r.startedAt >= switchedAt)).toEqual([]);
@@ -217,7 +187,7 @@ describe("cron runs", () => {
     // A redeploy without the function removes its schedule; its past runs stay readable.
     const renamed = yearly.replace("name: Pulse", "name: Calm");
     await deploy(PULSE, "cron-every-second", { ".eserveless.yaml": renamed, "functions.js": "module.exports = { Calm() {} };\n" });
-    expect(server.scheduler.schedules(`${OWNER}/${PULSE}`).map((s) => s.function)).toEqual(["Calm"]);
+    expect(stack.server.scheduler.schedules(`${OWNER}/${PULSE}`).map((s) => s.function)).toEqual(["Calm"]);
     const past = await fetch(runsUrl(PULSE, "Pulse"), { headers: { accept: "application/json", ...AUTH } });
     expect(past.status).toBe(200);
     expect(await past.json()).toMatchObject({ live: false, schedule: null });
@@ -231,18 +201,18 @@ describe("cron runs", () => {
       expect(response.status).toBe(401);
       expect(response.headers.get("www-authenticate")).toContain("Bearer");
     }
-    expect(server.scheduler.activeRun(`${OWNER}/${JOBS}`, "Report")).toBeUndefined();
+    expect(stack.server.scheduler.activeRun(`${OWNER}/${JOBS}`, "Report")).toBeUndefined();
     expect(await listRuns(JOBS, "Report")).toHaveLength(before);
   });
 
   it("kills the runs in progress when it stops, recording them as failed", async () => {
     const id = await runNow(JOBS, "Sleeper");
     await eventually("the Sleeper container to run", async () => ((await runContainers(id)).some((c) => c.State === "running") ? true : undefined));
-    await server.scheduler.stop();
-    const run = server.store.getRun(id)!;
+    await stack.server.scheduler.stop();
+    const run = stack.server.store.getRun(id)!;
     expect(run).toMatchObject({ state: "failed", error: "Killed: eserveless shut down during the run" });
     expect(await runContainers(id)).toEqual([]);
-    expect(server.scheduler.schedules()).toEqual([]);
+    expect(stack.server.scheduler.schedules()).toEqual([]);
     const refused = await trigger(JOBS, "Report");
     expect(refused.status).toBe(503);
   });

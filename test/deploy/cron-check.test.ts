@@ -2,12 +2,11 @@ import Docker from "dockerode";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CronCheckError, checkCronFunction } from "../../src/deploy/cron-check.js";
 import type { Deployment } from "../../src/store/deployment-store.js";
 import { readFixture } from "../support/fixtures.js";
-import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
-import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import { useEserveless } from "../support/use-eserveless.js";
 
 // Before a push goes live, each of its cron functions is checked in a
 // container of the new image (ESERVELESS_FUNCTION_TYPE=cron-check): loaded
@@ -19,19 +18,7 @@ const REPO = "cron-check";
 const REPOSITORY = `${OWNER}/${REPO}`;
 
 const docker = new Docker();
-let emulator: GitHubEmulator;
-let server: TestEserveless;
-
-beforeAll(async () => {
-  emulator = await startGitHubEmulator();
-  emulator.addRepository({ owner: OWNER, name: REPO });
-  server = await startEserveless({ emulator });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await emulator?.close();
-});
+const stack = useEserveless({ repositories: [{ owner: OWNER, name: REPO }] });
 
 // Ticker is never due during a test, so no cron run starts.
 const API = "  - name: API\n    type: http\n";
@@ -53,24 +40,16 @@ function project(version: string, ticker: string | undefined, options: { prelude
 
 /** Pushes `files` and waits until the deployment ended; returns it with its log and the final commit status. */
 async function deploy(files: Record<string, unknown>) {
-  const sha = emulator.commit(OWNER, REPO, { files: files as never });
-  expect((await server.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha }))).status).toBe(202);
-  const deadline = Date.now() + 150_000;
-  for (;;) {
-    const main = emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless");
-    if (main.length > 0 && main.at(-1)!.state !== "pending") break;
-    if (Date.now() > deadline) throw new Error(`${sha.slice(0, 7)} did not settle`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await server.deployer.idle();
-  const deployment: Deployment = server.store.listDeployments(REPOSITORY).find((d) => d.commit === sha)!;
-  const log = server.store.deploymentLog(deployment.id).map((l) => l.line);
-  const final = emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless").at(-1)!;
+  const sha = stack.emulator.commit(OWNER, REPO, { files: files as never });
+  expect((await stack.server.deliver("push", stack.emulator.pushPayload(OWNER, REPO, { after: sha }))).status).toBe(202);
+  const { final } = await stack.settled(OWNER, REPO, sha);
+  const deployment: Deployment = stack.server.store.listDeployments(REPOSITORY).find((d) => d.commit === sha)!;
+  const log = stack.server.store.deploymentLog(deployment.id).map((l) => l.line);
   return { deployment, log, final };
 }
 
-const version = async () => ((await (await fetch(`${server.url}/fn/${REPOSITORY}/API`)).json()) as { version: string }).version;
-const scheduledDeployment = () => server.scheduler.schedules(REPOSITORY).map((s) => [s.function, s.deploymentId]);
+const version = async () => ((await (await fetch(`${stack.server.url}/fn/${REPOSITORY}/API`)).json()) as { version: string }).version;
+const scheduledDeployment = () => stack.server.scheduler.schedules(REPOSITORY).map((s) => [s.function, s.deploymentId]);
 
 /** The containers of a deployment still on the engine, whatever their state. */
 const containersOf = (deploymentId: string) => docker.listContainers({ all: true, filters: { label: [`dev.eserveless.deployment=${deploymentId}`] } });
@@ -102,7 +81,7 @@ describe("the cron check of a deployment", () => {
     expect(await containersOf(deployment.id)).toEqual([]);
     expect(await version()).toBe("v1");
     expect(scheduledDeployment()).toEqual([["Ticker", good.id]]);
-    expect(server.store.liveFunction(REPOSITORY, "Ticker")?.deploymentId).toBe(good.id);
+    expect(stack.server.store.liveFunction(REPOSITORY, "Ticker")?.deploymentId).toBe(good.id);
   });
 
   it("fails a push whose module throws at load, with the thrown message in the deployment log", async () => {
@@ -130,9 +109,9 @@ describe("the cron check of a deployment", () => {
 
   it("kills a check past its time limit, or when the deployment is cut short, and removes its container", async () => {
     // The good version's module loops forever at load when HANG_AT_LOAD is set: an env entry of the manifest.
-    const live = server.scheduler.liveCronFunction(REPOSITORY, "Ticker");
+    const live = stack.server.scheduler.liveCronFunction(REPOSITORY, "Ticker");
     const hangs = { ...live, spec: { ...live.spec, env: { HANG_AT_LOAD: "1" } } };
-    const options = { instance: readFileSync(join(server.dataDir, "instance-id"), "utf8").trim(), log: pino({ level: "silent" }) };
+    const options = { instance: readFileSync(join(stack.server.dataDir, "instance-id"), "utf8").trim(), log: pino({ level: "silent" }) };
     const tickerContainers = async () => (await containersOf(good.id)).filter((c) => c.Labels["dev.eserveless.function"] === "Ticker");
 
     const started = performance.now();

@@ -4,27 +4,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readFixture } from "../support/fixtures.js";
-import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
-import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import { ADMIN_TOKEN } from "../support/start-eserveless.js";
+import { useEserveless } from "../support/use-eserveless.js";
 
 const OWNER = "octo-org";
 const REPO = "hello";
 
-let emulator: GitHubEmulator;
-let server: TestEserveless;
-
-beforeAll(async () => {
-  emulator = await startGitHubEmulator();
-  emulator.addRepository({ owner: OWNER, name: REPO });
-  server = await startEserveless({ emulator });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await emulator?.close();
-});
+const stack = useEserveless({ repositories: [{ owner: OWNER, name: REPO }] });
 
 /** The fixture project with its function answering `version`. */
 function project(version: string, overrides: Record<string, string> = {}) {
@@ -35,27 +23,14 @@ function project(version: string, overrides: Record<string, string> = {}) {
 }
 
 async function push(sha: string, init: { id?: string; secret?: string; ref?: string } = {}) {
-  return server.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha, ref: init.ref }), init);
+  return stack.server.deliver("push", stack.emulator.pushPayload(OWNER, REPO, { after: sha, ref: init.ref }), init);
 }
 
 /** Waits until the commit's `eserveless` status leaves pending; returns every status of the commit. */
-async function settled(sha: string, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const statuses = emulator.statuses(OWNER, REPO, sha);
-    const main = statuses.filter((s) => s.context === "eserveless");
-    if (main.length > 0 && main.at(-1)!.state !== "pending") {
-      // The per-function statuses follow the main one: read them once the deployment ended.
-      await server.deployer.idle();
-      return { statuses: emulator.statuses(OWNER, REPO, sha), final: main.at(-1)! };
-    }
-    if (Date.now() > deadline) throw new Error(`no final status for ${sha}: ${JSON.stringify(statuses)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const settled = (sha: string) => stack.settled(OWNER, REPO, sha);
 
 async function callApi(path = "/") {
-  const response = await fetch(`${server.url}/fn/${OWNER}/${REPO}/API${path}`);
+  const response = await fetch(`${stack.server.url}/fn/${OWNER}/${REPO}/API${path}`);
   return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
 }
 
@@ -75,7 +50,7 @@ function tarGz(entries: Array<{ name: string; type?: "file" | "symlink"; linknam
 
 describe("push to deploy", () => {
   it("deploys a signed push: pending, then success with the function's live URL", async () => {
-    const sha = emulator.commit(OWNER, REPO, { files: project("v1") });
+    const sha = stack.emulator.commit(OWNER, REPO, { files: project("v1") });
     const response = await push(sha);
     expect(response.status).toBe(202);
     const accepted = (await response.json()) as { action: string; deployment: { id: string } };
@@ -86,10 +61,10 @@ describe("push to deploy", () => {
     expect(main[0]).toMatchObject({ state: "pending", description: "Building 2 functions…" });
     expect(final.state).toBe("success");
     expect(final.description).toMatch(/^Deployed 2 functions in \d+\.\d s, cold start \d+ ms$/);
-    expect(final.target_url).toBe(`${server.url}/deployments/${accepted.deployment.id}`);
+    expect(final.target_url).toBe(`${stack.server.url}/deployments/${accepted.deployment.id}`);
 
     const api = statuses.find((s) => s.context === "eserveless/API");
-    expect(api).toMatchObject({ state: "success", target_url: `${server.url}/fn/${OWNER}/${REPO}/API` });
+    expect(api).toMatchObject({ state: "success", target_url: `${stack.server.url}/fn/${OWNER}/${REPO}/API` });
     const ticker = statuses.find((s) => s.context === "eserveless/Ticker");
     expect(ticker?.description).toContain("*/5 * * * *");
 
@@ -100,16 +75,16 @@ describe("push to deploy", () => {
     const page = await fetch(final.target_url!, { headers: { accept: "application/json" } });
     const body = (await page.json()) as { deployment: { state: string }; log: Array<{ line: string }> };
     expect(body.deployment.state).toBe("success");
-    expect(body.log.map((l) => l.line)).toContain(`API: ${server.url}/fn/${OWNER}/${REPO}/API`);
+    expect(body.log.map((l) => l.line)).toContain(`API: ${stack.server.url}/fn/${OWNER}/${REPO}/API`);
   });
 
   it("reuses the dependency layer on a code-only push", async () => {
-    const sha = emulator.commit(OWNER, REPO, { files: project("v2") });
+    const sha = stack.emulator.commit(OWNER, REPO, { files: project("v2") });
     expect((await push(sha)).status).toBe(202);
     const { final } = await settled(sha);
     expect(final.state).toBe("success");
-    const deployment = server.store.listDeployments(`${OWNER}/${REPO}`, 1)[0]!;
-    const log = server.store.deploymentLog(deployment.id).map((l) => l.line);
+    const deployment = stack.server.store.listDeployments(`${OWNER}/${REPO}`, 1)[0]!;
+    const log = stack.server.store.deploymentLog(deployment.id).map((l) => l.line);
     const install = log.findIndex((line) => line.includes("install-deps.sh"));
     expect(install).toBeGreaterThan(-1);
     expect(log[install + 1]).toContain("Using cache");
@@ -117,50 +92,50 @@ describe("push to deploy", () => {
   });
 
   it("rejects a bad signature with 401 and deploys nothing", async () => {
-    const sha = emulator.commit(OWNER, REPO, { files: project("evil") });
-    const before = server.store.listDeployments().length;
+    const sha = stack.emulator.commit(OWNER, REPO, { files: project("evil") });
+    const before = stack.server.store.listDeployments().length;
     const response = await push(sha, { secret: "not-the-secret" });
     expect(response.status).toBe(401);
-    expect(server.store.listDeployments().length).toBe(before);
-    expect(emulator.statuses(OWNER, REPO, sha)).toEqual([]);
+    expect(stack.server.store.listDeployments().length).toBe(before);
+    expect(stack.emulator.statuses(OWNER, REPO, sha)).toEqual([]);
 
-    const unsigned = await fetch(`${server.url}/webhooks/github`, {
+    const unsigned = await fetch(`${stack.server.url}/webhooks/github`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": "x" },
-      body: JSON.stringify(emulator.pushPayload(OWNER, REPO, { after: sha })),
+      body: JSON.stringify(stack.emulator.pushPayload(OWNER, REPO, { after: sha })),
     });
     expect(unsigned.status).toBe(401);
-    expect(server.store.listDeployments().length).toBe(before);
+    expect(stack.server.store.listDeployments().length).toBe(before);
   });
 
   it("deploys a redelivery once", async () => {
-    const sha = emulator.commit(OWNER, REPO, { files: project("v3") });
+    const sha = stack.emulator.commit(OWNER, REPO, { files: project("v3") });
     const id = `delivery-${randomBytes(4).toString("hex")}`;
     expect((await push(sha, { id })).status).toBe(202);
     const again = await push(sha, { id });
     expect(again.status).toBe(200);
     expect(await again.json()).toMatchObject({ action: "ignored" });
     await settled(sha);
-    expect(server.store.listDeployments().filter((d) => d.commit === sha)).toHaveLength(1);
-    expect(emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless" && s.state === "pending")).toHaveLength(1);
+    expect(stack.server.store.listDeployments().filter((d) => d.commit === sha)).toHaveLength(1);
+    expect(stack.emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless" && s.state === "pending")).toHaveLength(1);
   });
 
   it("leaves other branches, tags and deletions alone", async () => {
-    const sha = emulator.commit(OWNER, REPO, { files: project("feature"), branch: "feature" });
+    const sha = stack.emulator.commit(OWNER, REPO, { files: project("feature"), branch: "feature" });
     for (const ref of ["refs/heads/feature", "refs/tags/v9"]) {
       const response = await push(sha, { ref });
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ action: "ignored" });
     }
-    const deleted = await server.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha, deleted: true }));
+    const deleted = await stack.server.deliver("push", stack.emulator.pushPayload(OWNER, REPO, { after: sha, deleted: true }));
     expect(await deleted.json()).toMatchObject({ action: "ignored" });
-    expect(emulator.statuses(OWNER, REPO, sha)).toEqual([]);
+    expect(stack.emulator.statuses(OWNER, REPO, sha)).toEqual([]);
     expect((await callApi()).body.version).toBe("v3");
   });
 
   it("fails an invalid manifest with the reason on the commit, and the previous version keeps answering", async () => {
     const manifest = "runtime: node\nfunctions:\n  - name: API\n    type: htp\n";
-    const sha = emulator.commit(OWNER, REPO, { files: project("broken", { ".eserveless.yaml": manifest }) });
+    const sha = stack.emulator.commit(OWNER, REPO, { files: project("broken", { ".eserveless.yaml": manifest }) });
     await push(sha);
     const { final } = await settled(sha);
     expect(final.state).toBe("failure");
@@ -170,30 +145,30 @@ describe("push to deploy", () => {
   });
 
   it("fails a commit whose code crashes at start, and the previous version keeps answering", async () => {
-    const sha = emulator.commit(OWNER, REPO, { files: project("crash", { "functions.js": "throw new Error('boom at load');\n" }) });
+    const sha = stack.emulator.commit(OWNER, REPO, { files: project("crash", { "functions.js": "throw new Error('boom at load');\n" }) });
     await push(sha);
     const { final } = await settled(sha);
     expect(final.state).toBe("failure");
     expect(final.description).toContain("API");
-    const deployment = server.store.listDeployments(`${OWNER}/${REPO}`, 1)[0]!;
-    expect(server.store.deploymentLog(deployment.id).some((l) => l.line.includes("boom at load"))).toBe(true);
+    const deployment = stack.server.store.listDeployments(`${OWNER}/${REPO}`, 1)[0]!;
+    expect(stack.server.store.deploymentLog(deployment.id).some((l) => l.line.includes("boom at load"))).toBe(true);
     expect((await callApi()).body.version).toBe("v3");
   });
 
   it("posts nothing for a commit without .eserveless.yaml", async () => {
     const files = project("none");
     delete (files as Record<string, unknown>)[".eserveless.yaml"];
-    const sha = emulator.commit(OWNER, REPO, { files });
+    const sha = stack.emulator.commit(OWNER, REPO, { files });
     expect((await push(sha)).status).toBe(202);
-    await server.deployer.idle();
-    expect(emulator.statuses(OWNER, REPO, sha)).toEqual([]);
-    expect(server.store.listDeployments(`${OWNER}/${REPO}`, 1)[0]).toMatchObject({ commit: sha, state: "skipped" });
+    await stack.server.deployer.idle();
+    expect(stack.emulator.statuses(OWNER, REPO, sha)).toEqual([]);
+    expect(stack.server.store.listDeployments(`${OWNER}/${REPO}`, 1)[0]).toMatchObject({ commit: sha, state: "skipped" });
     expect((await callApi()).body.version).toBe("v3");
   });
 
   it("refuses tarballs with a ../ entry or a symlink out of the tree, writing nothing outside", async () => {
     const marker = `eserveless-escape-${randomBytes(4).toString("hex")}`;
-    const traversal = emulator.commitTarball(
+    const traversal = stack.emulator.commitTarball(
       OWNER,
       REPO,
       await tarGz([
@@ -207,7 +182,7 @@ describe("push to deploy", () => {
     expect(first.final.description).toMatch(/\.\./);
     expect(existsSync(`/tmp/${marker}`)).toBe(false);
 
-    const symlink = emulator.commitTarball(
+    const symlink = stack.emulator.commitTarball(
       OWNER,
       REPO,
       await tarGz([
@@ -223,9 +198,9 @@ describe("push to deploy", () => {
   });
 
   it("redeploys by hand with the admin token, and refuses without it", async () => {
-    const sha = emulator.commit(OWNER, REPO, { files: project("v4") });
+    const sha = stack.emulator.commit(OWNER, REPO, { files: project("v4") });
     const request = (token: string | undefined, body: unknown) =>
-      fetch(`${server.url}/redeploy`, {
+      fetch(`${stack.server.url}/redeploy`, {
         method: "POST",
         headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify(body),
@@ -241,20 +216,20 @@ describe("push to deploy", () => {
     expect(((await unknown.json()) as { error: { message: string } }).error.message).toContain("Install the App");
     const noRef = await request(ADMIN_TOKEN, { repository: `${OWNER}/${REPO}`, ref: "no-such-branch" });
     expect(noRef.status).toBe(404);
-    expect(emulator.statuses(OWNER, REPO, sha)).toEqual([]);
+    expect(stack.emulator.statuses(OWNER, REPO, sha)).toEqual([]);
 
     const accepted = await request(ADMIN_TOKEN, { repository: `https://github.com/${OWNER}/${REPO}` });
     expect(accepted.status).toBe(202);
     const body = (await accepted.json()) as { deployment: { id: string; url: string; commit: string } };
     expect(body.deployment.commit).toBe(sha);
-    expect(body.deployment.url).toBe(`${server.url}/deployments/${body.deployment.id}`);
+    expect(body.deployment.url).toBe(`${stack.server.url}/deployments/${body.deployment.id}`);
     expect((await settled(sha)).final.state).toBe("success");
     expect((await callApi()).body.version).toBe("v4");
   });
 
   it("lets the later of two quick pushes win", async () => {
-    const earlier = emulator.commit(OWNER, REPO, { files: project("v5") });
-    const later = emulator.commit(OWNER, REPO, { files: project("v6") });
+    const earlier = stack.emulator.commit(OWNER, REPO, { files: project("v5") });
+    const later = stack.emulator.commit(OWNER, REPO, { files: project("v6") });
     await push(earlier);
     await push(later);
     const last = await settled(later);
@@ -266,15 +241,15 @@ describe("push to deploy", () => {
   });
 
   it("keeps only the live image and the one before it", async () => {
-    const instance = readFileSync(join(server.dataDir, "instance-id"), "utf8").trim();
+    const instance = readFileSync(join(stack.server.dataDir, "instance-id"), "utf8").trim();
     const images = await new Docker().listImages({ filters: { label: [`dev.eserveless.instance=${instance}`, `dev.eserveless.repository=${OWNER}/${REPO}`] } });
-    const live = server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.image;
+    const live = stack.server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.image;
     expect(images.length).toBeLessThanOrEqual(2);
     expect(images.flatMap((image) => image.RepoTags ?? [])).toContain(live);
   });
 
   it("answers 404 with what was looked for when a function is unknown", async () => {
-    const response = await fetch(`${server.url}/fn/${OWNER}/${REPO}/Nope/x`);
+    const response = await fetch(`${stack.server.url}/fn/${OWNER}/${REPO}/Nope/x`);
     expect(response.status).toBe(404);
     expect(((await response.json()) as { error: { message: string } }).error.message).toContain(`"Nope"`);
   });

@@ -1,16 +1,18 @@
 import Docker from "dockerode";
 import { request } from "node:http";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../support/eventually.js";
 import { readFixture } from "../support/fixtures.js";
-import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
-import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import { useEserveless } from "../support/use-eserveless.js";
 
 const OWNER = "octo-org";
 const REPO = "behaviours";
 const docker = new Docker();
 
-let emulator: GitHubEmulator;
-let server: TestEserveless;
+const stack = useEserveless({
+  repositories: [{ owner: OWNER, name: REPO }],
+  env: { ESERVELESS_QUEUE_SIZE: "2", ESERVELESS_MAX_BODY_BYTES: String(256 * 1024 * 1024) },
+});
 
 function project(version: string) {
   const files: Record<string, string | { content: Buffer; mode: number }> = readFixture("node-behaviours");
@@ -19,16 +21,16 @@ function project(version: string) {
   return files;
 }
 
-async function deploy(version: string, target = server): Promise<void> {
-  const sha = emulator.commit(OWNER, REPO, { files: project(version) });
-  const response = await target.deliver("push", emulator.pushPayload(OWNER, REPO, { after: sha }));
+async function deploy(version: string): Promise<void> {
+  const sha = stack.emulator.commit(OWNER, REPO, { files: project(version) });
+  const response = await stack.server.deliver("push", stack.emulator.pushPayload(OWNER, REPO, { after: sha }));
   expect(response.status).toBe(202);
-  await target.deployer.idle();
-  const final = emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless").at(-1);
+  await stack.server.deployer.idle();
+  const final = stack.emulator.statuses(OWNER, REPO, sha).filter((s) => s.context === "eserveless").at(-1);
   expect(final?.state, final?.description ?? "").toBe("success");
 }
 
-const fnUrl = (name: string, path = "/") => `${server.url}/fn/${OWNER}/${REPO}/${name}${path}`;
+const fnUrl = (name: string, path = "/") => `${stack.server.url}/fn/${OWNER}/${REPO}/${name}${path}`;
 
 async function call(name: string, path = "/", init?: RequestInit) {
   const response = await fetch(fnUrl(name, path), init);
@@ -46,33 +48,13 @@ async function containersOf(name: string) {
   return docker.listContainers({ all: true, filters: { label: [`dev.eserveless.repository=${OWNER}/${REPO}`, `dev.eserveless.function=${name}`] } });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-beforeAll(async () => {
-  emulator = await startGitHubEmulator();
-  emulator.addRepository({ owner: OWNER, name: REPO });
-  server = await startEserveless({ emulator, env: { ESERVELESS_QUEUE_SIZE: "2", ESERVELESS_MAX_BODY_BYTES: String(256 * 1024 * 1024) } });
-  await deploy("v1");
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await emulator?.close();
-});
+beforeAll(() => deploy("v1"));
 
 describe("invoking functions", () => {
   it("proxies every method with the path, the query and forwarded headers", async () => {
     const answer = await call("Echo", "/a/b?c=d", { method: "PUT", body: "hello", headers: { "x-eserveless-probe": "1", "x-custom": "kept" } });
     expect(answer.status).toBe(200);
-    expect(answer.body).toMatchObject({ bytes: 5, method: "PUT", url: "/a/b?c=d", forwardedHost: new URL(server.url).host, forwardedProto: "http", probe: null });
+    expect(answer.body).toMatchObject({ bytes: 5, method: "PUT", url: "/a/b?c=d", forwardedHost: new URL(stack.server.url).host, forwardedProto: "http", probe: null });
     expect(answer.body.forwardedFor).toContain("127.0.0.1");
     // The deployment started this one and proved it answers: no cold start for callers.
     expect(answer.headers.get("server-timing")).toBeNull();
@@ -111,7 +93,7 @@ describe("invoking functions", () => {
     expect(first.body).toMatchObject({ error: { code: "function_timeout" } });
     expect(elapsed).toBeGreaterThanOrEqual(2000);
     expect(elapsed).toBeLessThan(2000 + 5000);
-    await until("the hung container to be removed", async () => ((await containersOf("Hang")).length === 0 ? true : undefined));
+    await eventually("the hung container to be removed", async () => ((await containersOf("Hang")).length === 0 ? true : undefined));
   });
 
   it("answers 502 when a function crashes mid-request, and the next request succeeds", async () => {
@@ -164,8 +146,8 @@ describe("invoking functions", () => {
     const first = await call("Brief");
     expect(first.status).toBe(200);
     expect(await containersOf("Brief")).toHaveLength(1);
-    await until("the idle container to be reaped", async () => {
-      await server.pool.reap();
+    await eventually("the idle container to be reaped", async () => {
+      await stack.server.pool.reap();
       return (await containersOf("Brief")).length === 0 ? true : undefined;
     });
     const next = await call("Brief");
@@ -174,7 +156,7 @@ describe("invoking functions", () => {
   });
 
   it("serves /metrics in the Prometheus format", async () => {
-    const response = await fetch(`${server.url}/metrics`);
+    const response = await fetch(`${stack.server.url}/metrics`);
     expect(response.status).toBe(200);
     const text = await response.text();
     expect(text).toMatch(new RegExp(`eserveless_invocations_total\\{function="${OWNER}/${REPO}/Echo",status="200"\\} [1-9]`));
@@ -205,8 +187,8 @@ describe("invoking functions", () => {
     expect(after.length).toBeGreaterThan(0);
     expect(after.filter((r) => r.version !== "v2")).toEqual([]);
     // The old containers drain and go.
-    const live = server.store.liveFunction(`${OWNER}/${REPO}`, "Slow")!.commit;
-    await until("the v1 containers to be removed", async () =>
+    const live = stack.server.store.liveFunction(`${OWNER}/${REPO}`, "Slow")!.commit;
+    await eventually("the v1 containers to be removed", async () =>
       (await containersOf("Slow")).every((c) => c.Labels["dev.eserveless.commit"] === live) ? true : undefined,
     );
   });
@@ -214,7 +196,7 @@ describe("invoking functions", () => {
   it("adopts its containers after a restart: no orphans, no second start, URLs answer at once", async () => {
     const before = await call("Echo");
     expect(before.status).toBe(200);
-    const containers = await until("one Echo container", async () => {
+    const containers = await eventually("one Echo container", async () => {
       const found = await containersOf("Echo");
       return found.length === 1 ? found : undefined;
     });
@@ -222,9 +204,7 @@ describe("invoking functions", () => {
     const orphan = await docker.createContainer({ Image: containers[0]!.Image, Labels: { ...containers[0]!.Labels, "dev.eserveless.deployment": "gone" }, Cmd: ["node", "-e", "setInterval(() => {}, 1000)"] });
     await orphan.start();
 
-    const dataDir = server.dataDir;
-    await server.stop({ restart: true });
-    server = await startEserveless({ emulator, env: { ESERVELESS_QUEUE_SIZE: "2", ESERVELESS_MAX_BODY_BYTES: String(256 * 1024 * 1024), DATA_DIR: dataDir } });
+    await stack.restart();
 
     const after = await call("Echo");
     expect(after.status).toBe(200);

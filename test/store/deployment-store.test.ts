@@ -40,7 +40,7 @@ describe("deployments", () => {
     expect(temp.store.getDeployment(created.id)).toMatchObject({ state: "building", startedAt, image: "eserveless/octo-hello:aaaaaaa" });
 
     temp.clock.at += 5000;
-    const functions = [{ name: "hello", type: "http", url: "http://localhost:3000/fn/octo/hello/hello" }];
+    const functions = [{ name: "hello", type: "http" as const, url: "http://localhost:3000/fn/octo/hello/hello" }];
     temp.store.updateDeployment(created.id, { state: "success", description: "Deployed 1 function", warnings: ["slow build"], functions, coldStartMs: 420 });
     expect(temp.store.getDeployment(created.id)).toEqual({
       ...created,

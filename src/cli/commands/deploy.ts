@@ -1,17 +1,18 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { integerFlag } from "../args.js";
-import type { Deployment, DeploymentRef } from "../client.js";
+import type { Deployment, DeploymentRef } from "../../contract/deployment.js";
+import { MANIFEST_FILES } from "../../contract/manifest-files.js";
+import { PROJECT_NAME } from "../../contract/repository-name.js";
 import type { CommandContext } from "../context.js";
-import { deployTarget, PROJECT_NAME, projectName } from "../deploy-target.js";
+import { deployTarget, projectName } from "../deploy-target.js";
 import { ApiError, CliError, UsageError } from "../errors.js";
 import { followDeployment } from "../follow.js";
-import { plural, shortSha, size, table } from "../format.js";
+import { plural, shortSha } from "../../format.js";
+import { size, table } from "../format.js";
 import { packFolder } from "../pack-folder.js";
 import { createProgress, type Progress } from "../progress.js";
 import { LOCAL_OWNER } from "../../urls.js";
-
-const MANIFEST_FILES = [".eserveless.yaml", ".eserveless.yml"];
 
 /** `eserveless deploy [DIR | OWNER/REPO]`: starts a deployment, follows it to its end, prints the function URLs. */
 export async function deployCommand(ctx: CommandContext): Promise<number> {

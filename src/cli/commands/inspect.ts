@@ -1,9 +1,12 @@
 import { integerFlag } from "../args.js";
-import type { CronRunsView, Deployment, LogLine, Project } from "../client.js";
+import type { RunsView } from "../../contract/cron-run.js";
+import { finalStates, type Deployment, type LogLine } from "../../contract/deployment.js";
+import type { Project } from "../../contract/project.js";
 import type { CommandContext } from "../context.js";
 import { ApiError, CliError, UsageError } from "../errors.js";
-import { FINAL_STATES, followDeployment } from "../follow.js";
-import { clock, dateTime, duration, shortSha, table } from "../format.js";
+import { followDeployment } from "../follow.js";
+import { duration, shortSha } from "../../format.js";
+import { clock, dateTime, table } from "../format.js";
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
 
@@ -83,7 +86,7 @@ async function deploymentLogs(ctx: CommandContext, id: string): Promise<number> 
     throw error;
   });
   const { follow } = ctx.args.flags;
-  const running = !FINAL_STATES.has(answer.deployment.state);
+  const running = !finalStates.has(answer.deployment.state);
   if (!ctx.args.flags.json) {
     ctx.out(deploymentHeader(answer.deployment));
     for (const line of answer.log) ctx.out(logLine(line));
@@ -112,7 +115,7 @@ async function functionLogs(ctx: CommandContext, repository: string, name: strin
   const fn = project.functions.find((f) => f.name.toLowerCase() === name.toLowerCase());
   if (!fn) throw new CliError(`${project.repository} has no function ${name}; its functions: ${project.functions.map((f) => f.name).join(", ")}`);
   const { deployment, log } = await ctx.client.deployment(project.deployment);
-  const runs: CronRunsView | undefined = fn.type === "cron" ? await ctx.client.cronRuns(project.repository, fn.name, limit) : undefined;
+  const runs: RunsView | undefined = fn.type === "cron" ? await ctx.client.cronRuns(project.repository, fn.name, limit) : undefined;
   const invocations = fn.type === "http" ? await ctx.client.invocations(project.repository, fn.name) : undefined;
 
   if (ctx.args.flags.json) {

@@ -1,7 +1,9 @@
 import type { FC } from "hono/jsx";
 import { finalStates, type Deployment, type LogLine } from "../../store/deployment-store.js";
-import { duration, projectPath, shortRef, shortSha, when } from "./format.js";
+import { duration, shortSha, when } from "../../format.js";
+import { projectPath, shortRef } from "./format.js";
 import { Page } from "./layout.js";
+import { Table } from "./table.js";
 
 const FunctionRows: FC<{ functions: Deployment["functions"] }> = ({ functions }) => (
   <>
@@ -31,7 +33,7 @@ export const DeploymentPage: FC<{ deployment: Deployment; log: LogLine[]; nonce:
   const running = !finalStates.has(deployment.state);
   const took = deployment.finishedAt !== null && deployment.startedAt !== null ? duration(deployment.finishedAt - deployment.startedAt) : "";
   return (
-    <Page title={`${deployment.repository} · ${shortSha(deployment.commit)}`} nonce={nonce} signedIn={signedIn} refreshWithoutScript={running} script={running ? script : undefined}>
+    <Page title={`${deployment.repository} · ${shortSha(deployment.commit)}`} nonce={nonce} signedIn={signedIn} refresh={running ? "without-script" : undefined} script={running ? script : undefined}>
       <div
         id="deployment"
         data-follow={running ? `/deployments/${deployment.id}` : undefined}
@@ -60,20 +62,9 @@ export const DeploymentPage: FC<{ deployment: Deployment; log: LogLine[]; nonce:
         </p>
         <section id="functions" aria-labelledby="functions-heading" hidden={deployment.functions.length === 0}>
           <h2 id="functions-heading">Functions</h2>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">URL or schedule</th>
-                </tr>
-              </thead>
-              <tbody>
-                <FunctionRows functions={deployment.functions} />
-              </tbody>
-            </table>
-          </div>
+          <Table columns={["Name", "Type", "URL or schedule"]}>
+            <FunctionRows functions={deployment.functions} />
+          </Table>
         </section>
         <section id="warnings" aria-labelledby="warnings-heading" hidden={deployment.warnings.length === 0}>
           <h2 id="warnings-heading">Warnings</h2>

@@ -4,7 +4,7 @@ import { html } from "hono/html";
 import type { Child, FC } from "hono/jsx";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
-/** The one stylesheet of the dashboard and the deployment pages: system font, a little colour. */
+/** The one stylesheet of every page (dashboard, deployments, cron runs, setup): system font, a little colour. */
 export const STYLE = `
 :root { color-scheme: light; --text: #1f2328; --muted: #59636e; --border: #d1d9e0; --subtle: #f6f8fa; --link: #0969da; --focus: #0969da; }
 * { box-sizing: border-box; }
@@ -55,6 +55,9 @@ pre.log:empty::before { content: "No output yet."; color: #8b949e; }
 .card p { margin: .25rem 0; }
 .card ul { margin-top: .6rem; }
 .notice { border: 1px solid var(--border); background: var(--subtle); border-radius: 8px; padding: .75rem 1rem; }
+.note { border: 1px solid #d4a72c; background: #fff8c5; border-radius: 8px; padding: .6rem .9rem; }
+pre.block { background: var(--subtle); padding: 1rem; overflow-x: auto; border-radius: 6px; margin: .25rem 0 1rem; }
+dt { font-weight: 600; } dd { margin: 0 0 .5rem 0; }
 .error { border: 1px solid #ffcecb; background: #ffebe9; color: #a40e26; border-radius: 8px; padding: .6rem .9rem; margin: 0 0 1rem; }
 .login { max-width: 24rem; margin: 3rem auto; border: 1px solid var(--border); border-radius: 10px; padding: 1.5rem; }
 .login h1 { font-size: 1.35rem; margin-top: 0; }
@@ -90,21 +93,29 @@ export function setPageHeaders(c: Context, nonce: string, options: { cache?: boo
 
 export type PageStatus = ContentfulStatusCode;
 
+/** A page as an HTML document: its doctype, then the page. */
+export function htmlDocument(page: Child) {
+  return html`<!doctype html>${page}`;
+}
+
 /** Renders a page with its doctype and headers. */
 export function renderPage(c: Context, nonce: string, page: Child, status: PageStatus = 200) {
   setPageHeaders(c, nonce);
-  return c.html(html`<!doctype html>${page}`, status);
+  return c.html(htmlDocument(page), status);
 }
 
 export interface PageProps {
   title: string;
-  nonce: string;
+  /** The nonce of the page's headers; needed for `script`. */
+  nonce?: string;
   /** Shows the dashboard navigation and the sign-out button. */
   signedIn?: boolean;
   /** Leaves out the "Sign in" link (on the sign-in page itself). */
   hideSignIn?: boolean;
-  /** Reloads the page every 2 s when scripting is off (a running deployment). */
-  refreshWithoutScript?: boolean;
+  /** Reloads the page every 2 s: always (a cron run going on), or only when scripting is off (a running deployment, which a script follows). */
+  refresh?: "always" | "without-script";
+  /** What links from the page tell the next site (`same-origin` by default). */
+  referrer?: "same-origin" | "no-referrer";
   /** A script to run, allowed by the page's nonce. */
   script?: string;
   children?: Child;
@@ -116,8 +127,9 @@ export const Page: FC<PageProps> = (props) => (
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
-      <meta name="referrer" content="same-origin" />
-      {props.refreshWithoutScript ? (
+      <meta name="referrer" content={props.referrer ?? "same-origin"} />
+      {props.refresh === "always" ? <meta http-equiv="refresh" content="2" /> : null}
+      {props.refresh === "without-script" ? (
         <noscript>
           <meta http-equiv="refresh" content="2" />
         </noscript>

@@ -1,8 +1,11 @@
 import type { FC } from "hono/jsx";
+import type { RunsView } from "../../contract/cron-run.js";
 import type { CronRun } from "../../store/cron-run-store.js";
 import type { Deployment } from "../../store/deployment-store.js";
-import { duration, projectPath, shortRef, shortSha, when } from "./format.js";
+import { duration, shortSha, when } from "../../format.js";
+import { projectPath, shortRef } from "./format.js";
 import { Page } from "./layout.js";
+import { Table } from "./table.js";
 
 /** A live function as the dashboard shows it. */
 export interface FunctionView {
@@ -46,47 +49,32 @@ const Time: FC<{ ms: number }> = ({ ms }) => <time datetime={new Date(ms).toISOS
 
 /** Deployments, newest first; each commit links to its deployment's page and log. */
 export const DeploymentsTable: FC<{ deployments: Deployment[]; showProject: boolean; caption: string }> = ({ deployments, showProject, caption }) => (
-  <div class="table-wrap">
-    <table>
-      <caption class="sr-only">{caption}</caption>
-      <thead>
-        <tr>
-          <th scope="col">Created</th>
-          {showProject ? <th scope="col">Project</th> : null}
-          <th scope="col">Commit</th>
-          <th scope="col">Trigger</th>
-          <th scope="col">State</th>
-          <th scope="col">Took</th>
-        </tr>
-      </thead>
-      <tbody>
-        {deployments.map((d) => (
-          <tr>
-            <td class="nowrap">
-              <Time ms={d.createdAt} />
-            </td>
-            {showProject ? (
-              <td>
-                <a href={projectPath(d.repository)}>{d.repository}</a>
-              </td>
-            ) : null}
-            <td class="nowrap">
-              <a href={`/deployments/${d.id}`} title={`Deployment ${d.id}: its page and log`}>
-                <code>{shortSha(d.commit)}</code>
-              </a>
-              {d.ref ? <span class="muted"> {shortRef(d.ref)}</span> : null}
-            </td>
-            <td>{d.trigger}</td>
-            <td>
-              <Badge state={d.state} />
-              {d.description && d.state !== "success" ? <Summary text={d.description} /> : null}
-            </td>
-            <td class="nowrap">{d.finishedAt !== null && d.startedAt !== null ? duration(d.finishedAt - d.startedAt) : ""}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  </div>
+  <Table caption={caption} columns={["Created", ...(showProject ? ["Project"] : []), "Commit", "Trigger", "State", "Took"]}>
+    {deployments.map((d) => (
+      <tr>
+        <td class="nowrap">
+          <Time ms={d.createdAt} />
+        </td>
+        {showProject ? (
+          <td>
+            <a href={projectPath(d.repository)}>{d.repository}</a>
+          </td>
+        ) : null}
+        <td class="nowrap">
+          <a href={`/deployments/${d.id}`} title={`Deployment ${d.id}: its page and log`}>
+            <code>{shortSha(d.commit)}</code>
+          </a>
+          {d.ref ? <span class="muted"> {shortRef(d.ref)}</span> : null}
+        </td>
+        <td>{d.trigger}</td>
+        <td>
+          <Badge state={d.state} />
+          {d.description && d.state !== "success" ? <Summary text={d.description} /> : null}
+        </td>
+        <td class="nowrap">{d.finishedAt !== null && d.startedAt !== null ? duration(d.finishedAt - d.startedAt) : ""}</td>
+      </tr>
+    ))}
+  </Table>
 );
 
 export const LoginPage: FC<{ nonce: string; next: string; error?: string; disabled?: boolean }> = ({ nonce, next, error, disabled }) => (
@@ -226,84 +214,117 @@ export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments:
       {http.length > 0 ? (
         <section aria-labelledby="http-heading">
           <h2 id="http-heading">HTTP functions</h2>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">URL</th>
-                  <th scope="col">Limits</th>
-                </tr>
-              </thead>
-              <tbody>
-                {http.map((fn) => (
-                  <tr>
-                    <th scope="row">{fn.name}</th>
-                    <td>
-                      <a class="url" href={fn.url}>
-                        {fn.url}
-                      </a>
-                    </td>
-                    <td class="muted">{fn.limits}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={["Name", "URL", "Limits"]}>
+            {http.map((fn) => (
+              <tr>
+                <th scope="row">{fn.name}</th>
+                <td>
+                  <a class="url" href={fn.url}>
+                    {fn.url}
+                  </a>
+                </td>
+                <td class="muted">{fn.limits}</td>
+              </tr>
+            ))}
+          </Table>
         </section>
       ) : null}
       {cron.length > 0 ? (
         <section aria-labelledby="cron-heading">
           <h2 id="cron-heading">Cron functions</h2>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Schedule</th>
-                  <th scope="col">Next run</th>
-                  <th scope="col">Last run</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {cron.map((fn) => (
-                  <tr>
-                    <th scope="row">{fn.name}</th>
-                    <td>
-                      <code class="nowrap">{fn.schedule}</code> <span class="muted">{fn.timezone}</span>
-                    </td>
-                    <td class="nowrap">{fn.nextRun ? <Time ms={fn.nextRun} /> : <span class="muted">not scheduled</span>}</td>
-                    <td>
-                      {fn.lastRun ? (
-                        <>
-                          <Badge state={fn.lastRun.state} /> <Time ms={fn.lastRun.startedAt} />
-                        </>
-                      ) : (
-                        <span class="muted">never</span>
-                      )}
-                    </td>
-                    <td>
-                      <a href={fn.runsUrl}>Runs</a>{" "}
-                      <form method="post" action={`${projectPath(project.repository)}/functions/${encodeURIComponent(fn.name)}/run`} class="inline">
-                        <button type="submit" class="small" aria-label={`Run ${fn.name} now`}>
-                          Run now
-                        </button>
-                      </form>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={["Name", "Schedule", "Next run", "Last run", <span class="sr-only">Actions</span>]}>
+            {cron.map((fn) => (
+              <tr>
+                <th scope="row">{fn.name}</th>
+                <td>
+                  <code class="nowrap">{fn.schedule}</code> <span class="muted">{fn.timezone}</span>
+                </td>
+                <td class="nowrap">{fn.nextRun ? <Time ms={fn.nextRun} /> : <span class="muted">not scheduled</span>}</td>
+                <td>
+                  {fn.lastRun ? (
+                    <>
+                      <Badge state={fn.lastRun.state} /> <Time ms={fn.lastRun.startedAt} />
+                    </>
+                  ) : (
+                    <span class="muted">never</span>
+                  )}
+                </td>
+                <td>
+                  <a href={fn.runsUrl}>Runs</a>{" "}
+                  <form method="post" action={`${projectPath(project.repository)}/functions/${encodeURIComponent(fn.name)}/run`} class="inline">
+                    <button type="submit" class="small" aria-label={`Run ${fn.name} now`}>
+                      Run now
+                    </button>
+                  </form>
+                </td>
+              </tr>
+            ))}
+          </Table>
         </section>
       ) : null}
       <section aria-labelledby="deployments-heading">
         <h2 id="deployments-heading">Deployments</h2>
         {deployments.length === 0 ? <p class="muted">None.</p> : <DeploymentsTable deployments={deployments} showProject={false} caption={`Deployments of ${project.repository}`} />}
       </section>
+    </Page>
+  );
+};
+
+/**
+ * A cron function's schedule and runs, newest first, each with its output
+ * (the latest one open). Reloads itself while a run goes on.
+ */
+export const RunsPage: FC<{ view: RunsView; signedIn: boolean }> = ({ view, signedIn }) => {
+  const running = view.runs.some((run) => run.state === "running");
+  return (
+    <Page title={`${view.repository} · ${view.function} runs`} signedIn={signedIn} refresh={running ? "always" : undefined}>
+      <h1>
+        {view.repository} · {view.function}
+      </h1>
+      {view.schedule ? (
+        <p>
+          Cron <code>{view.schedule.schedule}</code> ({view.schedule.timezone}), timeout {view.schedule.timeoutSeconds} s; next run{" "}
+          {view.schedule.nextRun ? <Time ms={Date.parse(view.schedule.nextRun)} /> : "never"}.
+        </p>
+      ) : (
+        <p>{view.live ? "Live, but not scheduled (see the server log)." : "No longer deployed: these are its past runs."}</p>
+      )}
+      <h2>Runs</h2>
+      {view.runs.length === 0 ? (
+        <p class="muted">No runs yet.</p>
+      ) : (
+        <Table columns={["Started", "Trigger", "State", "Duration", "Exit", "Run"]}>
+          {view.runs.map((run) => (
+            <>
+              <tr>
+                <td class="nowrap">
+                  <Time ms={run.startedAt} />
+                </td>
+                <td>{run.trigger}</td>
+                <td>
+                  <Badge state={run.state} />
+                  {run.error ? <div class="muted desc">{run.error}</div> : null}
+                </td>
+                <td class="nowrap">{duration(run.durationMs)}</td>
+                <td>{run.exitCode ?? ""}</td>
+                <td>
+                  <code>{run.id}</code>
+                </td>
+              </tr>
+              {run.state === "skipped" || (run.state === "running" && run.output === "") ? null : (
+                <tr>
+                  <td colspan={6}>
+                    <details open={run === view.runs[0]}>
+                      <summary>Output{run.outputTruncated ? " (its end only)" : ""}</summary>
+                      <pre class="block">{run.output || "(no output)"}</pre>
+                    </details>
+                  </td>
+                </tr>
+              )}
+            </>
+          ))}
+        </Table>
+      )}
     </Page>
   );
 };
