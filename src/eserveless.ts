@@ -15,6 +15,8 @@ import { createApp } from "./http/create-app.js";
 import { createMetrics } from "./http/metrics-routes.js";
 import type { ConfiguredApp } from "./http/setup-routes.js";
 import { ContainerPool } from "./run/container-pool.js";
+import { ProjectNetworks } from "./run/project-networks.js";
+import { SubnetPool } from "./run/subnet-pool.js";
 import { createStore } from "./store/store.js";
 
 const RUNTIMES_DIR = fileURLToPath(new URL("../runtimes", import.meta.url));
@@ -83,6 +85,13 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
   const getGitHub = () => github;
 
   const instance = instanceId(config.dataDir);
+  const networks = new ProjectNetworks({
+    docker,
+    instance,
+    subnets: new SubnetPool(config.networks.pool, config.networks.size),
+    self: config.networks.container,
+    log: log.child({ component: "networks" }),
+  });
   const pool = new ContainerPool({
     docker,
     instance,
@@ -90,7 +99,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     readyTimeoutMs: config.pool.coldStartTimeoutMs,
     queueSize: config.pool.queueSize,
     pauseAfterMs: config.pool.pauseAfterMs,
-    network: config.pool.network,
+    networks,
     onStartFailure: (target, error) => {
       store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`);
       for (const line of (error as { logs?: string[] }).logs ?? []) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
@@ -103,6 +112,8 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
       const live = store.liveFunctions().filter((fn) => fn.type === "http").map(functionTarget);
       const { adopted, removed } = await pool.adopt(live);
       if (adopted + removed > 0) log.info({ adopted, removed }, "took over the containers of the previous run");
+      // The networks of projects with nothing live any more: their containers went just above.
+      await networks.prune(store.liveFunctions().map((fn) => fn.repository));
     } catch (error) {
       log.error({ err: error }, "Docker is not reachable: start the Docker engine or set DOCKER_HOST; deployments and function URLs fail until it answers");
       adoptRetry = setTimeout(() => void adopt(), 5_000);
@@ -111,12 +122,13 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
   };
   await adopt();
   const metrics = createMetrics(() => pool.stats());
-  const scheduler = new CronScheduler({ instance, store, docker, log: log.child({ component: "cron" }) });
+  const scheduler = new CronScheduler({ instance, store, docker, networks, log: log.child({ component: "cron" }) });
   const deployer = createDeployer({
     instance,
     store,
     docker,
     pool,
+    networks,
     templates: await loadRuntimeTemplates(RUNTIMES_DIR),
     images: config.images,
     publicUrl: config.publicUrl,
@@ -164,6 +176,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     app,
     store,
     pool,
+    networks,
     deployer,
     scheduler,
     /**
@@ -177,6 +190,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
       await scheduler.stop();
       await deployer.close();
       await pool.close(options);
+      if (!options.keepContainers) await networks.removeAll();
       store.close();
     },
   };

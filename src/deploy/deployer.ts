@@ -9,6 +9,7 @@ import type { GitHubApp } from "../github/github-app.js";
 import { postCommitStatus, type StatusState } from "../github/commit-status.js";
 import { readManifest } from "../manifest/read-manifest.js";
 import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
+import type { ProjectNetworks } from "../run/project-networks.js";
 import type { Replica } from "../run/function-pool.js";
 import { functionTarget } from "./function-target.js";
 import { checkCronFunction } from "./cron-check.js";
@@ -56,6 +57,8 @@ export interface DeployerOptions {
   store: Store;
   docker: Docker;
   pool: ContainerPool;
+  /** The project networks: cron checks join theirs. */
+  networks: ProjectNetworks;
   templates: Map<string, RuntimeTemplate>;
   images: { node: string; golang: string };
   publicUrl: string;
@@ -199,7 +202,8 @@ export function createDeployer(options: DeployerOptions) {
         signal.throwIfAborted();
         say(`Checking ${fn.name}…`);
         try {
-          const checkedMs = await checkCronFunction(docker, fn, { instance: options.instance, signal, log });
+          const network = await options.networks.forProject(job.repository);
+          const checkedMs = await checkCronFunction(docker, fn, { instance: options.instance, signal, log, network });
           say(`${fn.name} can run on schedule (checked in ${checkedMs} ms)`);
         } catch (error) {
           for (const line of (error as { logs?: string[] }).logs ?? []) say(`  ${fn.name} | ${line}`);

@@ -12,6 +12,7 @@ import { createApp, type AppOptions } from "../../src/http/create-app.js";
 import { createMetrics } from "../../src/http/metrics-routes.js";
 import { ContainerPool } from "../../src/run/container-pool.js";
 import { createStore } from "../../src/store/store.js";
+import { testNetworks } from "./test-networks.js";
 
 const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
 
@@ -26,20 +27,22 @@ export async function wireApp(options: { github: () => GitHubApp | undefined }) 
   const log = pino({ level: "silent" });
   const docker = new Docker();
   const instance = "test-wired";
-  const pool = new ContainerPool({ instance, docker, log });
+  const networks = testNetworks(docker, instance);
+  const pool = new ContainerPool({ instance, docker, log, networks });
   const publicUrl = "http://localhost:3000";
   const deployer = createDeployer({
     instance,
     store,
     docker,
     pool,
+    networks,
     templates: await loadRuntimeTemplates(RUNTIMES),
     images: { node: "node:20-alpine", golang: "golang:1.22-alpine" },
     publicUrl,
     github: options.github,
     log,
   });
-  const scheduler = new CronScheduler({ instance, store, docker, log });
+  const scheduler = new CronScheduler({ instance, store, docker, networks, log });
   const base: AppOptions = { store, deployer, pool, docker, scheduler, metrics: createMetrics(() => pool.stats()), github: options.github, publicUrl, adminToken: undefined, log };
   return {
     dir,
@@ -49,6 +52,7 @@ export async function wireApp(options: { github: () => GitHubApp | undefined }) 
     async close(): Promise<void> {
       await scheduler.stop();
       await pool.close();
+      await networks.removeAll();
       store.close();
       rmSync(dir, { recursive: true, force: true });
     },
