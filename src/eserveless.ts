@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { loadRuntimeTemplates } from "./image/build-context.js";
+import { BuildSlots } from "./image/build-slots.js";
 import type { Config } from "./config.js";
 import { CronScheduler } from "./cron/cron-scheduler.js";
 import { createDeployer } from "./deploy/deployer.js";
@@ -131,6 +132,13 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     networks,
     templates: await loadRuntimeTemplates(RUNTIMES_DIR),
     images: config.images,
+    build: {
+      network: () => networks.forBuilds(),
+      memoryBytes: config.build.memoryBytes,
+      cpus: config.build.cpus,
+      timeoutMs: config.build.timeoutMs,
+      slots: new BuildSlots(config.build.maxConcurrent),
+    },
     publicUrl: config.publicUrl,
     github: getGitHub,
     sourceLimits: config.sourceLimits,

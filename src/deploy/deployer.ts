@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { buildImage } from "../image/build-image.js";
+import type { BuildSandbox } from "../image/build-sandbox.js";
 import { pruneImages } from "../image/prune-images.js";
 import { createBuildContext, type RuntimeTemplate } from "../image/build-context.js";
 import { EserveslessError } from "../errors.js";
@@ -61,6 +62,8 @@ export interface DeployerOptions {
   networks: ProjectNetworks;
   templates: Map<string, RuntimeTemplate>;
   images: { node: string; golang: string };
+  /** What confines image builds: build network, memory, CPU, time and concurrent builds. */
+  build: BuildSandbox;
   publicUrl: string;
   /** The GitHub App, when configured; read at each deployment so setup applies without a restart. */
   github: () => GitHubApp | undefined;
@@ -157,6 +160,7 @@ export function createDeployer(options: DeployerOptions) {
         buildArgs: { BASE_IMAGE: options.images[manifest.runtime] },
         onLine: say,
         signal,
+        sandbox: options.build,
       });
       say(`Image built in ${seconds(performance.now() - started)} (${built.cachedSteps.length}/${built.steps.length} steps from cache)`);
       store.updateDeployment(job.deploymentId, { state: "starting", image: tag });

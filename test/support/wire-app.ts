@@ -13,6 +13,8 @@ import { createMetrics } from "../../src/http/metrics-routes.js";
 import { ContainerPool } from "../../src/run/container-pool.js";
 import { createStore } from "../../src/store/store.js";
 import { testNetworks } from "./test-networks.js";
+import { readConfig } from "../../src/config.js";
+import { BuildSlots } from "../../src/image/build-slots.js";
 
 const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
 
@@ -28,6 +30,7 @@ export async function wireApp(options: { github: () => GitHubApp | undefined }) 
   const docker = new Docker();
   const instance = "test-wired";
   const networks = testNetworks(docker, instance);
+  const config = readConfig({});
   const pool = new ContainerPool({ instance, docker, log, networks });
   const publicUrl = "http://localhost:3000";
   const deployer = createDeployer({
@@ -38,6 +41,7 @@ export async function wireApp(options: { github: () => GitHubApp | undefined }) 
     networks,
     templates: await loadRuntimeTemplates(RUNTIMES),
     images: { node: "node:20-alpine", golang: "golang:1.22-alpine" },
+    build: { ...config.build, network: () => networks.forBuilds(), slots: new BuildSlots(config.build.maxConcurrent) },
     publicUrl,
     github: options.github,
     log,
