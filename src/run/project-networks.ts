@@ -91,16 +91,17 @@ export class ProjectNetworks {
 
   /**
    * Removes this instance's project networks whose repository is not in
-   * `keep` (after a restart removed their containers). Returns their names.
+   * `keep` (after a restart removed their containers), except those this
+   * process has used since it started (a first deployment under way).
+   * Returns their names.
    */
   async prune(keep: Iterable<string>): Promise<string[]> {
     const kept = new Set([...keep].map((repository) => repository.toLowerCase()));
     const networks = await this.#list();
     const removed: string[] = [];
     for (const network of networks) {
-      const repository = network.Labels?.[`${LABEL}.repository`];
-      if (network.Labels?.[NETWORK_LABEL] !== "project" || repository === undefined || kept.has(repository.toLowerCase())) continue;
-      this.#ready.delete(repository.toLowerCase());
+      const repository = network.Labels?.[`${LABEL}.repository`]?.toLowerCase();
+      if (network.Labels?.[NETWORK_LABEL] !== "project" || repository === undefined || kept.has(repository) || this.#ready.has(repository)) continue;
       if (await this.#remove(network.Name)) removed.push(network.Name);
     }
     return removed;
