@@ -8,7 +8,9 @@ COPY src/ src/
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production PORT=3000 DATA_DIR=/data
+# In a container eserveless listens on every address of its own network namespace,
+# so the published port and the healthcheck reach it (on the host it defaults to loopback).
+ENV NODE_ENV=production PORT=3000 DATA_DIR=/data HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /src/node_modules/ node_modules/
 COPY --from=build /src/dist/ dist/

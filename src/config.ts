@@ -1,6 +1,8 @@
 import * as v from "valibot";
 import { defaultLimits } from "./default-limits.js";
 import { githubWebUrl } from "./github/app-setup.js";
+import { memoryBytes } from "./manifest/manifest-schema.js";
+import { subnetPoolProblem } from "./run/subnet-pool.js";
 
 const port = v.pipe(
   v.string(),
@@ -20,12 +22,40 @@ const httpUrl = v.pipe(
   v.transform((url) => url.replace(/\/+$/, "")),
 );
 
+/** A whole number from `min` to `max`, with the hint said on every problem. */
+const boundedInt = (min: number, max: number, hint: string) =>
+  v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, `must be a whole number (${hint})`),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min} (${hint})`),
+    v.maxValue(max, `must be at most ${max} (${hint})`),
+  );
+
+const memorySize = (hint: string) =>
+  v.pipe(
+    v.string(),
+    v.transform((text) => memoryBytes(text) ?? Number.NaN),
+    v.check((bytes) => Number.isFinite(bytes), `must be a size such as 512m or 2g (${hint})`),
+    v.minValue(64 * 1024 ** 2, `must be at least 64m (${hint})`),
+  );
+
+const cpus = (hint: string) =>
+  v.pipe(
+    v.string(),
+    v.regex(/^\d+(\.\d+)?$/, `must be a number of CPUs such as 1 or 0.5 (${hint})`),
+    v.transform(Number),
+    v.minValue(0.01, `must be at least 0.01 (${hint})`),
+    v.maxValue(256, `must be at most 256 (${hint})`),
+  );
+
 const optionalText = v.optional(v.pipe(v.string(), v.trim(), v.transform((s) => (s === "" ? undefined : s))));
 
 /** The environment variables eserveless reads; Probot's names where Probot has one. */
-const EnvSchema = v.object({
+const EnvFields = v.object({
   PORT: v.optional(port, "3000"),
-  HOST: v.optional(v.pipe(v.string(), v.nonEmpty("must not be empty")), "0.0.0.0"),
+  // Loopback: function containers reach the host's other addresses. The Dockerfile sets 0.0.0.0.
+  HOST: v.optional(v.pipe(v.string(), v.nonEmpty("must not be empty")), "127.0.0.1"),
   PUBLIC_URL: v.optional(httpUrl),
   APP_ID: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be the numeric App ID shown on the App's settings page"))),
   PRIVATE_KEY: optionalText,
@@ -45,9 +75,46 @@ const EnvSchema = v.object({
   ESERVELESS_COLD_START_TIMEOUT: v.optional(positiveInt("seconds a request waits for a container to start"), "30"),
   ESERVELESS_QUEUE_SIZE: v.optional(positiveInt("requests per function that may wait for capacity"), "100"),
   ESERVELESS_PAUSE_AFTER: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number of seconds (0 disables pausing)"), v.transform(Number)), "0"),
-  ESERVELESS_DOCKER_NETWORK: optionalText,
+  ESERVELESS_DOCKER_NETWORK: v.optional(
+    v.custom<never>(
+      () => false,
+      "is no longer read: each project now gets a Docker network of its own. When eserveless runs in a container, set ESERVELESS_CONTAINER=auto instead (compose.yaml does)",
+    ),
+  ),
+  ESERVELESS_NETWORK_POOL: v.optional(v.pipe(v.string(), v.trim()), "10.207.0.0/16"),
+  ESERVELESS_NETWORK_SIZE: v.optional(boundedInt(16, 29, "the prefix length of each project's network, 26 for 61 containers"), "26"),
+  ESERVELESS_CONTAINER: optionalText,
+  HOSTNAME: optionalText,
+  ESERVELESS_BUILD_MEMORY: v.optional(memorySize("the memory an image build may use"), "2g"),
+  ESERVELESS_BUILD_CPUS: v.optional(cpus("the CPUs an image build may use"), "1"),
+  ESERVELESS_BUILD_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds an image build may take"), "600"),
+  ESERVELESS_MAX_CONCURRENT_BUILDS: v.optional(boundedInt(1, 64, "image builds that run at once; more wait"), "2"),
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
 });
+
+type PoolFields = { ESERVELESS_NETWORK_POOL: string; ESERVELESS_NETWORK_SIZE: number };
+const poolProblem = (input: PoolFields) => subnetPoolProblem(input.ESERVELESS_NETWORK_POOL, input.ESERVELESS_NETWORK_SIZE);
+
+// Settings checked together: each is reported even when other variables are bad.
+const EnvSchema = v.pipe(
+  EnvFields,
+  v.forward(
+    v.partialCheck(
+      [["ESERVELESS_NETWORK_POOL"], ["ESERVELESS_NETWORK_SIZE"]],
+      (input) => poolProblem(input) === undefined,
+      (issue) => poolProblem(issue.input as PoolFields) ?? "is not a pool of networks",
+    ),
+    ["ESERVELESS_NETWORK_POOL"],
+  ),
+  v.forward(
+    v.partialCheck(
+      [["ESERVELESS_CONTAINER"], ["HOSTNAME"]],
+      (input) => input.ESERVELESS_CONTAINER !== "auto" || input.HOSTNAME !== undefined,
+      "auto takes the container's id from HOSTNAME, which is not set; set ESERVELESS_CONTAINER to the name or id of the container eserveless runs in",
+    ),
+    ["ESERVELESS_CONTAINER"],
+  ),
+);
 
 /** Raised with every bad variable listed, one per line, so an operator fixes all at once. */
 export class ConfigError extends Error {
@@ -86,7 +153,12 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
   const result = v.safeParse(EnvSchema, defined);
   const problems = result.success
     ? []
-    : result.issues.map((issue) => `${v.getDotPath(issue) ?? "environment"}: ${issue.message} (got ${JSON.stringify(issue.input)})`);
+    : result.issues.map((issue) => {
+        const path = v.getDotPath(issue);
+        // A check of several variables sees them all: echo the one it is about.
+        const got = typeof issue.input === "object" && issue.input !== null && path ? defined[path] : issue.input;
+        return `${path ?? "environment"}: ${issue.message} (got ${JSON.stringify(got)})`;
+      });
   const privateKey = readPrivateKey(defined, readFile, problems);
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const e = result.output;
@@ -117,7 +189,18 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       coldStartTimeoutMs: e.ESERVELESS_COLD_START_TIMEOUT * 1000,
       queueSize: e.ESERVELESS_QUEUE_SIZE,
       pauseAfterMs: e.ESERVELESS_PAUSE_AFTER * 1000,
-      network: e.ESERVELESS_DOCKER_NETWORK,
+    },
+    networks: {
+      pool: e.ESERVELESS_NETWORK_POOL,
+      size: e.ESERVELESS_NETWORK_SIZE,
+      /** The container eserveless runs in (Docker sets HOSTNAME to its short id), or undefined on the host. */
+      container: e.ESERVELESS_CONTAINER === "auto" ? e.HOSTNAME : e.ESERVELESS_CONTAINER,
+    },
+    build: {
+      memoryBytes: e.ESERVELESS_BUILD_MEMORY,
+      cpus: e.ESERVELESS_BUILD_CPUS,
+      timeoutMs: e.ESERVELESS_BUILD_TIMEOUT * 1000,
+      maxConcurrent: e.ESERVELESS_MAX_CONCURRENT_BUILDS,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { loadRuntimeTemplates } from "./image/build-context.js";
+import { BuildSlots } from "./image/build-slots.js";
 import type { Config } from "./config.js";
 import { CronScheduler } from "./cron/cron-scheduler.js";
 import { createDeployer } from "./deploy/deployer.js";
@@ -16,6 +17,8 @@ import { createMetrics } from "./http/metrics-routes.js";
 import { adoptContainers } from "./run/adopt-containers.js";
 import { ContainerPool } from "./run/container-pool.js";
 import type { Store } from "./store/store.js";
+import { ProjectNetworks } from "./run/project-networks.js";
+import { SubnetPool } from "./run/subnet-pool.js";
 
 const RUNTIMES_DIR = fileURLToPath(new URL("../runtimes", import.meta.url));
 const APP_MANIFEST = fileURLToPath(new URL("../github-app.yml", import.meta.url));
@@ -72,6 +75,13 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   const getGitHub = () => github.client();
 
   const instance = instanceId(config.dataDir, fs);
+  const networks = new ProjectNetworks({
+    docker,
+    instance,
+    subnets: new SubnetPool(config.networks.pool, config.networks.size),
+    self: config.networks.container,
+    log: log.child({ component: "networks" }),
+  });
   const pool = new ContainerPool({
     docker,
     instance,
@@ -79,23 +89,37 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     readyTimeoutMs: config.pool.coldStartTimeoutMs,
     queueSize: config.pool.queueSize,
     pauseAfterMs: config.pool.pauseAfterMs,
-    network: config.pool.network,
+    networks,
     now,
     onStartFailure: (target, error) => {
       store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`);
       if (error instanceof ContainerFailedError) for (const line of error.logs) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
     },
   });
-  const adoption = await adoptContainers({ pool, live: () => store.liveFunctions().filter((fn) => fn.type === "http").map(functionTarget), log });
+  const adoption = await adoptContainers({
+    pool,
+    live: () => store.liveFunctions().filter((fn) => fn.type === "http").map(functionTarget),
+    // The networks of projects with nothing live any more: their containers went with the adoption.
+    then: () => networks.prune(store.liveFunctions().map((fn) => fn.repository)),
+    log,
+  });
   const metrics = createMetrics(() => pool.stats());
-  const scheduler = new CronScheduler({ instance, store, docker, log: log.child({ component: "cron" }), now });
+  const scheduler = new CronScheduler({ instance, store, docker, networks, log: log.child({ component: "cron" }), now });
   const deployer = createDeployer({
     instance,
     store,
     docker,
     pool,
+    networks,
     templates: await loadRuntimeTemplates(RUNTIMES_DIR),
     images: config.images,
+    build: {
+      network: () => networks.forBuilds(),
+      memoryBytes: config.build.memoryBytes,
+      cpus: config.build.cpus,
+      timeoutMs: config.build.timeoutMs,
+      slots: new BuildSlots(config.build.maxConcurrent),
+    },
     publicUrl: config.publicUrl,
     github: getGitHub,
     sourceLimits: config.sourceLimits,
@@ -139,6 +163,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   return {
     app,
     pool,
+    networks,
     deployer,
     scheduler,
     /** The GitHub App in use; /setup swaps one in. */
@@ -155,6 +180,10 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
       await scheduler.stop();
       await deployer.close();
       await pool.close(options);
+      if (!options.keepContainers) {
+        // Docker may be gone by now; the next start prunes the networks with nothing live.
+        await networks.removeAll().catch((error: unknown) => log.warn({ err: error }, "could not remove the project networks at stop"));
+      }
     },
   };
 }

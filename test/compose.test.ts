@@ -5,8 +5,8 @@ import { describe, expect, it } from "vitest";
 import { sandboxedContainer } from "../src/run/sandbox.js";
 
 const compose = parse(readFileSync(new URL("../compose.yaml", import.meta.url), "utf8")) as {
-  services: Record<string, { build?: string; ports?: string[]; environment: Record<string, string>; networks: string[]; volumes: string[] }>;
-  networks: Record<string, { name: string }>;
+  services: Record<string, { build?: string; ports?: string[]; environment: Record<string, string>; networks?: string[]; volumes: string[] }>;
+  networks?: Record<string, { name: string }>;
   volumes: Record<string, unknown>;
 };
 const service = compose.services.eserveless!;
@@ -34,19 +34,23 @@ describe("compose.yaml", () => {
     expect(service.environment.DATA_DIR).toBe("/data");
   });
 
-  it("publishes the server's port and puts functions on a network the server shares", () => {
+  it("publishes the server's port, and lets it join each project's network instead of sharing one with every function", () => {
     expect(service.ports).toEqual(["${PORT:-3000}:3000"]);
-    const network = service.environment.ESERVELESS_DOCKER_NETWORK;
-    const declared = Object.entries(compose.networks).find(([, n]) => n.name === network);
-    expect(declared).toBeDefined();
-    expect(service.networks).toContain(declared![0]);
+    // Docker sets HOSTNAME to the container's id, which `auto` reads.
+    expect(service.environment.ESERVELESS_CONTAINER).toBe("auto");
+    expect(service.environment.ESERVELESS_DOCKER_NETWORK).toBeUndefined();
+    expect(service.networks).toBeUndefined();
+    expect(compose.networks).toBeUndefined();
   });
 });
 
-describe("function containers on a Docker network", () => {
-  it("join the network and publish nothing", () => {
-    const options = sandboxedContainer({ image: "i", name: "n", env: {}, labels: {}, network: "eserveless-functions" });
-    expect(options.HostConfig?.NetworkMode).toBe("eserveless-functions");
-    expect(options.HostConfig?.PortBindings).toBeUndefined();
+describe("function containers", () => {
+  it("join their project's network, and publish their port only when told where", () => {
+    const reachedByName = sandboxedContainer({ image: "i", name: "n", env: {}, labels: {}, network: "es-octo-hello-0123456789ab" });
+    expect(reachedByName.HostConfig?.NetworkMode).toBe("es-octo-hello-0123456789ab");
+    expect(reachedByName.HostConfig?.PortBindings).toBeUndefined();
+    const published = sandboxedContainer({ image: "i", name: "n", env: {}, labels: {}, network: "es-octo-hello-0123456789ab", publishHost: "127.0.0.1" });
+    expect(published.HostConfig?.NetworkMode).toBe("es-octo-hello-0123456789ab");
+    expect(published.HostConfig?.PortBindings).toEqual({ "8080/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] });
   });
 });

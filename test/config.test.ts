@@ -28,7 +28,8 @@ describe("readConfig", () => {
     const config = readConfig({});
     expect(config).toMatchObject({
       port: 3000,
-      host: "0.0.0.0",
+      // Loopback unless told otherwise: function containers reach every other address of the host.
+      host: "127.0.0.1",
       publicUrl: "http://localhost:3000",
       githubApiUrl: "https://api.github.com",
       github: undefined,
@@ -53,7 +54,7 @@ describe("readConfig", () => {
   it("treats empty strings as unset, as shells and compose files do", () => {
     const config = readConfig({ PORT: "", HOST: "", DATA_DIR: "", PUBLIC_URL: "", LOG_LEVEL: "", WEBHOOK_SECRET: "" });
     expect(config.port).toBe(3000);
-    expect(config.host).toBe("0.0.0.0");
+    expect(config.host).toBe("127.0.0.1");
     expect(config.dataDir).toBe("./data");
     expect(config.publicUrl).toBe("http://localhost:3000");
     expect(config.logLevel).toBe("info");
@@ -73,7 +74,7 @@ describe("readConfig", () => {
 
   it("reads the numbers and names it is given", () => {
     const config = readConfig({
-      HOST: "127.0.0.1",
+      HOST: "0.0.0.0",
       DATA_DIR: "/var/lib/eserveless",
       ESERVELESS_NODE_IMAGE: "node:22-alpine",
       ESERVELESS_GO_IMAGE: "golang:1.23-alpine",
@@ -82,7 +83,7 @@ describe("readConfig", () => {
       ESERVELESS_ADMIN_TOKEN: "0123456789abcdef0123",
       LOG_LEVEL: "debug",
     });
-    expect(config.host).toBe("127.0.0.1");
+    expect(config.host).toBe("0.0.0.0");
     expect(config.dataDir).toBe("/var/lib/eserveless");
     expect(config.images).toEqual({ node: "node:22-alpine", golang: "golang:1.23-alpine" });
     expect(config.sourceLimits).toEqual({ maxBytes: 1048576, maxFiles: 50 });
@@ -187,6 +188,52 @@ describe("readConfig", () => {
     }
     expect(error.name).toBe("ConfigError");
     expect(error.message.split("\n")[0]).toBe("Invalid configuration:");
+  });
+
+  it("defaults the project networks and the build limits, and reads them", () => {
+    const defaults = readConfig({});
+    expect(defaults.networks).toEqual({ pool: "10.207.0.0/16", size: 26, container: undefined });
+    expect(defaults.build).toEqual({ memoryBytes: 2 * 1024 ** 3, cpus: 1, timeoutMs: 600_000, maxConcurrent: 2 });
+    const set = readConfig({
+      ESERVELESS_NETWORK_POOL: "10.50.0.0/20",
+      ESERVELESS_NETWORK_SIZE: "28",
+      ESERVELESS_BUILD_MEMORY: "512m",
+      ESERVELESS_BUILD_CPUS: "0.5",
+      ESERVELESS_BUILD_TIMEOUT: "90",
+      ESERVELESS_MAX_CONCURRENT_BUILDS: "1",
+    });
+    expect(set.networks).toEqual({ pool: "10.50.0.0/20", size: 28, container: undefined });
+    expect(set.build).toEqual({ memoryBytes: 512 * 1024 ** 2, cpus: 0.5, timeoutMs: 90_000, maxConcurrent: 1 });
+  });
+
+  it("takes eserveless's own container from HOSTNAME with ESERVELESS_CONTAINER=auto, or as named", () => {
+    expect(readConfig({ ESERVELESS_CONTAINER: "auto", HOSTNAME: "3f4c395412b9" }).networks.container).toBe("3f4c395412b9");
+    expect(readConfig({ ESERVELESS_CONTAINER: "eserveless-1", HOSTNAME: "3f4c395412b9" }).networks.container).toBe("eserveless-1");
+    expect(readConfig({ HOSTNAME: "my-laptop" }).networks.container).toBeUndefined();
+    expect(configError(() => readConfig({ ESERVELESS_CONTAINER: "auto" })).problems).toEqual([expect.stringMatching(/^ESERVELESS_CONTAINER: auto takes the container's id from HOSTNAME/)]);
+  });
+
+  it("refuses a bad network pool, build limits, and the old ESERVELESS_DOCKER_NETWORK, saying what to do", () => {
+    const error = configError(() =>
+      readConfig({
+        ESERVELESS_NETWORK_POOL: "10.207.0.0/30",
+        ESERVELESS_BUILD_MEMORY: "lots",
+        ESERVELESS_BUILD_CPUS: "0",
+        ESERVELESS_BUILD_TIMEOUT: "1000000",
+        ESERVELESS_MAX_CONCURRENT_BUILDS: "0",
+        ESERVELESS_DOCKER_NETWORK: "eserveless-functions",
+      }),
+    );
+    const problem = (name: string) => error.problems.find((p) => p.startsWith(`${name}: `));
+    expect(problem("ESERVELESS_DOCKER_NETWORK")).toMatch(/no longer read: each project now gets a Docker network of its own.*ESERVELESS_CONTAINER=auto/);
+    expect(problem("ESERVELESS_BUILD_MEMORY")).toMatch(/must be a size such as 512m or 2g/);
+    expect(problem("ESERVELESS_BUILD_CPUS")).toMatch(/must be at least 0.01/);
+    expect(problem("ESERVELESS_BUILD_TIMEOUT")).toMatch(/must be at most 86400/);
+    expect(problem("ESERVELESS_MAX_CONCURRENT_BUILDS")).toMatch(/must be at least 1/);
+    expect(problem("ESERVELESS_NETWORK_POOL")).toMatch(/^ESERVELESS_NETWORK_POOL: is smaller than one network of ESERVELESS_NETWORK_SIZE \/26/);
+    expect(configError(() => readConfig({ ESERVELESS_NETWORK_POOL: "10.207.0.0/16", ESERVELESS_NETWORK_SIZE: "30" })).problems).toEqual([
+      expect.stringMatching(/^ESERVELESS_NETWORK_SIZE: must be at most 29/),
+    ]);
   });
 
   it("rejects a PORT above 65535", () => {

@@ -3,6 +3,7 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { EserveslessError, NotFoundError } from "../errors.js";
 import { containerEnvironment } from "../manifest/function-environment.js";
+import type { ProjectNetworks } from "../run/project-networks.js";
 import { RunOnceError, runOnce } from "../run/run-once.js";
 import { LABEL, eserveslessLabels } from "../run/sandbox.js";
 import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type CronRunStore } from "../store/cron-run-store.js";
@@ -17,6 +18,8 @@ export interface CronSchedulerOptions {
   instance: string;
   store: LiveFunctionStore & CronRunStore;
   docker: Docker;
+  /** Each run joins its project's network. */
+  networks: ProjectNetworks;
   log: Logger;
   /** The clock of run records, in milliseconds. */
   now?: () => number;
@@ -84,6 +87,7 @@ export class CronScheduler {
   readonly #instance: string;
   readonly #store: LiveFunctionStore & CronRunStore;
   readonly #docker: Docker;
+  readonly #networks: ProjectNetworks;
   readonly #log: Logger;
   readonly #now: () => number;
   /** Jobs by lower-cased repository, then lower-cased function name. */
@@ -97,6 +101,7 @@ export class CronScheduler {
     this.#instance = options.instance;
     this.#store = options.store;
     this.#docker = options.docker;
+    this.#networks = options.networks;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
   }
@@ -276,6 +281,7 @@ export class CronScheduler {
         name: `es-cron-${slug(fn.repository)}-${slug(fn.name)}-${run.id}`,
         env: settings.env,
         labels: { ...eserveslessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }), [CRON_RUN_LABEL]: run.id },
+        network: await this.#networks.forProject(fn.repository),
         memoryBytes: settings.memoryBytes,
         timeoutMs: settings.timeoutSeconds * 1000,
         signal,

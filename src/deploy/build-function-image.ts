@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import { createBuildContext, type RuntimeTemplate } from "../image/build-context.js";
 import { buildImage } from "../image/build-image.js";
+import type { BuildSandbox } from "../image/build-sandbox.js";
 import { EserveslessError } from "../errors.js";
 import type { Manifest } from "../manifest/manifest-schema.js";
 import { eserveslessLabels } from "../run/sandbox.js";
@@ -17,6 +18,8 @@ export interface ImageBuilder {
   templates: Map<string, RuntimeTemplate>;
   /** The base image of each runtime. */
   images: { node: string; golang: string };
+  /** What confines the build: network, memory, CPU, time and concurrent builds. */
+  build: BuildSandbox;
 }
 
 /**
@@ -41,6 +44,7 @@ export async function buildFunctionImage(
     buildArgs: { BASE_IMAGE: builder.images[manifest.runtime] },
     onLine: say,
     signal,
+    sandbox: builder.build,
   });
   say(`Image built in ${seconds(performance.now() - startedAt)} (${built.cachedSteps.length}/${built.steps.length} steps from cache)`);
   return tag;

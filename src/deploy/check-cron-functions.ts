@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import { ContainerFailedError } from "../errors.js";
+import type { ProjectNetworks } from "../run/project-networks.js";
 import type { LiveFunction } from "../store/live-function-store.js";
 import { checkCronFunction } from "./cron-check.js";
 import type { DeploymentContext } from "./deployment-context.js";
@@ -13,14 +14,15 @@ import type { DeploymentContext } from "./deployment-context.js";
  */
 export async function checkCronFunctions(
   { say, signal, log }: DeploymentContext,
-  runner: { docker: Docker; instance: string },
+  runner: { docker: Docker; instance: string; networks: Pick<ProjectNetworks, "forProject"> },
   live: LiveFunction[],
 ): Promise<void> {
   for (const fn of live.filter((f) => f.type === "cron")) {
     signal.throwIfAborted();
     say(`Checking ${fn.name}…`);
     try {
-      const checkedMs = await checkCronFunction(runner.docker, fn, { instance: runner.instance, signal, log });
+      const network = await runner.networks.forProject(fn.repository);
+      const checkedMs = await checkCronFunction(runner.docker, fn, { instance: runner.instance, signal, log, network });
       say(`${fn.name} can run on schedule (checked in ${checkedMs} ms)`);
     } catch (error) {
       if (error instanceof ContainerFailedError) for (const line of error.logs) say(`  ${fn.name} | ${line}`);

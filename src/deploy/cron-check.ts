@@ -40,7 +40,7 @@ export class CronCheckError extends ContainerFailedError {
 export async function checkCronFunction(
   docker: Docker,
   fn: LiveCronFunction,
-  options: { instance: string; signal: AbortSignal; log: Logger; timeoutMs?: number },
+  options: { instance: string; signal: AbortSignal; log: Logger; timeoutMs?: number; /** The project's network, as its runs use. */ network: string },
 ): Promise<number> {
   const settings = cronSettings(fn);
   const timeoutMs = options.timeoutMs ?? CRON_CHECK_TIMEOUT_MS;
@@ -51,6 +51,7 @@ export async function checkCronFunction(
     env: { ...settings.env, ESERVELESS_FUNCTION_TYPE: "cron-check" },
     labels: eserveslessLabels({ instance: options.instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }),
     memoryBytes: settings.memoryBytes,
+    network: options.network,
     timeoutMs,
     signal: options.signal,
     maxOutputBytes: MAX_CHECK_OUTPUT_BYTES,

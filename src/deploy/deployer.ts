@@ -1,9 +1,11 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import type { RuntimeTemplate } from "../image/build-context.js";
+import type { BuildSandbox } from "../image/build-sandbox.js";
 import { EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
+import type { ProjectNetworks } from "../run/project-networks.js";
 import type { ExtractLimits } from "../source/extract-tarball.js";
 import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
 import type { LiveFunctionStore } from "../store/live-function-store.js";
@@ -40,8 +42,12 @@ export interface DeployerOptions {
   store: DeploymentStore & LiveFunctionStore & RepositoryStore;
   docker: Docker;
   pool: ContainerPool;
+  /** The project networks: cron checks join theirs. */
+  networks: ProjectNetworks;
   templates: Map<string, RuntimeTemplate>;
   images: { node: string; golang: string };
+  /** What confines image builds: build network, memory, CPU, time and concurrent builds. */
+  build: BuildSandbox;
   publicUrl: string;
   /** The GitHub App, when configured; read at each deployment so setup applies without a restart. */
   github: () => GitHubApp | undefined;
@@ -91,7 +97,7 @@ export function createDeployer(options: DeployerOptions) {
       const live = liveFunctions(job, manifest, image);
       started = await startReplicas(deployment, pool, live);
       // The first http container checked the cron functions; without one, each gets a container of its own.
-      if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance }, live);
+      if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks }, live);
       // The last point a newer push can take over: after it, this deployment is live.
       signal.throwIfAborted();
       const { previousImage, coldStartMs } = goLive(deployment, { store, pool }, image, live, started);

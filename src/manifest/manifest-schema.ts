@@ -65,7 +65,7 @@ const MEMORY_UNITS: Record<string, number> = { b: 1, k: 1024, m: MIB, g: GIB, t:
 const MEMORY_PATTERN = /^(\d+(?:\.\d+)?)\s*(b|[kmgt]i?b?)?$/i;
 
 /** Bytes of a memory limit (`128m`, `256Mi`, `1g`, `512MB`, or a number of MiB); undefined if unreadable. */
-function memoryBytes(value: string | number): number | undefined {
+export function memoryBytes(value: string | number): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) && value > 0 ? Math.round(value * MIB) : undefined;
   const match = MEMORY_PATTERN.exec(value.trim());
   if (!match) return undefined;

@@ -10,7 +10,14 @@ const RETRY_MS = 5_000;
  * tries again every `retryMs`, asking `live` for the live functions each time.
  * Resolves after the first try; `stop` ends the tries.
  */
-export async function adoptContainers(options: { pool: ContainerPool; live: () => FunctionTarget[]; log: Logger; retryMs?: number }): Promise<{ stop(): void }> {
+export async function adoptContainers(options: {
+  pool: ContainerPool;
+  live: () => FunctionTarget[];
+  /** Clean-up that needs the adoption done (and Docker answering), retried with it. */
+  then?: () => Promise<unknown>;
+  log: Logger;
+  retryMs?: number;
+}): Promise<{ stop(): void }> {
   const { pool, log } = options;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -18,6 +25,7 @@ export async function adoptContainers(options: { pool: ContainerPool; live: () =
     try {
       const { adopted, removed } = await pool.adopt(options.live());
       if (adopted + removed > 0) log.info({ adopted, removed }, "took over the containers of the previous run");
+      await options.then?.();
     } catch (error) {
       log.error({ err: error }, "Docker is not reachable: start the Docker engine or set DOCKER_HOST; deployments and function URLs fail until it answers");
       if (stopped) return;

@@ -2,9 +2,10 @@ import type Docker from "dockerode";
 import { randomBytes } from "node:crypto";
 import { Agent } from "node:http";
 import type { Logger } from "pino";
-import { UpstreamError } from "../errors.js";
+import { EserveslessError, UpstreamError } from "../errors.js";
 import { FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe, waitUntilReady } from "./readiness.js";
+import type { ProjectNetworks } from "./project-networks.js";
 import { CONTAINER_PORT, LABEL, eserveslessLabels, sandboxedContainer } from "./sandbox.js";
 import { slug } from "../slug.js";
 
@@ -34,11 +35,11 @@ export interface ContainerPoolOptions extends Partial<PoolSettings> {
   /** Where function ports are published and probed. */
   publishHost?: string;
   /**
-   * A Docker network to run functions on instead of publishing ports, for
-   * an eserveless that itself runs in a container on that network: it then
-   * reaches each function by container name.
+   * The network of each project, which its containers join. When eserveless
+   * runs in a container ({@link ProjectNetworks.joinsNetworks}) it joins them
+   * too and reaches each function by container name, nothing published.
    */
-  network?: string;
+  networks: ProjectNetworks;
   /** How often idle replicas are paused or removed. */
   reapIntervalMs?: number;
   /** Told when a container of a deployment fails to start (the deployment log). */
@@ -65,7 +66,7 @@ export class ContainerPool {
   readonly #instance: string;
   readonly #log: Logger;
   readonly #publishHost: string;
-  readonly #network: string | undefined;
+  readonly #networks: ProjectNetworks;
   readonly #settings: PoolSettings;
   readonly #pools = new Map<string, FunctionPool>();
   readonly #retiring = new Set<Promise<void>>();
@@ -78,7 +79,7 @@ export class ContainerPool {
     this.#instance = options.instance;
     this.#log = options.log;
     this.#publishHost = options.publishHost ?? "127.0.0.1";
-    this.#network = options.network;
+    this.#networks = options.networks;
     this.#now = options.now ?? Date.now;
     this.#onStartFailure = options.onStartFailure;
     this.#settings = {
@@ -95,8 +96,10 @@ export class ContainerPool {
   async start(target: FunctionTarget, signal?: AbortSignal): Promise<Replica> {
     const started = performance.now();
     const name = `es-${slug(target.repository)}-${slug(target.name)}-${randomBytes(3).toString("hex")}`;
+    const byName = this.#networks.joinsNetworks;
     let container: Docker.Container | undefined;
     try {
+      const network = await this.#networks.forProject(target.repository);
       container = await this.#docker.createContainer(
         sandboxedContainer({
           image: target.image,
@@ -104,17 +107,21 @@ export class ContainerPool {
           env: { ...target.env, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
           labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name }),
           memoryBytes: target.memoryBytes,
-          ...(this.#network ? { network: this.#network } : { publishHost: this.#publishHost }),
+          network,
+          ...(byName ? {} : { publishHost: this.#publishHost }),
         }),
       );
       await container.start();
     } catch (cause) {
       // Created but not started (a bad network, a port clash): do not leave it behind.
       if (container) await this.#remove(container);
+      // The network may have been removed from outside: the next start checks it again.
+      this.#networks.forget(target.repository);
+      if (cause instanceof EserveslessError) throw cause;
       throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
     }
     try {
-      const { host, port } = this.#network ? { host: name, port: CONTAINER_PORT } : { host: this.#publishHost, port: await publishedPort(container) };
+      const { host, port } = byName ? { host: name, port: CONTAINER_PORT } : { host: this.#publishHost, port: await publishedPort(container) };
       await waitUntilReady(container, { host, port, timeoutMs: this.#settings.readyTimeoutMs, signal });
       const coldStartMs = Math.round(performance.now() - started);
       this.#log.info({ function: `${target.repository}/${target.name}`, container: name, host, port, coldStartMs }, "container ready");
@@ -173,11 +180,15 @@ export class ContainerPool {
       );
       const container = this.#docker.getContainer(info.Id);
       const name = info.Names[0]?.replace(/^\//, "") ?? info.Id;
-      const { host, port } = this.#network
+      // Only containers on their project's network are kept (not those an older eserveless put on
+      // Docker's shared bridge); a restarted eserveless in a new container joins it before probing.
+      const network = target ? await this.#networks.forProject(target.repository) : undefined;
+      const onNetwork = network !== undefined && network in (info.NetworkSettings?.Networks ?? {});
+      const { host, port } = this.#networks.joinsNetworks
         ? { host: name, port: CONTAINER_PORT }
         : { host: this.#publishHost, port: info.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort };
-      if (target && info.State === "paused") await container.unpause().catch(() => undefined);
-      if (target && (info.State === "running" || info.State === "paused") && port && (await probe(host, port))) {
+      if (target && onNetwork && info.State === "paused") await container.unpause().catch(() => undefined);
+      if (target && onNetwork && (info.State === "running" || info.State === "paused") && port && (await probe(host, port))) {
         this.#poolFor(target).add({ container, name, host, port, agent: newAgent(), coldStartMs: 0, state: "ready", inflight: 0, lastUsed: this.#now() });
         adopted++;
       } else {

@@ -62,7 +62,7 @@ export async function waitUntilReady(
         const logs = await containerLogs(container).catch(() => []);
         throw new ReadinessError(
           `The function did not answer HTTP on ${input.host}:${input.port} within ${Math.round(input.timeoutMs / 1000)} s. Make sure it starts quickly and does not block at load time` +
-            ` (if eserveless itself runs in a container, set ESERVELESS_DOCKER_NETWORK so it can reach functions).`,
+            ` (if eserveless itself runs in a container, set ESERVELESS_CONTAINER=auto so it joins the functions' networks).`,
           undefined,
           logs,
         );

@@ -10,6 +10,8 @@ export interface RunOnceInput {
   name: string;
   env: Record<string, string>;
   labels: Record<string, string>;
+  /** The project's Docker network (see ProjectNetworks). */
+  network: string;
   /** The sandbox's memory limit; its default when undefined. */
   memoryBytes?: number | undefined;
   /** Past this, the container is killed (`reason: "timeout"`). */
@@ -64,7 +66,7 @@ const statusCode = (error: unknown) => (error as { statusCode?: number }).status
 export async function runOnce(docker: Docker, input: RunOnceInput): Promise<RunOnceResult> {
   const signal = input.signal ?? new AbortController().signal;
   const container = await docker
-    .createContainer(sandboxedContainer({ image: input.image, name: input.name, env: input.env, labels: input.labels, memoryBytes: input.memoryBytes }))
+    .createContainer(sandboxedContainer({ image: input.image, name: input.name, env: input.env, labels: input.labels, network: input.network, memoryBytes: input.memoryBytes }))
     .catch((cause: unknown) => {
       throw new RunOnceError(cause, { text: "", truncated: false });
     });

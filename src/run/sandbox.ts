@@ -34,9 +34,9 @@ export const sandboxDefaults = {
 /**
  * Container options that confine a function: non-root, no capabilities, no
  * privilege escalation, read-only root with a small tmpfs /tmp, memory, CPU
- * and process limits, and its port published on loopback only. With
- * `network` it joins that Docker network instead (reached by name, nothing
- * published); with neither, no port is exposed at all (cron runs serve nothing).
+ * and process limits, on its project's Docker `network`. With `publishHost`
+ * its port is published there (loopback); without, nothing is published: an
+ * eserveless on the same network reaches it by name, and cron runs serve nothing.
  */
 export function sandboxedContainer(input: {
   image: string;
@@ -45,7 +45,8 @@ export function sandboxedContainer(input: {
   labels: Record<string, string>;
   memoryBytes?: number;
   publishHost?: string;
-  network?: string;
+  /** The project's network (see ProjectNetworks); never Docker's shared default bridge. */
+  network: string;
   cmd?: string[];
 }): Docker.ContainerCreateOptions {
   const memory = input.memoryBytes ?? sandboxDefaults.memoryBytes;
@@ -59,7 +60,7 @@ export function sandboxedContainer(input: {
     ...(input.cmd ? { Cmd: input.cmd } : {}),
     HostConfig: {
       ...(input.publishHost === undefined ? {} : { PortBindings: { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: input.publishHost, HostPort: "" }] } }),
-      ...(input.network === undefined ? {} : { NetworkMode: input.network }),
+      NetworkMode: input.network,
       Memory: memory,
       MemorySwap: memory,
       NanoCpus: sandboxDefaults.nanoCpus,

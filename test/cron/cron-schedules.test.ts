@@ -5,6 +5,7 @@ import { CronScheduler, cronSettings } from "../../src/cron/cron-scheduler.js";
 import { parse } from "valibot";
 import { StoredSpecSchema } from "../../src/manifest/manifest-schema.js";
 import { createStore, type Store } from "../../src/store/store.js";
+import { testNetworks } from "../support/test-networks.js";
 
 // The scheduler's timing, read from a real store: which functions are
 // scheduled, when next, and how a deployment switch changes that. Nothing
@@ -27,7 +28,9 @@ function deploy(id: string, functions: Array<{ name: string; type?: "http" | "cr
 
 beforeEach(() => {
   store = createStore(":memory:");
-  scheduler = new CronScheduler({ instance: "cron-schedules-test", store, docker: new Docker(), log: pino({ level: "silent" }) });
+  const docker = new Docker();
+  // Nothing runs, so no network is made.
+  scheduler = new CronScheduler({ instance: "cron-schedules-test", store, docker, networks: testNetworks(docker, "cron-schedules-test"), log: pino({ level: "silent" }) });
 });
 
 afterEach(async () => {

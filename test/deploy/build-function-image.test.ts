@@ -11,12 +11,15 @@ import { eserveslessLabels } from "../../src/run/sandbox.js";
 import { SourceTree } from "../../src/source/extract-tarball.js";
 import { testImages } from "../support/start-eserveless.js";
 import { deploymentTestbed } from "../support/deployment-testbed.js";
+import { testBuildSandbox, testNetworks } from "../support/test-networks.js";
 
 const testbed = deploymentTestbed();
 
 const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
 const INSTANCE = "test-build-function-image";
 const docker = new Docker();
+const networks = testNetworks(docker, INSTANCE);
+const build = testBuildSandbox(networks);
 const images = { node: testImages.ESERVELESS_NODE_IMAGE, golang: testImages.ESERVELESS_GO_IMAGE };
 
 const FILES = {
@@ -30,13 +33,14 @@ const { manifest } = readManifest(FILES[".eserveless.yaml"], source);
 const built: string[] = [];
 afterAll(async () => {
   await Promise.all(built.map((tag) => docker.getImage(tag).remove({ force: true })));
+  await networks.removeAll();
 });
 
 describe("buildFunctionImage", () => {
   it("builds the image of the commit, tagged and labelled for its deployment, and streams the build to its log", async () => {
     const test = testbed.deployment({ request: { repository: "Octo-Org/Hello.World" } });
     const { job } = test.deployment;
-    const tag = await buildFunctionImage(test.deployment, { docker, instance: INSTANCE, templates: await loadRuntimeTemplates(RUNTIMES), images }, source, manifest);
+    const tag = await buildFunctionImage(test.deployment, { docker, instance: INSTANCE, templates: await loadRuntimeTemplates(RUNTIMES), images, build }, source, manifest);
     built.push(tag);
 
     expect(tag).toBe(`eserveless/octo-org/hello-world:${job.commit.slice(0, 12)}-${job.deploymentId}`);
@@ -53,7 +57,7 @@ describe("buildFunctionImage", () => {
   it("refuses a runtime this server has no template for, before it asks Docker anything", async () => {
     const test = testbed.deployment();
     const noDocker = new Docker({ socketPath: join(tmpdir(), "no-docker-here.sock") });
-    const error: unknown = await buildFunctionImage(test.deployment, { docker: noDocker, instance: INSTANCE, templates: new Map(), images }, source, manifest).catch((e: unknown) => e);
+    const error: unknown = await buildFunctionImage(test.deployment, { docker: noDocker, instance: INSTANCE, templates: new Map(), images, build }, source, manifest).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EserveslessError);
     expect(error).toMatchObject({ message: "This server has no node runtime template", code: "runtime_missing", blame: "system" });
     expect(test.lines()).toEqual([]);

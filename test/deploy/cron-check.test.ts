@@ -111,7 +111,7 @@ describe("the cron check of a deployment", () => {
     // The good version's module loops forever at load when HANG_AT_LOAD is set: an env entry of the manifest.
     const live = stack.server.scheduler.liveCronFunction(REPOSITORY, "Ticker");
     const hangs = { ...live, spec: { ...live.spec, env: { HANG_AT_LOAD: "1" } } };
-    const options = { instance: readFileSync(join(stack.server.dataDir, "instance-id"), "utf8").trim(), log: pino({ level: "silent" }) };
+    const options = { instance: readFileSync(join(stack.server.dataDir, "instance-id"), "utf8").trim(), log: pino({ level: "silent" }), network: await stack.server.networks.forProject(REPOSITORY) };
     const tickerContainers = async () => (await containersOf(good.id)).filter((c) => c.Labels["dev.eserveless.function"] === "Ticker");
 
     const started = performance.now();

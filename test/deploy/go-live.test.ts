@@ -7,6 +7,7 @@ import { goLive, liveFunctions } from "../../src/deploy/go-live.js";
 import { readManifest } from "../../src/manifest/read-manifest.js";
 import { ContainerPool } from "../../src/run/container-pool.js";
 import { deploymentTestbed } from "../support/deployment-testbed.js";
+import { testNetworks } from "../support/test-networks.js";
 
 const testbed = deploymentTestbed();
 
@@ -19,7 +20,8 @@ const { manifest } = readManifest(
 // Switching touches no container: a Docker client that cannot connect proves it.
 const pools: ContainerPool[] = [];
 const newPool = () => {
-  const pool = new ContainerPool({ docker: new Docker({ socketPath: join(tmpdir(), "no-docker-here.sock") }), instance: "test-go-live", log: pino({ level: "silent" }) });
+  const noDocker = new Docker({ socketPath: join(tmpdir(), "no-docker-here.sock") });
+  const pool = new ContainerPool({ docker: noDocker, instance: "test-go-live", log: pino({ level: "silent" }), networks: testNetworks(noDocker, "test-go-live") });
   pools.push(pool);
   return pool;
 };

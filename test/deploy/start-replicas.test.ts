@@ -14,6 +14,7 @@ import { LABEL } from "../../src/run/sandbox.js";
 import { SourceTree } from "../../src/source/extract-tarball.js";
 import { testImages } from "../support/start-eserveless.js";
 import { deploymentTestbed } from "../support/deployment-testbed.js";
+import { testBuildSandbox, testNetworks } from "../support/test-networks.js";
 
 const testbed = deploymentTestbed();
 
@@ -23,6 +24,7 @@ const testbed = deploymentTestbed();
 const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
 const INSTANCE = "test-start-replicas";
 const docker = new Docker();
+const networks = testNetworks(docker, INSTANCE);
 
 const FILES = {
   "package.json": '{ "name": "start-replicas", "private": true }\n',
@@ -38,11 +40,11 @@ let pool: ContainerPool;
 let image: string;
 
 beforeAll(async () => {
-  pool = new ContainerPool({ docker, instance: INSTANCE, log: pino({ level: "silent" }) });
+  pool = new ContainerPool({ docker, instance: INSTANCE, log: pino({ level: "silent" }), networks });
   const build = testbed.deployment();
   image = await buildFunctionImage(
     build.deployment,
-    { docker, instance: INSTANCE, templates: await loadRuntimeTemplates(RUNTIMES), images: { node: testImages.ESERVELESS_NODE_IMAGE, golang: testImages.ESERVELESS_GO_IMAGE } },
+    { docker, instance: INSTANCE, templates: await loadRuntimeTemplates(RUNTIMES), images: { node: testImages.ESERVELESS_NODE_IMAGE, golang: testImages.ESERVELESS_GO_IMAGE }, build: testBuildSandbox(networks) },
     source,
     manifestOf(API + TICKER),
   );
@@ -51,6 +53,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await pool?.close();
   if (image) await docker.getImage(image).remove({ force: true });
+  await networks.removeAll();
 });
 
 /** The containers of a deployment still on the engine, whatever their state. */

@@ -4,6 +4,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { adoptContainers } from "../../src/run/adopt-containers.js";
 import { ContainerPool } from "../../src/run/container-pool.js";
+import { testNetworks } from "../support/test-networks.js";
 import { unreachableDocker } from "../support/wire-app.js";
 
 // Taking over containers while Docker answers is test/eserveless.test.ts's
@@ -21,7 +22,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe("adoptContainers", () => {
   it("tries again while Docker does not answer, asking for the live functions each time, until stopped", async () => {
     const { log, messages } = capturingLog();
-    const pool = new ContainerPool({ docker: unreachableDocker(), instance: "adopt-unreachable", log });
+    const docker = unreachableDocker();
+    const pool = new ContainerPool({ docker, instance: "adopt-unreachable", log, networks: testNetworks(docker, "adopt-unreachable") });
     let asked = 0;
     const live = () => {
       asked++;
@@ -47,7 +49,9 @@ describe("adoptContainers", () => {
   it("tries once when Docker answers", async () => {
     const { log, messages } = capturingLog();
     // A new instance id: the engine holds no containers of it.
-    const pool = new ContainerPool({ docker: new Docker(), instance: randomBytes(8).toString("hex"), log });
+    const docker = new Docker();
+    const instance = randomBytes(8).toString("hex");
+    const pool = new ContainerPool({ docker, instance, log, networks: testNetworks(docker, instance) });
     let asked = 0;
     const live = () => {
       asked++;

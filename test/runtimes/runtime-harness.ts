@@ -85,7 +85,7 @@ export async function startRuntimeHarness() {
   /** Creates and starts a sandboxed container of `image`, as eserveless does. */
   async function start(image: string, env: Record<string, string>): Promise<Docker.Container> {
     const container = await docker.createContainer(
-      sandboxedContainer({ image, name: `es-runtime-test-${randomBytes(4).toString("hex")}`, env, labels: { "dev.eserveless.test": "runtimes" }, publishHost: "127.0.0.1" }),
+      sandboxedContainer({ image, name: `es-runtime-test-${randomBytes(4).toString("hex")}`, env, labels: { "dev.eserveless.test": "runtimes" }, network: "bridge", publishHost: "127.0.0.1" }),
     );
     containers.add(container);
     await container.start();
