@@ -7,6 +7,7 @@ import { EserveslessError } from "../errors.js";
 import { downloadTarball } from "../github/download-tarball.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { postCommitStatus, type StatusState } from "../github/commit-status.js";
+import type { ManifestLimits } from "../manifest/manifest-limits.js";
 import { readManifest } from "../manifest/read-manifest.js";
 import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Replica } from "../run/function-pool.js";
@@ -62,6 +63,8 @@ export interface DeployerOptions {
   /** The GitHub App, when configured; read at each deployment so setup applies without a restart. */
   github: () => GitHubApp | undefined;
   sourceLimits?: Partial<ExtractLimits>;
+  /** What a manifest may ask for (ESERVELESS_MAX_*); readManifest's defaults when absent. */
+  manifestLimits?: ManifestLimits;
   log: Logger;
   /** Called after a repository's functions switched to a new deployment (cron schedules follow it). */
   onLive?: (repository: string) => void;
@@ -138,7 +141,7 @@ export function createDeployer(options: DeployerOptions) {
         store.updateDeployment(job.deploymentId, { state: "skipped", description: "No .eserveless.yaml: not an eserveless project" });
         return;
       }
-      const { manifest, warnings } = readManifest(source.text(manifestFile) ?? "", source, manifestFile);
+      const { manifest, warnings } = await readManifest(source.bytes(manifestFile) ?? "", source, manifestFile, options.manifestLimits);
       for (const warning of warnings) say(`warning: ${warning}`);
       store.updateDeployment(job.deploymentId, { warnings });
       say(`Manifest: runtime ${manifest.runtime}, ${plural(manifest.functions.length, "function")} (${manifest.functions.map((f) => `${f.name}: ${f.type}`).join(", ")})`);
