@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SourceError } from "../../src/errors.js";
 import { defaultManifestLimits } from "../../src/manifest/manifest-limits.js";
+import { MAX_CONCURRENCY, MAX_IDLE_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from "../../src/manifest/manifest-schema.js";
 import { type ManifestSource, readManifest } from "../../src/manifest/read-manifest.js";
 
 const files = (...paths: string[]): ManifestSource => ({ has: (path) => paths.includes(path) });
@@ -244,6 +245,51 @@ describe("readManifest: invalid values name the key path and its line", () => {
 
   it("uses the file name it is given", async () => {
     await expect(readManifest("runtime: node\nfunctions: []", nodeProject, ".eserveless.yml")).rejects.toThrow(/^\.eserveless\.yml line 2: /);
+  });
+});
+
+describe("readManifest: durations and counts have ceilings", () => {
+  it.each([
+    // 3,000,000 s overflows Node's timers (2^31 ms): every request timed out after 1 ms.
+    ["http", "timeout", 3_000_000, MAX_TIMEOUT_SECONDS],
+    ["cron", "timeout", MAX_TIMEOUT_SECONDS + 1, MAX_TIMEOUT_SECONDS],
+    ["http", "idleTimeout", 2 ** 31, MAX_IDLE_TIMEOUT_SECONDS],
+  ])("refuses a %s function's %s of %i s, over %i s", async (type, key, seconds, max) => {
+    const text = oneFunction(`type: ${type}`, ...(type === "cron" ? ['schedule: "* * * * *"'] : []), `${key}: ${seconds}`);
+    expect(await problems(text)).toEqual([
+      `.eserveless.yaml line ${type === "cron" ? 6 : 5}: functions[0].${key} must be at most ${max} seconds (${max / 3600} h), got ${seconds}`,
+    ]);
+  });
+
+  it("accepts the longest durations", async () => {
+    const text = oneFunction("type: http", `timeout: ${MAX_TIMEOUT_SECONDS}`, `idleTimeout: ${MAX_IDLE_TIMEOUT_SECONDS}`);
+    const { manifest } = await readManifest(text, nodeProject);
+    expect(manifest.functions[0]).toMatchObject({ timeout: MAX_TIMEOUT_SECONDS, idleTimeout: MAX_IDLE_TIMEOUT_SECONDS });
+  });
+
+  it("refuses a concurrency over its ceiling", async () => {
+    expect(await problems(oneFunction("type: http", `concurrency: ${MAX_CONCURRENCY + 1}`))).toEqual([
+      `.eserveless.yaml line 5: functions[0].concurrency must be at most ${MAX_CONCURRENCY}, got ${MAX_CONCURRENCY + 1}`,
+    ]);
+  });
+});
+
+describe("readManifest: NUL characters, which no environment variable can hold", () => {
+  it.each([
+    ["an env value", ["env:", '  TOKEN: "a\\0b"'], "functions[0].env.TOKEN must not contain a NUL character (\\0): an environment variable cannot hold one"],
+    ["a meta value", ["meta:", '  region: "eu\\0"'], "functions[0].meta.region must not contain a NUL character (\\0): an environment variable cannot hold one"],
+    ["a meta key", ["meta:", '  "re\\0gion": eu'], 'functions[0].meta["re\\u0000gion"] must not contain a NUL character (\\0)'],
+    ["an env name", ["env:", '  "TO\\0KEN": x'], 'functions[0].env["TO\\u0000KEN"] is not a valid variable name: use letters, digits and "_", not starting with a digit'],
+  ])("are refused in %s, naming the key", async (_where, lines, message) => {
+    const [first, ...others] = await problems(oneFunction("type: http", ...lines));
+    expect(others).toEqual([]);
+    expect(first).toBe(`.eserveless.yaml line 6: ${message}`);
+  });
+
+  it("are refused in entry, which reaches the container as a variable", async () => {
+    expect((await problems('runtime: node\nentry: "index\\0.js"\nfunctions: [{ name: A, type: http }]'))[0]).toBe(
+      '.eserveless.yaml line 2: entry must be a path inside the repository such as "functions.js", got "index\\u0000.js"',
+    );
   });
 });
 
