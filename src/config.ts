@@ -1,5 +1,9 @@
 import * as v from "valibot";
 import { githubWebUrl } from "./github/app-setup.js";
+import { defaultManifestLimits } from "./manifest/manifest-limits.js";
+import { memoryBytes } from "./manifest/manifest-schema.js";
+import { defaultContainerBudget } from "./run/container-budget.js";
+import { sandboxDefaults } from "./run/sandbox.js";
 
 const port = v.pipe(
   v.string(),
@@ -11,6 +15,27 @@ const port = v.pipe(
 
 const positiveInt = (hint: string) =>
   v.pipe(v.string(), v.regex(/^\d+$/, `must be a whole number (${hint})`), v.transform(Number), v.minValue(1, `must be at least 1 (${hint})`));
+
+/** A size as the manifest writes memory: `1g`, `512m`, `4GiB` (a plain number is MiB); at least 16 MiB, a function's least. */
+const memorySize = (hint: string) =>
+  v.pipe(
+    v.string(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const bytes = memoryBytes(dataset.value);
+      if (bytes === undefined || bytes < 16 * 1024 ** 2) {
+        addIssue({ message: `must be a size of at least 16m such as 512m or 2g (${hint})` });
+        return NEVER;
+      }
+      return bytes;
+    }),
+  );
+
+const cpus = v.pipe(
+  v.string(),
+  v.regex(/^\d+(\.\d+)?$/, "must be a number of CPUs such as 1 or 0.5"),
+  v.transform(Number),
+  v.gtValue(0, "must be more than 0"),
+);
 
 const httpUrl = v.pipe(
   v.string(),
@@ -45,6 +70,13 @@ const EnvSchema = v.object({
   ESERVELESS_QUEUE_SIZE: v.optional(positiveInt("requests per function that may wait for capacity"), "100"),
   ESERVELESS_PAUSE_AFTER: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number of seconds (0 disables pausing)"), v.transform(Number)), "0"),
   ESERVELESS_DOCKER_NETWORK: optionalText,
+  ESERVELESS_MAX_MANIFEST_BYTES: v.optional(positiveInt("bytes a .eserveless.yaml may have"), String(defaultManifestLimits.maxManifestBytes)),
+  ESERVELESS_MAX_FUNCTIONS: v.optional(positiveInt("functions a project may have"), String(defaultManifestLimits.maxFunctions)),
+  ESERVELESS_MAX_REPLICAS: v.optional(positiveInt("minReplicas and maxReplicas a function may ask for"), String(defaultManifestLimits.maxReplicas)),
+  ESERVELESS_MAX_MEMORY: v.optional(memorySize("memory a function may ask for"), `${defaultManifestLimits.maxMemoryBytes / 1024 ** 2}m`),
+  ESERVELESS_MAX_CPUS: v.optional(cpus, String(sandboxDefaults.nanoCpus / 1e9)),
+  ESERVELESS_MAX_CONTAINERS: v.optional(positiveInt("function containers at once, all projects together"), String(defaultContainerBudget.maxContainers)),
+  ESERVELESS_MEMORY_BUDGET: v.optional(memorySize("memory all function containers may hold together"), `${defaultContainerBudget.memoryBytes / 1024 ** 2}m`),
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
 });
 
@@ -118,6 +150,17 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       pauseAfterMs: e.ESERVELESS_PAUSE_AFTER * 1000,
       network: e.ESERVELESS_DOCKER_NETWORK,
     },
+    /** What a manifest may ask for; readManifest checks it. */
+    manifestLimits: {
+      maxManifestBytes: e.ESERVELESS_MAX_MANIFEST_BYTES,
+      maxFunctions: e.ESERVELESS_MAX_FUNCTIONS,
+      maxReplicas: e.ESERVELESS_MAX_REPLICAS,
+      maxMemoryBytes: e.ESERVELESS_MAX_MEMORY,
+    },
+    /** What all function containers together may hold; checked at each container start. */
+    containerBudget: { maxContainers: e.ESERVELESS_MAX_CONTAINERS, memoryBytes: e.ESERVELESS_MEMORY_BUDGET },
+    /** CPUs each function container may use (its Docker NanoCpus): the manifest has no key for it. */
+    functionCpus: e.ESERVELESS_MAX_CPUS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -14,6 +14,7 @@ import { functionTarget } from "./deploy/function-target.js";
 import { createApp } from "./http/create-app.js";
 import { createMetrics } from "./http/metrics-routes.js";
 import type { ConfiguredApp } from "./http/setup-routes.js";
+import { ContainerBudget } from "./run/container-budget.js";
 import { ContainerPool } from "./run/container-pool.js";
 import { createStore } from "./store/store.js";
 
@@ -83,7 +84,11 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
   const getGitHub = () => github;
 
   const instance = instanceId(config.dataDir);
+  // One budget for every function container: http replicas and cron runs.
+  const budget = new ContainerBudget(config.containerBudget);
   const pool = new ContainerPool({
+    budget,
+    cpus: config.functionCpus,
     docker,
     instance,
     log: log.child({ component: "pool" }),
@@ -111,7 +116,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
   };
   await adopt();
   const metrics = createMetrics(() => pool.stats());
-  const scheduler = new CronScheduler({ instance, store, docker, log: log.child({ component: "cron" }) });
+  const scheduler = new CronScheduler({ instance, store, docker, log: log.child({ component: "cron" }), budget, cpus: config.functionCpus });
   const deployer = createDeployer({
     instance,
     store,
@@ -122,6 +127,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     publicUrl: config.publicUrl,
     github: getGitHub,
     sourceLimits: config.sourceLimits,
+    manifestLimits: config.manifestLimits,
     log,
     onLive: (repository) => scheduler.sync(repository),
   });

@@ -44,6 +44,8 @@ export function sandboxedContainer(input: {
   env: Record<string, string>;
   labels: Record<string, string>;
   memoryBytes?: number;
+  /** CPU limit in billionths of a CPU (ESERVELESS_MAX_CPUS); the default's one CPU when undefined. */
+  nanoCpus?: number | undefined;
   publishHost?: string;
   network?: string;
   cmd?: string[];
@@ -62,7 +64,7 @@ export function sandboxedContainer(input: {
       ...(input.network === undefined ? {} : { NetworkMode: input.network }),
       Memory: memory,
       MemorySwap: memory,
-      NanoCpus: sandboxDefaults.nanoCpus,
+      NanoCpus: input.nanoCpus ?? sandboxDefaults.nanoCpus,
       PidsLimit: sandboxDefaults.pidsLimit,
       CapDrop: ["ALL"],
       SecurityOpt: ["no-new-privileges:true"],
