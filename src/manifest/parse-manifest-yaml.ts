@@ -14,8 +14,8 @@ export const MAX_MANIFEST_ALIASES = 100;
 
 /**
  * Most YAML nodes a manifest may have (keys, values and list items, counted
- * as their scalars and indicators are read); 20 functions with a dozen
- * variables each make about 1,500. Turning the text into nodes and
+ * as their scalars and indicators are read, about three a key); ten
+ * functions with a dozen variables each make about 600. Turning the text into nodes and
  * validating them are not cut into slices, so this bounds how long each of
  * those steps holds the event loop.
  */
