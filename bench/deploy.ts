@@ -155,10 +155,10 @@ function sourceTree(files: Files): SourceTree {
   return new SourceTree(Object.entries(files).map(([path, file]) => ({ type: "file" as const, path, mode: file.mode, content: file.content })));
 }
 
-function manifestOf(files: Files, source: SourceTree): Manifest {
+async function manifestOf(files: Files, source: SourceTree): Promise<Manifest> {
   const text = files[".eserveless.yaml"]?.content.toString("utf8");
   if (text === undefined) throw new Error(`test/fixtures/${FIXTURE} has no .eserveless.yaml`);
-  return readManifest(text, source).manifest;
+  return (await readManifest(text, source)).manifest;
 }
 
 /** What classic-builder output shows was answered from the cache. */
@@ -214,7 +214,7 @@ async function expectVersion(url: string, version: string): Promise<void> {
 async function writeBuildContext(files: Files, template: RuntimeTemplate): Promise<string> {
   const source = sourceTree(files);
   const dir = await mkdtemp(join(tmpdir(), "eserveless-bench-"));
-  await exec("tar", ["-x", "-f", "-", "-C", dir], { input: createBuildContext(source, template, manifestOf(files, source)) });
+  await exec("tar", ["-x", "-f", "-", "-C", dir], { input: createBuildContext(source, template, await manifestOf(files, source)) });
   return dir;
 }
 
@@ -241,7 +241,7 @@ async function baselineDeploy(template: RuntimeTemplate, base: string, version: 
   interrupted.signal.throwIfAborted();
   const files = project(version);
   const source = sourceTree(files);
-  const manifest = manifestOf(files, source);
+  const manifest = await manifestOf(files, source);
   const api = manifest.functions.find((fn) => fn.name === FUNCTION);
   if (!api) throw new Error(`the ${FIXTURE} manifest has no ${FUNCTION} function`);
   // The environment eserveless gives the function's container, so both run the same code path.

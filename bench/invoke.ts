@@ -287,10 +287,10 @@ function sourceTree(files: Files): SourceTree {
   return new SourceTree(Object.entries(files).map(([path, file]) => ({ type: "file" as const, path, mode: file.mode, content: file.content })));
 }
 
-function manifestOf(files: Files): Manifest {
+async function manifestOf(files: Files): Promise<Manifest> {
   const text = files[".eserveless.yaml"]?.content.toString("utf8");
   if (text === undefined) throw new Error(`test/fixtures/${FIXTURE} has no .eserveless.yaml`);
-  return readManifest(text, sourceTree(files)).manifest;
+  return (await readManifest(text, sourceTree(files))).manifest;
 }
 
 function httpFunction(manifest: Manifest, name: string): HttpFunctionSpec {
@@ -886,7 +886,7 @@ async function main(): Promise<void> {
   }
   const wrkVersion = await wrkBanner();
   const files = readFixture(FIXTURE);
-  const manifest = manifestOf(files);
+  const manifest = await manifestOf(files);
   const concurrency = httpFunction(manifest, WARM_FUNCTION).concurrency;
   if (options.connections > concurrency) {
     throw new Error(`--connections ${options.connections} is more than ${WARM_FUNCTION}'s concurrency (${concurrency}): the router would queue or start replicas the direct run does not have`);

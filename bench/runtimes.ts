@@ -181,10 +181,10 @@ function sourceTree(files: Files): SourceTree {
   return new SourceTree(Object.entries(files).map(([path, file]) => ({ type: "file" as const, path, mode: file.mode, content: file.content })));
 }
 
-function manifestOf(runtime: Runtime, files: Files, source: SourceTree): Manifest {
+async function manifestOf(runtime: Runtime, files: Files, source: SourceTree): Promise<Manifest> {
   const text = files[".eserveless.yaml"]?.content.toString("utf8");
   if (text === undefined) throw new Error(`test/fixtures/${SETUP[runtime].fixture} has no .eserveless.yaml`);
-  const { manifest } = readManifest(text, source);
+  const { manifest } = await readManifest(text, source);
   if (manifest.runtime !== runtime) throw new Error(`test/fixtures/${SETUP[runtime].fixture} is a ${manifest.runtime} project, expected ${runtime}`);
   return manifest;
 }
@@ -207,7 +207,7 @@ async function build(docker: Docker, runtime: Runtime, template: RuntimeTemplate
   interrupted.signal.throwIfAborted();
   const files = project(runtime, version);
   const source = sourceTree(files);
-  const manifest = manifestOf(runtime, files, source);
+  const manifest = await manifestOf(runtime, files, source);
   const tag = `eserveless-bench/runtimes-${runtime}:${version}`;
   const lines: string[] = [];
   const started = performance.now();
@@ -255,7 +255,7 @@ function get(port: number): Promise<string> {
 async function coldStart(docker: Docker, runtime: Runtime, image: string, version: string): Promise<number> {
   interrupted.signal.throwIfAborted();
   const files = project(runtime, version);
-  const manifest = manifestOf(runtime, files, sourceTree(files));
+  const manifest = await manifestOf(runtime, files, sourceTree(files));
   const fn = httpFunction(runtime, manifest);
   const started = performance.now();
   const container = await docker.createContainer(

@@ -1,7 +1,10 @@
 import * as v from "valibot";
 import { defaultLimits } from "./default-limits.js";
 import { githubWebUrl } from "./github/app-setup.js";
+import { defaultManifestLimits } from "./manifest/manifest-limits.js";
 import { memoryBytes } from "./manifest/manifest-schema.js";
+import { defaultContainerBudget } from "./run/container-budget.js";
+import { sandboxDefaults } from "./run/sandbox.js";
 import { subnetPoolProblem } from "./run/subnet-pool.js";
 
 const port = v.pipe(
@@ -14,6 +17,20 @@ const port = v.pipe(
 
 const positiveInt = (hint: string) =>
   v.pipe(v.string(), v.regex(/^\d+$/, `must be a whole number (${hint})`), v.transform(Number), v.minValue(1, `must be at least 1 (${hint})`));
+
+/** A size as the manifest writes memory: `1g`, `512m`, `4GiB` (a plain number is MiB); at least `minMiB` (16, a function's least). */
+const memorySize = (hint: string, minMiB = 16) =>
+  v.pipe(
+    v.string(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const bytes = memoryBytes(dataset.value);
+      if (bytes === undefined || bytes < minMiB * 1024 ** 2) {
+        addIssue({ message: `must be a size of at least ${minMiB}m such as 512m or 2g (${hint})` });
+        return NEVER;
+      }
+      return bytes;
+    }),
+  );
 
 const httpUrl = v.pipe(
   v.string(),
@@ -30,14 +47,6 @@ const boundedInt = (min: number, max: number, hint: string) =>
     v.transform(Number),
     v.minValue(min, `must be at least ${min} (${hint})`),
     v.maxValue(max, `must be at most ${max} (${hint})`),
-  );
-
-const memorySize = (hint: string) =>
-  v.pipe(
-    v.string(),
-    v.transform((text) => memoryBytes(text) ?? Number.NaN),
-    v.check((bytes) => Number.isFinite(bytes), `must be a size such as 512m or 2g (${hint})`),
-    v.minValue(64 * 1024 ** 2, `must be at least 64m (${hint})`),
   );
 
 const cpus = (hint: string) =>
@@ -85,10 +94,17 @@ const EnvFields = v.object({
   ESERVELESS_NETWORK_SIZE: v.optional(boundedInt(16, 29, "the prefix length of each project's network, 26 for 61 containers"), "26"),
   ESERVELESS_CONTAINER: optionalText,
   HOSTNAME: optionalText,
-  ESERVELESS_BUILD_MEMORY: v.optional(memorySize("the memory an image build may use"), "2g"),
+  ESERVELESS_BUILD_MEMORY: v.optional(memorySize("the memory an image build may use", 64), "2g"),
   ESERVELESS_BUILD_CPUS: v.optional(cpus("the CPUs an image build may use"), "1"),
   ESERVELESS_BUILD_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds an image build may take"), "600"),
   ESERVELESS_MAX_CONCURRENT_BUILDS: v.optional(boundedInt(1, 64, "image builds that run at once; more wait"), "2"),
+  ESERVELESS_MAX_MANIFEST_BYTES: v.optional(positiveInt("bytes a .eserveless.yaml may have"), String(defaultManifestLimits.maxManifestBytes)),
+  ESERVELESS_MAX_FUNCTIONS: v.optional(positiveInt("functions a project may have"), String(defaultManifestLimits.maxFunctions)),
+  ESERVELESS_MAX_REPLICAS: v.optional(positiveInt("minReplicas and maxReplicas a function may ask for"), String(defaultManifestLimits.maxReplicas)),
+  ESERVELESS_MAX_MEMORY: v.optional(memorySize("memory a function may ask for"), `${defaultManifestLimits.maxMemoryBytes / 1024 ** 2}m`),
+  ESERVELESS_MAX_CPUS: v.optional(cpus("the CPUs each function container may use"), String(sandboxDefaults.nanoCpus / 1e9)),
+  ESERVELESS_MAX_CONTAINERS: v.optional(positiveInt("function containers at once, all projects together"), String(defaultContainerBudget.maxContainers)),
+  ESERVELESS_MEMORY_BUDGET: v.optional(memorySize("memory all function containers may hold together"), `${defaultContainerBudget.memoryBytes / 1024 ** 2}m`),
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
 });
 
@@ -202,6 +218,17 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       timeoutMs: e.ESERVELESS_BUILD_TIMEOUT * 1000,
       maxConcurrent: e.ESERVELESS_MAX_CONCURRENT_BUILDS,
     },
+    /** What a manifest may ask for; readManifest checks it. */
+    manifestLimits: {
+      maxManifestBytes: e.ESERVELESS_MAX_MANIFEST_BYTES,
+      maxFunctions: e.ESERVELESS_MAX_FUNCTIONS,
+      maxReplicas: e.ESERVELESS_MAX_REPLICAS,
+      maxMemoryBytes: e.ESERVELESS_MAX_MEMORY,
+    },
+    /** What all function containers together may hold; checked at each container start. */
+    containerBudget: { maxContainers: e.ESERVELESS_MAX_CONTAINERS, memoryBytes: e.ESERVELESS_MEMORY_BUDGET },
+    /** CPUs each function container may use (its Docker NanoCpus): the manifest has no key for it. */
+    functionCpus: e.ESERVELESS_MAX_CPUS,
     logLevel: e.LOG_LEVEL,
   };
 }

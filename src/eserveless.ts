@@ -15,6 +15,7 @@ import { functionTarget } from "./deploy/function-target.js";
 import { createApp } from "./http/create-app.js";
 import { createMetrics } from "./http/metrics-routes.js";
 import { adoptContainers } from "./run/adopt-containers.js";
+import { ContainerBudget } from "./run/container-budget.js";
 import { ContainerPool } from "./run/container-pool.js";
 import type { Store } from "./store/store.js";
 import { ProjectNetworks } from "./run/project-networks.js";
@@ -82,7 +83,11 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     self: config.networks.container,
     log: log.child({ component: "networks" }),
   });
+  // One budget for every function container: http replicas and cron runs.
+  const budget = new ContainerBudget(config.containerBudget);
   const pool = new ContainerPool({
+    budget,
+    cpus: config.functionCpus,
     docker,
     instance,
     log: log.child({ component: "pool" }),
@@ -104,7 +109,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     log,
   });
   const metrics = createMetrics(() => pool.stats());
-  const scheduler = new CronScheduler({ instance, store, docker, networks, log: log.child({ component: "cron" }), now });
+  const scheduler = new CronScheduler({ instance, store, docker, networks, log: log.child({ component: "cron" }), now, budget, cpus: config.functionCpus });
   const deployer = createDeployer({
     instance,
     store,
@@ -123,6 +128,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     publicUrl: config.publicUrl,
     github: getGitHub,
     sourceLimits: config.sourceLimits,
+    manifestLimits: config.manifestLimits,
     log,
     onLive: (repository) => scheduler.sync(repository),
   });

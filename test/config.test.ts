@@ -1,6 +1,9 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ConfigError, readConfig } from "../src/config.js";
+import { defaultManifestLimits } from "../src/manifest/manifest-limits.js";
+import { defaultContainerBudget } from "../src/run/container-budget.js";
+import { sandboxDefaults } from "../src/run/sandbox.js";
 
 /** A real PEM, as GitHub hands out (PKCS#1, "BEGIN RSA PRIVATE KEY"). */
 const PEM = generateKeyPairSync("rsa", {
@@ -49,6 +52,43 @@ describe("readConfig", () => {
     expect(
       readConfig({ ESERVELESS_MAX_BODY_BYTES: "1024", ESERVELESS_COLD_START_TIMEOUT: "5", ESERVELESS_QUEUE_SIZE: "7", ESERVELESS_PAUSE_AFTER: "60" }).pool,
     ).toEqual({ maxBodyBytes: 1024, coldStartTimeoutMs: 5000, queueSize: 7, pauseAfterMs: 60_000 });
+  });
+
+  it("defaults the maximums of a manifest and the container budget to the values their modules document", () => {
+    const config = readConfig({});
+    expect(config.manifestLimits).toEqual(defaultManifestLimits);
+    expect(config.containerBudget).toEqual(defaultContainerBudget);
+    expect(config.functionCpus * 1e9).toBe(sandboxDefaults.nanoCpus);
+  });
+
+  it("reads the maximums and the budget, sizes as the manifest writes memory", () => {
+    const config = readConfig({
+      ESERVELESS_MAX_MANIFEST_BYTES: "16384",
+      ESERVELESS_MAX_FUNCTIONS: "3",
+      ESERVELESS_MAX_REPLICAS: "2",
+      ESERVELESS_MAX_MEMORY: "512m",
+      ESERVELESS_MAX_CPUS: "0.5",
+      ESERVELESS_MAX_CONTAINERS: "6",
+      ESERVELESS_MEMORY_BUDGET: "2GiB",
+    });
+    expect(config.manifestLimits).toEqual({ maxManifestBytes: 16384, maxFunctions: 3, maxReplicas: 2, maxMemoryBytes: 512 * 1024 ** 2 });
+    expect(config.containerBudget).toEqual({ maxContainers: 6, memoryBytes: 2 * 1024 ** 3 });
+    expect(config.functionCpus).toBe(0.5);
+  });
+
+  it("names each bad maximum", () => {
+    const env = {
+      ESERVELESS_MAX_MANIFEST_BYTES: "64k",
+      ESERVELESS_MAX_FUNCTIONS: "0",
+      ESERVELESS_MAX_REPLICAS: "-1",
+      ESERVELESS_MAX_MEMORY: "8m",
+      ESERVELESS_MAX_CPUS: "0",
+      ESERVELESS_MAX_CONTAINERS: "lots",
+      ESERVELESS_MEMORY_BUDGET: "all of it",
+    };
+    const error = configError(() => readConfig(env));
+    expect(error.problems.map((problem) => problem.split(":")[0]).sort()).toEqual(Object.keys(env).sort());
+    expect(error.problems).toContain('ESERVELESS_MAX_MEMORY: must be a size of at least 16m such as 512m or 2g (memory a function may ask for) (got "8m")');
   });
 
   it("treats empty strings as unset, as shells and compose files do", () => {
@@ -226,7 +266,7 @@ describe("readConfig", () => {
     );
     const problem = (name: string) => error.problems.find((p) => p.startsWith(`${name}: `));
     expect(problem("ESERVELESS_DOCKER_NETWORK")).toMatch(/no longer read: each project now gets a Docker network of its own.*ESERVELESS_CONTAINER=auto/);
-    expect(problem("ESERVELESS_BUILD_MEMORY")).toMatch(/must be a size such as 512m or 2g/);
+    expect(problem("ESERVELESS_BUILD_MEMORY")).toMatch(/must be a size of at least 64m such as 512m or 2g/);
     expect(problem("ESERVELESS_BUILD_CPUS")).toMatch(/must be at least 0.01/);
     expect(problem("ESERVELESS_BUILD_TIMEOUT")).toMatch(/must be at most 86400/);
     expect(problem("ESERVELESS_MAX_CONCURRENT_BUILDS")).toMatch(/must be at least 1/);

@@ -3,9 +3,10 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { EserveslessError, NotFoundError } from "../errors.js";
 import { containerEnvironment } from "../manifest/function-environment.js";
+import type { ContainerBudget } from "../run/container-budget.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
 import { RunOnceError, runOnce } from "../run/run-once.js";
-import { LABEL, eserveslessLabels } from "../run/sandbox.js";
+import { LABEL, eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
 import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type CronRunStore } from "../store/cron-run-store.js";
 import type { LiveCronFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { slug } from "../slug.js";
@@ -23,6 +24,10 @@ export interface CronSchedulerOptions {
   log: Logger;
   /** The clock of run records, in milliseconds. */
   now?: () => number;
+  /** The server-wide budget each run takes room from while its container exists (shared with the http functions). */
+  budget?: ContainerBudget;
+  /** CPUs each run's container may use (ESERVELESS_MAX_CPUS); the sandbox's default when absent. */
+  cpus?: number;
 }
 
 /** A cron function as the scheduler runs it, from its live manifest entry. */
@@ -90,6 +95,8 @@ export class CronScheduler {
   readonly #networks: ProjectNetworks;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #budget: ContainerBudget | undefined;
+  readonly #nanoCpus: number | undefined;
   /** Jobs by lower-cased repository, then lower-cased function name. */
   readonly #jobs = new Map<string, Map<string, Job>>();
   /** Runs in progress, by lower-cased `repository/function`. */
@@ -104,6 +111,8 @@ export class CronScheduler {
     this.#networks = options.networks;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.#budget = options.budget;
+    this.#nanoCpus = options.cpus === undefined ? undefined : Math.round(options.cpus * 1e9);
   }
 
   /** Schedules the cron functions of every live deployment; runs left `running` by a previous process are failed. */
@@ -273,8 +282,11 @@ export class CronScheduler {
     let error: string | null = null;
     let durationMs: number | null = null;
     let output = { text: "", truncated: false };
+    let reservation: { release(): void } | undefined;
     try {
       const settings = cronSettings(fn);
+      // Refused when the server has no room: the run fails with the reason.
+      reservation = this.#budget?.reserve(settings.memoryBytes ?? sandboxDefaults.memoryBytes);
       log.info({ trigger: run.trigger, deployment: fn.deploymentId, image: fn.image, timeoutSeconds: settings.timeoutSeconds }, "cron run started");
       const result = await runOnce(this.#docker, {
         image: fn.image,
@@ -283,6 +295,7 @@ export class CronScheduler {
         labels: { ...eserveslessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }), [CRON_RUN_LABEL]: run.id },
         network: await this.#networks.forProject(fn.repository),
         memoryBytes: settings.memoryBytes,
+        nanoCpus: this.#nanoCpus,
         timeoutMs: settings.timeoutSeconds * 1000,
         signal,
         maxOutputBytes: MAX_RUN_OUTPUT_CHARS,
@@ -309,6 +322,8 @@ export class CronScheduler {
       if (cause instanceof RunOnceError) output = cause.output;
       error = signal.aborted ? "Killed: eserveless shut down during the run" : `Could not run the container: ${(cause as Error).message}`;
       if (!signal.aborted) log.warn({ err: cause }, "cron run could not start");
+    } finally {
+      reservation?.release();
     }
     this.#store.finishRun(run.id, { state, exitCode, durationMs, error, output: output.text, outputTruncated: output.truncated, at: this.#now() });
     const summary = { state, exitCode, durationMs: durationMs === null ? null : Math.round(durationMs), error, outputBytes: Buffer.byteLength(output.text) };

@@ -18,6 +18,7 @@ import { createDeploymentContext, type DeploymentContext } from "./deployment-co
 import { fetchSource } from "./fetch-source.js";
 import { plural, shortSha } from "../format.js";
 import { goLive, liveFunctions } from "./go-live.js";
+import type { ManifestLimits } from "../manifest/manifest-limits.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
 import { pruneReplacedImages } from "./prune-replaced-images.js";
 import { readProjectManifest } from "./read-project-manifest.js";
@@ -52,6 +53,8 @@ export interface DeployerOptions {
   /** The GitHub App, when configured; read at each deployment so setup applies without a restart. */
   github: () => GitHubApp | undefined;
   sourceLimits?: Partial<ExtractLimits>;
+  /** What a manifest may ask for (ESERVELESS_MAX_*); readManifest's defaults when absent. */
+  manifestLimits?: ManifestLimits;
   log: Logger;
   /** Called after a repository's functions switched to a new deployment (cron schedules follow it). */
   onLive?: (repository: string) => void;
@@ -89,7 +92,7 @@ export function createDeployer(options: DeployerOptions) {
     try {
       deployment.record({ state: "building" });
       const source = await fetchSource(deployment, options.github, options.sourceLimits);
-      const manifest = readProjectManifest(deployment, source);
+      const manifest = await readProjectManifest(deployment, source, options.manifestLimits);
       if (!manifest) return skip(deployment, source.size);
       await deployment.status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, deployment.pageUrl);
       const image = await buildFunctionImage(deployment, options, source, manifest);

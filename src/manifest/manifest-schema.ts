@@ -84,16 +84,37 @@ function cronProblem(expression: string): string | undefined {
   }
 }
 
-const secondsMessage = must("a number of seconds greater than 0");
-/** A duration in seconds, `fallback` when absent. */
-const seconds = (fallback: number) =>
-  v.nullish(v.pipe(v.number(secondsMessage), v.finite(secondsMessage), v.gtValue(0, secondsMessage)), fallback);
+/** Longest `timeout`: an hour. Node's timers overflow past 2^31 ms (24.8 days) and fire at once. */
+export const MAX_TIMEOUT_SECONDS = 3600;
+/** Longest `idleTimeout`: a day. */
+export const MAX_IDLE_TIMEOUT_SECONDS = 86_400;
+/** Most `concurrency`: requests one container serves at once. */
+export const MAX_CONCURRENCY = 1000;
 
-/** A whole number of at least `min`, `fallback` when absent. */
-const count = (min: number, fallback: number) => {
+const secondsMessage = must("a number of seconds greater than 0");
+/** A duration in seconds, `fallback` when absent, at most `max` (a time limit that a timer can hold). */
+const seconds = (fallback: number, max: number) =>
+  v.nullish(
+    v.pipe(
+      v.number(secondsMessage),
+      v.finite(secondsMessage),
+      v.gtValue(0, secondsMessage),
+      v.maxValue(max, (issue) => `must be at most ${max} seconds (${max / 3600} h), got ${describe(issue.input)}`),
+    ),
+    fallback,
+  );
+
+/** A whole number of at least `min` (and at most `max` when given), `fallback` when absent. */
+const count = (min: number, fallback: number, max = Number.MAX_SAFE_INTEGER) => {
   const message = must(`a whole number of at least ${min}`);
-  return v.nullish(v.pipe(v.number(message), v.integer(message), v.minValue(min, message)), fallback);
+  return v.nullish(
+    v.pipe(v.number(message), v.integer(message), v.minValue(min, message), v.maxValue(max, (issue) => mustBe(`at most ${max}`, issue.input))),
+    fallback,
+  );
 };
+
+const NUL_MESSAGE = "must not contain a NUL character (\\0): an environment variable cannot hold one";
+const noNul = (text: string) => !text.includes("\0");
 
 /**
  * A value that ends up in an environment variable. Numbers and booleans become
@@ -101,8 +122,13 @@ const count = (min: number, fallback: number) => {
  * (Go, decoding into map[string]string) read it.
  */
 const variableValue = v.pipe(
-  v.union([v.string(), v.number(), v.boolean(), v.null()], must("a string, number or boolean")),
+  // One check rather than a union, which makes an issue per member: a hostile manifest has thousands of values.
+  v.custom<string | number | boolean | null>(
+    (value) => value === null || typeof value === "string" || typeof value === "number" || typeof value === "boolean",
+    must("a string, number or boolean"),
+  ),
   v.transform((value) => (value === null ? "" : String(value))),
+  v.check(noNul, NUL_MESSAGE),
 );
 
 /** The `type` discriminator, case-insensitive as the original was lenient about `HTTP`. */
@@ -185,19 +211,22 @@ const functionEntries = {
    */
   meta: v.nullish(
     mapping(
-      v.pipe(v.record(v.pipe(v.string(), v.minLength(1, "must not be an empty key")), variableValue), distinctMetaVariables),
+      v.pipe(
+        v.record(v.pipe(v.string(), v.minLength(1, "must not be an empty key"), v.check(noNul, "must not contain a NUL character (\\0)")), variableValue),
+        distinctMetaVariables,
+      ),
       "a mapping of keys to values",
     ),
     {},
   ),
   /** Requests one replica serves at a time. */
-  concurrency: count(1, 10),
+  concurrency: count(1, 10, MAX_CONCURRENCY),
   /** Replicas kept running when idle; 0 scales to zero. */
   minReplicas: count(0, 0),
   /** Most replicas run at once; at least minReplicas. */
   maxReplicas: count(1, 5),
   /** Seconds without requests before a replica above minReplicas stops. */
-  idleTimeout: seconds(300),
+  idleTimeout: seconds(300, MAX_IDLE_TIMEOUT_SECONDS),
 };
 
 const cronOnly = (key: string) =>
@@ -212,8 +241,8 @@ const HttpFunctionSchema = v.object(
   {
     type: functionType("http"),
     ...functionEntries,
-    /** Seconds a request may take; default 30. */
-    timeout: seconds(30),
+    /** Seconds a request may take; default 30, at most an hour. */
+    timeout: seconds(30, MAX_TIMEOUT_SECONDS),
     /**
      * node only: how the function handles a request. `node`: a Node
      * `(req, res)` handler; `fetch`: a Fetch-style `(request) => Response`
@@ -234,8 +263,8 @@ const CronFunctionSchema = v.object(
   {
     type: functionType("cron"),
     ...functionEntries,
-    /** Seconds a run may take; default 60. */
-    timeout: seconds(60),
+    /** Seconds a run may take; default 60, at most an hour. */
+    timeout: seconds(60, MAX_TIMEOUT_SECONDS),
     handler: v.nullish(v.never("is only allowed for http functions (a cron function is called with its meta, not a request)")),
     /**
      * When to run: 5 fields (`*\/5 * * * *`) or 6 with seconds first
@@ -314,7 +343,7 @@ const EntrySchema = v.nullish(
     v.string(must('a path such as "functions.js"')),
     v.trim(),
     v.check(
-      (entry) => entry !== "" && !/^([/\\]|[A-Za-z]:)/.test(entry) && !entry.split(/[/\\]/).includes(".."),
+      (entry) => entry !== "" && noNul(entry) && !/^([/\\]|[A-Za-z]:)/.test(entry) && !entry.split(/[/\\]/).includes(".."),
       must('a path inside the repository such as "functions.js"'),
     ),
   ),

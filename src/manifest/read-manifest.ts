@@ -1,8 +1,11 @@
 import * as v from "valibot";
-import { type Document, isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { type Document, isAlias, isMap, isNode, isScalar, isSeq } from "yaml";
 import { closestName } from "../closest-name.js";
 import { SourceError } from "../errors.js";
+import { applyManifestLimits, defaultManifestLimits, functionCountProblem, type ManifestLimits, manifestSizeProblem } from "./manifest-limits.js";
 import { FUNCTION_KEYS, type Manifest, ManifestSchema, metaVariableName, RUNTIME_VARIABLES, RUNTIMES } from "./manifest-schema.js";
+import { parseManifestYaml } from "./parse-manifest-yaml.js";
+import { TimeSlicer } from "./time-slicer.js";
 
 /** The source files the manifest may look at (for runtime inference). */
 export interface ManifestSource {
@@ -17,6 +20,20 @@ interface Note {
 
 const TOP_KEYS = Object.keys(ManifestSchema.entries);
 
+/**
+ * Most problems and most warnings listed: a hostile manifest can hold
+ * thousands, and each costs a lookup and a line in the deployment log.
+ */
+const MAX_NOTES = 20;
+
+/** Most aliases expanded when the document becomes values (yaml's default, said here): no "billion laughs". */
+const MAX_ALIAS_COUNT = 100;
+
+/** Unknown keys longer than this are not misspellings of a known one (and an edit distance costs their length). */
+const MAX_GUESSED_KEY_LENGTH = 40;
+/** How much of an unknown key a warning quotes. */
+const MAX_QUOTED_KEY_LENGTH = 60;
+
 /** Runtime values that projects of the original eserveless used or that people write; they map with a warning. */
 const RUNTIME_ALIASES: Record<string, (typeof RUNTIMES)[number]> = {
   nodejs: "node",
@@ -26,27 +43,44 @@ const RUNTIME_ALIASES: Record<string, (typeof RUNTIMES)[number]> = {
   go: "golang",
 };
 
-/** Parses and validates `.eserveless.yaml`; throws SourceError listing every problem with its line. */
-export function readManifest(
-  text: string,
+/**
+ * Parses and validates `.eserveless.yaml` (its text, or its bytes, which are
+ * measured before they are decoded) against the server's `limits`; throws
+ * SourceError listing every problem with its line. Its cost is linear in the
+ * size of the file, which the limits cap, and it gives the event loop a turn
+ * between its steps (and within the longest, reading the YAML): a hostile
+ * manifest must not stop the server from answering.
+ */
+export async function readManifest(
+  text: string | Uint8Array,
   source: ManifestSource,
   fileName = ".eserveless.yaml",
-): { manifest: Manifest; warnings: string[] } {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  limits: ManifestLimits = defaultManifestLimits,
+): Promise<{ manifest: Manifest; warnings: string[] }> {
+  const tooBig = manifestSizeProblem(fileName, typeof text === "string" ? Buffer.byteLength(text) : text.byteLength, limits);
+  if (tooBig !== undefined) throw invalid([tooBig]);
+  const slicer = new TimeSlicer();
+  const parsed = await parseManifestYaml(typeof text === "string" ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString("utf8"), slicer);
+  const { lineCounter } = parsed;
   const lineAt = (offset: number) => lineCounter.linePos(offset).line;
   const lineOf = (node: unknown) => (isNode(node) && node.range ? lineAt(node.range[0]) : undefined);
   const render = (notes: Note[], label = "") =>
     notes.map((note) => `${fileName}${note.line === undefined ? "" : ` line ${note.line}`}: ${label}${note.text}`);
   const byLine = (a: Note, b: Note) => (a.line ?? 0) - (b.line ?? 0);
+  const more = (count: number, what: string) => (count > 0 ? [`${fileName}: … and ${count} more ${what}`] : []);
+  /** The first MAX_NOTES notes in line order, then how many more there are (`unlisted` were never made). */
+  const list = (notes: Note[], what: string, label = "", unlisted = 0) => [
+    ...render(notes.sort(byLine).slice(0, MAX_NOTES), label),
+    ...more(Math.max(0, notes.length - MAX_NOTES) + unlisted, what),
+  ];
 
-  if (doc.errors.length > 0) {
-    throw invalid(
-      doc.errors.map((error) => {
-        const { line, col } = lineCounter.linePos(error.pos[0]);
-        return `${fileName} line ${line}, column ${col}: ${error.message}`;
-      }),
-    );
+  const doc = parsed.doc;
+  if (parsed.errors.length > 0 || doc === undefined) {
+    const errors = parsed.errors.slice(0, MAX_NOTES).map((error) => {
+      const { line, col } = lineCounter.linePos(error.offset);
+      return `${fileName} line ${line}, column ${col}: ${error.message}`;
+    });
+    throw invalid([...errors, ...more(parsed.errors.length - errors.length, "YAML errors")]);
   }
   const root = doc.contents;
   if (root === null || (isScalar(root) && root.value === null)) {
@@ -56,7 +90,8 @@ export function readManifest(
     throw invalid([`${fileName} must be a mapping with keys such as runtime: and functions:, got ${isSeq(root) ? "a list" : "a single value"}`]);
   }
 
-  const warnings: Note[] = doc.warnings.map((warning) => ({ line: lineAt(warning.pos[0]), text: warning.message }));
+  const warnings: Note[] = parsed.warnings.map((warning) => ({ line: lineAt(warning.offset), text: warning.message }));
+  let unlistedWarnings = 0;
   const problems: Note[] = [];
 
   // Unknown keys only warn: the original ignored them, and its projects must deploy unchanged.
@@ -66,23 +101,33 @@ export function readManifest(
     for (const pair of map.items) {
       const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
       if (known.includes(key)) continue;
-      const guess = closestName(key, known, (candidate) => Math.max(1, Math.floor(candidate.length / 3)));
+      // Past the listed ones, only counted: the guess costs an edit distance per known key.
+      if (warnings.length >= MAX_NOTES) {
+        unlistedWarnings++;
+        continue;
+      }
+      const guess = key.length > MAX_GUESSED_KEY_LENGTH ? undefined : closestName(key, known, (candidate) => Math.max(1, Math.floor(candidate.length / 3)));
       if (guess === "runtime" && map === root) runtimeMisspelling = { key, line: lineOf(pair.key) };
       const hint = guess === undefined ? "" : ` — did you mean "${guess}"?`;
       const inferred = guess === "runtime" && map === root ? " The runtime is inferred from the source files instead." : "";
-      warnings.push({ line: lineOf(pair.key), text: `unknown key "${key}"${where} is ignored${hint}${inferred}` });
+      const quoted = key.length > MAX_QUOTED_KEY_LENGTH ? `${key.slice(0, MAX_QUOTED_KEY_LENGTH)}…` : key;
+      warnings.push({ line: lineOf(pair.key), text: `unknown key "${quoted}"${where} is ignored${hint}${inferred}` });
     }
   };
   checkKeys(root, TOP_KEYS, "");
   const functionsNode = root.get("functions", true);
+  // Before any function is validated: that work grows with their number.
+  const tooMany = isSeq(functionsNode) ? functionCountProblem(functionsNode.items.length, limits) : undefined;
+  if (tooMany !== undefined) throw invalid(render([{ line: lineOf(root.items.find((pair) => pair.value === functionsNode)?.key), text: `functions ${tooMany}` }]));
   if (isSeq(functionsNode)) {
     functionsNode.items.forEach((item, index) => checkKeys(item, FUNCTION_KEYS, ` in functions[${index}]`));
   }
 
   keepSourceText(functionsNode);
+  await slicer.yield();
   let raw: Record<string, unknown>;
   try {
-    raw = doc.toJS() as Record<string, unknown>;
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as Record<string, unknown>;
   } catch (error) {
     // yaml refuses documents whose aliases expand too much.
     throw invalid([`${fileName}: ${error instanceof Error ? error.message : String(error)}`]);
@@ -116,16 +161,18 @@ export function readManifest(
     }
   }
 
+  await slicer.yield();
   const result = v.safeParse(ManifestSchema, { ...raw, runtime });
-  if (!result.success) {
-    for (const issue of result.issues) {
-      const keys = (issue.path ?? []).map((step) => step.key as string | number);
-      problems.push({ line: lineOf(nodeAt(doc, keys)), text: `${formatPath(keys)} ${issue.message}` });
-    }
-  }
+  const issues = result.success
+    ? applyManifestLimits(result.output, raw, limits)
+    : result.issues.map((issue) => ({ path: (issue.path ?? []).map((step) => step.key as string | number), message: issue.message }));
+  await slicer.yield();
+  // Only the listed ones are looked up (a scan of their mapping each); the others are counted.
+  const looked = issues.slice(0, Math.max(0, MAX_NOTES - problems.length));
+  for (const { path, message } of looked) problems.push({ line: lineOf(nodeAt(doc, path)), text: `${formatPath(path)} ${message}` });
   if (problems.length > 0 || !result.success) {
     // The warnings follow: a misspelt key often explains a problem ("schedule is required").
-    throw invalid([...render(problems.sort(byLine)), ...render(warnings.sort(byLine), "warning: ")]);
+    throw invalid([...list(problems, "problems", "", issues.length - looked.length), ...list(warnings, "warnings", "warning: ", unlistedWarnings)]);
   }
   if (result.output.runtime === "golang" && raw.entry != null) {
     warnings.push({ line: lineOf(root.get("entry", true)), text: "entry is ignored for golang: eserveless builds the repository's root package" });
@@ -147,7 +194,7 @@ export function readManifest(
       }
     }
   });
-  return { manifest: result.output, warnings: render(warnings.sort(byLine)) };
+  return { manifest: result.output, warnings: list(warnings, "warnings", "", unlistedWarnings) };
 }
 
 function invalid(lines: string[]): SourceError {

@@ -3,10 +3,11 @@ import { randomBytes } from "node:crypto";
 import { Agent } from "node:http";
 import type { Logger } from "pino";
 import { EserveslessError, UpstreamError } from "../errors.js";
+import { ContainerBudget, type Reservation } from "./container-budget.js";
 import { FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe, waitUntilReady } from "./readiness.js";
 import type { ProjectNetworks } from "./project-networks.js";
-import { CONTAINER_PORT, LABEL, eserveslessLabels, sandboxedContainer } from "./sandbox.js";
+import { CONTAINER_PORT, LABEL, eserveslessLabels, sandboxDefaults, sandboxedContainer } from "./sandbox.js";
 import { slug } from "../slug.js";
 
 /** What to run: one http function of one deployment. */
@@ -44,6 +45,10 @@ export interface ContainerPoolOptions extends Partial<PoolSettings> {
   reapIntervalMs?: number;
   /** Told when a container of a deployment fails to start (the deployment log). */
   onStartFailure?: (target: FunctionTarget, error: unknown) => void;
+  /** The server-wide budget every start takes room from; the default budget when absent. */
+  budget?: ContainerBudget;
+  /** CPUs each container may use (ESERVELESS_MAX_CPUS); the sandbox's default when absent. */
+  cpus?: number;
   now?: () => number;
 }
 
@@ -73,8 +78,14 @@ export class ContainerPool {
   readonly #now: () => number;
   readonly #onStartFailure: ContainerPoolOptions["onStartFailure"];
   readonly #reaper: NodeJS.Timeout;
+  readonly #budget: ContainerBudget;
+  readonly #nanoCpus: number | undefined;
+  /** The budget room of each container, given back when it is removed. */
+  readonly #reservations = new WeakMap<Docker.Container, Reservation>();
 
   constructor(options: ContainerPoolOptions) {
+    this.#budget = options.budget ?? new ContainerBudget();
+    this.#nanoCpus = options.cpus === undefined ? undefined : Math.round(options.cpus * 1e9);
     this.#docker = options.docker;
     this.#instance = options.instance;
     this.#log = options.log;
@@ -92,11 +103,15 @@ export class ContainerPool {
     this.#reaper.unref();
   }
 
-  /** Creates and starts a container for `target` and waits until it answers HTTP. */
+  /**
+   * Creates and starts a container for `target` and waits until it answers
+   * HTTP. Throws a ContainerBudgetError (503) when the budget has no room.
+   */
   async start(target: FunctionTarget, signal?: AbortSignal): Promise<Replica> {
     const started = performance.now();
     const name = `es-${slug(target.repository)}-${slug(target.name)}-${randomBytes(3).toString("hex")}`;
     const byName = this.#networks.joinsNetworks;
+    const reservation = this.#budget.reserve(target.memoryBytes ?? sandboxDefaults.memoryBytes);
     let container: Docker.Container | undefined;
     try {
       const network = await this.#networks.forProject(target.repository);
@@ -108,13 +123,16 @@ export class ContainerPool {
           labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name }),
           memoryBytes: target.memoryBytes,
           network,
+          nanoCpus: this.#nanoCpus,
           ...(byName ? {} : { publishHost: this.#publishHost }),
         }),
       );
+      this.#reservations.set(container, reservation);
       await container.start();
     } catch (cause) {
       // Created but not started (a bad network, a port clash): do not leave it behind.
       if (container) await this.#remove(container);
+      reservation.release();
       // The network may have been removed from outside: the next start checks it again.
       this.#networks.forget(target.repository);
       if (cause instanceof EserveslessError) throw cause;
@@ -189,6 +207,8 @@ export class ContainerPool {
         : { host: this.#publishHost, port: info.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort };
       if (target && onNetwork && info.State === "paused") await container.unpause().catch(() => undefined);
       if (target && onNetwork && (info.State === "running" || info.State === "paused") && port && (await probe(host, port))) {
+        // It runs already: counted whatever the budget says.
+        this.#reservations.set(container, this.#budget.reserve(target.memoryBytes ?? sandboxDefaults.memoryBytes, { force: true }));
         this.#poolFor(target).add({ container, name, host, port, agent: newAgent(), coldStartMs: 0, state: "ready", inflight: 0, lastUsed: this.#now() });
         adopted++;
       } else {
@@ -269,6 +289,8 @@ export class ContainerPool {
       if ((error as { statusCode?: number }).statusCode !== 404) {
         this.#log.warn({ err: error, container: container.id }, "could not remove container; the next start removes it");
       }
+    } finally {
+      this.#reservations.get(container)?.release();
     }
   }
 }

@@ -3,6 +3,7 @@ import type { Agent } from "node:http";
 import type { Logger } from "pino";
 import { EserveslessError } from "../errors.js";
 import type { HttpSpec } from "../manifest/manifest-schema.js";
+import { ContainerBudgetError } from "./container-budget.js";
 
 /**
  * How one function scales: the settings of its manifest entry, whose schema
@@ -72,6 +73,8 @@ export interface PoolSettings {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+/** How long keeping minReplicas warm waits after the budget refused a start. */
+const BUDGET_RETRY_MS = 10_000;
 
 /**
  * The replicas of one function of one deployment: lends them to requests up
@@ -87,6 +90,8 @@ export class FunctionPool {
   #backoffUntil = 0;
   #lastStartError: unknown;
   #closed = false;
+  /** The budget refused the last start: said once in the deployment log, and keeping warm waits until then. */
+  #budgetRefusedUntil: number | undefined;
 
   constructor(
     readonly deploymentId: string,
@@ -201,7 +206,8 @@ export class FunctionPool {
         await pause;
       }
     }
-    if (this.#live() + this.#starting < this.scaling.minReplicas && this.now() >= this.#backoffUntil) this.#start();
+    const waitForBudget = this.#budgetRefusedUntil !== undefined && this.now() < this.#budgetRefusedUntil;
+    if (this.#live() + this.#starting < this.scaling.minReplicas && this.now() >= this.#backoffUntil && !waitForBudget) this.#start();
   }
 
   /**
@@ -325,6 +331,7 @@ export class FunctionPool {
       (replica) => {
         this.#starting--;
         this.#failures = 0;
+        this.#budgetRefusedUntil = undefined;
         if (this.#closed) {
           void this.#remove(replica);
           return;
@@ -334,6 +341,10 @@ export class FunctionPool {
       },
       (error: unknown) => {
         this.#starting--;
+        if (error instanceof ContainerBudgetError) {
+          this.#refusedByBudget(error);
+          return;
+        }
         this.#failures++;
         this.#lastStartError = error;
         // 1 s, 2 s, 4 s … so a crashing function is not restarted in a tight loop.
@@ -348,6 +359,21 @@ export class FunctionPool {
         }
       },
     );
+  }
+
+  /**
+   * The server has no room for another container: not the function's fault,
+   * so no backoff. Requests that no replica can serve get the refusal (503,
+   * its reason and Retry-After) at once instead of waiting for a timeout.
+   */
+  #refusedByBudget(error: ContainerBudgetError): void {
+    if (this.#budgetRefusedUntil === undefined) this.driver.startFailed(error);
+    this.#budgetRefusedUntil = this.now() + BUDGET_RETRY_MS;
+    if (this.#starting > 0 || this.#live() > 0) return;
+    for (const waiter of this.#waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+    }
   }
 
   #removeWaiter(waiter: Waiter): void {

@@ -14,6 +14,8 @@ export interface RunOnceInput {
   network: string;
   /** The sandbox's memory limit; its default when undefined. */
   memoryBytes?: number | undefined;
+  /** The sandbox's CPU limit in billionths of a CPU; its default when undefined. */
+  nanoCpus?: number | undefined;
   /** Past this, the container is killed (`reason: "timeout"`). */
   timeoutMs: number;
   /** Aborting kills the container (`reason: "stopped"`). */
@@ -66,7 +68,7 @@ const statusCode = (error: unknown) => (error as { statusCode?: number }).status
 export async function runOnce(docker: Docker, input: RunOnceInput): Promise<RunOnceResult> {
   const signal = input.signal ?? new AbortController().signal;
   const container = await docker
-    .createContainer(sandboxedContainer({ image: input.image, name: input.name, env: input.env, labels: input.labels, network: input.network, memoryBytes: input.memoryBytes }))
+    .createContainer(sandboxedContainer({ image: input.image, name: input.name, env: input.env, labels: input.labels, network: input.network, memoryBytes: input.memoryBytes, nanoCpus: input.nanoCpus }))
     .catch((cause: unknown) => {
       throw new RunOnceError(cause, { text: "", truncated: false });
     });

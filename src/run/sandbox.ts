@@ -44,6 +44,8 @@ export function sandboxedContainer(input: {
   env: Record<string, string>;
   labels: Record<string, string>;
   memoryBytes?: number;
+  /** CPU limit in billionths of a CPU (ESERVELESS_MAX_CPUS); the default's one CPU when undefined. */
+  nanoCpus?: number | undefined;
   publishHost?: string;
   /** The project's network (see ProjectNetworks); never Docker's shared default bridge. */
   network: string;
@@ -63,7 +65,7 @@ export function sandboxedContainer(input: {
       NetworkMode: input.network,
       Memory: memory,
       MemorySwap: memory,
-      NanoCpus: sandboxDefaults.nanoCpus,
+      NanoCpus: input.nanoCpus ?? sandboxDefaults.nanoCpus,
       PidsLimit: sandboxDefaults.pidsLimit,
       CapDrop: ["ALL"],
       SecurityOpt: ["no-new-privileges:true"],

@@ -48,9 +48,14 @@ export class SourceTree {
 
   /** UTF-8 text of a regular file, or undefined (follows in-tree symlinks to files). */
   text(path: string): string | undefined {
+    return this.bytes(path)?.toString("utf8");
+  }
+
+  /** The content of a regular file, or undefined (follows in-tree symlinks to files); measure it before decoding it. */
+  bytes(path: string): Buffer | undefined {
     const real = resolveInTree(path, this.#byPath);
     const entry = real === undefined ? undefined : this.#byPath.get(real);
-    return entry?.type === "file" ? entry.content.toString("utf8") : undefined;
+    return entry?.type === "file" ? entry.content : undefined;
   }
 
   /** All entries, sorted by path so that builds are deterministic. */

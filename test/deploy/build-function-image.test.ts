@@ -28,7 +28,7 @@ const FILES = {
   "functions.js": "module.exports = { API: (req, res) => res.end('ok') };\n",
 };
 const source = new SourceTree(Object.entries(FILES).map(([path, text]) => ({ type: "file" as const, path, mode: 0o644, content: Buffer.from(text) })));
-const { manifest } = readManifest(FILES[".eserveless.yaml"], source);
+const { manifest } = await readManifest(FILES[".eserveless.yaml"], source);
 
 const built: string[] = [];
 afterAll(async () => {

@@ -9,16 +9,16 @@ const nodeProject = { has: (path: string) => ["package.json", "functions.js", "s
 const deployment = { repository: "octo/hello", deploymentId: "dep1", commit: "a".repeat(40), image: "img:1" };
 
 /** The pool target of the only function of a node manifest whose function has `lines`. */
-function targetOf(...lines: string[]) {
-  const { manifest } = readManifest(["runtime: node", "functions:", "  - name: Api", "    type: http", ...lines.map((line) => `    ${line}`)].join("\n"), nodeProject);
+async function targetOf(...lines: string[]) {
+  const { manifest } = await readManifest(["runtime: node", "functions:", "  - name: Api", "    type: http", ...lines.map((line) => `    ${line}`)].join("\n"), nodeProject);
   const fn = liveFunctionOf(deployment, storedSpec(manifest.functions[0]!, manifest));
   if (fn.type !== "http") throw new Error("not an http function");
   return functionTarget(fn);
 }
 
 describe("functionTarget", () => {
-  it("runs an http function that says nothing with the defaults the README documents", () => {
-    expect(targetOf()).toEqual({
+  it("runs an http function that says nothing with the defaults the README documents", async () => {
+    expect(await targetOf()).toEqual({
       ...deployment,
       name: "Api",
       memoryBytes: 256 * MIB,
@@ -27,8 +27,8 @@ describe("functionTarget", () => {
     });
   });
 
-  it("runs it with what its manifest entry says, idle time in milliseconds", () => {
-    const target = targetOf("memory: 512m", "concurrency: 2", "minReplicas: 1", "maxReplicas: 3", "idleTimeout: 1.5", "handler: fetch", "meta: { region: eu }", "env: { MODE: fast }");
+  it("runs it with what its manifest entry says, idle time in milliseconds", async () => {
+    const target = await targetOf("memory: 512m", "concurrency: 2", "minReplicas: 1", "maxReplicas: 3", "idleTimeout: 1.5", "handler: fetch", "meta: { region: eu }", "env: { MODE: fast }");
     expect(target).toMatchObject({
       memoryBytes: 512 * MIB,
       scaling: { concurrency: 2, minReplicas: 1, maxReplicas: 3, idleTimeoutMs: 1500 },

@@ -12,7 +12,7 @@ import { testNetworks } from "../support/test-networks.js";
 const testbed = deploymentTestbed();
 
 const NODE = { has: (path: string) => ["package.json", "functions.js"].includes(path) };
-const { manifest } = readManifest(
+const { manifest } = await readManifest(
   "runtime: node\nentry: src/index.js\nfunctions:\n  - { name: API, type: http, memory: 128 }\n  - { name: Ticker, type: cron, schedule: '0 * * * *' }\n",
   NODE,
 );

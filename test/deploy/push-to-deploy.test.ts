@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
 import { describe, expect, it } from "vitest";
+import { defaultManifestLimits } from "../../src/manifest/manifest-limits.js";
 import { readFixture } from "../support/fixtures.js";
 import { ADMIN_TOKEN } from "../support/start-eserveless.js";
 import { useEserveless } from "../support/use-eserveless.js";
@@ -141,6 +142,40 @@ describe("push to deploy", () => {
     expect(final.state).toBe("failure");
     expect(final.description).toMatch(/line 4.*functions\[0\]\.type/);
     expect(final.description!.length).toBeLessThanOrEqual(140);
+    expect((await callApi()).body.version).toBe("v3");
+  });
+
+  it("fails a manifest over this server's maximums, naming the setting on the commit", async () => {
+    // What the review deployed: 16g of memory and a million warm replicas.
+    const manifest = "runtime: node\nfunctions:\n  - name: API\n    type: http\n    memory: 16g\n    minReplicas: 1000000\n    maxReplicas: 1000000\n";
+    const sha = stack.emulator.commit(OWNER, REPO, { files: project("greedy", { ".eserveless.yaml": manifest }) });
+    await push(sha);
+    const { final } = await settled(sha);
+    expect(final.state).toBe("failure");
+    expect(final.description).toMatch(/^\.eserveless\.yaml line 5: functions\[0\]\.memory "16g" is over this server's maximum of 1 GiB \(ESERVELESS_MAX_MEMORY\)/);
+    const deployment = stack.server.store.listDeployments(`${OWNER}/${REPO}`, 1)[0]!;
+    expect(deployment.commit).toBe(sha);
+    const log = stack.server.store.deploymentLog(deployment.id).map((l) => l.line);
+    expect(log.some((line) => line.includes(`minReplicas 1000000 is over this server's maximum of ${defaultManifestLimits.maxReplicas} (ESERVELESS_MAX_REPLICAS)`))).toBe(true);
+    // Nothing was built or started for it.
+    expect(log.some((line) => line.startsWith("Building image"))).toBe(false);
+    expect((await callApi()).body.version).toBe("v3");
+  });
+
+  it("fails a manifest with more functions than allowed, or larger than allowed, naming the setting", async () => {
+    const count = defaultManifestLimits.maxFunctions + 1;
+    const many = `runtime: node\nfunctions:\n${Array.from({ length: count }, (_, i) => `  - { name: f${i}, type: http }`).join("\n")}\n`;
+    const huge = `runtime: node\nfunctions: [{ name: API, type: http }]\n${"#".repeat(defaultManifestLimits.maxManifestBytes)}\n`;
+    for (const [manifest, setting] of [
+      [many, "ESERVELESS_MAX_FUNCTIONS"],
+      [huge, "ESERVELESS_MAX_MANIFEST_BYTES"],
+    ] as const) {
+      const sha = stack.emulator.commit(OWNER, REPO, { files: project("too-much", { ".eserveless.yaml": manifest }) });
+      await push(sha);
+      const { final } = await settled(sha);
+      expect(final.state).toBe("failure");
+      expect(final.description).toContain(`(${setting})`);
+    }
     expect((await callApi()).body.version).toBe("v3");
   });
 

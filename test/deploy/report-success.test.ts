@@ -10,7 +10,7 @@ const testbed = deploymentTestbed();
 const OWNER = "octo-org";
 const REPO = "report";
 const NODE = { has: (path: string) => ["package.json", "functions.js"].includes(path) };
-const { manifest } = readManifest(
+const { manifest } = await readManifest(
   "runtime: node\nfunctions:\n  - { name: API, type: http }\n  - { name: Ticker, type: cron, schedule: '0 * * * *', timezone: Europe/Paris }\n",
   NODE,
 );

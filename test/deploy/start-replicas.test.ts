@@ -31,7 +31,7 @@ const FILES = {
   "functions.js": "module.exports = { API: (req, res) => res.end('ok'), Ticker: () => {} };\n",
 };
 const source = new SourceTree(Object.entries(FILES).map(([path, text]) => ({ type: "file" as const, path, mode: 0o644, content: Buffer.from(text) })));
-const manifestOf = (functions: string) => readManifest(`runtime: node\nfunctions:\n${functions}`, source).manifest;
+const manifestOf = async (functions: string) => (await readManifest(`runtime: node\nfunctions:\n${functions}`, source)).manifest;
 const API = "  - { name: API, type: http }\n";
 const TICKER = "  - { name: Ticker, type: cron, schedule: '0 0 1 1 *' }\n";
 const MISSING = "  - { name: Missing, type: http }\n";
@@ -46,7 +46,7 @@ beforeAll(async () => {
     build.deployment,
     { docker, instance: INSTANCE, templates: await loadRuntimeTemplates(RUNTIMES), images: { node: testImages.ESERVELESS_NODE_IMAGE, golang: testImages.ESERVELESS_GO_IMAGE }, build: testBuildSandbox(networks) },
     source,
-    manifestOf(API + TICKER),
+    await manifestOf(API + TICKER),
   );
 }, 120_000);
 
@@ -67,7 +67,7 @@ function deploymentOf(manifest: Manifest, signal?: AbortSignal) {
 
 describe("startReplicas", () => {
   it("starts one ready replica per http function, checking the cron functions in the first", async () => {
-    const { test, live } = deploymentOf(manifestOf(API + TICKER));
+    const { test, live } = deploymentOf(await manifestOf(API + TICKER));
     const started = await startReplicas(test.deployment, pool, live);
     try {
       expect(started.map((f) => [f.target.name, f.replicas.length])).toEqual([["API", 1]]);
@@ -81,7 +81,7 @@ describe("startReplicas", () => {
   });
 
   it("fails naming the function that did not start, with its output in the log, and removes the replicas it started", async () => {
-    const { test, live } = deploymentOf(manifestOf(API + MISSING));
+    const { test, live } = deploymentOf(await manifestOf(API + MISSING));
     const error: unknown = await startReplicas(test.deployment, pool, live).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EserveslessError);
     expect(error).toMatchObject({ code: "not_ready", blame: "user" });
@@ -97,7 +97,7 @@ describe("startReplicas", () => {
     const controller = new AbortController();
     const reason = new Error("superseded");
     controller.abort(reason);
-    const { test, live } = deploymentOf(manifestOf(API), controller.signal);
+    const { test, live } = deploymentOf(await manifestOf(API), controller.signal);
     await expect(startReplicas(test.deployment, pool, live)).rejects.toBe(reason);
     expect(test.lines()).toEqual([]);
     expect(await containersOf(test.deployment.job.deploymentId)).toEqual([]);

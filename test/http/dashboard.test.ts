@@ -48,10 +48,10 @@ async function signIn() {
  * the deployment, its log and its live functions, read from the fixture's
  * manifest as the deployer reads it. Returns the deployment's id.
  */
-function seedDeployment(): string {
+async function seedDeployment(): Promise<string> {
   const repository = `${OWNER}/${REPO}`;
   const files = readFixture("node-hello");
-  const { manifest } = readManifest(files[".eserveless.yaml"]!.content.toString("utf8"), { has: (path) => path in files });
+  const { manifest } = await readManifest(files[".eserveless.yaml"]!.content.toString("utf8"), { has: (path) => path in files });
   const deployment = server.store.createDeployment({ repository, commit: COMMIT, ref: "refs/heads/main", trigger: "push" });
   const image = `eserveless/${OWNER}/${REPO}:${COMMIT.slice(0, 12)}-${deployment.id}`;
   server.store.updateDeployment(deployment.id, { state: "building" });
@@ -76,7 +76,7 @@ beforeAll(async () => {
   // The emulator's App is configured, so the pages can be checked for its secret.
   emulator = await startGitHubEmulator();
   server = await startEserveless({ emulator, docker: unreachableDocker() });
-  deploymentId = seedDeployment();
+  deploymentId = await seedDeployment();
 });
 
 afterAll(async () => {

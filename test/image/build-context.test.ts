@@ -47,8 +47,8 @@ async function untar(tar: Buffer): Promise<TarEntry[]> {
 }
 
 /** Packs `source` with its manifest, as the deployer does, and returns the tar's bytes. */
-function pack(source: SourceTree, runtime: RuntimeTemplate): Promise<Buffer> {
-  const { manifest } = readManifest(`runtime: ${runtime.name}\nfunctions:\n  - name: Hello\n    type: http\n`, source);
+async function pack(source: SourceTree, runtime: RuntimeTemplate): Promise<Buffer> {
+  const { manifest } = await readManifest(`runtime: ${runtime.name}\nfunctions:\n  - name: Hello\n    type: http\n`, source);
   return collect(createBuildContext(source, runtime, manifest));
 }
 

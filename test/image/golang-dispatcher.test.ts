@@ -156,23 +156,23 @@ describe("createBuildContext with a manifest", () => {
 
   it("adds the generated main package for golang", async () => {
     const source = tree({ ".eserveless.yaml": "functions: [{ name: API, type: http }]\n", "go.mod": GO_MOD, "functions.go": FUNCTIONS_GO });
-    const { manifest } = readManifest(source.text(".eserveless.yaml")!, source);
+    const { manifest } = await readManifest(source.text(".eserveless.yaml")!, source);
     let tar = "";
     for await (const chunk of createBuildContext(source, template, manifest)) tar += Buffer.from(chunk as Uint8Array).toString("latin1");
     expect(tar).toContain(".eserveless/main/functions_gen.go");
     expect(tar).toContain('"API": fn.API,');
   });
 
-  it("fails before building when a Go function name is not exported", () => {
+  it("fails before building when a Go function name is not exported", async () => {
     const source = tree({ ".eserveless.yaml": "runtime: golang\nfunctions: [{ name: api, type: http }]\n", "go.mod": GO_MOD, "functions.go": FUNCTIONS_GO });
-    const { manifest } = readManifest(source.text(".eserveless.yaml")!, source);
+    const { manifest } = await readManifest(source.text(".eserveless.yaml")!, source);
     expect(refusal(() => createBuildContext(source, template, manifest))).toContain('"api" is not an exported Go name');
   });
 
-  it("fails before building when the node entry is missing", () => {
+  it("fails before building when the node entry is missing", async () => {
     const node = { ...template, name: "node", dependencyFiles: ["package.json"] };
     const source = tree({ ".eserveless.yaml": "runtime: node\nentry: ./src/index.mjs\nfunctions: [{ name: API, type: http }]\n", "package.json": "{}" });
-    const { manifest } = readManifest(source.text(".eserveless.yaml")!, source);
+    const { manifest } = await readManifest(source.text(".eserveless.yaml")!, source);
     expect(refusal(() => createBuildContext(source, node, manifest))).toMatch(/^src\/index\.mjs is not in the repository/);
   });
 });

@@ -38,8 +38,8 @@ describe("functionEnvironment", () => {
     expect(functionEnvironment(spec({}))).toEqual({});
   });
 
-  it("keeps meta values from YAML as they were written", () => {
-    const { manifest } = readManifest(
+  it("keeps meta values from YAML as they were written", async () => {
+    const { manifest } = await readManifest(
       "runtime: node\nfunctions:\n  - name: F\n    type: http\n    meta:\n      version: 1.10\n      api-key: 0x1F\n      enabled: yes\n",
       { has: () => false },
     );

@@ -35,8 +35,8 @@ functions:
     timeout: 600
 `;
 
-const roundTrip = (text: string, source: ManifestSource) => {
-  const { manifest } = readManifest(text, source);
+const roundTrip = async (text: string, source: ManifestSource) => {
+  const { manifest } = await readManifest(text, source);
   return manifest.functions.map((fn) => {
     const spec = storedSpec(fn, manifest);
     return { spec, read: parse(StoredSpecSchema, JSON.parse(JSON.stringify(spec))) };
@@ -44,16 +44,16 @@ const roundTrip = (text: string, source: ManifestSource) => {
 };
 
 describe("StoredSpecSchema", () => {
-  it.each(FIXTURES)("reads back the spec of every function of %s as it was stored", (name) => {
+  it.each(FIXTURES)("reads back the spec of every function of %s as it was stored", async (name) => {
     const files = readFixture(name);
     const text = files[".eserveless.yaml"]!.content.toString("utf8");
-    const specs = roundTrip(text, { has: (path) => path in files });
+    const specs = await roundTrip(text, { has: (path) => path in files });
     expect(specs.length).toBeGreaterThan(0);
     for (const { spec, read } of specs) expect(read).toEqual(spec);
   });
 
-  it("reads back a spec that sets every key, in spellings the manifest normalises", () => {
-    const specs = roundTrip(EVERY_KEY, { has: (path) => ["package.json", "src/app.js"].includes(path) });
+  it("reads back a spec that sets every key, in spellings the manifest normalises", async () => {
+    const specs = await roundTrip(EVERY_KEY, { has: (path) => ["package.json", "src/app.js"].includes(path) });
     for (const { spec, read } of specs) expect(read).toEqual(spec);
     // The manifest's conversions happened once, when it was read, and not again.
     expect(specs.map(({ read }) => read)).toEqual([

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SourceError } from "../../src/errors.js";
+import { defaultManifestLimits } from "../../src/manifest/manifest-limits.js";
+import { MAX_CONCURRENCY, MAX_IDLE_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from "../../src/manifest/manifest-schema.js";
 import { type ManifestSource, readManifest } from "../../src/manifest/read-manifest.js";
 
 const files = (...paths: string[]): ManifestSource => ({ has: (path) => paths.includes(path) });
@@ -7,9 +9,9 @@ const nodeProject = files("package.json", "functions.js");
 const goProject = files("go.mod", "functions.go");
 
 /** The lines of the SourceError that readManifest throws for `text`. */
-function problems(text: string, source: ManifestSource = nodeProject): string[] {
+async function problems(text: string, source: ManifestSource = nodeProject): Promise<string[]> {
   try {
-    readManifest(text, source);
+    await readManifest(text, source);
   } catch (error) {
     expect(error).toBeInstanceOf(SourceError);
     expect((error as SourceError).code).toBe("manifest_invalid");
@@ -23,11 +25,11 @@ const oneFunction = (...lines: string[]) =>
   ["runtime: node", "functions:", "  - name: F", ...lines.map((line) => `    ${line}`)].join("\n");
 
 describe("readManifest: the original eserveless projects", () => {
-  it("reads the node example unchanged", () => {
+  it("reads the node example unchanged", async () => {
     // evanxg852000/node-eserveless-example, byte for byte (trailing space included).
     const text =
       'repo: https://github.com/evanxg852000/node-eserveless-example\nruntime: node\nfunctions:\n- name: API\n  type: http\n- name: Ticker\n  type: cron\n  schedule: "*/1 * * * *"\n  meta:\n    path: "/usr/bin"\n    name: prod \n';
-    const { manifest, warnings } = readManifest(text, nodeProject);
+    const { manifest, warnings } = await readManifest(text, nodeProject);
     expect(warnings).toEqual([]);
     expect(manifest.repo).toBe("https://github.com/evanxg852000/node-eserveless-example");
     expect(manifest.runtime).toBe("node");
@@ -41,11 +43,11 @@ describe("readManifest: the original eserveless projects", () => {
     expect(ticker?.meta).toEqual({ path: "/usr/bin", name: "prod" });
   });
 
-  it("reads the go example, whose misspelt `rutime` leaves golang to be inferred from go.mod", () => {
+  it("reads the go example, whose misspelt `rutime` leaves golang to be inferred from go.mod", async () => {
     // evanxg852000/go-eserveless-example, byte for byte.
     const text =
       'repo: https://github.com/evanxg852000/go-eserveless-example\nrutime: golang\nfunctions:\n- name: API\n  type: http\n- name: Ticker\n  type: cron\n  schedule: "*/1 * * * *"\n  meta:\n    path: "/usr/bin"\n    name: dev \n';
-    const { manifest, warnings } = readManifest(text, goProject);
+    const { manifest, warnings } = await readManifest(text, goProject);
     expect(manifest.runtime).toBe("golang");
     expect(manifest.functions.map((fn) => fn.name)).toEqual(["API", "Ticker"]);
     expect(warnings).toHaveLength(2);
@@ -55,8 +57,8 @@ describe("readManifest: the original eserveless projects", () => {
 });
 
 describe("readManifest: defaults and normalisation", () => {
-  it("applies every default", () => {
-    const { manifest } = readManifest(
+  it("applies every default", async () => {
+    const { manifest } = await readManifest(
       "runtime: node\nfunctions:\n  - { name: Web, type: http }\n  - { name: Tick, type: cron, schedule: '0 * * * *' }\n",
       nodeProject,
     );
@@ -73,8 +75,8 @@ describe("readManifest: defaults and normalisation", () => {
     expect(manifest.functions[0]).not.toHaveProperty("timezone");
   });
 
-  it("keeps the values that are given", () => {
-    const { manifest } = readManifest(
+  it("keeps the values that are given", async () => {
+    const { manifest } = await readManifest(
       oneFunction(
         "type: cron",
         'schedule: "*/10 * * * * *"',
@@ -99,8 +101,8 @@ describe("readManifest: defaults and normalisation", () => {
     });
   });
 
-  it("reads type case-insensitively, as the original did", () => {
-    const { manifest } = readManifest(oneFunction("type: HTTP"), nodeProject);
+  it("reads type case-insensitively, as the original did", async () => {
+    const { manifest } = await readManifest(oneFunction("type: HTTP"), nodeProject);
     expect(manifest.functions[0]?.type).toBe("http");
   });
 
@@ -113,13 +115,15 @@ describe("readManifest: defaults and normalisation", () => {
     ["300", 300 * 1024 ** 2],
     ["16m", 16 * 1024 ** 2],
     ["16g", 16 * 1024 ** 3],
-  ])("reads memory %s as %i bytes", (memory, bytes) => {
-    const { manifest } = readManifest(oneFunction("type: http", `memory: ${memory}`), nodeProject);
+  ])("reads memory %s as %i bytes", async (memory, bytes) => {
+    // On a server that allows the schema's largest size.
+    const limits = { ...defaultManifestLimits, maxMemoryBytes: 16 * 1024 ** 3 };
+    const { manifest } = await readManifest(oneFunction("type: http", `memory: ${memory}`), nodeProject, ".eserveless.yaml", limits);
     expect(manifest.functions[0]?.memory).toBe(bytes);
   });
 
-  it("reads meta and env values as written, numbers and booleans included", () => {
-    const { manifest } = readManifest(
+  it("reads meta and env values as written, numbers and booleans included", async () => {
+    const { manifest } = await readManifest(
       oneFunction("type: http", "meta: { version: 1.10, retries: 3, debug: true, empty: }", "env: { PORT_OFFSET: 010, ON: false }"),
       nodeProject,
     );
@@ -129,25 +133,25 @@ describe("readManifest: defaults and normalisation", () => {
 });
 
 describe("readManifest: runtime", () => {
-  it("infers node from package.json, with a warning", () => {
-    const { manifest, warnings } = readManifest("functions: [{ name: A, type: http }]", nodeProject);
+  it("infers node from package.json, with a warning", async () => {
+    const { manifest, warnings } = await readManifest("functions: [{ name: A, type: http }]", nodeProject);
     expect(manifest.runtime).toBe("node");
     expect(warnings).toEqual([".eserveless.yaml: runtime not set; inferred node from package.json — add `runtime: node` to .eserveless.yaml"]);
   });
 
-  it("warns about `rutime: node` and infers the runtime from the files", () => {
-    const { manifest, warnings } = readManifest("rutime: node\nfunctions: [{ name: A, type: http }]", goProject);
+  it("warns about `rutime: node` and infers the runtime from the files", async () => {
+    const { manifest, warnings } = await readManifest("rutime: node\nfunctions: [{ name: A, type: http }]", goProject);
     expect(manifest.runtime).toBe("golang");
     expect(warnings[0]).toContain('line 1: unknown key "rutime" is ignored — did you mean "runtime"?');
     expect(warnings[1]).toContain("inferred golang from go.mod");
   });
 
-  it("refuses a missing runtime that neither or both files settle", () => {
+  it("refuses a missing runtime that neither or both files settle", async () => {
     const text = "functions: [{ name: A, type: http }]";
-    expect(problems(text, files())).toEqual([
+    expect(await problems(text, files())).toEqual([
       ".eserveless.yaml: runtime is not set and neither package.json nor go.mod exists: add `runtime: node` or `runtime: golang`",
     ]);
-    expect(problems(text, files("package.json", "go.mod"))[0]).toContain("both package.json and go.mod exist: add `runtime: node` or `runtime: golang`");
+    expect((await problems(text, files("package.json", "go.mod")))[0]).toContain("both package.json and go.mod exist: add `runtime: node` or `runtime: golang`");
   });
 
   it.each([
@@ -155,14 +159,14 @@ describe("readManifest: runtime", () => {
     ["javascript", "node"],
     ["go", "golang"],
     ["Node", "node"],
-  ])("reads runtime %s as %s", (written, runtime) => {
-    const { manifest, warnings } = readManifest(`runtime: ${written}\nfunctions: [{ name: A, type: http }]`, files());
+  ])("reads runtime %s as %s", async (written, runtime) => {
+    const { manifest, warnings } = await readManifest(`runtime: ${written}\nfunctions: [{ name: A, type: http }]`, files());
     expect(manifest.runtime).toBe(runtime);
     expect(warnings).toEqual(written === "Node" ? [] : [`.eserveless.yaml line 1: runtime "${written}" is read as ${runtime} — write \`runtime: ${runtime}\``]);
   });
 
-  it("refuses other runtimes, listing the allowed ones", () => {
-    expect(problems("runtime: python\nfunctions: [{ name: A, type: http }]")).toEqual([
+  it("refuses other runtimes, listing the allowed ones", async () => {
+    expect(await problems("runtime: python\nfunctions: [{ name: A, type: http }]")).toEqual([
       '.eserveless.yaml line 1: runtime must be "node" or "golang", got "python"',
     ]);
   });
@@ -204,19 +208,19 @@ describe("readManifest: invalid values name the key path and its line", () => {
     ["runtime: node\nfunctions:\n  - API", 3, 'functions[0] must be a mapping with name: and type:, got "API"'],
     ["runtime: node\nfunctions:\n  - [API, http]", 3, "functions[0] must be a mapping with name: and type:, got a list"],
     ["runtime: node", 1, "functions is required"],
-  ])("%#: %j", (text, line, message) => {
-    const [first] = problems(text);
+  ])("%#: %j", async (text, line, message) => {
+    const [first] = await problems(text);
     expect(first).toContain(`.eserveless.yaml line ${line}: ${message}`);
   });
 
-  it("refuses duplicate names regardless of case, naming both functions", () => {
+  it("refuses duplicate names regardless of case, naming both functions", async () => {
     const text = "runtime: node\nfunctions:\n  - name: api\n    type: http\n  - name: Other\n    type: http\n  - name: API\n    type: http\n";
-    expect(problems(text)).toEqual([
+    expect(await problems(text)).toEqual([
       '.eserveless.yaml line 7: functions[2].name "API" is also the name of functions[0] ("api"); names must differ regardless of case, as they become URLs and container names',
     ]);
   });
 
-  it("reports every problem at once, in line order", () => {
+  it("reports every problem at once, in line order", async () => {
     const text = [
       "runtime: node", //                   1
       "functions:", //                      2
@@ -230,7 +234,7 @@ describe("readManifest: invalid values name the key path and its line", () => {
       "    type: http", //                 10
       "    timeout: -1", //                11
     ].join("\n");
-    const lines = problems(text);
+    const lines = await problems(text);
     expect(lines).toHaveLength(5);
     expect(lines[0]).toBe('.eserveless.yaml line 4: functions[0].type must be "http" or "cron", got "htp"');
     expect(lines[1]).toMatch(/^\.eserveless\.yaml line 7: functions\[1\]\.schedule "\*\/5 \* \* \*" is not a valid cron expression/);
@@ -239,15 +243,60 @@ describe("readManifest: invalid values name the key path and its line", () => {
     expect(lines[4]).toBe(".eserveless.yaml line 11: functions[2].timeout must be a number of seconds greater than 0, got -1");
   });
 
-  it("uses the file name it is given", () => {
-    expect(() => readManifest("runtime: node\nfunctions: []", nodeProject, ".eserveless.yml")).toThrow(/^\.eserveless\.yml line 2: /);
+  it("uses the file name it is given", async () => {
+    await expect(readManifest("runtime: node\nfunctions: []", nodeProject, ".eserveless.yml")).rejects.toThrow(/^\.eserveless\.yml line 2: /);
+  });
+});
+
+describe("readManifest: durations and counts have ceilings", () => {
+  it.each([
+    // 3,000,000 s overflows Node's timers (2^31 ms): every request timed out after 1 ms.
+    ["http", "timeout", 3_000_000, MAX_TIMEOUT_SECONDS],
+    ["cron", "timeout", MAX_TIMEOUT_SECONDS + 1, MAX_TIMEOUT_SECONDS],
+    ["http", "idleTimeout", 2 ** 31, MAX_IDLE_TIMEOUT_SECONDS],
+  ])("refuses a %s function's %s of %i s, over %i s", async (type, key, seconds, max) => {
+    const text = oneFunction(`type: ${type}`, ...(type === "cron" ? ['schedule: "* * * * *"'] : []), `${key}: ${seconds}`);
+    expect(await problems(text)).toEqual([
+      `.eserveless.yaml line ${type === "cron" ? 6 : 5}: functions[0].${key} must be at most ${max} seconds (${max / 3600} h), got ${seconds}`,
+    ]);
+  });
+
+  it("accepts the longest durations", async () => {
+    const text = oneFunction("type: http", `timeout: ${MAX_TIMEOUT_SECONDS}`, `idleTimeout: ${MAX_IDLE_TIMEOUT_SECONDS}`);
+    const { manifest } = await readManifest(text, nodeProject);
+    expect(manifest.functions[0]).toMatchObject({ timeout: MAX_TIMEOUT_SECONDS, idleTimeout: MAX_IDLE_TIMEOUT_SECONDS });
+  });
+
+  it("refuses a concurrency over its ceiling", async () => {
+    expect(await problems(oneFunction("type: http", `concurrency: ${MAX_CONCURRENCY + 1}`))).toEqual([
+      `.eserveless.yaml line 5: functions[0].concurrency must be at most ${MAX_CONCURRENCY}, got ${MAX_CONCURRENCY + 1}`,
+    ]);
+  });
+});
+
+describe("readManifest: NUL characters, which no environment variable can hold", () => {
+  it.each([
+    ["an env value", ["env:", '  TOKEN: "a\\0b"'], "functions[0].env.TOKEN must not contain a NUL character (\\0): an environment variable cannot hold one"],
+    ["a meta value", ["meta:", '  region: "eu\\0"'], "functions[0].meta.region must not contain a NUL character (\\0): an environment variable cannot hold one"],
+    ["a meta key", ["meta:", '  "re\\0gion": eu'], 'functions[0].meta["re\\u0000gion"] must not contain a NUL character (\\0)'],
+    ["an env name", ["env:", '  "TO\\0KEN": x'], 'functions[0].env["TO\\u0000KEN"] is not a valid variable name: use letters, digits and "_", not starting with a digit'],
+  ])("are refused in %s, naming the key", async (_where, lines, message) => {
+    const [first, ...others] = await problems(oneFunction("type: http", ...lines));
+    expect(others).toEqual([]);
+    expect(first).toBe(`.eserveless.yaml line 6: ${message}`);
+  });
+
+  it("are refused in entry, which reaches the container as a variable", async () => {
+    expect((await problems('runtime: node\nentry: "index\\0.js"\nfunctions: [{ name: A, type: http }]'))[0]).toBe(
+      '.eserveless.yaml line 2: entry must be a path inside the repository such as "functions.js", got "index\\u0000.js"',
+    );
   });
 });
 
 describe("readManifest: unknown keys", () => {
-  it("warns with the line and the likely key, and still deploys", () => {
+  it("warns with the line and the likely key, and still deploys", async () => {
     const text = "runtime: node\nfunctions:\n  - name: A\n    type: http\n    memroy: 1g\n    colour: blue\nFunction: x\n";
-    const { manifest, warnings } = readManifest(text, nodeProject);
+    const { manifest, warnings } = await readManifest(text, nodeProject);
     expect(manifest.functions[0]?.memory).toBe(256 * 1024 ** 2);
     expect(warnings).toEqual([
       '.eserveless.yaml line 5: unknown key "memroy" in functions[0] is ignored — did you mean "memory"?',
@@ -256,8 +305,8 @@ describe("readManifest: unknown keys", () => {
     ]);
   });
 
-  it("adds the warnings to the error they may explain", () => {
-    const lines = problems(oneFunction("type: cron", 'shedule: "* * * * *"'));
+  it("adds the warnings to the error they may explain", async () => {
+    const lines = await problems(oneFunction("type: cron", 'shedule: "* * * * *"'));
     expect(lines).toEqual([
       ".eserveless.yaml line 3: functions[0].schedule is required",
       '.eserveless.yaml line 5: warning: unknown key "shedule" in functions[0] is ignored — did you mean "schedule"?',
@@ -266,22 +315,22 @@ describe("readManifest: unknown keys", () => {
 });
 
 describe("readManifest: not a manifest", () => {
-  it("reports a YAML syntax error with its line and column", () => {
-    expect(problems("runtime: node\nfunctions:\n  - name: A: B\n    type: http\n")).toEqual([
+  it("reports a YAML syntax error with its line and column", async () => {
+    expect(await problems("runtime: node\nfunctions:\n  - name: A: B\n    type: http\n")).toEqual([
       ".eserveless.yaml line 3, column 11: Nested mappings are not allowed in compact mappings",
     ]);
   });
 
-  it("reports duplicate keys as YAML errors", () => {
-    expect(problems("runtime: node\nruntime: golang\nfunctions: []")[0]).toMatch(/^\.eserveless\.yaml line 2, column 1: Map keys must be unique/);
+  it("reports duplicate keys as YAML errors", async () => {
+    expect((await problems("runtime: node\nruntime: golang\nfunctions: []"))[0]).toMatch(/^\.eserveless\.yaml line 2, column 1: Map keys must be unique/);
   });
 
-  it.each(["", "# nothing yet\n", "~"])("refuses an empty file (%j)", (text) => {
-    expect(problems(text)).toEqual([expect.stringMatching(/^\.eserveless\.yaml is empty: it needs a runtime and at least one function/)]);
+  it.each(["", "# nothing yet\n", "~"])("refuses an empty file (%j)", async (text) => {
+    expect(await problems(text)).toEqual([expect.stringMatching(/^\.eserveless\.yaml is empty: it needs a runtime and at least one function/)]);
   });
 
-  it("refuses a document that is not a mapping", () => {
-    expect(problems("- name: A\n  type: http")).toEqual([".eserveless.yaml must be a mapping with keys such as runtime: and functions:, got a list"]);
-    expect(problems("hello")[0]).toContain("got a single value");
+  it("refuses a document that is not a mapping", async () => {
+    expect(await problems("- name: A\n  type: http")).toEqual([".eserveless.yaml must be a mapping with keys such as runtime: and functions:, got a list"]);
+    expect((await problems("hello"))[0]).toContain("got a single value");
   });
 });

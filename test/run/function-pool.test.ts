@@ -3,6 +3,7 @@ import type { Agent } from "node:http";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { EserveslessError, SourceError, UpstreamError } from "../../src/errors.js";
+import { ContainerBudgetError } from "../../src/run/container-budget.js";
 import { FunctionPool, type Lease, type PoolSettings, type Replica, type ReplicaDriver, type Scaling } from "../../src/run/function-pool.js";
 
 // Unit tests of the pool's logic with a hand-driven driver and clock. The
@@ -822,6 +823,78 @@ describe("tick: idle removal and minReplicas", () => {
     await h.pool.tick();
     expect(h.driver.starts).toHaveLength(1);
     h.clock.t += 1;
+    await h.pool.tick();
+    expect(h.driver.starts).toHaveLength(2);
+  });
+});
+
+describe("starts the container budget refuses", () => {
+  const full = () => new ContainerBudgetError("No room for another container: this server runs 1 function containers, its maximum (ESERVELESS_MAX_CONTAINERS=1)");
+
+  it("answer the waiting requests with the refusal at once: 503, its reason and Retry-After", async () => {
+    const h = setup({ scaling: { concurrency: 10 } });
+    const calls = [h.acquire(), h.acquire()];
+    await settle();
+    const refusal = full();
+    h.driver.starts[0]!.reject(refusal);
+    await settle();
+    for (const call of calls) expect(errorOf(call)).toBe(refusal);
+    expect(refusal.status).toBe(503);
+    expect(refusal.headers["retry-after"]).toBeDefined();
+    expect(h.driver.startFailures).toEqual([refusal]);
+  });
+
+  it("are not the function's failures: no backoff, the next request tries again and is served once there is room", async () => {
+    const h = setup();
+    const first = h.acquire();
+    await settle();
+    h.driver.starts[0]!.reject(full());
+    await settle();
+    expect(errorOf(first).code).toBe("container_budget");
+
+    const second = h.acquire();
+    await settle();
+    expect(h.driver.starts).toHaveLength(2);
+    h.driver.starts[1]!.reject(full());
+    await settle();
+    expect(errorOf(second).code).toBe("container_budget");
+    // Said once in the deployment log, not at every request.
+    expect(h.driver.startFailures).toHaveLength(1);
+
+    const third = h.acquire();
+    await settle();
+    h.driver.starts[2]!.resolve();
+    await settle();
+    expect(leaseOf(third).replica.name).toBe("r1");
+  });
+
+  it("keep requests queued while a replica serves, as other refused starts do", async () => {
+    const h = setup({ scaling: { concurrency: 1, maxReplicas: 2 } });
+    const r1 = h.driver.replica();
+    h.pool.add(r1);
+    const first = h.acquire();
+    await settle();
+    const served = leaseOf(first);
+    const waiting = h.acquire();
+    await settle();
+    h.driver.starts[0]!.reject(full());
+    await settle();
+    expect(waiting.settled).toBe(false);
+    served.release();
+    await settle();
+    expect(leaseOf(waiting).replica).toBe(r1);
+  });
+
+  it("make keeping minReplicas warm wait before it asks again", async () => {
+    const h = setup({ scaling: { minReplicas: 1 } });
+    await h.pool.tick();
+    h.driver.starts[0]!.reject(full());
+    await settle();
+    await h.pool.tick();
+    h.clock.t += 5_000;
+    await h.pool.tick();
+    expect(h.driver.starts).toHaveLength(1);
+    h.clock.t += 5_000;
     await h.pool.tick();
     expect(h.driver.starts).toHaveLength(2);
   });

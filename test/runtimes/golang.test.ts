@@ -12,9 +12,9 @@ afterAll(async () => {
 });
 
 /** The environment eserveless gives a function of a fixture, from its manifest. */
-function environmentOf(name: string, fn: string): Record<string, string> {
+async function environmentOf(name: string, fn: string): Promise<Record<string, string>> {
   const files = fixture(name) as Record<string, { content: Buffer }>;
-  const { manifest } = readManifest(files[".eserveless.yaml"]!.content.toString(), { has: (path) => path in files });
+  const { manifest } = await readManifest(files[".eserveless.yaml"]!.content.toString(), { has: (path) => path in files });
   return containerEnvironment(manifest.functions.find((f) => f.name === fn)!, manifest);
 }
 
@@ -43,7 +43,7 @@ describe("golang runtime: a project in the original's shape", () => {
   });
 
   it("runs the cron function once with its meta as ESERVELESS_* variables", async () => {
-    const run = await h.runCron(first.image, "Ticker", environmentOf("go-hello", "Ticker"));
+    const run = await h.runCron(first.image, "Ticker", await environmentOf("go-hello", "Ticker"));
     expect(run.exitCode, run.output).toBe(0);
     expect(run.output).toMatch(/Ticker ticked at \S+ map\[.*ESERVELESS_NAME:dev.*ESERVELESS_PATH:\/usr\/bin.*\]/);
     expect(run.output).toMatch(/eserveless: Ticker finished in /);
@@ -91,7 +91,7 @@ describe("golang runtime: function signatures", () => {
   });
 
   it("runs cron functions: 0 when done, 1 with the error, 2 with the panic", async () => {
-    const job = await h.runCron(image, "Job", environmentOf("go-signatures", "Job"));
+    const job = await h.runCron(image, "Job", await environmentOf("go-signatures", "Job"));
     expect(job.exitCode, job.output).toBe(0);
     expect(job.output).toContain("ESERVELESS_FUNCTION=Job ESERVELESS_FUNCTION_TYPE=cron ESERVELESS_TARGET=world as uid 65534");
 
