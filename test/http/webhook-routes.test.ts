@@ -432,8 +432,10 @@ describe("POST /webhooks/github against a flood of unsigned bodies, on a real se
       const seen = JSON.stringify([...flood.statuses]);
       expect([...flood.statuses.keys()].every((status) => [401, 408, 503].includes(status)), seen).toBe(true);
       expect(flood.statuses.get(503), seen).toBeGreaterThan(0);
-      // What the slots can hold, with as much again for buffers and garbage not yet collected.
-      expect(growth).toBeLessThan(2 * WEBHOOK_BODY_SLOTS * WEBHOOK_MAX_BYTES);
+      // What the slots can hold, plus 128 MiB: socket buffers, the posts being drained after their 503, and
+      // garbage not yet collected (V8 collects Buffers once about 64 MiB of them have piled up). Before the
+      // slots, every post was read at once: 1.8 GB here.
+      expect(growth).toBeLessThan(WEBHOOK_BODY_SLOTS * WEBHOOK_MAX_BYTES + 128 * 1024 * 1024);
     } finally {
       await eserveless.stop();
     }
