@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
+import type { Readable } from "node:stream";
 import { buildImage } from "../image/build-image.js";
 import { pruneImages } from "../image/prune-images.js";
 import { createBuildContext, type RuntimeTemplate } from "../image/build-context.js";
@@ -61,7 +62,7 @@ export interface DeployerOptions {
   publicUrl: string;
   /** The GitHub App, when configured; read at each deployment so setup applies without a restart. */
   github: () => GitHubApp | undefined;
-  sourceLimits?: Partial<ExtractLimits>;
+  sourceLimits?: Partial<ExtractLimits> & { maxTarballBytes?: number };
   log: Logger;
   /** Called after a repository's functions switched to a new deployment (cron schedules follow it). */
   onLive?: (repository: string) => void;
@@ -308,16 +309,16 @@ async function fetchSource(
   github: GitHubApp | undefined,
   say: (line: string) => void,
   signal: AbortSignal,
-  limits?: Partial<ExtractLimits>,
+  limits?: DeployerOptions["sourceLimits"],
 ): Promise<SourceTree> {
-  let tarball: Buffer;
+  let tarball: Buffer | Readable;
   if (job.source.kind === "upload") {
     tarball = job.source.tarball;
   } else {
     if (!github) throw new EserveslessError("The GitHub App is not configured; open /setup", { status: 503, code: "github_not_configured" });
     const [owner, repo] = job.repository.split("/") as [string, string];
     say(`Downloading ${job.repository}@${job.commit.slice(0, 7)}`);
-    tarball = await downloadTarball(github.installation(job.source.installationId), { owner, repo, ref: job.commit, signal });
+    tarball = await downloadTarball(github.installation(job.source.installationId), { owner, repo, ref: job.commit, signal, maxBytes: limits?.maxTarballBytes });
   }
   const source = await extractTarball(tarball, limits);
   say(`Unpacked ${plural(source.size, "file")} (${Math.ceil(source.totalBytes / 1024)} KiB)`);
