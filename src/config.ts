@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { defaultLimits } from "./default-limits.js";
 import { githubWebUrl } from "./github/app-setup.js";
+import { DEFAULT_MAX_TARBALL_BYTES } from "./github/download-tarball.js";
 import { defaultManifestLimits } from "./manifest/manifest-limits.js";
 import { memoryBytes } from "./manifest/manifest-schema.js";
 import { defaultContainerBudget } from "./run/container-budget.js";
@@ -80,6 +81,7 @@ const EnvFields = v.object({
   ESERVELESS_GO_IMAGE: v.optional(v.pipe(v.string(), v.nonEmpty()), "golang:1.22-alpine"),
   ESERVELESS_MAX_SOURCE_BYTES: v.optional(positiveInt("bytes a commit may unpack to"), String(defaultLimits.sourceBytes)),
   ESERVELESS_MAX_SOURCE_FILES: v.optional(positiveInt("files a commit may hold"), String(defaultLimits.sourceFiles)),
+  ESERVELESS_MAX_TARBALL_BYTES: v.optional(positiveInt("bytes of a commit's compressed tarball"), String(DEFAULT_MAX_TARBALL_BYTES)),
   ESERVELESS_MAX_BODY_BYTES: v.optional(positiveInt("bytes a request body may have"), String(defaultLimits.bodyBytes)),
   ESERVELESS_COLD_START_TIMEOUT: v.optional(positiveInt("seconds a request waits for a container to start"), "30"),
   ESERVELESS_QUEUE_SIZE: v.optional(positiveInt("requests per function that may wait for capacity"), "100"),
@@ -199,7 +201,7 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     adminToken: e.ESERVELESS_ADMIN_TOKEN,
     dataDir: e.DATA_DIR,
     images: { node: e.ESERVELESS_NODE_IMAGE, golang: e.ESERVELESS_GO_IMAGE },
-    sourceLimits: { maxBytes: e.ESERVELESS_MAX_SOURCE_BYTES, maxFiles: e.ESERVELESS_MAX_SOURCE_FILES },
+    sourceLimits: { maxBytes: e.ESERVELESS_MAX_SOURCE_BYTES, maxFiles: e.ESERVELESS_MAX_SOURCE_FILES, maxTarballBytes: e.ESERVELESS_MAX_TARBALL_BYTES },
     pool: {
       maxBodyBytes: e.ESERVELESS_MAX_BODY_BYTES,
       coldStartTimeoutMs: e.ESERVELESS_COLD_START_TIMEOUT * 1000,

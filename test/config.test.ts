@@ -40,7 +40,7 @@ describe("readConfig", () => {
       adminToken: undefined,
       dataDir: "./data",
       images: { node: "node:20-alpine", golang: "golang:1.22-alpine" },
-      sourceLimits: { maxBytes: 200 * 1024 * 1024, maxFiles: 20000 },
+      sourceLimits: { maxBytes: 200 * 1024 * 1024, maxFiles: 20000, maxTarballBytes: 100 * 1024 * 1024 },
       logLevel: "info",
     });
     expect(config.github).toBeUndefined();
@@ -120,13 +120,14 @@ describe("readConfig", () => {
       ESERVELESS_GO_IMAGE: "golang:1.23-alpine",
       ESERVELESS_MAX_SOURCE_BYTES: "1048576",
       ESERVELESS_MAX_SOURCE_FILES: "50",
+      ESERVELESS_MAX_TARBALL_BYTES: "524288",
       ESERVELESS_ADMIN_TOKEN: "0123456789abcdef0123",
       LOG_LEVEL: "debug",
     });
     expect(config.host).toBe("0.0.0.0");
     expect(config.dataDir).toBe("/var/lib/eserveless");
     expect(config.images).toEqual({ node: "node:22-alpine", golang: "golang:1.23-alpine" });
-    expect(config.sourceLimits).toEqual({ maxBytes: 1048576, maxFiles: 50 });
+    expect(config.sourceLimits).toEqual({ maxBytes: 1048576, maxFiles: 50, maxTarballBytes: 524288 });
     expect(config.adminToken).toBe("0123456789abcdef0123");
     expect(config.logLevel).toBe("debug");
   });
@@ -213,6 +214,7 @@ describe("readConfig", () => {
       ESERVELESS_ADMIN_TOKEN: "short",
       ESERVELESS_MAX_SOURCE_BYTES: "0",
       ESERVELESS_MAX_SOURCE_FILES: "many",
+      ESERVELESS_MAX_TARBALL_BYTES: "100MiB",
       LOG_LEVEL: "verbose",
       ESERVELESS_COLD_START_TIMEOUT: "0",
       ESERVELESS_PAUSE_AFTER: "-1",

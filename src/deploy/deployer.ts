@@ -6,7 +6,6 @@ import { EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
-import type { ExtractLimits } from "../source/extract-tarball.js";
 import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
 import type { LiveFunctionStore } from "../store/live-function-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
@@ -15,7 +14,7 @@ import { buildFunctionImage } from "./build-function-image.js";
 import { checkCronFunctions } from "./check-cron-functions.js";
 import type { DeployJob, DeployRequest } from "./deploy-request.js";
 import { createDeploymentContext, type DeploymentContext } from "./deployment-context.js";
-import { fetchSource } from "./fetch-source.js";
+import { fetchSource, type SourceLimits } from "./fetch-source.js";
 import { plural, shortSha } from "../format.js";
 import { goLive, liveFunctions } from "./go-live.js";
 import type { ManifestLimits } from "../manifest/manifest-limits.js";
@@ -52,7 +51,7 @@ export interface DeployerOptions {
   publicUrl: string;
   /** The GitHub App, when configured; read at each deployment so setup applies without a restart. */
   github: () => GitHubApp | undefined;
-  sourceLimits?: Partial<ExtractLimits>;
+  sourceLimits?: SourceLimits;
   /** What a manifest may ask for (ESERVELESS_MAX_*); readManifest's defaults when absent. */
   manifestLimits?: ManifestLimits;
   log: Logger;

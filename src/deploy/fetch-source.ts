@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { EserveslessError } from "../errors.js";
 import { downloadTarball } from "../github/download-tarball.js";
 import type { GitHubApp } from "../github/github-app.js";
@@ -5,16 +6,20 @@ import { extractTarball, type ExtractLimits, type SourceTree } from "../source/e
 import type { DeploymentContext } from "./deployment-context.js";
 import { plural, shortSha } from "../format.js";
 
+/** What a deployment's source may weigh: unpacked, and (for a download) compressed. */
+export type SourceLimits = Partial<ExtractLimits> & { maxTarballBytes?: number };
+
 /**
  * The deployment's source as files in memory: the uploaded tarball, or the
- * commit's tarball downloaded through the GitHub App, unpacked within `limits`.
+ * commit's tarball streamed from the GitHub App into the extractor, unpacked
+ * within `limits`.
  */
 export async function fetchSource(
   { job, say, signal }: DeploymentContext,
   github: () => GitHubApp | undefined,
-  limits?: Partial<ExtractLimits>,
+  limits?: SourceLimits,
 ): Promise<SourceTree> {
-  let tarball: Buffer;
+  let tarball: Buffer | Readable;
   if (job.source.kind === "upload") {
     tarball = job.source.tarball;
   } else {
@@ -22,7 +27,7 @@ export async function fetchSource(
     if (!app) throw new EserveslessError("The GitHub App is not configured; open /setup", { status: 503, code: "github_not_configured" });
     const [owner, repo] = job.repository.split("/") as [string, string];
     say(`Downloading ${job.repository}@${shortSha(job.commit)}`);
-    tarball = await downloadTarball(app.installation(job.source.installationId), { owner, repo, ref: job.commit, signal });
+    tarball = await downloadTarball(app.installation(job.source.installationId), { owner, repo, ref: job.commit, signal, maxBytes: limits?.maxTarballBytes });
   }
   const source = await extractTarball(tarball, limits);
   say(`Unpacked ${plural(source.size, "file")} (${Math.ceil(source.totalBytes / 1024)} KiB)`);

@@ -1,9 +1,17 @@
+import { getRequestListener } from "@hono/node-server";
 import type { WebhookDefinition } from "@octokit/webhooks-examples";
-import { createHmac, generateKeyPairSync, randomUUID } from "node:crypto";
+import { createHmac, generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredApp } from "../../src/github/app-setup.js";
+import { WEBHOOK_BODY_SLOTS, WEBHOOK_MAX_BYTES } from "../../src/http/webhook-routes.js";
 import type { Store } from "../../src/store/store.js";
+import { chunkedPost, type ChunkedPostAnswer } from "../support/chunked-post.js";
+import { startEserveslessProcess } from "../support/eserveless-process.js";
+import { forgedWebhookHeaders, webhookFlood } from "../support/webhook-flood.js";
 import { webhookDelivery } from "../support/webhook-delivery.js";
 import { unreachableDocker, wireApp, type WiredApp } from "../support/wire-app.js";
 
@@ -316,6 +324,137 @@ describe("POST /webhooks/github", () => {
       expect((await deliver("ping", example("ping"), { to: fresh, secret: SECRET })).status).toBe(401);
     } finally {
       await fresh.close();
+    }
+  });
+});
+
+describe("POST /webhooks/github against a flood of unsigned bodies, on a real server", () => {
+  let server: Server;
+  let url: string;
+  /** The first piece of a body the tests never finish sending unless they say so. */
+  const CHUNK = Buffer.alloc(64 * 1024, 0x20);
+
+  beforeAll(async () => {
+    server = createServer(getRequestListener(wired.app.fetch));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** The answer, which must come while the client still holds the rest of its body. */
+  async function answerBeforeBody(post: ReturnType<typeof chunkedPost>): Promise<ChunkedPostAnswer> {
+    const timeout = sleep(5_000).then(() => {
+      throw new Error(`no answer after ${post.sent} bytes of an unfinished body: the server waits for the whole body`);
+    });
+    const answer = await Promise.race([post.response, timeout]);
+    expect(answer.sentBefore).toBe(post.sent);
+    return answer;
+  }
+
+  it("answers a missing or malformed signature with 401 before the body is sent", async () => {
+    const malformed = [
+      undefined,
+      "",
+      `sha256=${"a".repeat(63)}`,
+      `sha256=${"a".repeat(65)}`,
+      `sha256=${"A".repeat(64)}`, // GitHub writes lowercase hex
+      `sha256=${"g".repeat(64)}`,
+      `sha1=${"a".repeat(40)}`,
+      "a".repeat(71),
+    ];
+    for (const signature of malformed) {
+      const headers = forgedWebhookHeaders();
+      if (signature === undefined) delete headers["x-hub-signature-256"];
+      else headers["x-hub-signature-256"] = signature;
+      const post = chunkedPost(`${url}/webhooks/github`, headers);
+      await post.write(CHUNK);
+      const answer = await answerBeforeBody(post);
+      post.destroy();
+      expect(answer.status, `signature ${JSON.stringify(signature)}`).toBe(401);
+      expect((JSON.parse(answer.body) as { error: { code: string } }).error.code).toBe("unauthorized");
+    }
+  });
+
+  it("answers a delivery without X-GitHub-Delivery or X-GitHub-Event with 400 before the body is sent", async () => {
+    for (const missing of ["x-github-delivery", "x-github-event"]) {
+      const headers = forgedWebhookHeaders();
+      delete headers[missing];
+      const post = chunkedPost(`${url}/webhooks/github`, headers);
+      await post.write(CHUNK);
+      const answer = await answerBeforeBody(post);
+      post.destroy();
+      expect(answer.status, missing).toBe(400);
+      expect(answer.body).toContain("X-GitHub-Delivery and X-GitHub-Event");
+    }
+  });
+
+  it("answers a declared length over 25 MB with 413 before the body is sent", async () => {
+    const post = chunkedPost(`${url}/webhooks/github`, { ...forgedWebhookHeaders(), "content-length": String(WEBHOOK_MAX_BYTES + 1) });
+    await post.write(CHUNK);
+    const answer = await answerBeforeBody(post);
+    post.destroy();
+    expect(answer.status).toBe(413);
+  });
+
+  it(`reads at most ${WEBHOOK_BODY_SLOTS} bodies at a time; the posts past them get 503 with Retry-After before their body is sent`, async () => {
+    const posts = Array.from({ length: WEBHOOK_BODY_SLOTS * 3 }, () => chunkedPost(`${url}/webhooks/github`, forgedWebhookHeaders()));
+    await Promise.all(posts.map((post) => post.write(CHUNK)));
+    // The refused ones are answered at once; the ones being read wait for the rest of their body.
+    const deadline = Date.now() + 5_000;
+    while (posts.filter((post) => post.answered).length < posts.length - WEBHOOK_BODY_SLOTS) {
+      if (Date.now() > deadline) throw new Error(`${posts.filter((post) => post.answered).length} of ${posts.length} unfinished posts answered, none refused for lack of a slot`);
+      await sleep(20);
+    }
+    await sleep(300); // and no more than those
+    const reading = posts.filter((post) => !post.answered);
+    expect(reading).toHaveLength(WEBHOOK_BODY_SLOTS);
+    for (const post of posts.filter((p) => p.answered)) {
+      const answer = await post.response;
+      post.destroy();
+      expect(answer.status).toBe(503);
+      expect(answer.headers["retry-after"]).toMatch(/^[1-9]\d*$/);
+      expect((JSON.parse(answer.body) as { error: { code: string } }).error.code).toBe("webhooks_busy");
+      expect(answer.sentBefore).toBe(CHUNK.length);
+    }
+    // Once their bodies end, the signatures fail, and the slots are free for GitHub's deliveries again.
+    for (const post of reading) {
+      await post.write(CHUNK);
+      post.end();
+      expect((await post.response).status).toBe(401);
+    }
+    const genuine = webhookDelivery({ event: "ping", payload: example("ping"), secret: SECRET });
+    const response = await fetch(`${url}/webhooks/github`, { method: "POST", headers: genuine.headers, body: genuine.body });
+    expect(response.status).toBe(200);
+  });
+
+  it("keeps the server's memory bounded under 100 concurrent chunked 24 MB posts with forged signatures", { timeout: 120_000 }, async () => {
+    // Its own process, so that the figure is the server's memory alone.
+    const eserveless = await startEserveslessProcess({
+      APP_ID: "4242",
+      PRIVATE_KEY: privateKey,
+      WEBHOOK_SECRET: randomBytes(20).toString("hex"),
+      GITHUB_API_URL: "http://127.0.0.1:9", // never called: no post here is genuine
+    });
+    try {
+      const before = eserveless.rss();
+      eserveless.resetPeak();
+      const flood = await webhookFlood(eserveless.url, { workers: 100, bodyBytes: 24 * 1024 * 1024, bodiesToRead: 2 * WEBHOOK_BODY_SLOTS, retryDelayMs: 1000 });
+      const growth = eserveless.peakRss() - before;
+      expect(flood.read).toBeGreaterThanOrEqual(2 * WEBHOOK_BODY_SLOTS);
+      // Read and refused (401), turned away for lack of a slot (503), or cut off by the read deadline (408) on a loaded machine.
+      const seen = JSON.stringify([...flood.statuses]);
+      expect([...flood.statuses.keys()].every((status) => [401, 408, 503].includes(status)), seen).toBe(true);
+      expect(flood.statuses.get(503), seen).toBeGreaterThan(0);
+      // What the slots can hold, plus 128 MiB: socket buffers, the posts being drained after their 503, and
+      // garbage not yet collected (V8 collects Buffers once about 64 MiB of them have piled up). Before the
+      // slots, every post was read at once: 1.8 GB here.
+      expect(growth).toBeLessThan(WEBHOOK_BODY_SLOTS * WEBHOOK_MAX_BYTES + 128 * 1024 * 1024);
+    } finally {
+      await eserveless.stop();
     }
   });
 });

@@ -6,7 +6,7 @@ import { Octokit } from "@octokit/rest";
 import { Webhooks } from "@octokit/webhooks";
 import { extract, type Header } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGitHubEmulator, type GitHubEmulator } from "./github-emulator.js";
+import { oversizedTarball, startGitHubEmulator, type GitHubEmulator } from "./github-emulator.js";
 import { webhookDelivery } from "./webhook-delivery.js";
 
 let emulator: GitHubEmulator;
@@ -223,6 +223,32 @@ describe("tarball download", () => {
     const octokit = installationOctokit(acme.installationId);
     const { data } = await octokit.rest.repos.downloadTarballArchive({ owner: "acme", repo: "sibling", ref: sha });
     expect(Buffer.from(data as ArrayBuffer).equals(raw)).toBe(true);
+  });
+  it("streams a commit's tarball made at each download, chunked, behind the same one-time link, and counts what it sent", async () => {
+    let opened = 0;
+    const sha = emulator.commitTarballStream("acme", "sibling", () => {
+      opened++;
+      return oversizedTarball(3 * 1024 * 1024);
+    });
+    const octokit = installationOctokit(acme.installationId);
+    const { headers } = await octokit.request("GET /repos/{owner}/{repo}/tarball/{ref}", { owner: "acme", repo: "sibling", ref: sha, request: { redirect: "manual" } });
+    const location = String(headers.location);
+    const response = await fetch(location);
+    expect(response.headers.get("transfer-encoding")).toBe("chunked");
+    expect(response.headers.get("content-length")).toBeNull();
+    const gz = Buffer.from(await response.arrayBuffer());
+    expect(emulator.downloads.at(-1)).toEqual({ sha, bytes: gz.length });
+    const entries = await untar(gunzipSync(gz));
+    expect(entries.map((e) => e.name)).toEqual([
+      "octo-huge-0000000/",
+      "octo-huge-0000000/.eserveless.yaml",
+      "octo-huge-0000000/blob-0.bin",
+      "octo-huge-0000000/blob-1.bin",
+      "octo-huge-0000000/blob-2.bin",
+    ]);
+    expect(gz.length).toBeGreaterThan(3 * 1024 * 1024); // stored, not compressed
+    expect((await fetch(location)).status).toBe(404);
+    expect(opened).toBe(1);
   });
 });
 

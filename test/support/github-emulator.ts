@@ -9,8 +9,9 @@ import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify, 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
+import { PassThrough, pipeline, Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
-import { gzipSync } from "node:zlib";
+import { crc32, gzipSync } from "node:zlib";
 import { pack } from "tar-stream";
 import type { WebhookDefinition } from "@octokit/webhooks-examples";
 
@@ -43,9 +44,10 @@ interface Commit {
   message: string;
   date: Date;
   parent: string | null;
-  /** Set for commit(); commitTarball() stores the raw archive instead. */
+  /** Set for commit(); commitTarball() stores the raw archive instead, commitTarballStream() a way to make it. */
   tree?: Map<string, TreeEntry>;
   tarGz?: Buffer;
+  openTarGz?: () => Readable;
 }
 
 interface Status {
@@ -87,6 +89,8 @@ interface Reply {
   status: number;
   json?: unknown;
   raw?: Buffer;
+  /** A body sent chunked as it is read, without a content-length, as codeload sends archives. */
+  stream?: Readable;
   headers?: Record<string, string>;
 }
 
@@ -148,6 +152,8 @@ export class GitHubEmulator {
   readonly webhookSecret: string;
   /** Every request received: method, path (no query), and the kind of credential it carried. */
   readonly requests: Array<{ method: string; path: string; auth: Auth["kind"] }> = [];
+  /** Every tarball served from codeload: the commit and the bytes handed to the socket so far. */
+  readonly downloads: Array<{ sha: string; bytes: number }> = [];
 
   readonly #server: Server;
   readonly #publicKey: KeyObject;
@@ -221,6 +227,17 @@ export class GitHubEmulator {
     const repo = this.#repo(owner, name);
     const sha = sha1(repo.fullName, String(++this.#counter), tarGz);
     this.#addCommit(repo, { sha, message: "Raw tarball", tarGz }, input.branch);
+    return sha;
+  }
+
+  /**
+   * A commit whose .tar.gz `open` makes anew at each download, served chunked as it is read:
+   * tests serve archives far larger than they could hold in memory. Returns its sha.
+   */
+  commitTarballStream(owner: string, name: string, open: () => Readable, input: { branch?: string } = {}): string {
+    const repo = this.#repo(owner, name);
+    const sha = sha1(repo.fullName, String(++this.#counter), "stream");
+    this.#addCommit(repo, { sha, message: "Streamed tarball", openTarGz: open }, input.branch);
     return sha;
   }
 
@@ -458,11 +475,19 @@ export class GitHubEmulator {
         const { repo } = grant;
         const commit = repo.commits.get(sha) as Commit;
         const topDir = `${repo.owner}-${repo.name}-${sha.slice(0, 7)}`;
-        return {
-          status: 200,
-          raw: commit.tarGz ?? (await githubTarball(topDir, commit)),
-          headers: { "content-type": "application/x-gzip", "content-disposition": `attachment; filename=${topDir}.tar.gz` },
-        };
+        const headers = { "content-type": "application/x-gzip", "content-disposition": `attachment; filename=${topDir}.tar.gz` };
+        const download = { sha, bytes: 0 };
+        this.downloads.push(download);
+        if (commit.openTarGz) {
+          const counted = new PassThrough();
+          counted.on("data", (chunk: Buffer) => (download.bytes += chunk.length));
+          // Ended or destroyed (the client hung up) on either side, both go.
+          pipeline(commit.openTarGz(), counted, () => undefined);
+          return { status: 200, stream: counted, headers };
+        }
+        const raw = commit.tarGz ?? (await githubTarball(topDir, commit));
+        download.bytes = raw.length;
+        return { status: 200, raw, headers };
       }),
       route("POST", `${repoPath}/statuses/([^/]+)`, "installation", (ctx) => {
         const repo = this.#coveredRepo(ctx);
@@ -575,11 +600,18 @@ export class GitHubEmulator {
       const { status, message, errors } = error instanceof HttpError ? error : { status: 500, message: String(error), errors: undefined };
       reply = { status, json: { message, ...(errors && { errors }), documentation_url: DOCS } };
     }
+    const requestId = randomBytes(8).toString("hex").toUpperCase();
+    if (reply.stream) {
+      res.writeHead(reply.status, { "x-github-request-id": requestId, ...reply.headers });
+      // A client that stops reading (a size cap) hangs up: that ends the stream, and is no error here.
+      pipeline(reply.stream, res, () => undefined);
+      return;
+    }
     const body = reply.raw ?? (reply.json === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(reply.json)));
     res.writeHead(reply.status, {
       ...(reply.json !== undefined && { "content-type": "application/json; charset=utf-8" }),
       "content-length": String(body.length),
-      "x-github-request-id": randomBytes(8).toString("hex").toUpperCase(),
+      "x-github-request-id": requestId,
       ...reply.headers,
     });
     res.end(body);
@@ -667,24 +699,19 @@ async function githubTarball(topDir: string, commit: Commit): Promise<Buffer> {
   return gzipSync(Buffer.concat([paxGlobalHeader(commit.sha, mtime), await buffer(tar)]));
 }
 
-/**
- * The typeflag 'g' record git archive writes first. tar-stream's pack() cannot write
- * one (it encodes 'pax-global-header' as a plain file), so it is encoded by hand.
- */
-function paxGlobalHeader(sha: string, mtime: Date): Buffer {
-  // A pax record is "<length> key=value\n" where length counts the whole record: 52 for a 40-hex sha.
-  const data = Buffer.from(`52 comment=${sha}\n`);
+/** A 512-byte ustar header, encoded by hand for what tar-stream's pack() cannot write or stream. */
+function tarHeader(name: string, typeflag: string, size: number, mode: number, mtime: Date): Buffer {
   const header = Buffer.alloc(512);
   const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, "0");
   const fields: Array<[offset: number, value: string]> = [
-    [0, "pax_global_header"],
-    [100, octal(0o666, 8)],
+    [0, name],
+    [100, octal(mode, 8)],
     [108, octal(0, 8)],
     [116, octal(0, 8)],
-    [124, octal(data.length, 12)],
+    [124, octal(size, 12)],
     [136, octal(Math.floor(mtime.getTime() / 1000), 12)],
     [148, " ".repeat(8)], // the checksum is computed with its own field as spaces
-    [156, "g"],
+    [156, typeflag],
     [257, "ustar\0"],
     [263, "00"],
     [265, "root"],
@@ -692,9 +719,76 @@ function paxGlobalHeader(sha: string, mtime: Date): Buffer {
   ];
   for (const [offset, value] of fields) header.write(value, offset, "latin1");
   header.write(`${octal(header.reduce((sum, byte) => sum + byte, 0), 8)}\0`, 148, "latin1");
+  return header;
+}
+
+/** `data` padded with zeros to whole 512-byte tar blocks. */
+function blocks(data: Buffer): Buffer {
   const padded = Buffer.alloc(Math.ceil(data.length / 512) * 512);
   data.copy(padded);
-  return Buffer.concat([header, padded]);
+  return padded;
+}
+
+/**
+ * The typeflag 'g' record git archive writes first. tar-stream's pack() cannot write
+ * one (it encodes 'pax-global-header' as a plain file), so it is encoded by hand.
+ */
+function paxGlobalHeader(sha: string, mtime: Date): Buffer {
+  // A pax record is "<length> key=value\n" where length counts the whole record: 52 for a 40-hex sha.
+  const data = Buffer.from(`52 comment=${sha}\n`);
+  return Buffer.concat([tarHeader("pax_global_header", "g", data.length, 0o666, mtime), blocks(data)]);
+}
+
+/**
+ * A GitHub-like .tar.gz of at least `bytes`, made as it is read and never held: a pax global
+ * header, `.eserveless.yaml`, then 1 MiB files of zeros. Its deflate blocks are stored (level 0),
+ * so its size on the wire is its size unpacked, as for a commit of incompressible files, without
+ * the cost of making random bytes. For `commitTarballStream`.
+ */
+export function oversizedTarball(bytes: number): Readable {
+  const top = "octo-huge-0000000";
+  const mtime = new Date();
+  const fileBytes = 1024 * 1024;
+  function* tar() {
+    yield paxGlobalHeader(ZERO_SHA, mtime);
+    yield tarHeader(`${top}/`, "5", 0, 0o755, mtime);
+    const manifest = Buffer.from("runtime: node\nfunctions:\n  - name: API\n    type: http\n");
+    yield Buffer.concat([tarHeader(`${top}/.eserveless.yaml`, "0", manifest.length, 0o644, mtime), blocks(manifest)]);
+    const zeros = Buffer.alloc(fileBytes);
+    for (let index = 0, written = 0; written < bytes; index++, written += 512 + fileBytes) {
+      yield tarHeader(`${top}/blob-${index}.bin`, "0", fileBytes, 0o644, mtime);
+      yield zeros;
+    }
+    yield Buffer.alloc(1024); // the end-of-archive marker
+  }
+  return Readable.from(storedGzip(tar()), { objectMode: false });
+}
+
+/**
+ * Gzip (RFC 1952) of `data` in stored deflate blocks (RFC 1951, BTYPE 00), written by hand: zlib
+ * at level 0 does the same but, paused by a slow reader, slows to a crawl on big inputs.
+ */
+function* storedGzip(data: Iterable<Buffer>): Generator<Buffer> {
+  yield Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]); // magic, deflate, no flags, no mtime, unknown OS
+  let crc = 0;
+  let size = 0;
+  for (const piece of data) {
+    crc = crc32(piece, crc);
+    size = (size + piece.length) >>> 0;
+    for (let at = 0; at < piece.length; at += 0xffff) {
+      const block = piece.subarray(at, at + 0xffff);
+      const head = Buffer.alloc(5); // BFINAL 0, BTYPE 00, then LEN and its complement
+      head.writeUInt16LE(block.length, 1);
+      head.writeUInt16LE(~block.length & 0xffff, 3);
+      yield head;
+      yield block;
+    }
+  }
+  const tail = Buffer.alloc(13);
+  tail.set([0x01, 0x00, 0x00, 0xff, 0xff]); // an empty final stored block
+  tail.writeUInt32LE(crc >>> 0, 5);
+  tail.writeUInt32LE(size, 9);
+  yield tail;
 }
 
 let cachedPushExample: unknown;
