@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { githubWebUrl } from "./github/app-setup.js";
+import { parseProxyRange } from "./http/trusted-proxies.js";
 
 const port = v.pipe(
   v.string(),
@@ -19,6 +20,20 @@ const httpUrl = v.pipe(
   v.transform((url) => url.replace(/\/+$/, "")),
 );
 
+/** Comma- or space-separated addresses and CIDR ranges, parsed once here. */
+const proxyRanges = v.pipe(
+  v.string(),
+  v.transform((list) => list.split(/[\s,]+/).filter(Boolean)),
+  v.check(
+    (entries) => entries.every((entry) => parseProxyRange(entry) !== undefined),
+    (issue) => {
+      const bad = (issue.input as string[]).filter((entry) => parseProxyRange(entry) === undefined);
+      return `${bad.map((entry) => JSON.stringify(entry)).join(", ")} ${bad.length === 1 ? "is not an IP address or CIDR range" : "are not IP addresses or CIDR ranges"}; list your reverse proxies, such as 127.0.0.1, 10.0.0.0/8, ::1`;
+    },
+  ),
+  v.transform((entries) => entries.map((entry) => parseProxyRange(entry)!)),
+);
+
 const optionalText = v.optional(v.pipe(v.string(), v.trim(), v.transform((s) => (s === "" ? undefined : s))));
 
 /** The environment variables eserveless reads; Probot's names where Probot has one. */
@@ -26,6 +41,7 @@ const EnvSchema = v.object({
   PORT: v.optional(port, "3000"),
   HOST: v.optional(v.pipe(v.string(), v.nonEmpty("must not be empty")), "0.0.0.0"),
   PUBLIC_URL: v.optional(httpUrl),
+  ESERVELESS_TRUSTED_PROXIES: v.optional(proxyRanges, ""),
   APP_ID: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be the numeric App ID shown on the App's settings page"))),
   PRIVATE_KEY: optionalText,
   PRIVATE_KEY_PATH: optionalText,
@@ -47,6 +63,9 @@ const EnvSchema = v.object({
   ESERVELESS_DOCKER_NETWORK: optionalText,
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
 });
+
+/** PUBLIC_URL, or where this server answers locally. */
+const publicUrlOf = (env: { PUBLIC_URL?: string; PORT: number }) => env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
 
 /** Raised with every bad variable listed, one per line, so an operator fixes all at once. */
 export class ConfigError extends Error {
@@ -100,7 +119,9 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
   return {
     port: e.PORT,
     host: e.HOST,
-    publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+    publicUrl: publicUrlOf(e),
+    /** The reverse proxies whose forwarded headers are believed. */
+    trustedProxies: e.ESERVELESS_TRUSTED_PROXIES,
     githubApiUrl: e.GITHUB_API_URL,
     /** GitHub's web host, where /setup sends people to create the App. */
     githubUrl: e.GITHUB_URL ?? githubWebUrl(e.GITHUB_API_URL),

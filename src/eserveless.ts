@@ -139,6 +139,7 @@ export async function createEserveless(config: Config, io: { docker: Docker; log
     metrics,
     github: getGitHub,
     publicUrl: config.publicUrl,
+    trustedProxies: config.trustedProxies,
     adminToken: config.adminToken,
     maxBodyBytes: config.pool.maxBodyBytes,
     maxUploadBytes: config.sourceLimits.maxBytes,

@@ -1,9 +1,12 @@
 /** Local projects live under this owner in function URLs: /fn/local/<project>/<function>. */
 export const LOCAL_OWNER = "local";
 
+/** Where function URLs start on their host: `/fn/<owner>/<repo>/<function>`. */
+export const FUNCTIONS_PATH = "/fn";
+
 /** The stable URL of an http function: the same across deployments. */
 export function functionUrl(publicUrl: string, repository: string, name: string): string {
-  return `${publicUrl}/fn/${repository}/${name}`;
+  return `${publicUrl}${FUNCTIONS_PATH}/${repository}/${name}`;
 }
 
 /** The page of one deployment, linked from its commit status. */

@@ -17,6 +17,7 @@ import { invokeRoutes } from "./invoke-routes.js";
 import { metricsRoutes, type Metrics } from "./metrics-routes.js";
 import { redeployRoutes } from "./redeploy-routes.js";
 import { setupRoutes, type SetupOptions } from "./setup-routes.js";
+import type { ProxyRange } from "./trusted-proxies.js";
 import { webhookRoutes } from "./webhook-routes.js";
 
 /** Everything the HTTP app needs, passed in: it opens no clients of its own. */
@@ -29,6 +30,8 @@ export interface AppOptions {
   scheduler: CronScheduler;
   github: () => GitHubApp | undefined;
   publicUrl: string;
+  /** ESERVELESS_TRUSTED_PROXIES: peers whose X-Forwarded-* headers are believed. */
+  trustedProxies?: readonly ProxyRange[];
   adminToken: string | undefined;
   metrics: Metrics;
   /** The latest invocations per function; a fresh one when absent. */

@@ -23,12 +23,13 @@ export const testImages = {
  * Runs a whole eserveless on a loopback port, wired exactly as `main.ts`
  * wires it, against the real Docker engine and the GitHub emulator.
  */
-export async function startEserveless(options: { emulator?: GitHubEmulator; env?: Record<string, string> } = {}) {
-  const dataDir = options.env?.DATA_DIR ?? mkdtempSync(join(tmpdir(), "eserveless-test-"));
-  // Listen first so PUBLIC_URL names the real port.
+export async function startEserveless(options: { emulator?: GitHubEmulator; env?: Record<string, string> | ((url: string) => Record<string, string>) } = {}) {
+  // Listen first so PUBLIC_URL (and whatever `env` derives from the URL) names the real port.
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const env = typeof options.env === "function" ? options.env(url) : options.env;
+  const dataDir = env?.DATA_DIR ?? mkdtempSync(join(tmpdir(), "eserveless-test-"));
   const emulator = options.emulator;
   const config = readConfig({
     PUBLIC_URL: url,
@@ -39,7 +40,7 @@ export async function startEserveless(options: { emulator?: GitHubEmulator; env?
     ...(emulator
       ? { APP_ID: String(emulator.appId), PRIVATE_KEY: emulator.privateKey, WEBHOOK_SECRET: emulator.webhookSecret, GITHUB_API_URL: emulator.url }
       : {}),
-    ...options.env,
+    ...env,
   });
   const log = pino({ level: config.logLevel });
   const docker = new Docker();
