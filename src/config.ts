@@ -20,6 +20,15 @@ const httpUrl = v.pipe(
   v.transform((url) => url.replace(/\/+$/, "")),
 );
 
+/** A separate origin for function URLs: scheme, host and port only, since the router serves `/fn/…` at its root. */
+const originUrl = v.pipe(
+  httpUrl,
+  v.check((url) => {
+    const parsed = new URL(url);
+    return parsed.pathname === "/" && !parsed.search && !parsed.hash && !parsed.username && !parsed.password;
+  }, "must be an origin without a path, such as https://fn.example.net"),
+);
+
 /** Comma- or space-separated addresses and CIDR ranges, parsed once here. */
 const proxyRanges = v.pipe(
   v.string(),
@@ -41,6 +50,7 @@ const EnvSchema = v.object({
   PORT: v.optional(port, "3000"),
   HOST: v.optional(v.pipe(v.string(), v.nonEmpty("must not be empty")), "0.0.0.0"),
   PUBLIC_URL: v.optional(httpUrl),
+  ESERVELESS_FUNCTIONS_URL: v.optional(originUrl),
   ESERVELESS_TRUSTED_PROXIES: v.optional(proxyRanges, ""),
   APP_ID: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be the numeric App ID shown on the App's settings page"))),
   PRIVATE_KEY: optionalText,
@@ -106,6 +116,15 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     ? []
     : result.issues.map((issue) => `${v.getDotPath(issue) ?? "environment"}: ${issue.message} (got ${JSON.stringify(issue.input)})`);
   const privateKey = readPrivateKey(defined, readFile, problems);
+  if (result.success && result.output.ESERVELESS_FUNCTIONS_URL) {
+    const publicUrl = publicUrlOf(result.output);
+    // Cookies are scoped by hostname, not by port: only another hostname keeps the dashboard's cookie from functions.
+    if (new URL(result.output.ESERVELESS_FUNCTIONS_URL).hostname === new URL(publicUrl).hostname) {
+      problems.push(
+        `ESERVELESS_FUNCTIONS_URL: must have another hostname than PUBLIC_URL (${publicUrl}); origins that differ only by port share cookies. Use a hostname of its own, best on another registrable domain (such as https://fn.example.net beside https://eserveless.example.com)`,
+      );
+    }
+  }
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const e = result.output;
 
@@ -120,6 +139,8 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     port: e.PORT,
     host: e.HOST,
     publicUrl: publicUrlOf(e),
+    /** Where function URLs live when not under PUBLIC_URL: a hostname of their own. */
+    functionsUrl: e.ESERVELESS_FUNCTIONS_URL,
     /** The reverse proxies whose forwarded headers are believed. */
     trustedProxies: e.ESERVELESS_TRUSTED_PROXIES,
     githubApiUrl: e.GITHUB_API_URL,

@@ -4,9 +4,15 @@ export const LOCAL_OWNER = "local";
 /** Where function URLs start on their host: `/fn/<owner>/<repo>/<function>`. */
 export const FUNCTIONS_PATH = "/fn";
 
-/** The stable URL of an http function: the same across deployments. */
-export function functionUrl(publicUrl: string, repository: string, name: string): string {
-  return `${publicUrl}${FUNCTIONS_PATH}/${repository}/${name}`;
+/** The server's URLs: PUBLIC_URL, and ESERVELESS_FUNCTIONS_URL when functions have a host of their own. */
+export interface ServerUrls {
+  publicUrl: string;
+  functionsUrl?: string | undefined;
+}
+
+/** The stable URL of an http function: the same across deployments, on the functions host when there is one. */
+export function functionUrl(urls: ServerUrls, repository: string, name: string): string {
+  return `${urls.functionsUrl ?? urls.publicUrl}${FUNCTIONS_PATH}/${repository}/${name}`;
 }
 
 /** The page of one deployment, linked from its commit status. */

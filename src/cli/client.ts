@@ -24,6 +24,8 @@ export interface Project {
 /** `GET /api/status`. */
 export interface ServerStatus {
   publicUrl: string;
+  /** Where function URLs live, when not under publicUrl. */
+  functionsUrl?: string;
   github: string;
   containers: PoolStats;
   projects: number;

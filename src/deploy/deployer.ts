@@ -59,6 +59,8 @@ export interface DeployerOptions {
   templates: Map<string, RuntimeTemplate>;
   images: { node: string; golang: string };
   publicUrl: string;
+  /** ESERVELESS_FUNCTIONS_URL: function URLs in statuses live there when set. */
+  functionsUrl?: string;
   /** The GitHub App, when configured; read at each deployment so setup applies without a restart. */
   github: () => GitHubApp | undefined;
   sourceLimits?: Partial<ExtractLimits>;
@@ -217,7 +219,7 @@ export function createDeployer(options: DeployerOptions) {
       options.onLive?.(job.repository);
 
       const functions = manifest.functions.map((fn) =>
-        fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(publicUrl, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule },
+        fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(options, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule },
       );
       const description = `Deployed ${plural(manifest.functions.length, "function")} in ${seconds(performance.now() - started)}${coldStart ? `, cold start ${coldStart} ms` : ""}`;
       store.updateDeployment(job.deploymentId, { state: "success", description, functions, coldStartMs: coldStart || null });
@@ -227,7 +229,7 @@ export function createDeployer(options: DeployerOptions) {
       await Promise.all(
         manifest.functions.map((fn) =>
           fn.type === "http"
-            ? status("success", `eserveless/${fn.name}`, `Live: ${fn.name} answers at its URL (Details)`, functionUrl(publicUrl, job.repository, fn.name))
+            ? status("success", `eserveless/${fn.name}`, `Live: ${fn.name} answers at its URL (Details)`, functionUrl(options, job.repository, fn.name))
             : status("success", `eserveless/${fn.name}`, `Cron: runs on "${fn.schedule}" (${fn.timezone})`, pageUrl),
         ),
       );

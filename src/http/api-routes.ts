@@ -29,6 +29,7 @@ export function apiRoutes(options: {
   pool: ContainerPool;
   github: () => GitHubApp | undefined;
   publicUrl: string;
+  functionsUrl?: string;
   /** Largest upload, in bytes. */
   maxUploadBytes: number;
 }) {
@@ -71,7 +72,7 @@ export function apiRoutes(options: {
       functions: functions.map((fn) => ({
         name: fn.name,
         type: fn.type,
-        ...(fn.type === "http" ? { url: functionUrl(options.publicUrl, repository, fn.name) } : { schedule: fn.spec.schedule as string }),
+        ...(fn.type === "http" ? { url: functionUrl(options, repository, fn.name) } : { schedule: fn.spec.schedule as string }),
       })),
     }));
     return c.json({ projects });
@@ -91,6 +92,7 @@ export function apiRoutes(options: {
   app.get("/api/status", async (c) =>
     c.json({
       publicUrl: options.publicUrl,
+      ...(options.functionsUrl ? { functionsUrl: options.functionsUrl } : {}),
       github: options.github() ? "configured" : "not configured",
       containers: options.pool.stats(),
       projects: new Set(options.store.liveFunctions().map((fn) => fn.repository)).size,

@@ -17,6 +17,7 @@ import { invokeRoutes } from "./invoke-routes.js";
 import { metricsRoutes, type Metrics } from "./metrics-routes.js";
 import { redeployRoutes } from "./redeploy-routes.js";
 import { setupRoutes, type SetupOptions } from "./setup-routes.js";
+import { splitHosts } from "./split-hosts.js";
 import type { ProxyRange } from "./trusted-proxies.js";
 import { webhookRoutes } from "./webhook-routes.js";
 
@@ -30,6 +31,8 @@ export interface AppOptions {
   scheduler: CronScheduler;
   github: () => GitHubApp | undefined;
   publicUrl: string;
+  /** ESERVELESS_FUNCTIONS_URL: function URLs answer on its host only, and nothing else does. */
+  functionsUrl?: string;
   /** ESERVELESS_TRUSTED_PROXIES: peers whose X-Forwarded-* headers are believed. */
   trustedProxies?: readonly ProxyRange[];
   adminToken: string | undefined;
@@ -51,6 +54,7 @@ export interface AppOptions {
 export function createApp(options: AppOptions) {
   const app = new Hono();
   const invocations = options.invocations ?? createInvocationLog();
+  if (options.functionsUrl) app.use(splitHosts({ ...options, functionsUrl: options.functionsUrl }));
   app.get("/healthz", async (c) => {
     const docker = await options.docker.ping().then(
       () => "ok",
