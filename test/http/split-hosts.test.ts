@@ -55,6 +55,10 @@ describe("a functions host of its own", () => {
     expect(refused.status).toBe(404);
     expect(JSON.parse(refused.text)).toMatchObject({ error: { code: "not_found" } });
     expect(refused.text).toContain(functionsUrl);
+    // The split sees the path the router routes by, percent-encoded or not.
+    const encoded = `/%66n/${OWNER}/${REPO}/Headers/x`;
+    expect((await on(functionsHost, encoded)).status).toBe(200);
+    expect((await on(dashboardHost, encoded)).status).toBe(404);
   });
 
   it("serves the dashboard, the API, webhooks and the rest on the other hosts only", async () => {
