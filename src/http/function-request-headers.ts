@@ -2,11 +2,12 @@ import type { IncomingHttpHeaders } from "node:http";
 import { endToEndHeaders } from "../run/proxy.js";
 import { PROBE_HEADER } from "../run/readiness.js";
 import { isAdminBearer } from "./bearer-auth.js";
-import { isSessionCookieName } from "./dashboard/session.js";
+import { isSessionCookieName, mentionsSessionCookie } from "./dashboard/session.js";
 import { forwardedHeaders, isForwardingHeader, type Peer } from "./forwarded-headers.js";
 
 /** A Cookie header without eserveless' session cookie; undefined when nothing else is left. */
 export function withoutSessionCookies(cookie: string): string | undefined {
+  if (!mentionsSessionCookie(cookie)) return cookie;
   const kept = cookie
     .split(";")
     .map((pair) => pair.trim())

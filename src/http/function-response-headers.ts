@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { endToEndHeaders } from "../run/proxy.js";
-import { isSessionCookieName } from "./dashboard/session.js";
+import { isSessionCookieName, mentionsSessionCookie } from "./dashboard/session.js";
 
 /**
  * The policy of function responses served on the dashboard's origin: an
@@ -16,6 +16,7 @@ export const FUNCTION_SANDBOX = "sandbox allow-scripts allow-forms allow-popups"
  * bare value, which reads as that name.
  */
 export function setsSessionCookie(setCookie: string): boolean {
+  if (!mentionsSessionCookie(setCookie)) return false;
   const pair = setCookie.split(";", 1)[0]!.replace(/^[\s=]+/, "");
   return isSessionCookieName(pair.split("=", 1)[0]!);
 }

@@ -9,6 +9,12 @@ const COOKIE_NAME = "eserveless_session";
 /** Every name the session cookie goes by: plain over http, with hono's `__Host-` prefix over https. */
 export const SESSION_COOKIE_NAMES: readonly string[] = [COOKIE_NAME, `__Host-${COOKIE_NAME}`];
 const lowerCaseNames = new Set(SESSION_COOKIE_NAMES.map((name) => name.toLowerCase()));
+const anyName = new RegExp(SESSION_COOKIE_NAMES.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "i");
+
+/** Whether a header value could name one of eserveless' cookies: a cheap test before parsing it. */
+export function mentionsSessionCookie(text: string): boolean {
+  return anyName.test(text);
+}
 
 /**
  * Whether a cookie name is one of eserveless' own. Compared case-insensitively
