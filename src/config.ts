@@ -7,6 +7,7 @@ import { memoryBytes } from "./manifest/manifest-schema.js";
 import { defaultContainerBudget } from "./run/container-budget.js";
 import { sandboxDefaults } from "./run/sandbox.js";
 import { subnetPoolProblem } from "./run/subnet-pool.js";
+import { parseProxyRange } from "./http/trusted-proxies.js";
 
 const port = v.pipe(
   v.string(),
@@ -58,6 +59,28 @@ const cpus = (hint: string) =>
     v.minValue(0.01, `must be at least 0.01 (${hint})`),
     v.maxValue(256, `must be at most 256 (${hint})`),
   );
+/** A separate origin for function URLs: scheme, host and port only, since the router serves `/fn/…` at its root. */
+const originUrl = v.pipe(
+  httpUrl,
+  v.check((url) => {
+    const parsed = new URL(url);
+    return parsed.pathname === "/" && !parsed.search && !parsed.hash && !parsed.username && !parsed.password;
+  }, "must be an origin without a path, such as https://fn.example.net"),
+);
+
+/** Comma- or space-separated addresses and CIDR ranges, parsed once here. */
+const proxyRanges = v.pipe(
+  v.string(),
+  v.transform((list) => list.split(/[\s,]+/).filter(Boolean)),
+  v.check(
+    (entries) => entries.every((entry) => parseProxyRange(entry) !== undefined),
+    (issue) => {
+      const bad = (issue.input as string[]).filter((entry) => parseProxyRange(entry) === undefined);
+      return `${bad.map((entry) => JSON.stringify(entry)).join(", ")} ${bad.length === 1 ? "is not an IP address or CIDR range" : "are not IP addresses or CIDR ranges"}; list your reverse proxies, such as 127.0.0.1, 10.0.0.0/8, ::1`;
+    },
+  ),
+  v.transform((entries) => entries.map((entry) => parseProxyRange(entry)!)),
+);
 
 const optionalText = v.optional(v.pipe(v.string(), v.trim(), v.transform((s) => (s === "" ? undefined : s))));
 
@@ -67,6 +90,8 @@ const EnvFields = v.object({
   // Loopback: function containers reach the host's other addresses. The Dockerfile sets 0.0.0.0.
   HOST: v.optional(v.pipe(v.string(), v.nonEmpty("must not be empty")), "127.0.0.1"),
   PUBLIC_URL: v.optional(httpUrl),
+  ESERVELESS_FUNCTIONS_URL: v.optional(originUrl),
+  ESERVELESS_TRUSTED_PROXIES: v.optional(proxyRanges, ""),
   APP_ID: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be the numeric App ID shown on the App's settings page"))),
   PRIVATE_KEY: optionalText,
   PRIVATE_KEY_PATH: optionalText,
@@ -133,6 +158,8 @@ const EnvSchema = v.pipe(
     ["ESERVELESS_CONTAINER"],
   ),
 );
+/** PUBLIC_URL, or where this server answers locally. */
+const publicUrlOf = (env: { PUBLIC_URL?: string; PORT: number }) => env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
 
 /** Raised with every bad variable listed, one per line, so an operator fixes all at once. */
 export class ConfigError extends Error {
@@ -178,6 +205,15 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
         return `${path ?? "environment"}: ${issue.message} (got ${JSON.stringify(got)})`;
       });
   const privateKey = readPrivateKey(defined, readFile, problems);
+  if (result.success && result.output.ESERVELESS_FUNCTIONS_URL) {
+    const publicUrl = publicUrlOf(result.output);
+    // Cookies are scoped by hostname, not by port: only another hostname keeps the dashboard's cookie from functions.
+    if (new URL(result.output.ESERVELESS_FUNCTIONS_URL).hostname === new URL(publicUrl).hostname) {
+      problems.push(
+        `ESERVELESS_FUNCTIONS_URL: must have another hostname than PUBLIC_URL (${publicUrl}); origins that differ only by port share cookies. Use a hostname of its own, best on another registrable domain (such as https://fn.example.net beside https://eserveless.example.com)`,
+      );
+    }
+  }
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const e = result.output;
 
@@ -191,7 +227,11 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
   return {
     port: e.PORT,
     host: e.HOST,
-    publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+    publicUrl: publicUrlOf(e),
+    /** Where function URLs live when not under PUBLIC_URL: a hostname of their own. */
+    functionsUrl: e.ESERVELESS_FUNCTIONS_URL,
+    /** The reverse proxies whose forwarded headers are believed. */
+    trustedProxies: e.ESERVELESS_TRUSTED_PROXIES,
     githubApiUrl: e.GITHUB_API_URL,
     /** GitHub's web host, where /setup sends people to create the App. */
     githubUrl: e.GITHUB_URL ?? githubWebUrl(e.GITHUB_API_URL),

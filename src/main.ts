@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   // dockerode reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
   const eserveless = await createEserveless(config, { docker: new Docker(), log, store, fs: nodeFileSystem, now });
   const server = serve({ fetch: eserveless.app.fetch, port: config.port, hostname: config.host }, (info) => {
-    log.info({ address: info.address, port: info.port, publicUrl: config.publicUrl }, `eserveless listening; webhook URL ${config.publicUrl}/webhooks/github`);
+    log.info({ address: info.address, port: info.port, publicUrl: config.publicUrl, functionsUrl: config.functionsUrl }, `eserveless listening; webhook URL ${config.publicUrl}/webhooks/github`);
   });
   const shutdown = async (signal: string) => {
     log.info({ signal }, "shutting down");

@@ -303,3 +303,36 @@ describe("readConfig", () => {
     expect(config.missingGitHub).toEqual(["APP_ID", "WEBHOOK_SECRET"]);
   });
 });
+
+describe("readConfig: functions host and trusted proxies", () => {
+  it("has no functions host and trusts no proxy by default", () => {
+    const config = readConfig({});
+    expect(config.functionsUrl).toBeUndefined();
+    expect(config.trustedProxies).toEqual([]);
+  });
+
+  it("takes a functions origin on another hostname", () => {
+    expect(readConfig({ PUBLIC_URL: "https://eserveless.example.com", ESERVELESS_FUNCTIONS_URL: "https://fn.example.net/" }).functionsUrl).toBe("https://fn.example.net");
+  });
+
+  it("refuses a functions URL on PUBLIC_URL's hostname (cookies ignore ports), or with a path", () => {
+    const samePlace = configError(() => readConfig({ PUBLIC_URL: "https://example.com", ESERVELESS_FUNCTIONS_URL: "https://EXAMPLE.com:8443" }));
+    expect(samePlace.problems).toEqual([expect.stringMatching(/^ESERVELESS_FUNCTIONS_URL: must have another hostname than PUBLIC_URL .*registrable domain/)]);
+    // PUBLIC_URL's default counts too.
+    expect(configError(() => readConfig({ PORT: "4000", ESERVELESS_FUNCTIONS_URL: "http://localhost:5000" })).problems).toHaveLength(1);
+    const withPath = configError(() => readConfig({ ESERVELESS_FUNCTIONS_URL: "https://fn.example.net/functions" }));
+    expect(withPath.problems).toEqual([expect.stringMatching(/^ESERVELESS_FUNCTIONS_URL: must be an origin without a path/)]);
+  });
+
+  it("parses trusted proxies as addresses and CIDR ranges, and names every bad entry", () => {
+    expect(readConfig({ ESERVELESS_TRUSTED_PROXIES: "127.0.0.1, 10.0.0.0/8 ::1,fd00::/8" }).trustedProxies).toEqual([
+      { address: "127.0.0.1", prefix: 32, family: "ipv4" },
+      { address: "10.0.0.0", prefix: 8, family: "ipv4" },
+      { address: "::1", prefix: 128, family: "ipv6" },
+      { address: "fd00::", prefix: 8, family: "ipv6" },
+    ]);
+    const error = configError(() => readConfig({ ESERVELESS_TRUSTED_PROXIES: "127.0.0.1, 10.0.0.0/33, proxy.internal, ::1/x" }));
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(/^ESERVELESS_TRUSTED_PROXIES: "10\.0\.0\.0\/33", "proxy\.internal", "::1\/x" are not IP addresses or CIDR ranges/);
+  });
+});

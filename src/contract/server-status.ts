@@ -5,6 +5,8 @@ const GitHubStateSchema = v.picklist(["configured", "not configured"]);
 /** `GET /api/status`: what the server is and how it is doing. */
 export const ServerStatusSchema = v.object({
   publicUrl: v.string(),
+  /** Where function URLs live, when not under publicUrl (ESERVELESS_FUNCTIONS_URL). */
+  functionsUrl: v.optional(v.string()),
   github: GitHubStateSchema,
   /** Containers of http functions by state, and requests waiting for one. */
   containers: v.object({ ready: v.number(), paused: v.number(), draining: v.number(), starting: v.number(), queued: v.number() }),

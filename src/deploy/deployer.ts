@@ -49,6 +49,8 @@ export interface DeployerOptions {
   /** What confines image builds: build network, memory, CPU, time and concurrent builds. */
   build: BuildSandbox;
   publicUrl: string;
+  /** ESERVELESS_FUNCTIONS_URL: function URLs in statuses live there when set. */
+  functionsUrl?: string;
   /** The GitHub App, when configured; read at each deployment so setup applies without a restart. */
   github: () => GitHubApp | undefined;
   sourceLimits?: SourceLimits;
@@ -105,7 +107,7 @@ export function createDeployer(options: DeployerOptions) {
       const { previousImage, coldStartMs } = goLive(deployment, { store, pool }, image, live, started);
       started = [];
       options.onLive?.(job.repository);
-      await reportSuccess(deployment, publicUrl, manifest, coldStartMs);
+      await reportSuccess(deployment, options, manifest, coldStartMs);
       // After the statuses: the user waits for those, not for the clean-up.
       await pruneReplacedImages(deployment, { docker, instance }, image, previousImage);
     } catch (error) {

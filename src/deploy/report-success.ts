@@ -1,5 +1,5 @@
 import type { Manifest } from "../manifest/manifest-schema.js";
-import { functionUrl } from "../urls.js";
+import { functionUrl, type ServerUrls } from "../urls.js";
 import type { DeploymentContext } from "./deployment-context.js";
 import { plural, seconds } from "../format.js";
 
@@ -7,10 +7,10 @@ import { plural, seconds } from "../format.js";
  * Records a live deployment as a success, says its function URLs, and posts
  * its commit statuses: one for the deployment, one per function.
  */
-export async function reportSuccess(deployment: DeploymentContext, publicUrl: string, manifest: Manifest, coldStartMs: number): Promise<void> {
+export async function reportSuccess(deployment: DeploymentContext, urls: ServerUrls, manifest: Manifest, coldStartMs: number): Promise<void> {
   const { job, say, status, pageUrl } = deployment;
   const functions = manifest.functions.map((fn) =>
-    fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(publicUrl, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule },
+    fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(urls, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule },
   );
   const description = `Deployed ${plural(manifest.functions.length, "function")} in ${seconds(performance.now() - deployment.startedAt)}${coldStartMs ? `, cold start ${coldStartMs} ms` : ""}`;
   deployment.record({ state: "success", description, functions, coldStartMs: coldStartMs || null });
@@ -20,7 +20,7 @@ export async function reportSuccess(deployment: DeploymentContext, publicUrl: st
   await Promise.all(
     manifest.functions.map((fn) =>
       fn.type === "http"
-        ? status("success", `eserveless/${fn.name}`, `Live: ${fn.name} answers at its URL (Details)`, functionUrl(publicUrl, job.repository, fn.name))
+        ? status("success", `eserveless/${fn.name}`, `Live: ${fn.name} answers at its URL (Details)`, functionUrl(urls, job.repository, fn.name))
         : status("success", `eserveless/${fn.name}`, `Cron: runs on "${fn.schedule}" (${fn.timezone})`, pageUrl),
     ),
   );

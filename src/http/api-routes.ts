@@ -35,6 +35,7 @@ export function apiRoutes(options: {
   pool: ContainerPool;
   github: () => GitHubApp | undefined;
   publicUrl: string;
+  functionsUrl?: string;
   /** Largest upload, in bytes. */
   maxUploadBytes: number;
 }) {
@@ -77,7 +78,7 @@ export function apiRoutes(options: {
       functions: functions.map((fn) => ({
         name: fn.name,
         type: fn.type,
-        ...(fn.type === "http" ? { url: functionUrl(options.publicUrl, repository, fn.name) } : { schedule: fn.spec.schedule }),
+        ...(fn.type === "http" ? { url: functionUrl(options, repository, fn.name) } : { schedule: fn.spec.schedule }),
       })),
     }));
     return c.json(toWire(ProjectListSchema, { projects }));
@@ -99,6 +100,7 @@ export function apiRoutes(options: {
     c.json(
       toWire(ServerStatusSchema, {
         publicUrl: options.publicUrl,
+        ...(options.functionsUrl ? { functionsUrl: options.functionsUrl } : {}),
         github: options.github() ? "configured" : "not configured",
         containers: options.pool.stats(),
         projects: new Set(options.store.liveFunctions().map((fn) => fn.repository)).size,

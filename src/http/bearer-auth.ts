@@ -10,6 +10,13 @@ export function safeEqual(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** Whether an Authorization header is `Bearer <token>` with the admin token: eserveless' own credential. */
+export function isAdminBearer(header: string | undefined, token: string | undefined): boolean {
+  if (!token || !header) return false;
+  const match = /^Bearer\s+(.+)$/i.exec(header);
+  return match !== null && safeEqual(match[1]!.trim(), token);
+}
+
 /**
  * Requires `Authorization: Bearer <token>` equal to the admin token. Without
  * a configured token the route is disabled (503) rather than open.
@@ -22,9 +29,7 @@ export function bearerAuth(token: string | undefined) {
         code: "admin_token_unset",
       });
     }
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !safeEqual(match[1]!.trim(), token)) {
+    if (!isAdminBearer(c.req.header("authorization"), token)) {
       c.header("WWW-Authenticate", 'Bearer realm="eserveless"');
       throw new UnauthorizedError("Missing or wrong admin token: send Authorization: Bearer $ESERVELESS_ADMIN_TOKEN.");
     }

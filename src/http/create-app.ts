@@ -20,6 +20,8 @@ import { metricsRoutes, type Metrics } from "./metrics-routes.js";
 import { redeployRoutes } from "./redeploy-routes.js";
 import { setupRoutes, type SetupOptions } from "./setup-routes.js";
 import { toWire } from "./to-wire.js";
+import { splitHosts } from "./split-hosts.js";
+import type { ProxyRange } from "./trusted-proxies.js";
 import { webhookRoutes } from "./webhook-routes.js";
 
 /** Everything the HTTP app needs, passed in: it opens no clients of its own. */
@@ -32,6 +34,10 @@ export interface AppOptions {
   scheduler: CronScheduler;
   github: () => GitHubApp | undefined;
   publicUrl: string;
+  /** ESERVELESS_FUNCTIONS_URL: function URLs answer on its host only, and nothing else does. */
+  functionsUrl?: string;
+  /** ESERVELESS_TRUSTED_PROXIES: peers whose X-Forwarded-* headers are believed. */
+  trustedProxies?: readonly ProxyRange[];
   adminToken: string | undefined;
   metrics: Metrics;
   /** The latest invocations per function; a fresh one when absent. */
@@ -53,6 +59,7 @@ export interface AppOptions {
 export function createApp(options: AppOptions) {
   const app = new Hono();
   const invocations = options.invocations ?? createInvocationLog();
+  if (options.functionsUrl) app.use(splitHosts({ ...options, functionsUrl: options.functionsUrl }));
   app.get("/healthz", async (c) => {
     const docker = await options.docker.ping().then(
       () => "ok",

@@ -8,9 +8,13 @@ import { EserveslessError, NotFoundError } from "../errors.js";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Lease } from "../run/function-pool.js";
-import { ProxyError, endToEndHeaders, proxyRequest } from "../run/proxy.js";
-import { PROBE_HEADER } from "../run/readiness.js";
+import { ProxyError, proxyRequest } from "../run/proxy.js";
 import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function-store.js";
+import { FUNCTIONS_PATH } from "../urls.js";
+import { peerOf } from "./forwarded-headers.js";
+import { functionRequestHeaders } from "./function-request-headers.js";
+import { functionResponseHeaders } from "./function-response-headers.js";
+import { trustedProxies, type ProxyRange } from "./trusted-proxies.js";
 import type { InvocationLog } from "./invocation-log.js";
 import type { Metrics } from "./metrics-routes.js";
 
@@ -22,14 +26,14 @@ type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse } | 
  * The function's response as a web Response, streamed. The lease is returned
  * when the body has been sent, and discarded when the function broke off.
  */
-function streamResponse(upstream: IncomingMessage, lease: Lease, extraHeaders: Record<string, string>, callerGone: () => boolean): Response {
+function streamResponse(upstream: IncomingMessage, lease: Lease, upstreamHeaders: Record<string, string | string[]>, extraHeaders: Record<string, string>, callerGone: () => boolean): Response {
   upstream.once("close", () => {
     // Cut short by the function (not by a caller that went away): replace it.
     if (upstream.complete || callerGone()) lease.release();
     else lease.discard("the response body broke off");
   });
   const headers = new Headers();
-  for (const [name, value] of Object.entries(endToEndHeaders(upstream.headers))) {
+  for (const [name, value] of Object.entries(upstreamHeaders)) {
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
   for (const [name, value] of Object.entries(extraHeaders)) headers.append(name, value);
@@ -70,8 +74,7 @@ function callerSignal(outgoing: ServerResponse): AbortSignal {
  * returned when the function finished its response or the caller went away,
  * and discarded when the function broke off mid-body.
  */
-function pipeResponse(upstream: IncomingMessage, outgoing: ServerResponse, lease: Lease, extra: Record<string, string>): void {
-  const headers: Record<string, string | string[]> = endToEndHeaders(upstream.headers);
+function pipeResponse(upstream: IncomingMessage, outgoing: ServerResponse, lease: Lease, headers: Record<string, string | string[]>, extra: Record<string, string>): void {
   for (const [name, value] of Object.entries(extra)) headers[name] = headers[name] ? [headers[name]].flat().concat(value) : value;
   outgoing.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);
   upstream.pipe(outgoing);
@@ -97,6 +100,12 @@ export interface InvokeOptions {
   log: Logger;
   /** Largest request body, in bytes (413 past it). */
   maxBodyBytes?: number;
+  /** Never forwarded to functions when a caller sends it as a bearer token. */
+  adminToken?: string | undefined;
+  /** ESERVELESS_FUNCTIONS_URL; without it functions share the dashboard's origin, and their responses are sandboxed. */
+  functionsUrl?: string | undefined;
+  /** Peers whose X-Forwarded-* headers are believed. */
+  trustedProxies?: readonly ProxyRange[];
 }
 
 /**
@@ -106,6 +115,8 @@ export interface InvokeOptions {
  */
 export function invokeRoutes(options: InvokeOptions) {
   const maxBodyBytes = options.maxBodyBytes ?? defaultLimits.bodyBytes;
+  const isTrusted = trustedProxies(options.trustedProxies ?? []);
+  const sandbox = options.functionsUrl === undefined;
   const tooLarge = () =>
     new EserveslessError(`Request body too large: the limit is ${maxBodyBytes} bytes (ESERVELESS_MAX_BODY_BYTES)`, { status: 413, code: "body_too_large" });
 
@@ -128,7 +139,8 @@ export function invokeRoutes(options: InvokeOptions) {
 
     const url = new URL(c.req.url);
     const prefix = url.pathname.split("/").slice(0, 5).join("/");
-    const path = (url.pathname.slice(prefix.length) || "/") + url.search;
+    // The log keeps the path only: query strings carry tokens and personal data.
+    const path = url.pathname.slice(prefix.length) || "/";
     const timeoutMs = fn.spec.timeout * 1000;
     const node = c.env as NodeBindings;
 
@@ -151,13 +163,10 @@ export function invokeRoutes(options: InvokeOptions) {
       );
     };
 
-    const headers = endToEndHeaders(node?.incoming?.headers ?? Object.fromEntries(c.req.raw.headers));
-    delete headers[PROBE_HEADER];
-    const remote = node?.incoming?.socket.remoteAddress;
-    headers["x-forwarded-for"] = [c.req.header("x-forwarded-for"), remote].filter(Boolean).join(", ");
-    if (!headers["x-forwarded-for"]) delete headers["x-forwarded-for"];
-    headers["x-forwarded-host"] = url.host;
-    headers["x-forwarded-proto"] = url.protocol.replace(":", "");
+    const headers = functionRequestHeaders(node?.incoming?.headers ?? Object.fromEntries(c.req.raw.headers), {
+      peer: peerOf(node?.incoming, isTrusted),
+      adminToken: options.adminToken,
+    });
     const body = requestBody(c, node?.incoming);
 
     let upstream: IncomingMessage;
@@ -167,7 +176,7 @@ export function invokeRoutes(options: InvokeOptions) {
         port: lease.replica.port,
         agent: lease.replica.agent,
         method: c.req.method,
-        path,
+        path: path + url.search,
         headers,
         body,
         maxBodyBytes,
@@ -207,11 +216,11 @@ export function invokeRoutes(options: InvokeOptions) {
     const extra: Record<string, string> = lease.coldStartMs !== undefined ? { "server-timing": `cold-start;dur=${lease.coldStartMs}` } : {};
     if (node?.outgoing) {
       // Straight onto the socket: one write for head and body, no web streams.
-      pipeResponse(upstream, node.outgoing, lease, extra);
+      pipeResponse(upstream, node.outgoing, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra);
       return RESPONSE_ALREADY_SENT;
     }
     const callerGone = () => c.req.raw.signal.aborted;
-    return streamResponse(upstream, lease, extra, callerGone);
+    return streamResponse(upstream, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra, callerGone);
   };
-  return new Hono().all("/fn/:owner/:repo/:name", handler).all("/fn/:owner/:repo/:name/*", handler);
+  return new Hono().all(`${FUNCTIONS_PATH}/:owner/:repo/:name`, handler).all(`${FUNCTIONS_PATH}/:owner/:repo/:name/*`, handler);
 }

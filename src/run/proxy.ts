@@ -34,6 +34,19 @@ export function endToEndHeaders(headers: IncomingHttpHeaders | Record<string, st
   return out;
 }
 
+/**
+ * The headers to send with or without a body. Framing headers go only with
+ * the body they describe: a `Content-Length` sent without its bytes makes the
+ * function read the start of the next request on the pooled socket as a body,
+ * and whatever follows as a request the router never checked.
+ */
+export function framedHeaders(headers: Record<string, string | string[]>, withBody: boolean): Record<string, string | string[]> {
+  if (withBody) return headers;
+  if (headers["content-length"] === undefined && headers["transfer-encoding"] === undefined) return headers;
+  const { "content-length": _length, "transfer-encoding": _encoding, ...rest } = headers;
+  return rest;
+}
+
 export interface ProxyInput {
   host: string;
   port: number;
@@ -63,7 +76,7 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
       failure ??= error;
       upstream.destroy(error);
     };
-    const upstream = request({ host: input.host, port: input.port, agent: input.agent, method: input.method, path: input.path, headers: input.headers });
+    const upstream = request({ host: input.host, port: input.port, agent: input.agent, method: input.method, path: input.path, headers: framedHeaders(input.headers, input.body !== null) });
     const timer = setTimeout(() => fail(new ProxyError("timeout", `no answer within ${input.timeoutMs} ms`)), input.timeoutMs);
     const onAbort = () => fail(new ProxyError("client_gone", "the caller went away"));
     input.signal.addEventListener("abort", onAbort, { once: true });
@@ -85,17 +98,26 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
       upstream.end();
       return;
     }
+    // A body that does not match its declared length fails and destroys the socket instead of desyncing it.
+    const declared = input.headers["content-length"] === undefined ? undefined : Number(input.headers["content-length"]);
+    const mismatch = () => new ProxyError("upstream", `the request body does not match its Content-Length of ${declared} bytes`);
     let bytes = 0;
     const limit = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         bytes += chunk.length;
         if (bytes > input.maxBodyBytes) callback(new ProxyError("body_too_large", `the request body passed ${input.maxBodyBytes} bytes`));
+        else if (declared !== undefined && bytes > declared) callback(mismatch());
         else callback(null, chunk);
+      },
+      flush(callback) {
+        callback(declared !== undefined && bytes !== declared ? mismatch() : null);
       },
     });
     pipeline(input.body, limit, upstream).catch((error: unknown) => {
+      // The body was not fully forwarded: the socket goes with it, whatever happened to the response.
       if (error instanceof ProxyError) fail(error);
-      else if (input.body?.destroyed && !upstream.destroyed) fail(new ProxyError("client_gone", "the caller went away mid-upload"));
+      else if (input.body?.destroyed) fail(new ProxyError("client_gone", "the caller went away mid-upload"));
+      else fail(new ProxyError("upstream", `the request body could not be sent: ${(error as Error).message}`, { cause: error }));
     });
   });
 }

@@ -39,7 +39,7 @@ describe("reportSuccess", () => {
   it("records the success, says the function URLs and posts a status for the deployment and one per function", async () => {
     const { sha, test } = pushed();
     const { deploymentId } = test.deployment.job;
-    await reportSuccess(test.deployment, TEST_PUBLIC_URL, manifest, 42);
+    await reportSuccess(test.deployment, { publicUrl: TEST_PUBLIC_URL }, manifest, 42);
 
     const recorded = test.recorded();
     expect(recorded.state).toBe("success");
@@ -63,7 +63,7 @@ describe("reportSuccess", () => {
 
   it("leaves the cold start out when no container was started", async () => {
     const { test } = pushed();
-    await reportSuccess(test.deployment, TEST_PUBLIC_URL, manifest, 0);
+    await reportSuccess(test.deployment, { publicUrl: TEST_PUBLIC_URL }, manifest, 0);
     expect(test.recorded().description).toMatch(/^Deployed 2 functions in \d+\.\d s$/);
     expect(test.recorded().coldStartMs).toBeNull();
   });

@@ -17,11 +17,14 @@ export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
  * against the GitHub emulator and the real Docker engine (or `docker`, such
  * as an unreachable one for tests that need no engine).
  */
-export async function startEserveless(options: { emulator?: GitHubEmulator; env?: Record<string, string>; docker?: Docker } = {}) {
-  // Listen first so PUBLIC_URL names the real port.
+export async function startEserveless(
+  options: { emulator?: GitHubEmulator; env?: Record<string, string> | ((url: string) => Record<string, string>); docker?: Docker } = {},
+) {
+  // Listen first so PUBLIC_URL (and whatever `env` derives from the URL) names the real port.
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const env = typeof options.env === "function" ? options.env(url) : options.env;
   const emulator = options.emulator;
   const docker = options.docker ?? new Docker();
   const wired = await wireApp({
@@ -32,7 +35,7 @@ export async function startEserveless(options: { emulator?: GitHubEmulator; env?
       ...(emulator
         ? { APP_ID: String(emulator.appId), PRIVATE_KEY: emulator.privateKey, WEBHOOK_SECRET: emulator.webhookSecret, GITHUB_API_URL: emulator.url }
         : {}),
-      ...options.env,
+      ...env,
     },
   });
   const dataDir = wired.dataDir;

@@ -48,6 +48,7 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
   const c = status.containers;
   const rows = [
     ["Server", ctx.client.url === status.publicUrl ? status.publicUrl : `${ctx.client.url} (public URL ${status.publicUrl})`],
+    ...(status.functionsUrl ? [["Functions", status.functionsUrl]] : []),
     ["GitHub", status.github],
     ["Docker", health?.docker ?? "unknown"],
     ["Containers", `${c.ready} ready, ${c.paused} paused, ${c.starting} starting, ${c.draining} draining; ${c.queued} requests waiting`],

@@ -19,6 +19,7 @@ export interface DashboardOptions {
   store: LiveFunctionStore & DeploymentStore & CronRunStore;
   scheduler: CronScheduler;
   publicUrl: string;
+  functionsUrl?: string;
   sessions: Sessions;
 }
 
@@ -78,7 +79,7 @@ export function dashboardRoutes(options: DashboardOptions) {
   });
 
   const functionView = (fn: LiveFunction): FunctionView => {
-    if (fn.type === "http") return { name: fn.name, type: "http", url: functionUrl(options.publicUrl, fn.repository, fn.name), limits: limits(fn.spec) };
+    if (fn.type === "http") return { name: fn.name, type: "http", url: functionUrl(options, fn.repository, fn.name), limits: limits(fn.spec) };
     const scheduled = scheduler.schedules(fn.repository).find((s) => s.function.toLowerCase() === fn.name.toLowerCase());
     return {
       name: fn.name,

@@ -6,6 +6,24 @@ import { safeEqual } from "../bearer-auth.js";
 /** How long a dashboard sign-in lasts. */
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 const COOKIE_NAME = "eserveless_session";
+/** Every name the session cookie goes by: plain over http, with hono's `__Host-` prefix over https. */
+export const SESSION_COOKIE_NAMES: readonly string[] = [COOKIE_NAME, `__Host-${COOKIE_NAME}`];
+const lowerCaseNames = new Set(SESSION_COOKIE_NAMES.map((name) => name.toLowerCase()));
+const anyName = new RegExp(SESSION_COOKIE_NAMES.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "i");
+
+/** Whether a header value could name one of eserveless' cookies: a cheap test before parsing it. */
+export function mentionsSessionCookie(text: string): boolean {
+  return anyName.test(text);
+}
+
+/**
+ * Whether a cookie name is one of eserveless' own. Compared case-insensitively
+ * and trimmed: browsers treat `__host-` as the prefix too, and a function must
+ * not get near the name under any spelling.
+ */
+export function isSessionCookieName(name: string): boolean {
+  return lowerCaseNames.has(name.trim().toLowerCase());
+}
 type CookieOptions = NonNullable<Parameters<typeof setSignedCookie>[4]>;
 
 export interface Session {
