@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { loadRuntimeTemplates } from "./image/build-context.js";
-import { BuildSlots } from "./image/build-slots.js";
+import { Slots } from "./slots.js";
 import type { Config } from "./config.js";
 import { CronScheduler } from "./cron/cron-scheduler.js";
 import { createDeployer } from "./deploy/deployer.js";
@@ -123,7 +123,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
       memoryBytes: config.build.memoryBytes,
       cpus: config.build.cpus,
       timeoutMs: config.build.timeoutMs,
-      slots: new BuildSlots(config.build.maxConcurrent),
+      slots: new Slots(config.build.maxConcurrent),
     },
     publicUrl: config.publicUrl,
     functionsUrl: config.functionsUrl,

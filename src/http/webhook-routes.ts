@@ -6,7 +6,7 @@ import { handleWebhookEvent } from "../deploy/handle-webhook-event.js";
 import type { DeliveryStore } from "../store/delivery-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 import { parseSignature, readSignedBody, type SignedBodyRefusal } from "./read-signed-body.js";
-import { Slots } from "./slots.js";
+import { Slots } from "../slots.js";
 
 /** GitHub caps webhook payloads at 25 MB; anything larger is not GitHub. */
 export const WEBHOOK_MAX_BYTES = 25 * 1024 * 1024;
@@ -59,7 +59,7 @@ export function webhookRoutes(options: { webhookSecret: () => string | undefined
     const name = c.req.header("x-github-event");
     if (!id || !name) throw new BadRequestError("X-GitHub-Delivery and X-GitHub-Event headers are required");
     if (Number(c.req.header("content-length") ?? 0) > WEBHOOK_MAX_BYTES) throw refusals.too_large();
-    const release = slots.take();
+    const release = slots.tryTake();
     if (!release) {
       throw new EserveslessError("Too many webhook deliveries at once; retry in a few seconds", {
         status: 503,

@@ -1,5 +1,5 @@
 import type Docker from "dockerode";
-import type { BuildSlots } from "./build-slots.js";
+import type { Slots } from "../slots.js";
 
 /**
  * The limits an image build runs under. A build runs the project's install
@@ -17,7 +17,7 @@ export interface BuildSandbox {
   /** Past this the build is stopped and fails (`ESERVELESS_BUILD_TIMEOUT`). */
   timeoutMs: number;
   /** Builds that run at once across repositories (`ESERVELESS_MAX_CONCURRENT_BUILDS`). */
-  slots: BuildSlots;
+  slots: Slots;
 }
 
 /**

@@ -4,7 +4,7 @@ import { readConfig } from "../../src/config.js";
 import { ProjectNetworks } from "../../src/run/project-networks.js";
 import { SubnetPool } from "../../src/run/subnet-pool.js";
 import type { BuildSandbox } from "../../src/image/build-sandbox.js";
-import { BuildSlots } from "../../src/image/build-slots.js";
+import { Slots } from "../../src/slots.js";
 
 /**
  * Project networks as eserveless makes them with its default settings, for
@@ -24,5 +24,5 @@ export function testNetworks(docker: Docker, instance: string, options: { self?:
 /** The build sandbox eserveless makes with its default settings, on `networks`' build network. */
 export function testBuildSandbox(networks: ProjectNetworks): BuildSandbox {
   const { build } = readConfig({});
-  return { ...build, network: () => networks.forBuilds(), slots: new BuildSlots(build.maxConcurrent) };
+  return { ...build, network: () => networks.forBuilds(), slots: new Slots(build.maxConcurrent) };
 }

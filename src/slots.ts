@@ -1,4 +1,4 @@
-/** What a build that must wait is told: how many run, and how many wait before it. */
+/** What a caller that must wait is told: how many run, and how many wait before it. */
 export interface SlotWait {
   running: number;
   ahead: number;
@@ -10,27 +10,31 @@ interface Waiter {
 }
 
 /**
- * The image builds that may run at once, across repositories
- * (`ESERVELESS_MAX_CONCURRENT_BUILDS`): a first-come, first-served
- * semaphore. Deployments of one repository already run one at a time; this
- * keeps many repositories from building at once on one host.
+ * A first-come, first-served counting semaphore. Image builds wait for one
+ * (`ESERVELESS_MAX_CONCURRENT_BUILDS`); webhook bodies take one or are refused
+ * at once, so that a waiting request and its body are never kept in memory.
  */
-export class BuildSlots {
+export class Slots {
   #running = 0;
   readonly #waiting: Waiter[] = [];
 
   constructor(readonly max: number) {
-    if (!Number.isInteger(max) || max < 1) throw new RangeError(`BuildSlots needs at least one slot, got ${max}`);
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`Slots needs at least one slot, got ${max}`);
   }
 
-  /** Builds running now. */
+  /** Slots taken now. */
   get running(): number {
     return this.#running;
   }
 
-  /** Builds waiting for a slot. */
+  /** Callers waiting for a slot. */
   get waiting(): number {
     return this.#waiting.length;
+  }
+
+  /** A free slot's release function, or undefined when none is free (or others wait): never waits. */
+  tryTake(): (() => void) | undefined {
+    return this.#running < this.max && this.#waiting.length === 0 ? this.#take() : undefined;
   }
 
   /**

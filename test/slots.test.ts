@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { BuildSlots, type SlotWait } from "../../src/image/build-slots.js";
+import { Slots, type SlotWait } from "../src/slots.js";
 
-describe("BuildSlots", () => {
+describe("Slots", () => {
   it("lets `max` builds run, queues the rest first come first served, and says so to each that waits", async () => {
-    const slots = new BuildSlots(2);
+    const slots = new Slots(2);
     const order: string[] = [];
     const waits: Record<string, SlotWait> = {};
     const take = (name: string) =>
@@ -36,7 +36,7 @@ describe("BuildSlots", () => {
   });
 
   it("gives up the place in line when the build is cut short while waiting", async () => {
-    const slots = new BuildSlots(1);
+    const slots = new Slots(1);
     const first = await slots.acquire();
     const abort = new AbortController();
     const waiting = slots.acquire(abort.signal);
@@ -48,5 +48,21 @@ describe("BuildSlots", () => {
     (await next)();
     expect(slots.running).toBe(0);
     await expect(slots.acquire(AbortSignal.abort(new Error("already")))).rejects.toThrow("already");
+  });
+
+  it("takes a free slot without waiting, or none when all are taken or others wait", async () => {
+    const slots = new Slots(1);
+    const release = slots.tryTake();
+    expect(release).toBeTypeOf("function");
+    expect(slots.tryTake()).toBeUndefined();
+    const queued = slots.acquire();
+    release!();
+    // The freed slot went to the caller in line, not to whoever asks next.
+    expect(slots.tryTake()).toBeUndefined();
+    (await queued)();
+    const again = slots.tryTake();
+    again!();
+    again!(); // twice frees one slot only
+    expect(slots.running).toBe(0);
   });
 });
