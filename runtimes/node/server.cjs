@@ -10,8 +10,12 @@
 // An http function is either a Node handler, (req, res), or Fetch-style,
 // (request) => Response (a Hono app's fetch, `export default { fetch }`).
 // ESERVELESS_HANDLER, from `handler:` in .eserveless.yaml, says which:
-// `node`, `fetch`, or `auto` (the default): a function is a Node handler and
-// an object with a fetch method is Fetch-style.
+// `node`, `fetch`, or `auto` (the default), which tells by the export when the
+// module loads: an object with a fetch method and a function declaring one
+// parameter are Fetch-style, a function declaring two or more is (req, res),
+// and a function declaring none (or only a rest parameter) cannot be told, so
+// the container exits with the fix and the deployment fails.
+const { spawnSync } = require("node:child_process");
 const http = require("node:http");
 const path = require("node:path");
 const { Readable } = require("node:stream");
@@ -39,13 +43,64 @@ const describe = (error) => (error && error.stack ? error.stack : String(error))
 const isObject = (value) => (typeof value === "object" || typeof value === "function") && value !== null;
 const hasFetch = (value) => isObject(value) && typeof value.fetch === "function";
 
+/** A path of the project as its author knows it: relative to /app. */
+const projectPath = (file) => path.relative("/app", file.replace(/^file:\/\//, ""));
+
+/**
+ * Where a SyntaxError is, from Node's banner ("<file>:<line>", the source
+ * line, a caret line under the offending part), which CommonJS stacks and
+ * `node --check` print; undefined when `lines` do not open with one.
+ */
+function bannerLocation(lines) {
+  const head = /^((?:file:\/\/)?\/\S*?):(\d+)$/.exec(lines[0] || "");
+  const caret = lines[2] || "";
+  if (!head || !caret.includes("^")) return undefined;
+  return { file: projectPath(head[1]), line: Number(head[2]), column: caret.indexOf("^") + 1, source: [lines[1], caret] };
+}
+
+/**
+ * Where a module failed to load: a syntax error's file, line and column (an
+ * ES module's SyntaxError carries none, so the entry is checked with `node
+ * --check`, which parses it without running it), or the first stack frame in
+ * the project's own files.
+ */
+function loadLocation(error) {
+  const stack = typeof error?.stack === "string" ? error.stack.split("\n") : [];
+  const banner = bannerLocation(stack);
+  if (banner) return banner;
+  if (error instanceof SyntaxError) {
+    const check = spawnSync(process.execPath, ["--check", entry], { encoding: "utf8", timeout: 10_000 });
+    const checked = bannerLocation(String(check.stderr || "").split("\n"));
+    // The stack lacks the banner: print it.
+    if (checked) return { ...checked, print: true };
+  }
+  for (const frame of stack) {
+    const at = /\(?((?:file:\/\/)?\/app\/[^():]+):(\d+):(\d+)\)?$/.exec(frame);
+    if (at && !at[1].includes("/node_modules/")) return { file: projectPath(at[1]), line: Number(at[2]), column: Number(at[3]) };
+  }
+  return undefined;
+}
+
+/**
+ * Exits for a module that cannot load. The detail (the offending source
+ * line, the stack) goes first; the last line is the reason in one line, the
+ * error and the user's file:line:column, which the deployment reports.
+ */
+function failToLoad(error) {
+  const headline = error instanceof Error ? `${error.name}: ${error.message.split("\n")[0]}` : String(error);
+  const where = loadLocation(error);
+  if (where && where.print) console.error(`${where.file}:${where.line}\n${where.source.join("\n")}`);
+  console.error(describe(error));
+  fail(`cannot load ${entryName}: ${headline}${where ? ` (${where.file}:${where.line}:${where.column})` : ""}`);
+}
+
 /** The export named `name`; a module without one may serve its default export. */
 async function loadExport(exportName = name) {
   let mod;
   try {
     mod = await import(pathToFileURL(entry).href);
   } catch (error) {
-    fail(`cannot load ${entryName}: ${describe(error)}`);
+    failToLoad(error);
   }
   // A CommonJS module's module.exports arrives as the default export.
   const exports = isObject(mod.default) ? mod.default : undefined;
@@ -80,11 +135,16 @@ const executionContext = {
   passThroughOnException() {},
 };
 
+/** The answer to a call that failed in user code: JSON, as every eserveless error; the error itself goes to the function's output only. */
+const FAILED_BODY = JSON.stringify({
+  error: { code: "function_failed", message: `${name} failed while handling the request; its output (eserveless logs <owner>/<repo>/${name}) says why` },
+});
+
 function internalError(res, error) {
   console.error(`eserveless: ${name} failed:`, error);
   if (!res.headersSent) {
-    res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
-    res.end("Internal Server Error\n");
+    res.writeHead(500, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(FAILED_BODY) });
+    res.end(FAILED_BODY);
   } else {
     res.destroy(error instanceof Error ? error : new Error(String(error)));
   }
@@ -94,11 +154,9 @@ function nodeHandler(fn) {
   return (req, res) =>
     Promise.resolve()
       .then(() => fn(req, res))
-      .then((result) => {
-        // A Fetch-style function called as a Node handler returns its answer instead of writing it.
-        if (handlerKind === "auto" && isResponse(result) && !res.headersSent) {
-          throw new TypeError(`${name} returned a Response: it is a Fetch-style handler, so add \`handler: fetch\` to its entry in .eserveless.yaml`);
-        }
+      .then(async (result) => {
+        // A handler that returns a Response instead of writing one is served as one.
+        if (isResponse(result) && !res.headersSent) await sendResponse(req, res, result);
       })
       .catch((error) => internalError(res, error));
 }
@@ -179,7 +237,12 @@ function httpHandler(value) {
     return fetchHandler((request, env, ctx) => value.fetch(request, env, ctx));
   }
   if (typeof value === "function") {
-    return handlerKind === "fetch" ? fetchHandler(value) : nodeHandler(value);
+    if (handlerKind === "fetch") return fetchHandler(value);
+    if (handlerKind === "node") return nodeHandler(value);
+    // auto: by the parameters it declares (defaulted and rest parameters do not count).
+    if (value.length === 1) return fetchHandler(value);
+    if (value.length >= 2) return nodeHandler(value);
+    fail(`${name} declares no parameters, so its style is unknown: add \`handler: fetch\` for (request) => Response, or \`handler: node\`, in .eserveless.yaml`);
   }
   if (hasFetch(value)) {
     fail(`${name} is an object with a fetch method, which \`handler: node\` cannot serve: remove handler from .eserveless.yaml or set it to fetch`);

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { cronSettings } from "../cron/cron-scheduler.js";
 import { ContainerFailedError, UpstreamError } from "../errors.js";
 import { runOnce } from "../run/run-once.js";
+import { runtimeReason } from "../run/runtime-reason.js";
 import { eserveslessLabels } from "../run/sandbox.js";
 import type { LiveCronFunction } from "../store/live-function-store.js";
 import { slug } from "../slug.js";
@@ -68,8 +69,7 @@ export async function checkCronFunction(
     .map((line) => line.trimEnd())
     .filter((line) => line !== "");
   // The runtime says why in a line of its own; a Go panic in an init function, in its first line.
-  const own = logs.findLast((line) => line.startsWith("eserveless: "));
-  const hint = logs.find((line) => line.startsWith("panic: ")) ?? logs.at(-1);
+  const why = runtimeReason(logs);
   let message: string;
   if (result.reason === "timeout") {
     message = `its check did not end within ${Math.round(timeoutMs / 1000)} s: loading it must not block (the function itself is called only on schedule)`;
@@ -77,10 +77,10 @@ export async function checkCronFunction(
     throw new UpstreamError(`${fn.name}: the container of its check was removed from outside eserveless`, { code: "container_removed" });
   } else if (result.killed === "out_of_memory") {
     message = `killed for using more than its ${Math.round(settings.memoryBytes / 1024 ** 2)} MiB of memory while loading`;
-  } else if (own) {
-    message = own.slice("eserveless: ".length);
+  } else if (why?.own) {
+    message = why.reason;
   } else {
-    message = `exited with code ${result.exitCode ?? "unknown"} while loading${hint ? `: ${hint}` : ""}`;
+    message = `exited with code ${result.exitCode ?? "unknown"} while loading${why ? `: ${why.reason}` : ""}`;
   }
   throw new CronCheckError(`${fn.name}: ${message}`, result.exitCode, logs);
 }

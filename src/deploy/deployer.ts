@@ -107,7 +107,7 @@ export function createDeployer(options: DeployerOptions) {
       const { previousImage, coldStartMs } = goLive(deployment, { store, pool }, image, live, started);
       started = [];
       options.onLive?.(job.repository);
-      await reportSuccess(deployment, options, manifest, coldStartMs);
+      await reportSuccess(deployment, options, manifest, coldStartMs, store.getDeployment(job.deploymentId)?.warnings.length ?? 0);
       // After the statuses: the user waits for those, not for the clean-up.
       await pruneReplacedImages(deployment, { docker, instance }, image, previousImage);
     } catch (error) {

@@ -5,14 +5,15 @@ import { plural, seconds } from "../format.js";
 
 /**
  * Records a live deployment as a success, says its function URLs, and posts
- * its commit statuses: one for the deployment, one per function.
+ * its commit statuses: one for the deployment, one per function. The
+ * description counts the manifest's `warnings`, which the deployment page lists.
  */
-export async function reportSuccess(deployment: DeploymentContext, urls: ServerUrls, manifest: Manifest, coldStartMs: number): Promise<void> {
+export async function reportSuccess(deployment: DeploymentContext, urls: ServerUrls, manifest: Manifest, coldStartMs: number, warnings = 0): Promise<void> {
   const { job, say, status, pageUrl } = deployment;
   const functions = manifest.functions.map((fn) =>
     fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(urls, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule },
   );
-  const description = `Deployed ${plural(manifest.functions.length, "function")} in ${seconds(performance.now() - deployment.startedAt)}${coldStartMs ? `, cold start ${coldStartMs} ms` : ""}`;
+  const description = `Deployed ${plural(manifest.functions.length, "function")} in ${seconds(performance.now() - deployment.startedAt)}${coldStartMs ? `, cold start ${coldStartMs} ms` : ""}${warnings ? `, ${plural(warnings, "warning")}` : ""}`;
   deployment.record({ state: "success", description, functions, coldStartMs: coldStartMs || null });
   say(description);
   for (const fn of functions) if (fn.url) say(`${fn.name}: ${fn.url}`);

@@ -37,7 +37,9 @@ export async function startReplicas(deployment: DeploymentContext, pool: Contain
       } catch (error) {
         if (error instanceof ContainerFailedError) for (const line of error.logs) say(`  ${fn.name} | ${line}`);
         if (error instanceof EserveslessError) {
-          throw new EserveslessError(`${fn.name}: ${error.message}`, { status: error.status, blame: error.blame, code: error.code, cause: error });
+          // "API: …", unless the runtime's reason names the function already.
+          const message = error.message.startsWith(`${fn.name} `) ? error.message : `${fn.name}: ${error.message}`;
+          throw new EserveslessError(message, { status: error.status, blame: error.blame, code: error.code, cause: error });
         }
         throw error;
       }

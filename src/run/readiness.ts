@@ -3,6 +3,7 @@ import { request } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerFailedError } from "../errors.js";
 import { containerLogs } from "./container-logs.js";
+import { runtimeReason } from "./runtime-reason.js";
 
 /** The header of the router's readiness probe; runtimes answer it without calling user code. */
 export const PROBE_HEADER = "x-eserveless-probe";
@@ -70,8 +71,10 @@ export async function waitUntilReady(
       await sleep(input.intervalMs ?? 5);
     }
     const logs = await containerLogs(container).catch(() => []);
+    const why = runtimeReason(logs);
+    // The runtime's own reason says it all (and fits a commit status); anything else needs the context.
     throw new ReadinessError(
-      `The function exited with code ${exitCode ?? "unknown"} before it answered HTTP${logs.length ? `: ${logs.at(-1)}` : ""}`,
+      why?.own ? why.reason : `The function exited with code ${exitCode ?? "unknown"} before it answered HTTP${why ? `: ${why.reason}` : ""}`,
       exitCode,
       logs,
     );

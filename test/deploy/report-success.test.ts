@@ -68,3 +68,16 @@ describe("reportSuccess", () => {
     expect(test.recorded().coldStartMs).toBeNull();
   });
 });
+
+describe("reportSuccess with warnings", () => {
+  it("counts them in the description, which fits a commit status", async () => {
+    const { sha, test } = pushed();
+    await reportSuccess(test.deployment, { publicUrl: TEST_PUBLIC_URL }, manifest, 230, 1);
+    expect(test.recorded().description).toMatch(/^Deployed 2 functions in \d+\.\d s, cold start 230 ms, 1 warning$/);
+    const status = emulator.statuses(OWNER, REPO, sha).find((s) => s.context === "eserveless")!;
+    expect(status.description).toBe(test.recorded().description);
+    const three = pushed().test;
+    await reportSuccess(three.deployment, { publicUrl: TEST_PUBLIC_URL }, manifest, 0, 3);
+    expect(three.recorded().description).toMatch(/^Deployed 2 functions in \d+\.\d s, 3 warnings$/);
+  });
+});

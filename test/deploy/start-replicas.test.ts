@@ -85,7 +85,7 @@ describe("startReplicas", () => {
     const error: unknown = await startReplicas(test.deployment, pool, live).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EserveslessError);
     expect(error).toMatchObject({ code: "not_ready", blame: "user" });
-    expect((error as Error).message).toMatch(/^Missing: The function exited with code 1 before it answered HTTP: eserveless: functions\.js does not export Missing/);
+    expect((error as Error).message).toBe("Missing: functions.js does not export Missing (it exports: API, Ticker). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
     const lines = test.lines();
     expect(lines.slice(0, 3)).toEqual(["Starting API…", expect.stringMatching(/^API answered HTTP after \d+ ms$/), "Starting Missing…"]);
     expect(lines).toContain("  Missing | eserveless: functions.js does not export Missing (it exports: API, Ticker). Export it, e.g. module.exports = { Missing } or export function Missing(…).");

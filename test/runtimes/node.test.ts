@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixture, imageFacts, startRuntimeHarness, type RuntimeHarness } from "./runtime-harness.js";
+import { OWNER, fixture, imageFacts, startRuntimeHarness, type RuntimeHarness } from "./runtime-harness.js";
 
 let h: RuntimeHarness;
 beforeAll(async () => {
@@ -118,10 +118,102 @@ describe("node runtime: Fetch-style handlers", () => {
     expect(`${response.status} ${await response.text()}`).toBe("200 STREAMED REQUEST BODY");
   });
 
-  it("answers 500 when a handler throws, and keeps serving", async () => {
+  it("answers 500 with a JSON error when a handler throws, and keeps serving", async () => {
     for (let i = 0; i < 2; i++) {
       const response = await h.call("node-fetch", "Throws");
-      expect(`${response.status} ${await response.text()}`).toBe("500 Internal Server Error\n");
+      expect(response.status).toBe(500);
+      expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
+      expect(await response.json()).toEqual({ error: { code: "function_failed", message: expect.stringContaining("Throws failed") } });
     }
+  });
+});
+
+/** A node project of one functions.js and a manifest of http functions. */
+function project(functionsJs: string, manifest: string, packageJson = "{}") {
+  return fixture("node-hello", { "functions.js": functionsJs, ".eserveless.yaml": manifest, "package.json": packageJson });
+}
+
+describe("node runtime: the handler style, told when the module loads", () => {
+  const functions = `module.exports = {
+  Fetch: (request) => new Response("fetch " + new URL(request.url).pathname),
+  Returns: (req, res) => new Response("returned for " + req.url, { status: 201, headers: { "x-kind": "response" } }),
+  Throws: (req, res) => { throw new Error("the password is hunter2"); },
+};
+`;
+  const manifest = `runtime: node
+functions:
+  - name: Fetch
+    type: http
+    handlr: fetch
+  - name: Returns
+    type: http
+  - name: Throws
+    type: http
+`;
+
+  it("serves a one-parameter function as Fetch-style despite a misspelt handler key, and the success counts the warning", async () => {
+    const deployed = await h.deploy("node-styles", project(functions, manifest));
+    expect(deployed.state, deployed.log.join("\n")).toBe("success");
+    expect(deployed.description).toMatch(/^Deployed 3 functions in \d+\.\d s, cold start \d+ ms, 1 warning$/);
+    expect(deployed.deployment.warnings).toEqual([expect.stringContaining("handlr")]);
+    const status = h.emulator.statuses(OWNER, "node-styles", deployed.deployment.commit).findLast((s) => s.context === "eserveless")!;
+    expect(status).toMatchObject({ state: "success", description: deployed.description });
+
+    const fetched = await h.call("node-styles", "Fetch", "/a");
+    expect(`${fetched.status} ${await fetched.text()}`).toBe("200 fetch /a");
+  });
+
+  it("serves a Response that a (req, res) function returns", async () => {
+    const returned = await h.call("node-styles", "Returns", "/b?c=1");
+    expect(`${returned.status} ${returned.headers.get("x-kind")} ${await returned.text()}`).toBe("201 response returned for /b?c=1");
+  });
+
+  it("answers a throwing handler with a JSON error that does not show the error", async () => {
+    const response = await h.call("node-styles", "Throws");
+    expect(response.status).toBe(500);
+    const body = await response.text();
+    expect(JSON.parse(body)).toEqual({ error: { code: "function_failed", message: expect.stringContaining("Throws failed") } });
+    expect(body).not.toContain("hunter2");
+  });
+
+  it.each([
+    ["no parameters", "() => new Response('hi')"],
+    ["a rest parameter", "(...args) => new Response('hi')"],
+  ])("fails the deployment of a function with %s and no handler, naming it and the fix", async (_, fn) => {
+    const repo = `node-unknown-${fn.startsWith("()") ? "none" : "rest"}`;
+    const deployed = await h.deploy(repo, project(`module.exports = { API: ${fn} };\n`, "runtime: node\nfunctions:\n  - { name: API, type: http }\n"));
+    expect(deployed.state).toBe("failure");
+    const reason = "API declares no parameters, so its style is unknown: add `handler: fetch` for (request) => Response, or `handler: node`, in .eserveless.yaml";
+    expect(deployed.description).toBe(reason);
+    expect([...reason].length).toBeLessThanOrEqual(140);
+    const status = h.emulator.statuses(OWNER, repo, deployed.deployment.commit).findLast((s) => s.context === "eserveless")!;
+    expect(status).toMatchObject({ state: "failure", description: reason });
+  });
+});
+
+describe("node runtime: a module that cannot load is reported by its error and the user's file:line:column", () => {
+  const broken = "const a = 1;\nfunction API(req, res) {\n  res.end(String(a);\n}\n";
+  const manifest = "runtime: node\nfunctions:\n  - { name: API, type: http }\n";
+
+  it.each([
+    ["CommonJS", "node-syntax-cjs", `${broken}module.exports = { API };\n`, "{}"],
+    ["an ES module", "node-syntax-esm", broken.replace("function API", "export function API"), '{ "type": "module" }'],
+  ])("a syntax error in %s", async (_, repo, source, packageJson) => {
+    const deployed = await h.deploy(repo, project(source, manifest, packageJson));
+    expect(deployed.state).toBe("failure");
+    const reason = "API: cannot load functions.js: SyntaxError: missing ) after argument list (functions.js:3:19)";
+    expect(deployed.description).toBe(reason);
+    const status = h.emulator.statuses(OWNER, repo, deployed.deployment.commit).findLast((s) => s.context === "eserveless")!;
+    expect(status.description).toBe(reason);
+    // The offending line is in the deployment log, under its file and line; not in the status.
+    const at = deployed.log.findIndex((line) => /^ {2}API \| (\/app\/)?functions\.js:3$/.test(line));
+    expect(at, deployed.log.join("\n")).toBeGreaterThan(-1);
+    expect(deployed.log[at + 1]).toBe("  API |   res.end(String(a);");
+    expect(deployed.log[at + 2]).toBe(`  API | ${" ".repeat(18)}^`);
+  });
+
+  it("an error thrown while the module runs, at the user's line", async () => {
+    const deployed = await h.deploy("node-throws-at-load", project("const a = 1;\nmissing.call();\nmodule.exports = { API: (req, res) => res.end() };\n", manifest));
+    expect(deployed.description).toBe("API: cannot load functions.js: ReferenceError: missing is not defined (functions.js:2:1)");
   });
 });
