@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { createBuildContext, type RuntimeTemplate } from "../image/build-context.js";
-import { buildImage } from "../image/build-image.js";
+import { BuildError, buildImage } from "../image/build-image.js";
 import type { BuildSandbox } from "../image/build-sandbox.js";
 import { EserveslessError } from "../errors.js";
 import type { Manifest } from "../manifest/manifest-schema.js";
@@ -39,13 +39,30 @@ export async function buildFunctionImage(
   const tag = `eserveless/${slug(owner)}/${slug(repo)}:${job.commit.slice(0, 12)}-${job.deploymentId}`;
   say(`Building image ${tag}`);
   const labels = eserveslessLabels({ instance: builder.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId });
+  let compileError: string | undefined;
+  const onLine = (line: string) => {
+    if (manifest.runtime === "golang") compileError ??= goCompileError(line);
+    say(line);
+  };
   const built = await buildImage(builder.docker, createBuildContext(source, template, manifest, labels), {
     tag,
     buildArgs: { BASE_IMAGE: builder.images[manifest.runtime] },
-    onLine: say,
+    onLine,
     signal,
     sandbox: builder.build,
+  }).catch((error: unknown) => {
+    // The compiler's first error says more than the step that ran it; the log keeps the rest.
+    if (error instanceof BuildError && compileError !== undefined && error.code === "build_failed") {
+      throw new BuildError(`Go build failed: ${compileError}`, error.step, error.exitCode);
+    }
+    throw error;
   });
   say(`Image built in ${seconds(performance.now() - startedAt)} (${built.cachedSteps.length}/${built.steps.length} steps from cache)`);
   return tag;
+}
+
+/** A Go compiler error line, `./functions.go:7:2: undefined: x`, as `functions.go:7:2: undefined: x`. */
+export function goCompileError(line: string): string | undefined {
+  const match = /^(?:\.{1,2}\/)*([\w.@/-]+\.go:\d+(?::\d+)?: .+)$/.exec(line.trim());
+  return match?.[1];
 }

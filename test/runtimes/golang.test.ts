@@ -139,3 +139,21 @@ describe("golang runtime: function signatures", () => {
     await h.remove(container);
   });
 });
+
+describe("golang runtime: a compile error", () => {
+  it("is reported by the compiler's first error, with its file:line:column, in the status too", async () => {
+    const repo = "go-compile-error";
+    const files = fixture("go-hello", { "functions.go": [/"uid":\s+os.Getuid\(\),/, '"uid": os.Getuidd(),'] });
+    const lines = (files["functions.go"] as { content: Buffer }).content.toString().split("\n");
+    const line = lines.findIndex((l) => l.includes("Getuidd"));
+    // Go counts a tab as one column and points at the selector.
+    const at = `functions.go:${line + 1}:${lines[line]!.indexOf("Getuidd") + 1}`;
+    const failed = await h.deploy(repo, files);
+    expect(failed.state).toBe("failure");
+    expect(failed.description).toBe(`Go build failed: ${at}: undefined: os.Getuidd`);
+    const status = h.emulator.statuses("octo-org", repo, failed.deployment.commit).findLast((s) => s.context === "eserveless")!;
+    expect(status).toMatchObject({ state: "failure", description: failed.description });
+    // The whole compiler output stays in the log.
+    expect(failed.log).toContain(`./${at}: undefined: os.Getuidd`);
+  });
+});
