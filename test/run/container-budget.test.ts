@@ -70,14 +70,15 @@ describe("the container budget on a running server (Docker)", () => {
   let emulator: GitHubEmulator;
   let server: TestEserveless;
 
-  /** The hello fixture with one http function that stops after a second idle. */
-  const project = () => ({
+  /** The hello fixture with one http function that stops after a second idle, down to `minReplicas`. */
+  const project = (minReplicas: number) => ({
     ...readFixture("node-hello"),
-    ".eserveless.yaml": "runtime: node\nfunctions:\n  - name: API\n    type: http\n    idleTimeout: 1\n    meta:\n      GREETING: hello\n",
+    ".eserveless.yaml": `runtime: node\nfunctions:\n  - name: API\n    type: http\n    idleTimeout: 1\n    minReplicas: ${minReplicas}\n    meta:\n      GREETING: hello\n`,
   });
 
+  /** Deploys the hello project to `repo`; the second project keeps its container, so the budget stays full. */
   async function deploy(repo: string) {
-    const sha = emulator.commit(OWNER, repo, { files: project() });
+    const sha = emulator.commit(OWNER, repo, { files: project(repo === "second" ? 1 : 0) });
     expect((await server.deliver("push", emulator.pushPayload(OWNER, repo, { after: sha }))).status).toBe(202);
     await server.deployer.idle();
     return emulator.statuses(OWNER, repo, sha).filter((s) => s.context === "eserveless").at(-1)!;
@@ -138,6 +139,8 @@ describe("the container budget on a running server (Docker)", () => {
     await server.deployer.idle();
     expect(emulator.statuses(OWNER, "third", sha).filter((s) => s.context === "eserveless").at(-1)?.state).toBe("success");
 
+    // The second project's container (minReplicas 1) still holds the only slot.
+    expect(await containersOf("second")).toHaveLength(1);
     const run = server.scheduler.runNow(`${OWNER}/third`, "Ticker");
     await server.scheduler.idle();
     const ended = server.store.getRun(run.id)!;
