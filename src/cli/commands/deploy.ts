@@ -45,9 +45,12 @@ export async function deployCommand(ctx: CommandContext): Promise<number> {
     const { ref, repository } = started;
     progress.line(`Deploying ${repository} @ ${shortSha(ref.commit)}: ${ref.url}`);
 
+    let lastShown: string | undefined;
     const deployment = await followDeployment(client, ref.id, {
       onLine: (line) => {
-        if (!args.flags.quiet) progress.line(line.line);
+        if (args.flags.quiet) return;
+        progress.line(line.line);
+        lastShown = line.line;
       },
       onUpdate: (d) => progress.status(`${repository}: ${d.state}`),
       timeoutMs,
@@ -59,7 +62,7 @@ export async function deployCommand(ctx: CommandContext): Promise<number> {
       throw error;
     });
     progress.done();
-    return report(ctx, deployment, ref);
+    return report(ctx, deployment, ref, lastShown);
   } finally {
     progress.done();
   }
@@ -102,12 +105,13 @@ const outcome: Record<string, string> = {
   skipped: "was skipped",
 };
 
-/** Prints how the deployment ended; 0 when it is live, 1 otherwise. */
-function report(ctx: CommandContext, deployment: Deployment, ref: DeploymentRef): number {
+/** Prints how the deployment ended; 0 when it is live, 1 otherwise. `lastShown`: the last log line printed, which may say why already. */
+function report(ctx: CommandContext, deployment: Deployment, ref: DeploymentRef, lastShown?: string): number {
   if (ctx.args.flags.json) ctx.out(JSON.stringify({ deployment, url: ref.url }, null, 2));
   if (deployment.state !== "success") {
     const why = deployment.description ?? "no reason recorded";
-    ctx.note(`error: deployment ${deployment.id} of ${deployment.repository} ${outcome[deployment.state] ?? deployment.state}: ${why}`);
+    const shown = lastShown !== undefined && lastShown.endsWith(why);
+    ctx.note(`error: deployment ${deployment.id} of ${deployment.repository} ${outcome[deployment.state] ?? deployment.state}${shown ? " (why is above)" : `: ${why}`}`);
     ctx.note(`  its log: ${ref.url}`);
     return 1;
   }
