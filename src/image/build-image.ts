@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import { stripVTControlCharacters } from "node:util";
 import { SourceError, UpstreamError } from "../errors.js";
 import { baseImageHint } from "./check-base-image.js";
 import { sandboxedBuildOptions, watchOutOfMemory, type BuildSandbox } from "./build-sandbox.js";
@@ -146,7 +147,8 @@ async function runBuild(
     const lines = pending.split("\n");
     pending = lines.pop() ?? "";
     for (const raw of lines) {
-      const line = raw.trimEnd();
+      // Colour codes of npm, go and the like would be noise in the stored log and on every page showing it.
+      const line = stripVTControlCharacters(raw).trimEnd();
       if (line === "") continue;
       if (line.startsWith("Step ")) {
         steps.push(line);
