@@ -45,12 +45,15 @@ export async function deployCommand(ctx: CommandContext): Promise<number> {
     const { ref, repository } = started;
     progress.line(`Deploying ${repository} @ ${shortSha(ref.commit)}: ${ref.url}`);
 
-    let lastShown: string | undefined;
+    // The log's closing "Deployment failed: why" is held back: the summary below says why, once.
+    let closing: string | undefined;
     const deployment = await followDeployment(client, ref.id, {
       onLine: (line) => {
         if (args.flags.quiet) return;
-        progress.line(line.line);
-        lastShown = line.line;
+        if (closing !== undefined) progress.line(closing);
+        closing = undefined;
+        if (/^Deployment (failed|errored): /.test(line.line)) closing = line.line;
+        else progress.line(line.line);
       },
       onUpdate: (d) => progress.status(`${repository}: ${d.state}`),
       timeoutMs,
@@ -62,7 +65,8 @@ export async function deployCommand(ctx: CommandContext): Promise<number> {
       throw error;
     });
     progress.done();
-    return report(ctx, deployment, ref, lastShown);
+    if (closing !== undefined && !closing.endsWith(deployment.description ?? "\0")) progress.line(closing);
+    return report(ctx, deployment, ref);
   } finally {
     progress.done();
   }
@@ -105,13 +109,12 @@ const outcome: Record<string, string> = {
   skipped: "was skipped",
 };
 
-/** Prints how the deployment ended; 0 when it is live, 1 otherwise. `lastShown`: the last log line printed, which may say why already. */
-function report(ctx: CommandContext, deployment: Deployment, ref: DeploymentRef, lastShown?: string): number {
+/** Prints how the deployment ended; 0 when it is live, 1 otherwise. */
+function report(ctx: CommandContext, deployment: Deployment, ref: DeploymentRef): number {
   if (ctx.args.flags.json) ctx.out(JSON.stringify({ deployment, url: ref.url }, null, 2));
   if (deployment.state !== "success") {
     const why = deployment.description ?? "no reason recorded";
-    const shown = lastShown !== undefined && lastShown.endsWith(why);
-    ctx.note(`error: deployment ${deployment.id} of ${deployment.repository} ${outcome[deployment.state] ?? deployment.state}${shown ? " (why is above)" : `: ${why}`}`);
+    ctx.note(`error: deployment ${deployment.id} of ${deployment.repository} ${outcome[deployment.state] ?? deployment.state}: ${why}`);
     ctx.note(`  its log: ${ref.url}`);
     return 1;
   }
