@@ -1,11 +1,10 @@
 # eserveless itself. Multi-stage: build with dev dependencies, ship with production ones.
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+# `npm ci` builds dist/ (the `prepare` script), so the sources come first.
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src/ src/
-RUN npm run build && npm prune --omit=dev
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 # In a container eserveless listens on every address of its own network namespace,

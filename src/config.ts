@@ -133,6 +133,7 @@ const EnvFields = v.object({
   ESERVELESS_MAX_CONTAINERS: v.optional(positiveInt("function containers at once, all projects together"), String(defaultContainerBudget.maxContainers)),
   ESERVELESS_MEMORY_BUDGET: v.optional(memorySize("memory all function containers may hold together"), `${defaultContainerBudget.memoryBytes / 1024 ** 2}m`),
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
+  LOG_FORMAT: v.optional(v.picklist(["pretty", "json"], "must be pretty or json (unset: pretty on a terminal, JSON otherwise)")),
 });
 
 type PoolFields = { ESERVELESS_NETWORK_POOL: string; ESERVELESS_NETWORK_SIZE: number };
@@ -272,5 +273,7 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     /** CPUs each function container may use (its Docker NanoCpus): the manifest has no key for it. */
     functionCpus: e.ESERVELESS_MAX_CPUS,
     logLevel: e.LOG_LEVEL,
+    /** `pretty` or `json`; undefined: pretty when the log goes to a terminal. */
+    logFormat: e.LOG_FORMAT,
   };
 }

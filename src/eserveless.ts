@@ -63,6 +63,11 @@ export interface EserveslessIo {
  */
 export async function createEserveless(config: Config, io: EserveslessIo) {
   const { docker, log, store, fs, now } = io;
+  if (config.adminToken === undefined) {
+    log.warn(
+      "ESERVELESS_ADMIN_TOKEN is not set, so the CLI, the API (/api) and the dashboard are off; set one, such as `export ESERVELESS_ADMIN_TOKEN=$(openssl rand -hex 32)`, and restart",
+    );
+  }
   const appFile = join(config.dataDir, APP_FILE_NAME);
   const github = GitHubAppHolder.load({
     environment: config.github,

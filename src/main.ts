@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { ConfigError, readConfig } from "./config.js";
 import { createEserveless, DATABASE_FILE_NAME } from "./eserveless.js";
 import { nodeFileSystem } from "./node-file-system.js";
+import { prettyLogOutput } from "./pretty-log.js";
 import { createStore } from "./store/store.js";
 
 /** The composition root: the only place that reads the environment, listens and exits. */
@@ -18,7 +19,9 @@ async function main(): Promise<void> {
     console.error(error.message);
     process.exit(78); // EX_CONFIG
   }
-  const log = pino({ level: config.logLevel });
+  // Lines for people on a terminal, JSON for log collectors; LOG_FORMAT decides when set.
+  const pretty = config.logFormat === undefined ? process.stdout.isTTY === true : config.logFormat === "pretty";
+  const log = pino({ level: config.logLevel }, pretty ? prettyLogOutput(process.stdout, { color: process.stdout.isTTY === true }) : process.stdout);
   const now = Date.now;
   mkdirSync(config.dataDir, { recursive: true });
   const store = createStore(join(config.dataDir, DATABASE_FILE_NAME), { now });

@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import { createBuildContext, type RuntimeTemplate } from "../image/build-context.js";
 import { BuildError, buildImage } from "../image/build-image.js";
+import { checkBaseImage } from "../image/check-base-image.js";
 import type { BuildSandbox } from "../image/build-sandbox.js";
 import { EserveslessError } from "../errors.js";
 import type { Manifest } from "../manifest/manifest-schema.js";
@@ -37,6 +38,8 @@ export async function buildFunctionImage(
   if (!template) throw new EserveslessError(`This server has no ${manifest.runtime} runtime template`, { code: "runtime_missing" });
   const [owner, repo] = job.repository.split("/") as [string, string];
   const tag = `eserveless/${slug(owner)}/${slug(repo)}:${job.commit.slice(0, 12)}-${job.deploymentId}`;
+  const baseImage = builder.images[manifest.runtime];
+  await checkBaseImage(builder.docker, baseImage, manifest.runtime);
   say(`Building image ${tag}`);
   const labels = eserveslessLabels({ instance: builder.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId });
   let compileError: string | undefined;
@@ -46,7 +49,8 @@ export async function buildFunctionImage(
   };
   const built = await buildImage(builder.docker, createBuildContext(source, template, manifest, labels), {
     tag,
-    buildArgs: { BASE_IMAGE: builder.images[manifest.runtime] },
+    buildArgs: { BASE_IMAGE: baseImage },
+    runtime: manifest.runtime,
     onLine,
     signal,
     sandbox: builder.build,

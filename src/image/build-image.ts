@@ -1,5 +1,7 @@
 import type Docker from "dockerode";
+import { stripVTControlCharacters } from "node:util";
 import { SourceError, UpstreamError } from "../errors.js";
+import { baseImageHint } from "./check-base-image.js";
 import { sandboxedBuildOptions, watchOutOfMemory, type BuildSandbox } from "./build-sandbox.js";
 
 /**
@@ -35,6 +37,8 @@ export interface BuiltImage {
 export interface BuildImageOptions {
   tag: string;
   buildArgs: Record<string, string>;
+  /** The runtime whose base image BASE_IMAGE names, for the hint when it is missing. */
+  runtime?: "node" | "golang";
   onLine: (line: string) => void;
   signal?: AbortSignal;
   /**
@@ -143,7 +147,8 @@ async function runBuild(
     const lines = pending.split("\n");
     pending = lines.pop() ?? "";
     for (const raw of lines) {
-      const line = raw.trimEnd();
+      // Colour codes of npm, go and the like would be noise in the stored log and on every page showing it.
+      const line = stripVTControlCharacters(raw).trimEnd();
       if (line === "") continue;
       if (line.startsWith("Step ")) {
         steps.push(line);
@@ -179,14 +184,12 @@ async function runBuild(
 
   const step = steps.at(-1);
   if (failure) {
-    options.onLine(`error: ${failure}`);
     // A base image that cannot be found is the operator's setting, not the commit's fault.
+    // The deployment's failure says it once, with what to do.
     if (step && /^Step \d+\/\d+ : FROM /.test(step)) {
-      throw new UpstreamError(
-        `The base image is not available (${failure}). Pull it on the Docker host, or set ESERVELESS_NODE_IMAGE / ESERVELESS_GO_IMAGE to an image that is.`,
-        { code: "base_image_missing" },
-      );
+      throw new UpstreamError(`The base image is not available (${failure}). ${baseImageHint(options.runtime ?? "node")}.`, { code: "base_image_missing" });
     }
+    options.onLine(`error: ${failure}`);
     const exitCode = /returned a non-zero code: (\d+)/.exec(failure)?.[1];
     if (stepContainer && (await verdicts.outOfMemory?.(stepContainer))) {
       throw new BuildError(

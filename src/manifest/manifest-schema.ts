@@ -80,7 +80,13 @@ function cronProblem(expression: string): string | undefined {
     new Cron(expression, { paused: true, mode: "5-or-6-parts" });
     return undefined;
   } catch (error) {
-    return (error instanceof Error ? error.message : String(error)).replace(/^CronPattern: /, "");
+    const message = (error instanceof Error ? error.message : String(error)).replace(/^CronPattern: /, "");
+    // croner counts "five, six, or seven parts"; the manifest takes 5 or 6 fields: say how many it got instead.
+    if (/space separated parts are required/.test(message)) {
+      const fields = expression.split(/\s+/).filter(Boolean).length;
+      return `it has ${fields} ${fields === 1 ? "field" : "fields"}`;
+    }
+    return message;
   }
 }
 

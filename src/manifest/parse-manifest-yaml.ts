@@ -93,7 +93,7 @@ export async function parseManifestYaml(text: string, slicer = new TimeSlicer())
     Error.stackTraceLimit = stackTraceLimit;
   }
   await slicer.yield();
-  errors.unshift(...doc.errors.map((error) => ({ offset: error.pos[0], message: error.message })), ...checkNodes(doc));
+  errors.unshift(...doc.errors.map((error) => ({ offset: error.pos[0], message: withYamlHint(error.code, error.message) })), ...checkNodes(doc));
   const warnings = doc.warnings.map((warning) => ({ offset: warning.pos[0], message: warning.message }));
   return { doc, errors: errors.sort((a, b) => a.offset - b.offset), warnings, lineCounter };
 }
@@ -150,4 +150,18 @@ function checkNodes(doc: Document.Parsed): YamlNote[] {
     }
   }
   return notes;
+}
+
+/** What to do about the YAML library's errors whose wording does not say it. */
+const YAML_HINTS: Partial<Record<string, string>> = {
+  BLOCK_AS_IMPLICIT_KEY:
+    "a key's value that is itself keys goes on the lines below it, indented deeper (`meta:` then `  GREETING: hello` on the next line), or inline in braces (`meta: { GREETING: hello }`); a value holding `: ` needs quotes",
+  BAD_INDENT: "keys of one mapping start in the same column, and keys under a key (such as those of `meta:`) are indented deeper than it, with spaces",
+  TAB_AS_INDENT: "indent with spaces: YAML does not allow tabs there",
+};
+
+function withYamlHint(code: string, message: string): string {
+  // BAD_INDENT also names an unclosed flow collection, whose message says what to do.
+  const hint = code === "BAD_INDENT" && !message.startsWith("All mapping items") ? undefined : YAML_HINTS[code];
+  return hint ? `${message}: ${hint}` : message;
 }

@@ -33,6 +33,7 @@ describe("parseManifestYaml: duplicate keys, checked in linear time", () => {
   });
 
   it("keeps yaml's other errors, in the order of the text", async () => {
+    // Errors whose wording says what to do; others get a hint added (read-manifest.test.ts).
     const text = "a: 1\na: 2\nb: [1, 2\n";
     expect(await errorsOf(text)).toEqual(yamlErrorsOf(text));
   });

@@ -317,8 +317,21 @@ describe("readManifest: unknown keys", () => {
 describe("readManifest: not a manifest", () => {
   it("reports a YAML syntax error with its line and column", async () => {
     expect(await problems("runtime: node\nfunctions:\n  - name: A: B\n    type: http\n")).toEqual([
-      ".eserveless.yaml line 3, column 11: Nested mappings are not allowed in compact mappings",
+      expect.stringMatching(/^\.eserveless\.yaml line 3, column 11: Nested mappings are not allowed in compact mappings: /),
     ]);
+  });
+
+  it("says what to do about a mis-indented meta:", async () => {
+    const [inline] = await problems("runtime: node\nfunctions:\n  - name: API\n    type: http\n    meta: GREETING: hi\n");
+    expect(inline).toMatch(/^\.eserveless\.yaml line 5, column 11: Nested mappings are not allowed in compact mappings: .*indented deeper \(`meta:` then ` {2}GREETING: hello`/);
+    const [shallow] = await problems("runtime: node\nfunctions:\n  - name: API\n    type: http\n    meta:\n  GREETING: hi\n");
+    expect(shallow).toMatch(/^\.eserveless\.yaml line 5, column \d+: .*keys under a key \(such as those of `meta:`\) are indented deeper than it/);
+  });
+
+  it("says how many fields a schedule has, in the same terms as what it asks for", async () => {
+    const [line] = await problems(oneFunction("type: cron", 'schedule: "* * * *"'));
+    expect(line).toBe('.eserveless.yaml line 5: functions[0].schedule "* * * *" is not a valid cron expression (it has 4 fields); use 5 fields "minute hour day month weekday", or 6 with seconds first');
+    expect(line).not.toMatch(/seven|parts/);
   });
 
   it("reports duplicate keys as YAML errors", async () => {

@@ -15,3 +15,8 @@ export function readFixture(name: string): Record<string, { content: Buffer; mod
   }
   return files;
 }
+
+/** The folder of a fixture project on disk, as `eserveless deploy DIR` takes it. */
+export function fixtureDir(name: string): string {
+  return join(FIXTURES, name);
+}

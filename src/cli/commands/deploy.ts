@@ -45,9 +45,15 @@ export async function deployCommand(ctx: CommandContext): Promise<number> {
     const { ref, repository } = started;
     progress.line(`Deploying ${repository} @ ${shortSha(ref.commit)}: ${ref.url}`);
 
+    // The log's closing "Deployment failed: why" is held back: the summary below says why, once.
+    let closing: string | undefined;
     const deployment = await followDeployment(client, ref.id, {
       onLine: (line) => {
-        if (!args.flags.quiet) progress.line(line.line);
+        if (args.flags.quiet) return;
+        if (closing !== undefined) progress.line(closing);
+        closing = undefined;
+        if (/^Deployment (failed|errored): /.test(line.line)) closing = line.line;
+        else progress.line(line.line);
       },
       onUpdate: (d) => progress.status(`${repository}: ${d.state}`),
       timeoutMs,
@@ -59,6 +65,7 @@ export async function deployCommand(ctx: CommandContext): Promise<number> {
       throw error;
     });
     progress.done();
+    if (closing !== undefined && !closing.endsWith(deployment.description ?? "\0")) progress.line(closing);
     return report(ctx, deployment, ref);
   } finally {
     progress.done();
