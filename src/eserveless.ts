@@ -33,11 +33,13 @@ export const DATABASE_FILE_NAME = "eserveless.db";
 function instanceId(dataDir: string, fs: AppFileSystem): string {
   const file = join(dataDir, "instance-id");
   try {
-    fs.writeFile(file, `${randomBytes(8).toString("hex")}\n`, { flag: "wx", mode: 0o644 });
+    fs.writeFile(file, `${randomBytes(8).toString("hex")}\n`, { flag: "wx", mode: 0o600 });
   } catch (error) {
     // An earlier start made it: keep it, its containers and images carry it.
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
   }
+  // Like every file in DATA_DIR, its owner's only (earlier versions made it 0644).
+  fs.chmod(file, 0o600);
   const id = fs.readFile(file).trim();
   if (!/^[0-9a-f]{16}$/.test(id)) throw new Error(`${file} does not hold an eserveless instance id; delete it to make a new one`);
   return id;

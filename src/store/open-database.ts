@@ -1,5 +1,9 @@
 import Database from "better-sqlite3";
+import { chmodSync, closeSync, openSync } from "node:fs";
 import * as v from "valibot";
+
+/** The database and its -wal and -shm files: readable by eserveless's user only. */
+export const DATABASE_FILE_MODE = 0o600;
 
 /** The schema, one step per release that changed it; a database runs the steps it has not run yet. */
 const MIGRATIONS = [
@@ -73,6 +77,7 @@ const MIGRATIONS = [
  * brings its schema up to date, keeping its data. The store's slices share it.
  */
 export function openDatabase(path: string): Database.Database {
+  if (path !== ":memory:") restrictFiles(path);
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("foreign_keys = ON");
@@ -85,4 +90,21 @@ export function openDatabase(path: string): Database.Database {
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   })();
   return db;
+}
+
+/**
+ * Creates the database file 0600 before SQLite opens it, and tightens the
+ * files an earlier version left 0644. SQLite gives the -wal and -shm files it
+ * creates the database file's mode, so they follow.
+ */
+function restrictFiles(path: string): void {
+  closeSync(openSync(path, "a", DATABASE_FILE_MODE));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(file, DATABASE_FILE_MODE);
+    } catch (error) {
+      // No -wal or -shm file until SQLite makes one, with the database's mode.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
 }
