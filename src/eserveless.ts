@@ -170,6 +170,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     scheduler,
     /** The GitHub App in use; /setup swaps one in. */
     github,
+    /** Settles once the deployments the last stop interrupted are ended, and the images of those that never went live removed. */
+    recovered: interrupted,
     /**
      * Stops cron schedules (killing runs in progress) and waits for running
      * deployments. With `keepContainers` (a restart) function containers stay
