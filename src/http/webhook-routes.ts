@@ -6,6 +6,7 @@ import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserveslessError, UnauthorizedError } from "../errors.js";
 import { handleWebhookEvent } from "../deploy/handle-webhook-event.js";
 import type { DeliveryStore } from "../store/delivery-store.js";
+import type { DeploymentStore } from "../store/deployment-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 
 // The signature covers the exact bytes: refuse rather than repair invalid UTF-8 or drop a BOM.
@@ -15,7 +16,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * `POST /webhooks/github`: verifies the signature over the raw body, drops
  * redeliveries, and answers at once; deployments run after the response.
  */
-export function webhookRoutes(options: { webhookSecret: () => string | undefined; store: DeliveryStore & RepositoryStore; deployer: Deployer; log: Logger }) {
+export function webhookRoutes(options: { webhookSecret: () => string | undefined; store: DeliveryStore & RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">; deployer: Deployer; log: Logger }) {
   let verifier: { secret: string; webhooks: Webhooks } | undefined;
   const webhooksFor = (secret: string) => {
     if (verifier?.secret !== secret) verifier = { secret, webhooks: new Webhooks({ secret }) };

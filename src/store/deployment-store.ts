@@ -7,6 +7,13 @@ import { jsonColumn, parseRow } from "./parse-row.js";
 // The states are part of the wire contract, which the CLI shares.
 export { deploymentStates, deploymentTriggers, finalStates, type DeploymentState } from "../contract/deployment.js";
 
+/**
+ * The environment a push to the default branch deploys to. Each deployment
+ * belongs to one; previews will get their own. A commit deploys once per
+ * environment from pushes (see {@link DeploymentStore.deploymentOfCommit}).
+ */
+export const PRODUCTION = "production";
+
 /** A bounded log: a build that prints without end must not fill the disk. */
 const MAX_LOG_LINES = 5000;
 
@@ -16,6 +23,7 @@ const DeploymentRow = v.pipe(
     repository: v.string(),
     commit_sha: v.string(),
     ref: v.nullable(v.string()),
+    environment: v.string(),
     trigger: v.picklist(deploymentTriggers),
     state: v.picklist(deploymentStates),
     description: v.nullable(v.string()),
@@ -32,6 +40,7 @@ const DeploymentRow = v.pipe(
     repository: row.repository,
     commit: row.commit_sha,
     ref: row.ref,
+    environment: row.environment,
     trigger: row.trigger,
     state: row.state,
     description: row.description,
@@ -76,16 +85,24 @@ export function createDeploymentStore(db: Database.Database, options: { now: () 
   }
 
   return {
-    /** Records a new deployment, `queued`. */
-    createDeployment(input: { repository: string; commit: string; ref: string | null; trigger: Deployment["trigger"] }): Deployment {
+    /** Records a new deployment, `queued`, to `environment` ({@link PRODUCTION} unless told). */
+    createDeployment(input: { repository: string; commit: string; ref: string | null; trigger: Deployment["trigger"]; environment?: string }): Deployment {
       const id = randomBytes(6).toString("hex");
       db.prepare(
-        `INSERT INTO deployments (id, repository, commit_sha, ref, trigger, state, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
-      ).run(id, input.repository, input.commit, input.ref, input.trigger, now());
+        `INSERT INTO deployments (id, repository, commit_sha, ref, environment, trigger, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)`,
+      ).run(id, input.repository, input.commit, input.ref, input.environment ?? PRODUCTION, input.trigger, now());
       return getDeployment(id)!;
     },
 
     getDeployment,
+
+    /** The latest deployment of `commit` of a repository (whatever its case) to `environment`, whatever its trigger and state. */
+    deploymentOfCommit(repository: string, environment: string, commit: string): Deployment | undefined {
+      const row = db
+        .prepare(`SELECT * FROM deployments WHERE repository = ? AND environment = ? AND commit_sha = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`)
+        .get(repository, environment, commit);
+      return row === undefined ? undefined : toDeployment(row);
+    },
 
     /** Deployments newest first, of one repository (whatever its case) or all. */
     listDeployments(repository?: string, limit = 50): Deployment[] {

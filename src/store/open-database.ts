@@ -5,8 +5,8 @@ import * as v from "valibot";
 /** The database and its -wal and -shm files: readable by eserveless's user only. */
 export const DATABASE_FILE_MODE = 0o600;
 
-/** The schema, one step per release that changed it; a database runs the steps it has not run yet. */
-const MIGRATIONS = [
+/** The schema, one step per change; a database runs the steps it has not run yet (its user_version counts those it ran). */
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE repositories (
      full_name TEXT PRIMARY KEY COLLATE NOCASE,
      installation_id INTEGER,
@@ -70,6 +70,9 @@ const MIGRATIONS = [
    );
    CREATE INDEX cron_runs_by_function ON cron_runs (repository, function, started_at);
    CREATE INDEX cron_runs_by_state ON cron_runs (state);`,
+  // A commit goes live once per environment from pushes: replayed deliveries cannot roll it back.
+  `ALTER TABLE deployments ADD COLUMN environment TEXT NOT NULL DEFAULT 'production';
+   CREATE INDEX deployments_by_commit ON deployments (repository, environment, commit_sha);`,
 ];
 
 /**
