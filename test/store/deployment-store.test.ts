@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createDeploymentStore } from "../../src/store/deployment-store.js";
+import { createDeploymentStore, PRODUCTION } from "../../src/store/deployment-store.js";
 import { useTempStore } from "../support/temp-store.js";
 
 const SHA_A = "a".repeat(40);
@@ -75,6 +75,21 @@ describe("deployments", () => {
     expect(temp.store.listDeployments().map((d) => d.id)).toEqual([third.id, other.id, second.id, first.id]);
     expect(temp.store.listDeployments(undefined, 2).map((d) => d.id)).toEqual([third.id, other.id]);
     expect(temp.store.getDeployment("nope")).toBeUndefined();
+  });
+
+  it("finds a commit's latest deployment to an environment, whatever the repository's case", () => {
+    const first = temp.store.createDeployment({ repository: "octo/hello", commit: SHA_A, ref: null, trigger: "push" });
+    temp.store.updateDeployment(first.id, { state: "success" });
+    temp.clock.at += 10;
+    const again = temp.store.createDeployment({ repository: "octo/hello", commit: SHA_A, ref: null, trigger: "redeploy" });
+    const preview = temp.store.createDeployment({ repository: "octo/hello", commit: SHA_B, ref: null, trigger: "push", environment: "preview-7" });
+
+    expect(first.environment).toBe(PRODUCTION);
+    expect(temp.store.deploymentOfCommit("OCTO/Hello", PRODUCTION, SHA_A)?.id).toBe(again.id);
+    expect(temp.store.deploymentOfCommit("octo/hello", "preview-7", SHA_B)?.id).toBe(preview.id);
+    // Another environment's deployment of a commit is not production's.
+    expect(temp.store.deploymentOfCommit("octo/hello", PRODUCTION, SHA_B)).toBeUndefined();
+    expect(temp.store.deploymentOfCommit("octo/other", PRODUCTION, SHA_A)).toBeUndefined();
   });
 });
 
