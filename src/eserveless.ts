@@ -93,9 +93,10 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     pauseAfterMs: config.pool.pauseAfterMs,
     networks,
     now,
+    // For signed-in viewers only: the reason and the lines quote what the function printed.
     onStartFailure: (target, error) => {
-      store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`);
-      if (error instanceof ContainerFailedError) for (const line of error.logs) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
+      store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`, { private: true });
+      if (error instanceof ContainerFailedError) for (const line of error.logs) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`, { private: true });
     },
   });
   const adoption = await adoptContainers({

@@ -24,11 +24,12 @@ export interface ImageBuilder {
 
 /**
  * Builds the image of a deployment's functions from its source and its
- * runtime's template, streaming the build to the deployment log. Resolves
+ * runtime's template, streaming the build to the deployment log (private
+ * lines: see {@link DeploymentContext.output}). Resolves
  * with the image's tag; throws a BuildError when the project's build fails.
  */
 export async function buildFunctionImage(
-  { job, say, signal, startedAt }: DeploymentContext,
+  { job, say, output, signal, startedAt }: DeploymentContext,
   builder: ImageBuilder,
   source: SourceTree,
   manifest: Manifest,
@@ -42,7 +43,9 @@ export async function buildFunctionImage(
   const built = await buildImage(builder.docker, createBuildContext(source, template, manifest, labels), {
     tag,
     buildArgs: { BASE_IMAGE: builder.images[manifest.runtime] },
-    onLine: say,
+    // What the build prints is the project's (its install scripts, its compiler): signed-in viewers only.
+    onLine: output,
+    onWait: say,
     signal,
     sandbox: builder.build,
   });

@@ -3,6 +3,8 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { cronSettings } from "../cron/cron-scheduler.js";
 import { ContainerFailedError, UpstreamError } from "../errors.js";
+import { redactEnvironment } from "../manifest/function-environment.js";
+import { RUNTIME_PREFIX } from "../run/readiness.js";
 import { runOnce } from "../run/run-once.js";
 import { eserveslessLabels } from "../run/sandbox.js";
 import type { LiveCronFunction } from "../store/live-function-store.js";
@@ -67,9 +69,9 @@ export async function checkCronFunction(
     .split("\n")
     .map((line) => line.trimEnd())
     .filter((line) => line !== "");
-  // The runtime says why in a line of its own; a Go panic in an init function, in its first line.
-  const own = logs.findLast((line) => line.startsWith("eserveless: "));
-  const hint = logs.find((line) => line.startsWith("panic: ")) ?? logs.at(-1);
+  // The runtime says why in a line of its own. The message becomes the deployment's public description:
+  // it quotes that reason only, never a line the function printed (its environment, say).
+  const own = logs.findLast((line) => line.startsWith(RUNTIME_PREFIX));
   let message: string;
   if (result.reason === "timeout") {
     message = `its check did not end within ${Math.round(timeoutMs / 1000)} s: loading it must not block (the function itself is called only on schedule)`;
@@ -78,9 +80,9 @@ export async function checkCronFunction(
   } else if (result.killed === "out_of_memory") {
     message = `killed for using more than its ${Math.round(settings.memoryBytes / 1024 ** 2)} MiB of memory while loading`;
   } else if (own) {
-    message = own.slice("eserveless: ".length);
+    message = redactEnvironment(own.slice(RUNTIME_PREFIX.length), settings.env);
   } else {
-    message = `exited with code ${result.exitCode ?? "unknown"} while loading${hint ? `: ${hint}` : ""}`;
+    message = `exited with code ${result.exitCode ?? "unknown"} while loading; its output is in the deployment log (for signed-in viewers)`;
   }
   throw new CronCheckError(`${fn.name}: ${message}`, result.exitCode, logs);
 }

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { EserveslessError, UnauthorizedError } from "../errors.js";
 
@@ -8,6 +9,25 @@ const digest = (text: string) => createHash("sha256").update(text).digest();
 /** Compares two secrets in constant time. */
 export function safeEqual(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
+}
+
+const refused = (c: Context) => {
+  c.header("WWW-Authenticate", 'Bearer realm="eserveless"');
+  return new UnauthorizedError("Missing or wrong admin token: send Authorization: Bearer $ESERVELESS_ADMIN_TOKEN.");
+};
+
+/**
+ * For routes that anyone may read, and that show more with the admin token:
+ * true when the request carries it, false when it carries no Authorization
+ * header (or the server has no token). A wrong token is a 401, not a quiet
+ * fall back to the anonymous answer.
+ */
+export function hasAdminToken(c: Context, token: string | undefined): boolean {
+  const header = c.req.header("authorization");
+  if (header === undefined || !token) return false;
+  const match = /^Bearer\s+(.+)$/i.exec(header);
+  if (!match || !safeEqual(match[1]!.trim(), token)) throw refused(c);
+  return true;
 }
 
 /**
@@ -24,10 +44,7 @@ export function bearerAuth(token: string | undefined) {
     }
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !safeEqual(match[1]!.trim(), token)) {
-      c.header("WWW-Authenticate", 'Bearer realm="eserveless"');
-      throw new UnauthorizedError("Missing or wrong admin token: send Authorization: Bearer $ESERVELESS_ADMIN_TOKEN.");
-    }
+    if (!match || !safeEqual(match[1]!.trim(), token)) throw refused(c);
     await next();
   });
 }

@@ -7,6 +7,9 @@ import { containerLogs } from "./container-logs.js";
 /** The header of the router's readiness probe; runtimes answer it without calling user code. */
 export const PROBE_HEADER = "x-eserveless-probe";
 
+/** How the runtimes (runtimes/node/server.cjs, runtimes/golang/dispatcher.go) begin the lines they print themselves. */
+export const RUNTIME_PREFIX = "eserveless: ";
+
 /** A function container that exited or never answered HTTP in time. */
 export class ReadinessError extends ContainerFailedError {
   constructor(
@@ -34,11 +37,20 @@ export function probe(host: string, port: number): Promise<boolean> {
 /**
  * Waits until a started container answers HTTP on host:port, probing every
  * few milliseconds. Fails fast with the container's last log lines when it
- * exits, and after `timeoutMs` when it never answers.
+ * exits (the message quotes only the runtime's own reason, through `redact`),
+ * and after `timeoutMs` when it never answers.
  */
 export async function waitUntilReady(
   container: Docker.Container,
-  input: { host: string; port: number; timeoutMs: number; intervalMs?: number; signal?: AbortSignal },
+  input: {
+    host: string;
+    port: number;
+    timeoutMs: number;
+    intervalMs?: number;
+    signal?: AbortSignal;
+    /** Takes the function's secrets out of the reason quoted in the error's message. */
+    redact?: (text: string) => string;
+  },
 ): Promise<void> {
   const stop = new AbortController();
   const exited = container
@@ -70,8 +82,12 @@ export async function waitUntilReady(
       await sleep(input.intervalMs ?? 5);
     }
     const logs = await containerLogs(container).catch(() => []);
+    // The message becomes the deployment's public description: only the runtime's own reason, never
+    // a line the function printed (its environment, say). The whole output goes to the signed-in log.
+    const reason = logs.findLast((line) => line.startsWith(RUNTIME_PREFIX));
     throw new ReadinessError(
-      `The function exited with code ${exitCode ?? "unknown"} before it answered HTTP${logs.length ? `: ${logs.at(-1)}` : ""}`,
+      `The function exited with code ${exitCode ?? "unknown"} before it answered HTTP` +
+        (reason ? `: ${(input.redact ?? String)(reason)}` : "; its output is in the deployment log (for signed-in viewers)"),
       exitCode,
       logs,
     );

@@ -57,9 +57,16 @@ const DeploymentRow = v.pipe(
 /** One deployment of one commit, from queued to its final state. */
 export type Deployment = v.InferOutput<typeof DeploymentRow>;
 
-const LogLineRow = v.object({ seq: v.number(), at: v.number(), line: v.string() });
+const LogLineRow = v.pipe(
+  v.object({ seq: v.number(), at: v.number(), line: v.string(), private: v.picklist([0, 1]) }),
+  v.transform((row) => ({ seq: row.seq, at: row.at, line: row.line, private: row.private === 1 })),
+);
 
-/** One line of a deployment's log, numbered from 1. */
+/**
+ * One line of a deployment's log, numbered from 1. `private` lines quote what
+ * the project's code printed (its build, its containers): they may hold
+ * secrets, so only signed-in viewers see them.
+ */
 export type LogLine = v.InferOutput<typeof LogLineRow>;
 
 const SeqRow = v.object({ seq: v.number() });
@@ -73,8 +80,8 @@ export type DeploymentStore = ReturnType<typeof createDeploymentStore>;
 export function createDeploymentStore(db: Database.Database, options: { now: () => number }) {
   const { now } = options;
   const insertLog = db.prepare(
-    `INSERT INTO deployment_logs (deployment_id, seq, at, line)
-     SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM deployment_logs WHERE deployment_id = ?
+    `INSERT INTO deployment_logs (deployment_id, seq, at, line, private)
+     SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM deployment_logs WHERE deployment_id = ?
      RETURNING seq`,
   );
   const trimLog = db.prepare(`DELETE FROM deployment_logs WHERE deployment_id = ? AND seq <= ?`);
@@ -146,17 +153,22 @@ export function createDeploymentStore(db: Database.Database, options: { now: () 
         .map(toDeployment);
     },
 
-    /** Appends one line to a deployment's log, dropping the oldest past the cap. */
-    appendLog(id: string, line: string): number {
-      const { seq } = parseRow(SeqRow, insertLog.get(id, now(), line, id), "a deployment log line number");
+    /**
+     * Appends one line to a deployment's log, dropping the oldest past the
+     * cap. A line that quotes the project's build or container output is
+     * `private` (see {@link LogLine}); eserveless's own account of the
+     * deployment is public.
+     */
+    appendLog(id: string, line: string, options: { private?: boolean } = {}): number {
+      const { seq } = parseRow(SeqRow, insertLog.get(id, now(), line, options.private ? 1 : 0, id), "a deployment log line number");
       if (seq > MAX_LOG_LINES) trimLog.run(id, seq - MAX_LOG_LINES);
       return seq;
     },
 
-    /** A deployment's log lines after `afterSeq` (for following it live). */
+    /** A deployment's log lines after `afterSeq` (for following it live), the private ones included. */
     deploymentLog(id: string, afterSeq = 0): LogLine[] {
       return db
-        .prepare(`SELECT seq, at, line FROM deployment_logs WHERE deployment_id = ? AND seq > ? ORDER BY seq`)
+        .prepare(`SELECT seq, at, line, private FROM deployment_logs WHERE deployment_id = ? AND seq > ? ORDER BY seq`)
         .all(id, afterSeq)
         .map((row) => parseRow(LogLineRow, row, `a log line of deployment ${id}`));
     },

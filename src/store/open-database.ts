@@ -73,6 +73,8 @@ export const MIGRATIONS: readonly string[] = [
   // A commit goes live once per environment from pushes: replayed deliveries cannot roll it back.
   `ALTER TABLE deployments ADD COLUMN environment TEXT NOT NULL DEFAULT 'production';
    CREATE INDEX deployments_by_commit ON deployments (repository, environment, commit_sha);`,
+  // Build and function output may hold secrets: only signed-in viewers see it. Earlier lines cannot be told apart, so they are private.
+  `ALTER TABLE deployment_logs ADD COLUMN private INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 /**

@@ -105,13 +105,25 @@ describe("deployment logs", () => {
     expect(temp.store.appendLog(a.id, "three")).toBe(3);
 
     expect(temp.store.deploymentLog(a.id)).toEqual([
-      { seq: 1, at: temp.clock.at - 10, line: "one" },
-      { seq: 2, at: temp.clock.at - 5, line: "two" },
-      { seq: 3, at: temp.clock.at, line: "three" },
+      { seq: 1, at: temp.clock.at - 10, line: "one", private: false },
+      { seq: 2, at: temp.clock.at - 5, line: "two", private: false },
+      { seq: 3, at: temp.clock.at, line: "three", private: false },
     ]);
-    expect(temp.store.deploymentLog(a.id, 2)).toEqual([{ seq: 3, at: temp.clock.at, line: "three" }]);
+    expect(temp.store.deploymentLog(a.id, 2)).toEqual([{ seq: 3, at: temp.clock.at, line: "three", private: false }]);
     expect(temp.store.deploymentLog(a.id, 3)).toEqual([]);
     expect(temp.store.deploymentLog(b.id).map((l) => l.line)).toEqual(["b one"]);
+  });
+
+  it("marks the lines that quote the project's output private, in one numbering with the others", () => {
+    const deployment = temp.store.createDeployment({ repository: "octo/private", commit: SHA_A, ref: null, trigger: "push" });
+    temp.store.appendLog(deployment.id, "Starting API…");
+    temp.store.appendLog(deployment.id, "  API | DATABASE_URL=postgres://…", { private: true });
+    temp.store.appendLog(deployment.id, "Deployment failed: API: …");
+    expect(temp.store.deploymentLog(deployment.id).map(({ seq, line, private: hidden }) => ({ seq, line, hidden }))).toEqual([
+      { seq: 1, line: "Starting API…", hidden: false },
+      { seq: 2, line: "  API | DATABASE_URL=postgres://…", hidden: true },
+      { seq: 3, line: "Deployment failed: API: …", hidden: false },
+    ]);
   });
 
   it("keeps only the newest 5000 lines, and keeps numbering after the cap", () => {

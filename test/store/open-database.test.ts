@@ -69,6 +69,20 @@ describe("openDatabase", () => {
     expect(store.getRun(run.id)?.state).toBe("running");
   });
 
+  it("makes the log lines written before they were told apart private: any of them may quote a function's output", () => {
+    writtenBy(3, (raw) => {
+      raw
+        .prepare(`INSERT INTO deployments (id, repository, commit_sha, ref, trigger, state, created_at) VALUES ('0123456789ab', 'octo/old', ?, 'refs/heads/main', 'push', 'failure', 1)`)
+        .run(SHA);
+      raw.prepare(`INSERT INTO deployment_logs (deployment_id, seq, at, line) VALUES ('0123456789ab', 1, 1, '  API | DATABASE_URL=postgres://…')`).run();
+    });
+    const store = temp.reopen();
+    expect(store.deploymentLog("0123456789ab")).toEqual([{ seq: 1, at: 1, line: "  API | DATABASE_URL=postgres://…", private: true }]);
+    // Lines written from now on say which they are.
+    store.appendLog("0123456789ab", "Deployment failed");
+    expect(store.deploymentLog("0123456789ab", 1)).toMatchObject([{ line: "Deployment failed", private: false }]);
+  });
+
   it("files the deployments made before environments existed under production", () => {
     writtenBy(2, (raw) =>
       raw
