@@ -75,6 +75,12 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX deployments_by_commit ON deployments (repository, environment, commit_sha);`,
   // Build and function output may hold secrets: only signed-in viewers see it. Earlier lines cannot be told apart, so they are private.
   `ALTER TABLE deployment_logs ADD COLUMN private INTEGER NOT NULL DEFAULT 1;`,
+  // Dashboard sign-outs outlive a restart, until the session would have expired anyway.
+  `CREATE TABLE revoked_sessions (
+     session_hash TEXT PRIMARY KEY,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);`,
 ];
 
 /**
