@@ -159,6 +159,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
       onCreated: (app) => github.useStored(app),
       problem: () => github.problem(),
       states: new PendingStates({ now }),
+      now,
       log,
     },
   });
