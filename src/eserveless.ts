@@ -34,11 +34,13 @@ export const DATABASE_FILE_NAME = "eserveless.db";
 function instanceId(dataDir: string, fs: AppFileSystem): string {
   const file = join(dataDir, "instance-id");
   try {
-    fs.writeFile(file, `${randomBytes(8).toString("hex")}\n`, { flag: "wx", mode: 0o644 });
+    fs.writeFile(file, `${randomBytes(8).toString("hex")}\n`, { flag: "wx", mode: 0o600 });
   } catch (error) {
     // An earlier start made it: keep it, its containers and images carry it.
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
   }
+  // Like every file in DATA_DIR, its owner's only (earlier versions made it 0644).
+  fs.chmod(file, 0o600);
   const id = fs.readFile(file).trim();
   if (!/^[0-9a-f]{16}$/.test(id)) throw new Error(`${file} does not hold an eserveless instance id; delete it to make a new one`);
   return id;
@@ -101,9 +103,10 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     pauseAfterMs: config.pool.pauseAfterMs,
     networks,
     now,
+    // For signed-in viewers only: the reason and the lines quote what the function printed.
     onStartFailure: (target, error) => {
-      store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`);
-      if (error instanceof ContainerFailedError) for (const line of error.logs) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
+      store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`, { private: true });
+      if (error instanceof ContainerFailedError) for (const line of error.logs) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`, { private: true });
     },
   });
   const adoption = await adoptContainers({
@@ -170,6 +173,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
       onCreated: (app) => github.useStored(app),
       problem: () => github.problem(),
       states: new PendingStates({ now }),
+      now,
       log,
     },
   });
@@ -182,6 +186,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     scheduler,
     /** The GitHub App in use; /setup swaps one in. */
     github,
+    /** Settles once the deployments the last stop interrupted are ended, and the images of those that never went live removed. */
+    recovered: interrupted,
     /**
      * Stops cron schedules (killing runs in progress) and waits for running
      * deployments. With `keepContainers` (a restart) function containers stay

@@ -1,29 +1,32 @@
 import { serve } from "@hono/node-server";
 import Docker from "dockerode";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino } from "pino";
 import { ConfigError, readConfig } from "./config.js";
 import { createEserveless, DATABASE_FILE_NAME } from "./eserveless.js";
 import { nodeFileSystem } from "./node-file-system.js";
 import { prettyLogOutput } from "./pretty-log.js";
+import { prepareDataDir } from "./prepare-data-dir.js";
 import { createStore } from "./store/store.js";
 
 /** The composition root: the only place that reads the environment, listens and exits. */
 async function main(): Promise<void> {
   let config;
+  let log;
   try {
     config = readConfig(process.env, (path) => readFileSync(path, "utf8"));
+    // Lines for people on a terminal, JSON for log collectors; LOG_FORMAT decides when set.
+    const pretty = config.logFormat === undefined ? process.stdout.isTTY === true : config.logFormat === "pretty";
+    log = pino({ level: config.logLevel }, pretty ? prettyLogOutput(process.stdout, { color: process.stdout.isTTY === true }) : process.stdout);
+    // Before anything is written in it: the database and the App's key live there.
+    prepareDataDir(config.dataDir, log);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
     process.exit(78); // EX_CONFIG
   }
-  // Lines for people on a terminal, JSON for log collectors; LOG_FORMAT decides when set.
-  const pretty = config.logFormat === undefined ? process.stdout.isTTY === true : config.logFormat === "pretty";
-  const log = pino({ level: config.logLevel }, pretty ? prettyLogOutput(process.stdout, { color: process.stdout.isTTY === true }) : process.stdout);
   const now = Date.now;
-  mkdirSync(config.dataDir, { recursive: true });
   const store = createStore(join(config.dataDir, DATABASE_FILE_NAME), { now });
   // dockerode reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
   const eserveless = await createEserveless(config, { docker: new Docker(), log, store, fs: nodeFileSystem, now });

@@ -33,8 +33,8 @@ const TOKEN_MISSING = "no admin token: set ESERVELESS_ADMIN_TOKEN (or pass --tok
 interface RequestInit {
   body?: Buffer | string;
   contentType?: string;
-  /** The route needs the admin token. */
-  auth?: boolean;
+  /** The route needs the admin token; "optional": it answers without, and shows more with it. */
+  auth?: boolean | "optional";
   /** Statuses besides 2xx whose JSON body is an answer, not an error (e.g. 503 of /healthz). */
   accept?: number[];
   timeoutMs?: number;
@@ -105,10 +105,13 @@ export class EserveslessClient {
     return this.#request(HealthSchema, "GET", "/healthz", { accept: [503], expect: "status" });
   }
 
-  /** One deployment and its log lines after `after` (0: all). */
+  /**
+   * One deployment and its log lines after `after` (0: all). Its build and
+   * function output only with the token: without, `hiddenLines` counts it.
+   */
   async deployment(id: string, after = 0): Promise<DeploymentWithLog> {
     const query = after > 0 ? `?after=${after}` : "";
-    return this.#request(DeploymentWithLogSchema, "GET", `/deployments/${encodeURIComponent(id)}${query}`, { expect: "deployment" });
+    return this.#request(DeploymentWithLogSchema, "GET", `/deployments/${encodeURIComponent(id)}${query}`, { expect: "deployment", auth: "optional" });
   }
 
   /** An http function's latest invocations, newest first. */
@@ -125,10 +128,8 @@ export class EserveslessClient {
 
   async #request<S extends AnswerSchema>(schema: S, method: string, path: string, init: RequestInit): Promise<v.InferOutput<S>> {
     const headers: Record<string, string> = { accept: "application/json" };
-    if (init.auth) {
-      if (!this.#token) throw new UsageError(TOKEN_MISSING);
-      headers.authorization = `Bearer ${this.#token}`;
-    }
+    if (init.auth === true && !this.#token) throw new UsageError(TOKEN_MISSING);
+    if (init.auth && this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (init.contentType) headers["content-type"] = init.contentType;
     const timeoutMs = init.timeoutMs ?? this.#timeoutMs;
     const signals = [AbortSignal.timeout(timeoutMs), ...(this.#signal ? [this.#signal] : [])];

@@ -42,8 +42,12 @@ export type Deployment = v.InferOutput<typeof DeploymentSchema>;
 export const LogLineSchema = v.object({ seq: v.number(), at: v.number(), line: v.string() });
 export type LogLine = v.InferOutput<typeof LogLineSchema>;
 
-/** `GET /deployments/:id` with `Accept: application/json` (`?after=N`: only the log lines after N). */
-export const DeploymentWithLogSchema = v.object({ deployment: DeploymentSchema, log: v.array(LogLineSchema) });
+/**
+ * `GET /deployments/:id` with `Accept: application/json` (`?after=N`: only the
+ * log lines after N). Without the admin token or a dashboard session, the lines
+ * of build and function output are left out, and `hiddenLines` counts them.
+ */
+export const DeploymentWithLogSchema = v.object({ deployment: DeploymentSchema, log: v.array(LogLineSchema), hiddenLines: v.optional(v.number()) });
 export type DeploymentWithLog = v.InferOutput<typeof DeploymentWithLogSchema>;
 
 /** `GET /api/deployments`: recent deployments, newest first. */

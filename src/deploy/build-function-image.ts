@@ -25,11 +25,12 @@ export interface ImageBuilder {
 
 /**
  * Builds the image of a deployment's functions from its source and its
- * runtime's template, streaming the build to the deployment log. Resolves
+ * runtime's template, streaming the build to the deployment log (private
+ * lines: see {@link DeploymentContext.output}). Resolves
  * with the image's tag; throws a BuildError when the project's build fails.
  */
 export async function buildFunctionImage(
-  { job, say, signal, startedAt }: DeploymentContext,
+  { job, say, output, signal, startedAt }: DeploymentContext,
   builder: ImageBuilder,
   source: SourceTree,
   manifest: Manifest,
@@ -45,13 +46,15 @@ export async function buildFunctionImage(
   let compileError: string | undefined;
   const onLine = (line: string) => {
     if (manifest.runtime === "golang") compileError ??= goCompileError(line);
-    say(line);
+    output(line);
   };
   const built = await buildImage(builder.docker, createBuildContext(source, template, manifest, labels), {
     tag,
     buildArgs: { BASE_IMAGE: baseImage },
     runtime: manifest.runtime,
+    // What the build prints is the project's (its install scripts, its compiler): signed-in viewers only.
     onLine,
+    onWait: say,
     signal,
     sandbox: builder.build,
   }).catch((error: unknown) => {

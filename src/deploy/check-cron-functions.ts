@@ -10,10 +10,10 @@ import type { DeploymentContext } from "./deployment-context.js";
  * of its own, that the cron functions of `live` can run, without calling them.
  * For a deployment without http functions; otherwise the first http container
  * checks them (see startReplicas). On failure the check's logs go to the
- * deployment log.
+ * deployment log (private lines).
  */
 export async function checkCronFunctions(
-  { say, signal, log }: DeploymentContext,
+  { say, output, signal, log }: DeploymentContext,
   runner: { docker: Docker; instance: string; networks: Pick<ProjectNetworks, "forProject"> },
   live: LiveFunction[],
 ): Promise<void> {
@@ -25,7 +25,7 @@ export async function checkCronFunctions(
       const checkedMs = await checkCronFunction(runner.docker, fn, { instance: runner.instance, signal, log, network });
       say(`${fn.name} can run on schedule (checked in ${checkedMs} ms)`);
     } catch (error) {
-      if (error instanceof ContainerFailedError) for (const line of error.logs) say(`  ${fn.name} | ${line}`);
+      if (error instanceof ContainerFailedError) for (const line of error.logs) output(`  ${fn.name} | ${line}`);
       throw error;
     }
   }

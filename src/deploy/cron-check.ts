@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { cronSettings } from "../cron/cron-scheduler.js";
 import { ContainerFailedError, UpstreamError } from "../errors.js";
+import { redactEnvironment } from "../manifest/function-environment.js";
 import { runOnce } from "../run/run-once.js";
 import { runtimeReason } from "../run/runtime-reason.js";
 import { eserveslessLabels } from "../run/sandbox.js";
@@ -68,7 +69,8 @@ export async function checkCronFunction(
     .split("\n")
     .map((line) => line.trimEnd())
     .filter((line) => line !== "");
-  // The runtime says why in a line of its own; a Go panic in an init function, in its first line.
+  // The runtime says why in a line of its own. The message becomes the deployment's public description:
+  // it quotes that reason only, never a line the function printed (its environment, say).
   const why = runtimeReason(logs);
   let message: string;
   if (result.reason === "timeout") {
@@ -77,10 +79,10 @@ export async function checkCronFunction(
     throw new UpstreamError(`${fn.name}: the container of its check was removed from outside eserveless`, { code: "container_removed" });
   } else if (result.killed === "out_of_memory") {
     message = `killed for using more than its ${Math.round(settings.memoryBytes / 1024 ** 2)} MiB of memory while loading`;
-  } else if (why?.own) {
-    message = why.reason;
+  } else if (why) {
+    message = redactEnvironment(why, settings.env);
   } else {
-    message = `exited with code ${result.exitCode ?? "unknown"} while loading${why ? `: ${why.reason}` : ""}`;
+    message = `exited with code ${result.exitCode ?? "unknown"} while loading; its output is in the deployment log (for signed-in viewers)`;
   }
   throw new CronCheckError(`${fn.name}: ${message}`, result.exitCode, logs);
 }

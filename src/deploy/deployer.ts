@@ -16,6 +16,7 @@ import type { DeployJob, DeployRequest } from "./deploy-request.js";
 import { createDeploymentContext, type DeploymentContext } from "./deployment-context.js";
 import { fetchSource, type SourceLimits } from "./fetch-source.js";
 import { plural, shortSha } from "../format.js";
+import { pruneAbandonedImages } from "../image/prune-images.js";
 import { goLive, liveFunctions } from "./go-live.js";
 import type { ManifestLimits } from "../manifest/manifest-limits.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
@@ -27,6 +28,9 @@ import { statusPoster } from "./status-poster.js";
 
 /** Why a deployment ended without a result; a redeploy runs it again. */
 const INTERRUPTED = "Interrupted: eserveless stopped while this deployment ran; push again or use /redeploy";
+
+/** The final states of a deployment that never went live: its image will never run. */
+const NEVER_LIVE: ReadonlySet<Deployment["state"]> = new Set(["error", "failure", "superseded"]);
 
 /** The abort reason of deployments running when eserveless shuts down. */
 class ShuttingDown extends Error {
@@ -153,6 +157,26 @@ export function createDeployer(options: DeployerOptions) {
     await status(state, "eserveless", reason, pageUrl);
   }
 
+  /**
+   * Removes the images of deployments that ended without going live: those
+   * the last stop interrupted (ended at the stop, or just now), and any a
+   * failure left. Otherwise they stay until their repository's next success.
+   */
+  async function pruneNeverLiveImages(): Promise<void> {
+    // A process that died between the switch and the success left a live image on an interrupted deployment.
+    const live = new Set(store.liveFunctions().map((fn) => fn.image));
+    const abandoned = (id: string, tags: string[]) => {
+      const state = store.getDeployment(id)?.state;
+      // An image of a deployment this database does not know is left alone.
+      return state !== undefined && NEVER_LIVE.has(state) && !tags.some((tag) => live.has(tag));
+    };
+    const removed = await pruneAbandonedImages(docker, instance, abandoned).catch((error: unknown) => {
+      rootLog.warn({ err: error }, "could not list the images of deployments that never went live; they go with their repository's next success");
+      return [];
+    });
+    if (removed.length > 0) rootLog.info({ removed }, "removed the images of deployments that never went live");
+  }
+
   let closed = false;
 
   return {
@@ -183,6 +207,7 @@ export function createDeployer(options: DeployerOptions) {
           deploymentUrl(publicUrl, deployment.id),
         );
       }
+      await pruneNeverLiveImages();
       return interrupted.length;
     },
 

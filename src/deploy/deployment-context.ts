@@ -10,8 +10,13 @@ export interface DeploymentContext {
   readonly job: DeployJob;
   /** The server log, as a child for this deployment. */
   readonly log: Logger;
-  /** Appends a line to the deployment's own log. */
+  /** Appends a line of eserveless's own account to the deployment's log, which anyone with its link reads. */
   say(line: string): void;
+  /**
+   * Appends a line the project's code printed (its build, its containers) to
+   * the deployment's log, for signed-in viewers only: it may hold secrets.
+   */
+  output(line: string): void;
   /** Records changes to the deployment (state, image, warnings…). */
   record(patch: Parameters<DeploymentStore["updateDeployment"]>[1]): void;
   /** Posts a commit status on the deployment's commit. */
@@ -39,6 +44,10 @@ export function createDeploymentContext(
     say: (line) => {
       store.appendLog(job.deploymentId, line);
       log.debug({ line }, "deployment log");
+    },
+    output: (line) => {
+      store.appendLog(job.deploymentId, line, { private: true });
+      log.debug({ line }, "deployment output");
     },
     record: (patch) => store.updateDeployment(job.deploymentId, patch),
     status: options.status,

@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import * as v from "valibot";
 import type { Deployer } from "./deployer.js";
 import { BadRequestError } from "../errors.js";
+import { shortSha } from "../format.js";
+import { finalStates, PRODUCTION, type DeploymentStore } from "../store/deployment-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 import { LOCAL_OWNER } from "../urls.js";
 
@@ -13,6 +15,8 @@ const PushEvent = v.object({
   ref: v.string(),
   after: v.string(),
   deleted: v.optional(v.boolean(), false),
+  /** A force-push: the branch was moved to a commit that may have been live before (a rollback by git). */
+  forced: v.optional(v.boolean(), false),
   repository: v.object({ full_name: v.string(), default_branch: v.optional(v.string()), master_branch: v.optional(v.string()) }),
   installation: v.optional(Installation),
 });
@@ -53,7 +57,7 @@ const ZERO_SHA = /^0{40}$/;
 export function handleWebhookEvent(
   name: string,
   payload: unknown,
-  deps: { store: RepositoryStore; deployer: Deployer; log: Logger },
+  deps: { store: RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">; deployer: Deployer; log: Logger },
 ): WebhookOutcome {
   switch (name) {
     case "ping":
@@ -80,7 +84,10 @@ export function handleWebhookEvent(
   }
 }
 
-function onPush(event: v.InferOutput<typeof PushEvent>, deps: { store: RepositoryStore; deployer: Deployer; log: Logger }): WebhookOutcome {
+function onPush(
+  event: v.InferOutput<typeof PushEvent>,
+  deps: { store: RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">; deployer: Deployer; log: Logger },
+): WebhookOutcome {
   const repository = event.repository.full_name;
   const defaultBranch = event.repository.default_branch ?? event.repository.master_branch ?? "main";
   const installationId = event.installation?.id;
@@ -94,6 +101,15 @@ function onPush(event: v.InferOutput<typeof PushEvent>, deps: { store: Repositor
   if (event.ref.startsWith("refs/tags/")) return ignore(`tag pushes do not deploy; push to ${defaultBranch} or use /redeploy with the tag`);
   if (event.ref !== `refs/heads/${defaultBranch}`) return ignore(`only pushes to the default branch (${defaultBranch}) deploy`);
   if (!installationId) return ignore("the push carries no installation; is it a webhook of the eserveless GitHub App?");
+  // A signed push replayed under a new delivery id would deploy its commit again, over what went live since.
+  // Git moves a branch back only by force, so only a force-push deploys a commit a second time.
+  const earlier = event.forced ? undefined : deps.store.deploymentOfCommit(repository, PRODUCTION, event.after);
+  if (earlier) {
+    return ignore(
+      `commit ${shortSha(event.after)} ${finalStates.has(earlier.state) ? "was already" : "is already being"} deployed to ${PRODUCTION} (deployment ${earlier.id}, ${earlier.state}); ` +
+        "a push deploys a commit once, so a replayed delivery cannot roll production back. To deploy it again, use /redeploy (eserveless deploy OWNER/REPO --ref SHA) or force-push",
+    );
+  }
 
   const deployment = deps.deployer.enqueue({
     repository,

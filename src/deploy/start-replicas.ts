@@ -19,7 +19,7 @@ export interface StartedFunction {
  * function.
  */
 export async function startReplicas(deployment: DeploymentContext, pool: ContainerPool, live: LiveFunction[]): Promise<StartedFunction[]> {
-  const { say, signal } = deployment;
+  const { say, output, signal } = deployment;
   const started: StartedFunction[] = [];
   const cronNames = live.filter((f) => f.type === "cron").map((f) => f.name);
   try {
@@ -35,7 +35,7 @@ export async function startReplicas(deployment: DeploymentContext, pool: Contain
         started.push({ target, replicas: [replica] });
         say(`${fn.name} answered HTTP after ${replica.coldStartMs} ms`);
       } catch (error) {
-        if (error instanceof ContainerFailedError) for (const line of error.logs) say(`  ${fn.name} | ${line}`);
+        if (error instanceof ContainerFailedError) for (const line of error.logs) output(`  ${fn.name} | ${line}`);
         if (error instanceof EserveslessError) {
           // "API: …", unless the runtime's reason names the function already.
           const message = error.message.startsWith(`${fn.name} `) ? error.message : `${fn.name}: ${error.message}`;

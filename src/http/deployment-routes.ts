@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { jsx } from "hono/jsx";
 import { DeploymentWithLogSchema } from "../contract/deployment.js";
 import { NotFoundError } from "../errors.js";
+import { hasAdminToken } from "./bearer-auth.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import { DeploymentPage } from "./dashboard/deployment-view.js";
 import { newNonce, renderPage } from "./dashboard/layout.js";
@@ -81,22 +82,28 @@ export const FOLLOW_LOG_SCRIPT = `(() => {
 /**
  * `GET /deployments/:id`: one deployment and its log, HTML for browsers and
  * JSON for `Accept: application/json` (with `?after=<seq>` for new lines only).
- * It is what commit statuses link to, so it is public and shows no secrets.
+ * It is what commit statuses link to, so anyone with the link reads the state,
+ * the reason and eserveless's own lines. The build's and the containers'
+ * output may hold secrets (a function printing its environment): only a
+ * dashboard session or the admin token sees those lines, as with cron output.
  */
-export function deploymentRoutes(options: { store: DeploymentStore; sessions?: Sessions }) {
+export function deploymentRoutes(options: { store: DeploymentStore; sessions?: Sessions; adminToken: string | undefined }) {
   return new Hono().get("/deployments/:id", async (c) => {
     const deployment = options.store.getDeployment(c.req.param("id"));
     if (!deployment) throw new NotFoundError(`No deployment ${c.req.param("id")}`, { code: "deployment_not_found" });
+    const viewer = hasAdminToken(c, options.adminToken) ? "token" : (await options.sessions?.current(c)) ? "session" : "anonymous";
     const wantsJson = (c.req.header("accept") ?? "").includes("application/json") || c.req.query("format") === "json";
     // ?after=<seq> returns only newer lines, so a client can follow the log.
-    const log = options.store.deploymentLog(deployment.id, wantsJson ? Number(c.req.query("after") ?? 0) || 0 : 0);
+    const lines = options.store.deploymentLog(deployment.id, wantsJson ? Number(c.req.query("after") ?? 0) || 0 : 0);
+    const log = viewer === "anonymous" ? lines.filter((line) => !line.private) : lines;
+    const hiddenLines = lines.length - log.length;
     if (wantsJson) {
       c.header("Cache-Control", "no-store");
       // Parsed, not only typed: the store's rows are not typed by the contract (a function's type is a string there).
-      return c.json(toWire(DeploymentWithLogSchema, { deployment, log }));
+      return c.json(toWire(DeploymentWithLogSchema, { deployment, log, hiddenLines }));
     }
-    const signedIn = (await options.sessions?.current(c)) !== undefined;
     const nonce = newNonce();
-    return renderPage(c, nonce, jsx(DeploymentPage, { deployment, log, nonce, signedIn, script: FOLLOW_LOG_SCRIPT }));
+    const signedIn = viewer === "session";
+    return renderPage(c, nonce, jsx(DeploymentPage, { deployment, log, hiddenLines, nonce, signedIn, script: FOLLOW_LOG_SCRIPT }));
   });
 }

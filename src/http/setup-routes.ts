@@ -42,9 +42,18 @@ export interface SetupOptions {
   /** Sends GitHub API requests; an unauthenticated Octokit on githubApiUrl by default. */
   request?: GitHubRequest;
   states?: PendingStates;
+  /** The clock of the lookup's backoff; Date.now when absent. */
+  now?: () => number;
 }
 
 const GITHUB_TIMEOUT_MS = 30_000;
+
+/**
+ * A failed lookup of the App on GitHub is not tried again for 30 s, then 1,
+ * 2, 4… minutes, at most 10: /setup is public, and each visit must not turn
+ * into a request to GitHub (which rate-limits the App) while it fails.
+ */
+export const LOOKUP_BACKOFF = { firstMs: 30_000, maxMs: 10 * 60_000 };
 
 const wantsHtml = (c: Context) => (c.req.header("accept") ?? "").includes("text/html");
 
@@ -101,7 +110,7 @@ function configuredPage(app: ConfiguredApp, publicUrl: string, lookupError: stri
       : html`<code>DATA_DIR/github-app.json</code>, created by this page${app.createdAt ? ` on ${app.createdAt}` : ""}`}</dd>
 <dt>Webhook URL</dt><dd><code>${publicUrl}/webhooks/github</code></dd>
 </dl>
-${lookupError ? html`<p class="note">GitHub could not describe App ${String(app.credentials.appId)}: ${lookupError}</p>` : ""}
+${lookupError ? html`<p class="note">${lookupError}</p>` : ""}
 ${install ? html`<p><a href="${install}">Install the App on repositories</a> · <a href="${app.htmlUrl}">Its page on GitHub</a></p>` : ""}
 <p>To use another App, change the environment, or delete <code>DATA_DIR/github-app.json</code>, and restart.</p>`,
   );
@@ -131,25 +140,51 @@ export function setupRoutes(options: SetupOptions) {
   const octokit = new Octokit({ baseUrl: options.githubApiUrl, userAgent: "eserveless", log: octokitLog });
   const request: GitHubRequest =
     options.request ?? ((route, parameters) => octokit.request(route, { ...parameters, request: { signal: AbortSignal.timeout(GITHUB_TIMEOUT_MS) } }));
+  const now = options.now ?? Date.now;
   /** Names and links of Apps configured from the environment, looked up once. */
   const described = new Map<number, { slug: string; name: string; htmlUrl: string }>();
+  /** Apps whose lookup failed: not asked again before `until`. */
+  const failed = new Map<number, { until: number; delayMs: number }>();
+  /** Lookups under way: concurrent visits share one. */
+  const lookups = new Map<number, Promise<void>>();
   let exchanging = false;
 
-  async function describe(app: ConfiguredApp): Promise<{ app: ConfiguredApp; lookupError?: string }> {
-    if (app.htmlUrl) return { app };
-    const known = described.get(app.credentials.appId);
-    if (known) return { app: { ...app, ...known } };
+  /** What /setup says while the lookup fails; GitHub's own answer goes to the server log only. */
+  const lookupFailure = (appId: number, until: number) =>
+    `GitHub could not describe App ${appId}. Check that APP_ID and PRIVATE_KEY belong to the same GitHub App, that its key was not revoked, ` +
+    `and that GITHUB_API_URL (${options.githubApiUrl}) reaches GitHub; the server log has GitHub's answer. eserveless asks again in ${Math.max(1, Math.ceil((until - now()) / 1000))} s.`;
+
+  async function lookUp(app: ConfiguredApp): Promise<void> {
+    const { appId, privateKey } = app.credentials;
     try {
-      const { appId, privateKey } = app.credentials;
       const authenticated = new Octokit({ baseUrl: options.githubApiUrl, userAgent: "eserveless", log: octokitLog, authStrategy: createAppAuth, auth: { appId, privateKey } });
       const { data } = await authenticated.request("GET /app", { request: { signal: AbortSignal.timeout(GITHUB_TIMEOUT_MS) } });
       if (!data) throw new Error("no App in the answer");
-      const found = { slug: data.slug ?? "", name: data.name, htmlUrl: data.html_url };
-      described.set(appId, found);
-      return { app: { ...app, ...found } };
+      described.set(appId, { slug: data.slug ?? "", name: data.name, htmlUrl: data.html_url });
+      failed.delete(appId);
     } catch (error) {
-      return { app, lookupError: (error as Error).message };
+      const previous = failed.get(appId)?.delayMs;
+      const delayMs = previous === undefined ? LOOKUP_BACKOFF.firstMs : Math.min(previous * 2, LOOKUP_BACKOFF.maxMs);
+      failed.set(appId, { until: now() + delayMs, delayMs });
+      log.warn({ err: error, appId, retryInSeconds: delayMs / 1000 }, "GitHub could not describe the App configured from the environment; /setup asks again later");
     }
+  }
+
+  async function describe(app: ConfiguredApp): Promise<{ app: ConfiguredApp; lookupError?: string }> {
+    if (app.htmlUrl) return { app };
+    const { appId } = app.credentials;
+    const failure = failed.get(appId);
+    if (!described.has(appId) && !(failure && now() < failure.until)) {
+      let lookup = lookups.get(appId);
+      if (!lookup) {
+        lookup = lookUp(app).finally(() => lookups.delete(appId));
+        lookups.set(appId, lookup);
+      }
+      await lookup;
+    }
+    const known = described.get(appId);
+    if (known) return { app: { ...app, ...known } };
+    return { app, lookupError: lookupFailure(appId, failed.get(appId)!.until) };
   }
 
   // A browser that reaches an error gets a page that leads back to /setup; other clients JSON.

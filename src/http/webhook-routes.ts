@@ -4,6 +4,7 @@ import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserveslessError, UnauthorizedError } from "../errors.js";
 import { handleWebhookEvent } from "../deploy/handle-webhook-event.js";
 import type { DeliveryStore } from "../store/delivery-store.js";
+import type { DeploymentStore } from "../store/deployment-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 import { parseSignature, readSignedBody, type SignedBodyRefusal } from "./read-signed-body.js";
 import { Slots } from "../slots.js";
@@ -41,7 +42,7 @@ const refusals: Record<SignedBodyRefusal, () => EserveslessError> = {
  * {@link WEBHOOK_BODY_SLOTS} bodies at a time while verifying the signature over the raw bytes,
  * drops redeliveries, and answers at once; deployments run after the response.
  */
-export function webhookRoutes(options: { webhookSecret: () => string | undefined; store: DeliveryStore & RepositoryStore; deployer: Deployer; log: Logger }) {
+export function webhookRoutes(options: { webhookSecret: () => string | undefined; store: DeliveryStore & RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">; deployer: Deployer; log: Logger }) {
   const slots = new Slots(WEBHOOK_BODY_SLOTS);
 
   return new Hono().post("/webhooks/github", async (c) => {

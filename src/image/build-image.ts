@@ -39,7 +39,10 @@ export interface BuildImageOptions {
   buildArgs: Record<string, string>;
   /** The runtime whose base image BASE_IMAGE names, for the hint when it is missing. */
   runtime?: "node" | "golang";
+  /** Each line of the build's output (what the project's install printed included). */
   onLine: (line: string) => void;
+  /** Says that the build waits for a build slot; `onLine` when absent. */
+  onWait?: (line: string) => void;
   signal?: AbortSignal;
   /**
    * Confines the build: waits for one of the build slots (saying so in
@@ -61,7 +64,7 @@ export async function buildImage(docker: Docker, context: NodeJS.ReadableStream,
   const { sandbox } = options;
   if (!sandbox) return runBuild(docker, context, options, {}, {});
   const release = await sandbox.slots.acquire(options.signal, (wait) =>
-    options.onLine(
+    (options.onWait ?? options.onLine)(
       `Waiting for a build slot: ${wait.running} of ${wait.max} builds running, ${wait.ahead} waiting before this one (ESERVELESS_MAX_CONCURRENT_BUILDS)`,
     ),
   );

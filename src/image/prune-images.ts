@@ -19,3 +19,23 @@ export async function pruneImages(docker: Docker, instance: string, repository: 
   }
   return removed;
 }
+
+/**
+ * Removes this instance's images whose deployment `abandoned` says will never
+ * run (it ended without going live), whatever their repository. Images in use
+ * by a container stay (Docker refuses with 409). Returns the removed tags.
+ */
+export async function pruneAbandonedImages(docker: Docker, instance: string, abandoned: (deploymentId: string, tags: string[]) => boolean): Promise<string[]> {
+  const images = await docker.listImages({ filters: { label: [`${LABEL}.instance=${instance}`] } });
+  const removed: string[] = [];
+  for (const image of images) {
+    const deployment = image.Labels?.[`${LABEL}.deployment`];
+    if (!deployment || !abandoned(deployment, image.RepoTags ?? [])) continue;
+    const gone = await docker
+      .getImage(image.Id)
+      .remove()
+      .then(() => true, () => false);
+    if (gone) removed.push(image.RepoTags?.[0] ?? image.Id);
+  }
+  return removed;
+}

@@ -27,3 +27,23 @@ export function containerEnvironment(fn: FunctionSpec, manifest: Pick<Manifest, 
     ...(fn.type === "http" ? { ESERVELESS_HANDLER: fn.handler ?? "auto" } : {}),
   };
 }
+
+/** Values shorter than this are not taken out of messages: they are flags and words ("true", "hello"), not secrets. */
+const REDACTED_MIN_LENGTH = 8;
+
+/**
+ * `text` with the value of each variable of a function's `env` (from its
+ * manifest: its container's variables but the `ESERVELESS_` ones, which are
+ * the runtime's settings and the meta values) at least
+ * {@link REDACTED_MIN_LENGTH} characters long replaced by `$NAME`: for the
+ * reasons quoted from a function's output into descriptions and public error
+ * messages, where a crash that quotes a database URL would otherwise show it
+ * to anyone.
+ */
+export function redactEnvironment(text: string, env: Record<string, string>): string {
+  const values = Object.entries(env)
+    .filter(([name, value]) => !name.startsWith("ESERVELESS_") && value.length >= REDACTED_MIN_LENGTH)
+    // The longest first, so a value that contains another is replaced whole.
+    .sort(([, a], [, b]) => b.length - a.length);
+  return values.reduce((redacted, [name, value]) => redacted.replaceAll(value, `$${name}`), text);
+}

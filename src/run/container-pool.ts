@@ -4,6 +4,7 @@ import { Agent } from "node:http";
 import type { Logger } from "pino";
 import { EserveslessError, UpstreamError } from "../errors.js";
 import { ContainerBudget, type Reservation } from "./container-budget.js";
+import { redactEnvironment } from "../manifest/function-environment.js";
 import { FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe, waitUntilReady } from "./readiness.js";
 import type { ProjectNetworks } from "./project-networks.js";
@@ -140,7 +141,7 @@ export class ContainerPool {
     }
     try {
       const { host, port } = byName ? { host: name, port: CONTAINER_PORT } : { host: this.#publishHost, port: await publishedPort(container) };
-      await waitUntilReady(container, { host, port, timeoutMs: this.#settings.readyTimeoutMs, signal });
+      await waitUntilReady(container, { host, port, timeoutMs: this.#settings.readyTimeoutMs, signal, redact: (text) => redactEnvironment(text, target.env) });
       const coldStartMs = Math.round(performance.now() - started);
       this.#log.info({ function: `${target.repository}/${target.name}`, container: name, host, port, coldStartMs }, "container ready");
       return { container, name, host, port, agent: newAgent(), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };

@@ -8,6 +8,8 @@ import { runtimeReason } from "./runtime-reason.js";
 /** The header of the router's readiness probe; runtimes answer it without calling user code. */
 export const PROBE_HEADER = "x-eserveless-probe";
 
+/** How the runtimes (runtimes/node/server.cjs, runtimes/golang/dispatcher.go) begin the lines they print themselves. */
+
 /** A function container that exited or never answered HTTP in time. */
 export class ReadinessError extends ContainerFailedError {
   constructor(
@@ -35,11 +37,20 @@ export function probe(host: string, port: number): Promise<boolean> {
 /**
  * Waits until a started container answers HTTP on host:port, probing every
  * few milliseconds. Fails fast with the container's last log lines when it
- * exits, and after `timeoutMs` when it never answers.
+ * exits (the message quotes only the runtime's own reason, through `redact`),
+ * and after `timeoutMs` when it never answers.
  */
 export async function waitUntilReady(
   container: Docker.Container,
-  input: { host: string; port: number; timeoutMs: number; intervalMs?: number; signal?: AbortSignal },
+  input: {
+    host: string;
+    port: number;
+    timeoutMs: number;
+    intervalMs?: number;
+    signal?: AbortSignal;
+    /** Takes the function's secrets out of the reason quoted in the error's message. */
+    redact?: (text: string) => string;
+  },
 ): Promise<void> {
   const stop = new AbortController();
   const exited = container
@@ -71,10 +82,13 @@ export async function waitUntilReady(
       await sleep(input.intervalMs ?? 5);
     }
     const logs = await containerLogs(container).catch(() => []);
+    // The message becomes the deployment's public description: the runtime's own reason (it says it all
+    // and fits a commit status), never a line the function printed (its environment, say).
     const why = runtimeReason(logs);
-    // The runtime's own reason says it all (and fits a commit status); anything else needs the context.
     throw new ReadinessError(
-      why?.own ? why.reason : `The function exited with code ${exitCode ?? "unknown"} before it answered HTTP${why ? `: ${why.reason}` : ""}`,
+      why !== undefined
+        ? (input.redact ?? String)(why)
+        : `The function exited with code ${exitCode ?? "unknown"} before it answered HTTP; its output is in the deployment log (for signed-in viewers)`,
       exitCode,
       logs,
     );

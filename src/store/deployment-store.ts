@@ -7,6 +7,13 @@ import { jsonColumn, parseRow } from "./parse-row.js";
 // The states are part of the wire contract, which the CLI shares.
 export { deploymentStates, deploymentTriggers, finalStates, type DeploymentState } from "../contract/deployment.js";
 
+/**
+ * The environment a push to the default branch deploys to. Each deployment
+ * belongs to one; previews will get their own. A commit deploys once per
+ * environment from pushes (see {@link DeploymentStore.deploymentOfCommit}).
+ */
+export const PRODUCTION = "production";
+
 /** A bounded log: a build that prints without end must not fill the disk. */
 const MAX_LOG_LINES = 5000;
 
@@ -16,6 +23,7 @@ const DeploymentRow = v.pipe(
     repository: v.string(),
     commit_sha: v.string(),
     ref: v.nullable(v.string()),
+    environment: v.string(),
     trigger: v.picklist(deploymentTriggers),
     state: v.picklist(deploymentStates),
     description: v.nullable(v.string()),
@@ -32,6 +40,7 @@ const DeploymentRow = v.pipe(
     repository: row.repository,
     commit: row.commit_sha,
     ref: row.ref,
+    environment: row.environment,
     trigger: row.trigger,
     state: row.state,
     description: row.description,
@@ -48,9 +57,16 @@ const DeploymentRow = v.pipe(
 /** One deployment of one commit, from queued to its final state. */
 export type Deployment = v.InferOutput<typeof DeploymentRow>;
 
-const LogLineRow = v.object({ seq: v.number(), at: v.number(), line: v.string() });
+const LogLineRow = v.pipe(
+  v.object({ seq: v.number(), at: v.number(), line: v.string(), private: v.picklist([0, 1]) }),
+  v.transform((row) => ({ seq: row.seq, at: row.at, line: row.line, private: row.private === 1 })),
+);
 
-/** One line of a deployment's log, numbered from 1. */
+/**
+ * One line of a deployment's log, numbered from 1. `private` lines quote what
+ * the project's code printed (its build, its containers): they may hold
+ * secrets, so only signed-in viewers see them.
+ */
 export type LogLine = v.InferOutput<typeof LogLineRow>;
 
 const SeqRow = v.object({ seq: v.number() });
@@ -64,8 +80,8 @@ export type DeploymentStore = ReturnType<typeof createDeploymentStore>;
 export function createDeploymentStore(db: Database.Database, options: { now: () => number }) {
   const { now } = options;
   const insertLog = db.prepare(
-    `INSERT INTO deployment_logs (deployment_id, seq, at, line)
-     SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM deployment_logs WHERE deployment_id = ?
+    `INSERT INTO deployment_logs (deployment_id, seq, at, line, private)
+     SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM deployment_logs WHERE deployment_id = ?
      RETURNING seq`,
   );
   const trimLog = db.prepare(`DELETE FROM deployment_logs WHERE deployment_id = ? AND seq <= ?`);
@@ -76,16 +92,24 @@ export function createDeploymentStore(db: Database.Database, options: { now: () 
   }
 
   return {
-    /** Records a new deployment, `queued`. */
-    createDeployment(input: { repository: string; commit: string; ref: string | null; trigger: Deployment["trigger"] }): Deployment {
+    /** Records a new deployment, `queued`, to `environment` ({@link PRODUCTION} unless told). */
+    createDeployment(input: { repository: string; commit: string; ref: string | null; trigger: Deployment["trigger"]; environment?: string }): Deployment {
       const id = randomBytes(6).toString("hex");
       db.prepare(
-        `INSERT INTO deployments (id, repository, commit_sha, ref, trigger, state, created_at) VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
-      ).run(id, input.repository, input.commit, input.ref, input.trigger, now());
+        `INSERT INTO deployments (id, repository, commit_sha, ref, environment, trigger, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)`,
+      ).run(id, input.repository, input.commit, input.ref, input.environment ?? PRODUCTION, input.trigger, now());
       return getDeployment(id)!;
     },
 
     getDeployment,
+
+    /** The latest deployment of `commit` of a repository (whatever its case) to `environment`, whatever its trigger and state. */
+    deploymentOfCommit(repository: string, environment: string, commit: string): Deployment | undefined {
+      const row = db
+        .prepare(`SELECT * FROM deployments WHERE repository = ? AND environment = ? AND commit_sha = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`)
+        .get(repository, environment, commit);
+      return row === undefined ? undefined : toDeployment(row);
+    },
 
     /** Deployments newest first, of one repository (whatever its case) or all. */
     listDeployments(repository?: string, limit = 50): Deployment[] {
@@ -129,17 +153,22 @@ export function createDeploymentStore(db: Database.Database, options: { now: () 
         .map(toDeployment);
     },
 
-    /** Appends one line to a deployment's log, dropping the oldest past the cap. */
-    appendLog(id: string, line: string): number {
-      const { seq } = parseRow(SeqRow, insertLog.get(id, now(), line, id), "a deployment log line number");
+    /**
+     * Appends one line to a deployment's log, dropping the oldest past the
+     * cap. A line that quotes the project's build or container output is
+     * `private` (see {@link LogLine}); eserveless's own account of the
+     * deployment is public.
+     */
+    appendLog(id: string, line: string, options: { private?: boolean } = {}): number {
+      const { seq } = parseRow(SeqRow, insertLog.get(id, now(), line, options.private ? 1 : 0, id), "a deployment log line number");
       if (seq > MAX_LOG_LINES) trimLog.run(id, seq - MAX_LOG_LINES);
       return seq;
     },
 
-    /** A deployment's log lines after `afterSeq` (for following it live). */
+    /** A deployment's log lines after `afterSeq` (for following it live), the private ones included. */
     deploymentLog(id: string, afterSeq = 0): LogLine[] {
       return db
-        .prepare(`SELECT seq, at, line FROM deployment_logs WHERE deployment_id = ? AND seq > ? ORDER BY seq`)
+        .prepare(`SELECT seq, at, line, private FROM deployment_logs WHERE deployment_id = ? AND seq > ? ORDER BY seq`)
         .all(id, afterSeq)
         .map((row) => parseRow(LogLineRow, row, `a log line of deployment ${id}`));
     },

@@ -1,8 +1,12 @@
 import Database from "better-sqlite3";
+import { chmodSync, closeSync, openSync } from "node:fs";
 import * as v from "valibot";
 
-/** The schema, one step per release that changed it; a database runs the steps it has not run yet. */
-const MIGRATIONS = [
+/** The database and its -wal and -shm files: readable by eserveless's user only. */
+export const DATABASE_FILE_MODE = 0o600;
+
+/** The schema, one step per change; a database runs the steps it has not run yet (its user_version counts those it ran). */
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE repositories (
      full_name TEXT PRIMARY KEY COLLATE NOCASE,
      installation_id INTEGER,
@@ -66,6 +70,17 @@ const MIGRATIONS = [
    );
    CREATE INDEX cron_runs_by_function ON cron_runs (repository, function, started_at);
    CREATE INDEX cron_runs_by_state ON cron_runs (state);`,
+  // A commit goes live once per environment from pushes: replayed deliveries cannot roll it back.
+  `ALTER TABLE deployments ADD COLUMN environment TEXT NOT NULL DEFAULT 'production';
+   CREATE INDEX deployments_by_commit ON deployments (repository, environment, commit_sha);`,
+  // Build and function output may hold secrets: only signed-in viewers see it. Earlier lines cannot be told apart, so they are private.
+  `ALTER TABLE deployment_logs ADD COLUMN private INTEGER NOT NULL DEFAULT 1;`,
+  // Dashboard sign-outs outlive a restart, until the session would have expired anyway.
+  `CREATE TABLE revoked_sessions (
+     session_hash TEXT PRIMARY KEY,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);`,
 ];
 
 /**
@@ -73,6 +88,7 @@ const MIGRATIONS = [
  * brings its schema up to date, keeping its data. The store's slices share it.
  */
 export function openDatabase(path: string): Database.Database {
+  if (path !== ":memory:") restrictFiles(path);
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("foreign_keys = ON");
@@ -85,4 +101,21 @@ export function openDatabase(path: string): Database.Database {
     db.pragma(`user_version = ${MIGRATIONS.length}`);
   })();
   return db;
+}
+
+/**
+ * Creates the database file 0600 before SQLite opens it, and tightens the
+ * files an earlier version left 0644. SQLite gives the -wal and -shm files it
+ * creates the database file's mode, so they follow.
+ */
+function restrictFiles(path: string): void {
+  closeSync(openSync(path, "a", DATABASE_FILE_MODE));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(file, DATABASE_FILE_MODE);
+    } catch (error) {
+      // No -wal or -shm file until SQLite makes one, with the database's mode.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
 }

@@ -4,13 +4,15 @@ import { createDeploymentStore, type DeploymentStore } from "./deployment-store.
 import { createLiveFunctionStore, type LiveFunctionStore } from "./live-function-store.js";
 import { openDatabase } from "./open-database.js";
 import { createRepositoryStore, type RepositoryStore } from "./repository-store.js";
+import { createRevokedSessionStore, type RevokedSessionStore } from "./revoked-session-store.js";
 
 /**
  * The SQLite-backed state of eserveless, every slice over one database:
- * repositories, deliveries, deployments, live functions and cron runs.
+ * repositories, deliveries, deployments, live functions, cron runs and
+ * revoked dashboard sessions.
  * Callers declare the slices they use (`DeploymentStore & LiveFunctionStore`).
  */
-export type Store = RepositoryStore & DeliveryStore & DeploymentStore & LiveFunctionStore & CronRunStore & { close(): void };
+export type Store = RepositoryStore & DeliveryStore & DeploymentStore & LiveFunctionStore & CronRunStore & RevokedSessionStore & { close(): void };
 
 /**
  * Opens (and migrates) the SQLite database at `path` (":memory:" for a
@@ -26,6 +28,7 @@ export function createStore(path: string, options: { now?: () => number } = {}):
     ...createDeploymentStore(db, clock),
     ...createLiveFunctionStore(db),
     ...createCronRunStore(db, clock),
+    ...createRevokedSessionStore(db, clock),
     /** Closes the database; the store is unusable after. */
     close: () => db.close(),
   };

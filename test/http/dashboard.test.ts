@@ -167,7 +167,7 @@ describe("dashboard sign-in", () => {
     }
 
     // A cookie of another admin token's sessions, for the same session format, is refused too.
-    const other = createSessions({ adminToken: "another-admin-token-0123456789", publicUrl: server.url });
+    const other = createSessions({ adminToken: "another-admin-token-0123456789", publicUrl: server.url, store: server.store });
     const minted = new Hono().get("/", async (c) => {
       await other.start(c);
       return c.body(null);
@@ -259,7 +259,7 @@ describe("dashboard sign-in", () => {
 
   it("ends sessions when they expire", async () => {
     let now = Date.now();
-    const sessions = createSessions({ adminToken: ADMIN_TOKEN, publicUrl: "https://fn.example.com", now: () => now, ttlMs: 60_000 });
+    const sessions = createSessions({ adminToken: ADMIN_TOKEN, publicUrl: "https://fn.example.com", store: server.store, now: () => now, ttlMs: 60_000 });
     const app = new Hono()
       .get("/start", async (c) => {
         await sessions.start(c);

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
-import { unreachableDocker } from "../support/wire-app.js";
+import { manualClock } from "../support/temp-store.js";
+import { unreachableDocker, wireApp } from "../support/wire-app.js";
 import { errorHandler } from "../../src/http/error-handler.js";
 import { setupRoutes } from "../../src/http/setup-routes.js";
 import type { GitHubRequest, StoredApp } from "../../src/github/app-setup.js";
@@ -321,6 +323,64 @@ describe("GitHub App setup when GitHub fails", () => {
       expect(flaky.created()).toMatchObject({ appId: 9, webhookSecret: "secret-for-abc" });
     } finally {
       rmSync(flaky.dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the App lookup of /setup when GitHub refuses it", () => {
+  /** GitHub's answer to a JWT signed with another key: it must stay in the server log. */
+  const GITHUB_ERROR = "A JSON web token could not be decoded";
+
+  it("asks GitHub once per backoff step (30 s, doubling up to 10 min), and shows what to check, not GitHub's answer", async () => {
+    // APP_ID of the emulator's App, with a key that is not the App's: GitHub refuses the lookup.
+    const otherKey = generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } }).privateKey;
+    const clock = manualClock();
+    const wired = await wireApp({
+      docker: unreachableDocker(),
+      now: clock.now,
+      env: { APP_ID: String(emulator.appId), PRIVATE_KEY: otherKey, WEBHOOK_SECRET: emulator.webhookSecret, GITHUB_API_URL: emulator.url, PUBLIC_URL: "http://127.0.0.1:3000" },
+    });
+    const lookups = () => emulator.requests.filter((r) => r.method === "GET" && r.path === "/app").length;
+    const visit = async () => {
+      const [page, json] = await Promise.all([wired.app.request("/setup", { headers: HTML }), wired.app.request("/setup")]);
+      expect(page.status).toBe(200);
+      return { page: await page.text(), json: (await json.json()) as { configured: boolean; lookupError?: string } };
+    };
+    try {
+      const before = lookups();
+      // Visits at once, and then within the 30 s: one request to GitHub.
+      const first = await Promise.all([visit(), visit(), visit()]);
+      for (let i = 0; i < 3; i++) {
+        clock.at += 9_000;
+        await visit();
+      }
+      expect(lookups() - before).toBe(1);
+      const { page, json } = first[0]!;
+      expect(json).toMatchObject({ configured: true, app: { id: emulator.appId, name: null } });
+      expect(json.lookupError).toMatch(/^GitHub could not describe App \d+\. Check that APP_ID and PRIVATE_KEY belong to the same GitHub App/);
+      expect(json.lookupError).toContain("eserveless asks again in 30 s.");
+      expect(page).toContain("Check that APP_ID and PRIVATE_KEY belong to the same GitHub App");
+      for (const text of [page, JSON.stringify(json)]) expect(text).not.toContain(GITHUB_ERROR);
+
+      // 30 s after the failure, one more try; it fails again, and the wait doubles.
+      clock.at += 3_000;
+      await Promise.all([visit(), visit()]);
+      expect(lookups() - before).toBe(2);
+      clock.at += 59_000;
+      await visit();
+      expect(lookups() - before).toBe(2);
+      clock.at += 1_000;
+      expect((await visit()).json.lookupError).toContain("eserveless asks again in 120 s.");
+      expect(lookups() - before).toBe(3);
+      // The wait stops growing at 10 minutes.
+      for (let i = 0; i < 6; i++) {
+        clock.at += 10 * 60_000;
+        await visit();
+      }
+      expect((await visit()).json.lookupError).toContain("eserveless asks again in 600 s.");
+      expect(lookups() - before).toBe(9);
+    } finally {
+      await wired.close();
     }
   });
 });

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
-import { functionEnvironment } from "../../src/manifest/function-environment.js";
+import { functionEnvironment, redactEnvironment } from "../../src/manifest/function-environment.js";
 import { FunctionSchema } from "../../src/manifest/manifest-schema.js";
 import { readManifest } from "../../src/manifest/read-manifest.js";
 
@@ -48,5 +48,19 @@ describe("functionEnvironment", () => {
       ESERVELESS_API_KEY: "0x1F",
       ESERVELESS_ENABLED: "yes",
     });
+  });
+});
+
+describe("redactEnvironment", () => {
+  it("names the env values a message quotes, the longest first, and leaves words, flags and the runtime's settings", () => {
+    const env = {
+      DATABASE_URL: "postgres://app:s3cr3t@db:5432/app",
+      DATABASE_PASSWORD: "s3cr3t@db",
+      DEBUG: "true",
+      ESERVELESS_ENTRY: "functions.js",
+    };
+    expect(redactEnvironment("cannot load functions.js: cannot reach postgres://app:s3cr3t@db:5432/app (s3cr3t@db), DEBUG true", env)).toBe(
+      "cannot load functions.js: cannot reach $DATABASE_URL ($DATABASE_PASSWORD), DEBUG true",
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createDeploymentStore } from "../../src/store/deployment-store.js";
+import { createDeploymentStore, PRODUCTION } from "../../src/store/deployment-store.js";
 import { useTempStore } from "../support/temp-store.js";
 
 const SHA_A = "a".repeat(40);
@@ -76,6 +76,21 @@ describe("deployments", () => {
     expect(temp.store.listDeployments(undefined, 2).map((d) => d.id)).toEqual([third.id, other.id]);
     expect(temp.store.getDeployment("nope")).toBeUndefined();
   });
+
+  it("finds a commit's latest deployment to an environment, whatever the repository's case", () => {
+    const first = temp.store.createDeployment({ repository: "octo/hello", commit: SHA_A, ref: null, trigger: "push" });
+    temp.store.updateDeployment(first.id, { state: "success" });
+    temp.clock.at += 10;
+    const again = temp.store.createDeployment({ repository: "octo/hello", commit: SHA_A, ref: null, trigger: "redeploy" });
+    const preview = temp.store.createDeployment({ repository: "octo/hello", commit: SHA_B, ref: null, trigger: "push", environment: "preview-7" });
+
+    expect(first.environment).toBe(PRODUCTION);
+    expect(temp.store.deploymentOfCommit("OCTO/Hello", PRODUCTION, SHA_A)?.id).toBe(again.id);
+    expect(temp.store.deploymentOfCommit("octo/hello", "preview-7", SHA_B)?.id).toBe(preview.id);
+    // Another environment's deployment of a commit is not production's.
+    expect(temp.store.deploymentOfCommit("octo/hello", PRODUCTION, SHA_B)).toBeUndefined();
+    expect(temp.store.deploymentOfCommit("octo/other", PRODUCTION, SHA_A)).toBeUndefined();
+  });
 });
 
 describe("deployment logs", () => {
@@ -90,13 +105,25 @@ describe("deployment logs", () => {
     expect(temp.store.appendLog(a.id, "three")).toBe(3);
 
     expect(temp.store.deploymentLog(a.id)).toEqual([
-      { seq: 1, at: temp.clock.at - 10, line: "one" },
-      { seq: 2, at: temp.clock.at - 5, line: "two" },
-      { seq: 3, at: temp.clock.at, line: "three" },
+      { seq: 1, at: temp.clock.at - 10, line: "one", private: false },
+      { seq: 2, at: temp.clock.at - 5, line: "two", private: false },
+      { seq: 3, at: temp.clock.at, line: "three", private: false },
     ]);
-    expect(temp.store.deploymentLog(a.id, 2)).toEqual([{ seq: 3, at: temp.clock.at, line: "three" }]);
+    expect(temp.store.deploymentLog(a.id, 2)).toEqual([{ seq: 3, at: temp.clock.at, line: "three", private: false }]);
     expect(temp.store.deploymentLog(a.id, 3)).toEqual([]);
     expect(temp.store.deploymentLog(b.id).map((l) => l.line)).toEqual(["b one"]);
+  });
+
+  it("marks the lines that quote the project's output private, in one numbering with the others", () => {
+    const deployment = temp.store.createDeployment({ repository: "octo/private", commit: SHA_A, ref: null, trigger: "push" });
+    temp.store.appendLog(deployment.id, "Starting API…");
+    temp.store.appendLog(deployment.id, "  API | DATABASE_URL=postgres://…", { private: true });
+    temp.store.appendLog(deployment.id, "Deployment failed: API: …");
+    expect(temp.store.deploymentLog(deployment.id).map(({ seq, line, private: hidden }) => ({ seq, line, hidden }))).toEqual([
+      { seq: 1, line: "Starting API…", hidden: false },
+      { seq: 2, line: "  API | DATABASE_URL=postgres://…", hidden: true },
+      { seq: 3, line: "Deployment failed: API: …", hidden: false },
+    ]);
   });
 
   it("keeps only the newest 5000 lines, and keeps numbering after the cap", () => {

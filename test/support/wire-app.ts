@@ -1,11 +1,12 @@
 import Docker from "dockerode";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { readConfig } from "../../src/config.js";
 import { createEserveless, DATABASE_FILE_NAME } from "../../src/eserveless.js";
 import { nodeFileSystem } from "../../src/node-file-system.js";
+import { prepareDataDir } from "../../src/prepare-data-dir.js";
 import { createStore } from "../../src/store/store.js";
 
 /** Test stand-ins for the base images, built by scripts/build-base-images.sh. */
@@ -24,16 +25,16 @@ export function unreachableDocker(): Docker {
 
 /**
  * eserveless built by the real factory, as `main.ts` builds it, from `env`
- * over a fresh DATA_DIR (its SQLite file, its instance id) and the given
+ * over a fresh DATA_DIR (made private as main.ts makes it: its SQLite file, its instance id) and the given
  * Docker client. It never listens: tests call `app.request()`.
  */
 export async function wireApp(options: { docker: Docker; env?: Record<string, string>; now?: () => number }) {
   const dataDir = options.env?.DATA_DIR ?? mkdtempSync(join(tmpdir(), "eserveless-test-"));
-  mkdirSync(dataDir, { recursive: true });
   const config = readConfig({ DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", ...testImages, ...options.env });
+  const log = pino({ level: config.logLevel });
+  prepareDataDir(dataDir, log);
   const now = options.now ?? Date.now;
   const store = createStore(join(dataDir, DATABASE_FILE_NAME), { now });
-  const log = pino({ level: config.logLevel });
   const eserveless = await createEserveless(config, { docker: options.docker, log, store, fs: nodeFileSystem, now });
   return {
     ...eserveless,

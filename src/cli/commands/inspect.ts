@@ -5,7 +5,7 @@ import type { Project } from "../../contract/project.js";
 import type { CommandContext } from "../context.js";
 import { ApiError, CliError, UsageError } from "../errors.js";
 import { followDeployment } from "../follow.js";
-import { duration, shortSha } from "../../format.js";
+import { duration, plural, shortSha } from "../../format.js";
 import { clock, dateTime, table } from "../format.js";
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
@@ -73,6 +73,10 @@ export async function logsCommand(ctx: CommandContext): Promise<number> {
 
 const logLine = (line: LogLine) => `${clock(line.at)}  ${line.line}`;
 
+/** Build and function output is shown with the admin token only. */
+const hiddenNote = (count: number) =>
+  `(${plural(count, "line")} of build and function output left out: the server shows them with the admin token; set ESERVELESS_ADMIN_TOKEN or pass --token)`;
+
 function deploymentHeader(deployment: Deployment): string {
   const state = `${deployment.state}${deployment.description ? `: ${deployment.description}` : ""}`;
   return `Deployment ${deployment.id} of ${deployment.repository} @ ${shortSha(deployment.commit)} (${deployment.trigger}, ${dateTime(deployment.createdAt)}): ${state}`;
@@ -91,6 +95,7 @@ async function deploymentLogs(ctx: CommandContext, id: string): Promise<number> 
   if (!ctx.args.flags.json) {
     ctx.out(deploymentHeader(answer.deployment));
     for (const line of answer.log) ctx.out(logLine(line));
+    if (answer.hiddenLines) ctx.out(hiddenNote(answer.hiddenLines));
   }
   if (!follow || !running) {
     if (ctx.args.flags.json) ctx.out(json(answer));

@@ -14,6 +14,7 @@ import { errorPage } from "../error-handler.js";
 import { newNonce, renderPage, type PageStatus } from "./layout.js";
 import { DashboardPage, LoginPage, MessagePage, ProjectPage, type FunctionView, type ProjectView } from "./pages.js";
 import type { Sessions } from "./session.js";
+import { clientAddress, SignInLimiter } from "./sign-in-limiter.js";
 
 export interface DashboardOptions {
   store: LiveFunctionStore & DeploymentStore & CronRunStore;
@@ -21,6 +22,10 @@ export interface DashboardOptions {
   publicUrl: string;
   functionsUrl?: string;
   sessions: Sessions;
+  /** Limits wrong tokens at the sign-in; one of its own when absent. */
+  signInLimiter?: SignInLimiter;
+  /** The clock of the sign-in limits; Date.now when absent. */
+  now?: () => number;
 }
 
 /** Where a sign-in may send the browser next: a page of this server, never another site. */
@@ -36,7 +41,8 @@ function limits(spec: HttpSpec): string {
 
 /**
  * The dashboard, behind the admin token: `/login` (a form; the token is
- * compared in constant time and traded for a signed session cookie),
+ * compared in constant time and traded for a signed session cookie; wrong
+ * tokens are limited per client address and overall, then answered 429),
  * `/logout`, `/dashboard` (projects and recent deployments) and
  * `/dashboard/projects/:owner/:repo` (functions with URLs, live commit,
  * deployments, cron runs). `/` sends to one or the other. Forms that POST are
@@ -45,6 +51,7 @@ function limits(spec: HttpSpec): string {
  */
 export function dashboardRoutes(options: DashboardOptions) {
   const { store, scheduler, sessions } = options;
+  const limiter = options.signInLimiter ?? new SignInLimiter({ now: options.now });
   const app = new Hono();
   const publicOrigin = new URL(options.publicUrl).origin;
 
@@ -123,8 +130,19 @@ export function dashboardRoutes(options: DashboardOptions) {
       const form = await c.req.parseBody();
       const next = safeNext(form.next);
       if (!sessions.enabled) return page(c, (nonce) => <LoginPage nonce={nonce} next={next} disabled />, 503);
+      // Before the token is compared: a right token is refused as well while a limit holds, or guessers would learn it.
+      const address = clientAddress(c);
+      const refusal = limiter.check(address);
+      if (refusal) {
+        const seconds = Math.ceil(refusal.retryAfterMs / 1000);
+        c.header("Retry-After", String(seconds));
+        const who = refusal.scope === "address" ? "from your address" : "to this server from many addresses";
+        const error = `Too many wrong tokens were sent ${who}: sign-in is paused for ${seconds} s. Wait, then try again with the admin token (ESERVELESS_ADMIN_TOKEN).`;
+        return page(c, (nonce) => <LoginPage nonce={nonce} next={next} error={error} />, 429);
+      }
       const token = typeof form.token === "string" ? form.token.trim() : "";
       if (!token || !sessions.checkToken(token)) {
+        limiter.failed(address);
         return page(c, (nonce) => <LoginPage nonce={nonce} next={next} error="That is not the admin token of this server." />, 401);
       }
       await sessions.start(c);

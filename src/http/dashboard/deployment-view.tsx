@@ -19,13 +19,17 @@ const FunctionRows: FC<{ functions: Deployment["functions"] }> = ({ functions })
 
 /**
  * One deployment with its log: the page commit statuses link to, so it is
- * public and shows only what the commit status already tells (state,
- * functions, their URLs) plus the build log. While the deployment runs,
- * `script` follows the log live; without scripting the page reloads itself.
+ * public and shows what the commit status already tells (state, reason,
+ * functions, their URLs) plus eserveless's own log lines. `log` holds the
+ * build's and the containers' output only for a signed-in viewer; for
+ * others, `hiddenLines` says how many lines were left out, with a link to
+ * sign in. While the deployment runs, `script` follows the log live; without
+ * scripting the page reloads itself.
  */
-export const DeploymentPage: FC<{ deployment: Deployment; log: LogLine[]; nonce: string; signedIn: boolean; script: string }> = ({
+export const DeploymentPage: FC<{ deployment: Deployment; log: LogLine[]; hiddenLines: number; nonce: string; signedIn: boolean; script: string }> = ({
   deployment,
   log,
+  hiddenLines,
   nonce,
   signedIn,
   script,
@@ -82,6 +86,13 @@ export const DeploymentPage: FC<{ deployment: Deployment; log: LogLine[]; nonce:
             </span>
           </div>
           <pre id="log" class="log" tabindex={0} aria-labelledby="log-heading">{log.map((line) => `${line.line}\n`).join("")}</pre>
+          {hiddenLines > 0 ? (
+            <p id="hidden-output" class="muted">
+              {hiddenLines === 1 ? "1 line" : `${hiddenLines} lines`} of build and function output {hiddenLines === 1 ? "is" : "are"} left out: what the
+              project's code prints may hold secrets. <a href={`/login?next=${encodeURIComponent(`/deployments/${deployment.id}`)}`}>Sign in</a> to read
+              {hiddenLines === 1 ? " it" : " them"}.
+            </p>
+          ) : null}
         </section>
       </div>
     </Page>

@@ -1,6 +1,7 @@
 import { hkdfSync, randomBytes } from "node:crypto";
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
+import type { RevokedSessionStore } from "../../store/revoked-session-store.js";
 import { safeEqual } from "../bearer-auth.js";
 
 /** How long a dashboard sign-in lasts. */
@@ -36,9 +37,18 @@ export interface Session {
  * signed (HMAC-SHA256, hono's signed cookies) with a key derived from the
  * admin token: it never carries the token, a new admin token voids every
  * session, and a forged or edited cookie fails the signature. Signing out
- * revokes the id in memory until it would have expired anyway.
+ * revokes the id in the store (so a restart does not revive the cookie) until
+ * it would have expired anyway.
  */
-export function createSessions(options: { adminToken: string | undefined; publicUrl: string; now?: () => number; ttlMs?: number }) {
+export function createSessions(options: {
+  adminToken: string | undefined;
+  publicUrl: string;
+  /** Where sign-outs are kept. */
+  store: RevokedSessionStore;
+  now?: () => number;
+  ttlMs?: number;
+}) {
+  const { store } = options;
   const now = options.now ?? Date.now;
   const ttlMs = options.ttlMs ?? SESSION_TTL_MS;
   const key = options.adminToken
@@ -47,11 +57,6 @@ export function createSessions(options: { adminToken: string | undefined; public
   // Served over https, the cookie takes the __Host- prefix: Secure, Path=/, no Domain.
   const secure = new URL(options.publicUrl).protocol === "https:";
   const cookieOptions: CookieOptions = { httpOnly: true, sameSite: "Strict", path: "/", ...(secure ? { secure: true, prefix: "host" } : {}) };
-  const revoked = new Map<string, number>();
-
-  const pruneRevoked = () => {
-    for (const [id, expiresAt] of revoked) if (expiresAt <= now()) revoked.delete(id);
-  };
 
   return {
     /** False when no admin token is configured: the dashboard is then disabled. */
@@ -82,17 +87,14 @@ export function createSessions(options: { adminToken: string | undefined; public
       const match = /^([A-Za-z0-9_-]{24})\.(\d{1,16})$/.exec(value);
       if (!match) return undefined;
       const session = { id: match[1]!, expiresAt: Number(match[2]) };
-      if (session.expiresAt <= now() || revoked.has(session.id)) return undefined;
+      if (session.expiresAt <= now() || store.isSessionRevoked(session.id)) return undefined;
       return session;
     },
 
     /** Ends the request's session, if any, and clears its cookie. */
     async end(c: Context): Promise<void> {
       const session = await this.current(c);
-      if (session) {
-        pruneRevoked();
-        revoked.set(session.id, session.expiresAt);
-      }
+      if (session) store.revokeSession(session.id, session.expiresAt);
       deleteCookie(c, COOKIE_NAME, cookieOptions);
     },
   };
