@@ -15,6 +15,9 @@ const OPTIONS = {
   timeout: { type: "string" },
   follow: { type: "boolean", short: "f" },
   runs: { type: "string" },
+  data: { type: "string", short: "d" },
+  request: { type: "string", short: "X" },
+  header: { type: "string", short: "H", multiple: true },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -86,6 +89,24 @@ Docker answers, its containers by state and how many projects are live.
 Options:
   --json    Print the server's answer (GET /api/status plus docker) on stdout`,
   },
+  invoke: {
+    summary: "Call an http function and print its answer",
+    options: ["data", "request", "header", "timeout"],
+    maxPositionals: 1,
+    help: `Usage: eserveless invoke OWNER/REPO/FUNCTION[/PATH][?QUERY] [--data @FILE|TEXT] [-X METHOD] [-H 'NAME: VALUE' ...]
+
+Calls the function's URL and prints the body it answers on stdout, and the
+status line on stderr. Exits 1 when the function answers 4xx or 5xx (saying
+which), 0 otherwise. With a token the URL is the one the server lists (its
+functions host, if it has one); without, it is built from the server URL.
+
+Options:
+  -d, --data @FILE|TEXT   The request body: TEXT as is, or the bytes of FILE
+  -X, --request METHOD    The method (default: GET, or POST with --data)
+  -H, --header 'N: V'     A request header; repeat for more
+  --timeout SECS          Give up waiting for the answer after this long (default: 300)
+  --json                  Print {status, headers, body} as JSON on stdout`,
+  },
   help: {
     summary: "Show the help of a command",
     options: [],
@@ -131,6 +152,9 @@ export interface ParsedArgs {
     timeout?: string;
     follow: boolean;
     runs?: string;
+    data?: string;
+    request?: string;
+    header?: string[];
   };
 }
 

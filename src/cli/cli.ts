@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { COMMANDS, MAIN_HELP, parseCommandLine, type CommandName } from "./args.js";
 import { EserveslessClient } from "./client.js";
 import { deployCommand } from "./commands/deploy.js";
+import { invokeCommand } from "./commands/invoke.js";
 import { logsCommand, lsCommand, statusCommand } from "./commands/inspect.js";
 import type { CommandContext } from "./context.js";
 import { CliError, UsageError } from "./errors.js";
@@ -14,7 +15,7 @@ export interface CliIO {
   argv: string[];
   /** ESERVELESS_URL and ESERVELESS_ADMIN_TOKEN, as the environment has them. */
   env: { url?: string; token?: string };
-  stdout: { write(text: string): unknown };
+  stdout: { write(chunk: Uint8Array | string): unknown };
   stderr: ProgressStream;
   /** stderr is an interactive terminal. */
   tty: boolean;
@@ -29,6 +30,7 @@ const runners: Record<Exclude<CommandName, "help">, (ctx: CommandContext) => Pro
   ls: lsCommand,
   logs: logsCommand,
   status: statusCommand,
+  invoke: invokeCommand,
 };
 
 /** Runs one command line; resolves to the exit code (0 done, 1 failed, 2 usage error, 130 interrupted). */
@@ -68,7 +70,7 @@ export async function runCli(io: CliIO): Promise<number> {
       fetch: io.fetch,
       signal: io.signal,
     });
-    return await runners[args.command]({ args, client, out, note, stderr: io.stderr, tty: io.tty, cwd: io.cwd, signal: io.signal });
+    return await runners[args.command]({ args, client, out, write: (chunk) => void io.stdout.write(chunk), note, stderr: io.stderr, tty: io.tty, cwd: io.cwd, signal: io.signal });
   } catch (error) {
     if (error instanceof UsageError) {
       note(`error: ${error.message}`);

@@ -66,6 +66,11 @@ export class EserveslessClient {
     this.#signal = options.signal;
   }
 
+  /** Whether requests carry an admin token. */
+  get hasToken(): boolean {
+    return this.#token !== undefined;
+  }
+
   /** Deploys a ref (default: the default branch) of a GitHub repository the server's App can see. */
   async redeploy(repository: string, ref?: string): Promise<DeploymentRef> {
     const request: RedeployBody = ref === undefined ? { repository } : { repository, ref };
@@ -121,6 +126,29 @@ export class EserveslessClient {
   async cronRuns(repository: string, fn: string, limit: number): Promise<RunsView> {
     const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs?limit=${limit}`;
     return this.#request(RunsViewSchema, "GET", path, { expect: "runs", auth: true });
+  }
+
+  /**
+   * A plain request to any URL (a function's), with this client's Ctrl-C and
+   * timeout, and its wording when nothing answers. The answer is not checked:
+   * it is the caller's to read.
+   */
+  async send(url: string, init: { method: string; headers: Headers; body?: Buffer; timeoutMs: number }): Promise<Response> {
+    const signals = [AbortSignal.timeout(init.timeoutMs), ...(this.#signal ? [this.#signal] : [])];
+    try {
+      return await this.#fetch(url, { method: init.method, headers: init.headers, body: init.body, signal: AbortSignal.any(signals) });
+    } catch (error) {
+      throw this.#networkError(error, init.timeoutMs);
+    }
+  }
+
+  /** Reads a body that {@link send} returned, with the same wording when the connection fails midway. */
+  async read<T>(body: Promise<T>, timeoutMs: number): Promise<T> {
+    try {
+      return await body;
+    } catch (error) {
+      throw this.#networkError(error, timeoutMs);
+    }
   }
 
   async #request<S extends AnswerSchema>(schema: S, method: string, path: string, init: RequestInit): Promise<v.InferOutput<S>> {

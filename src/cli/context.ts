@@ -8,6 +8,8 @@ export interface CommandContext {
   client: EserveslessClient;
   /** A line of the command's output (stdout): the result, or JSON with --json. */
   out: (text: string) => void;
+  /** Raw bytes of the command's output (stdout), as they come (a function's body). */
+  write: (chunk: Uint8Array | string) => void;
   /** A line of progress, a warning or an error (stderr). */
   note: (text: string) => void;
   stderr: ProgressStream;

@@ -1,0 +1,164 @@
+import { execFile, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+
+// invoke, run, new, login and rm: the built CLI as a child process, against a
+// whole eserveless on 127.0.0.1 with real Docker builds and containers.
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const CLI = join(ROOT, "dist/cli/main.js");
+
+let server: TestEserveless;
+let scratch: string;
+/** An empty XDG_CONFIG_HOME and HOME for every run, so no config file of the machine's user is read. */
+let home: string;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `eserveless ...args` with the server's URL and token in its environment (override with `env`), `input` on stdin. */
+function cli(args: string[], options: { env?: Record<string, string | undefined>; input?: string; cwd?: string } = {}): Promise<Result> {
+  const base: Record<string, string | undefined> = {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, ".config"),
+    ESERVELESS_URL: server.url,
+    ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN,
+    ...options.env,
+  };
+  for (const [key, value] of Object.entries(base)) if (value === undefined) delete base[key];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, env: base as NodeJS.ProcessEnv, timeout: 120_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+function expectCode(result: Result, code: number): void {
+  expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(code);
+}
+
+/** A project folder in the scratch space: an http function that echoes the request, and cron functions that pass and fail. */
+function toolsProject(name: string): string {
+  const dir = join(scratch, name);
+  mkdirSync(dir);
+  writeFileSync(
+    join(dir, ".eserveless.yaml"),
+    [
+      "runtime: node",
+      "functions:",
+      "  - name: Echo",
+      "    type: http",
+      "  - name: Report",
+      "    type: cron",
+      '    schedule: "0 7 * * *"',
+      "  - name: Broken",
+      "    type: cron",
+      '    schedule: "0 7 * * *"',
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name, version: "1.0.0", private: true }));
+  writeFileSync(
+    join(dir, "functions.js"),
+    `
+function Echo(req, res) {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    const status = /^\\/status\\/(\\d{3})$/.exec(req.url);
+    res.statusCode = status ? Number(status[1]) : 200;
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ method: req.method, url: req.url, type: req.headers["content-type"] ?? null, custom: req.headers["x-custom"] ?? null, auth: req.headers.authorization ?? null, body: Buffer.concat(chunks).toString() }));
+  });
+}
+function Report() { console.log("report line 1"); console.log("report line 2"); }
+function Broken() { console.log("about to fail"); process.exit(3); }
+module.exports = { Echo, Report, Broken };
+`,
+  );
+  return dir;
+}
+
+beforeAll(async () => {
+  await promisify(execFile)("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
+  server = await startEserveless();
+  scratch = mkdtempSync(join(tmpdir(), "eserveless-cli-commands-"));
+  home = join(scratch, "home");
+  mkdirSync(home);
+  const deployed = await cli(["deploy", toolsProject("tools")]);
+  expectCode(deployed, 0);
+});
+
+afterAll(async () => {
+  await server?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+describe("eserveless invoke", () => {
+  it("GETs the function and prints its body on stdout, the status line on stderr", async () => {
+    const result = await cli(["invoke", "local/tools/Echo/some/path?x=1"]);
+    expectCode(result, 0);
+    expect(JSON.parse(result.stdout)).toEqual({ method: "GET", url: "/some/path?x=1", type: null, custom: null, auth: null, body: "" });
+    expect(result.stderr).toBe("HTTP 200 OK\n");
+  });
+
+  it("sends --data from a file or as text, with -X and -H", async () => {
+    const file = join(scratch, "payload.json");
+    writeFileSync(file, '{"from":"file"}');
+    const fromFile = await cli(["invoke", "local/tools/Echo", "--data", `@${file}`, "-H", "Content-Type: application/json", "-H", "X-Custom: yes"]);
+    expectCode(fromFile, 0);
+    expect(JSON.parse(fromFile.stdout)).toMatchObject({ method: "POST", type: "application/json", custom: "yes", body: '{"from":"file"}' });
+
+    const text = await cli(["invoke", "local/tools/Echo", "-X", "put", "-d", "plain words"]);
+    expectCode(text, 0);
+    expect(JSON.parse(text.stdout)).toMatchObject({ method: "PUT", type: "text/plain;charset=utf-8", body: "plain words" });
+  });
+
+  it("builds the URL from the server URL without a token, and never sends the token to the function", async () => {
+    const withToken = await cli(["invoke", "local/tools/Echo"]);
+    expect(JSON.parse(withToken.stdout)).toMatchObject({ auth: null });
+    const withoutToken = await cli(["invoke", "local/tools/Echo/x"], { env: { ESERVELESS_ADMIN_TOKEN: undefined } });
+    expectCode(withoutToken, 0);
+    expect(JSON.parse(withoutToken.stdout)).toMatchObject({ url: "/x" });
+  });
+
+  it("exits 1 on a 5xx and on a 4xx, saying which, with the body still on stdout", async () => {
+    const failed = await cli(["invoke", "local/tools/Echo/status/503"]);
+    expectCode(failed, 1);
+    expect(JSON.parse(failed.stdout)).toMatchObject({ url: "/status/503" });
+    expect(failed.stderr).toMatch(/^HTTP 503 Service Unavailable\nerror: local\/tools\/Echo failed: HTTP 503 .*server error/);
+
+    const refused = await cli(["invoke", "local/tools/Echo/status/404"]);
+    expectCode(refused, 1);
+    expect(refused.stderr).toMatch(/error: local\/tools\/Echo refused the request: HTTP 404 Not Found \(a client error/);
+  });
+
+  it("explains a cron function, an unknown function and bad arguments", async () => {
+    const cron = await cli(["invoke", "local/tools/Report"]);
+    expectCode(cron, 1);
+    expect(cron.stderr).toContain('local/tools/Report is a cron function: it has no URL; run it now with "eserveless run local/tools/Report"');
+    const unknown = await cli(["invoke", "local/tools/Ech"]);
+    expectCode(unknown, 1);
+    expect(unknown.stderr).toContain("local/tools has no function Ech; its functions: Broken, Echo, Report");
+    const badHeader = await cli(["invoke", "local/tools/Echo", "-H", "no colon"]);
+    expectCode(badHeader, 2);
+    expect(badHeader.stderr).toContain(`-H needs 'NAME: VALUE'`);
+    const missing = await cli(["invoke", "local/tools/Echo", "-d", "@/nonexistent/file"]);
+    expectCode(missing, 2);
+    expect(missing.stderr).toContain("cannot read /nonexistent/file: ENOENT");
+  });
+});
