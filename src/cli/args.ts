@@ -107,6 +107,20 @@ Options:
   --timeout SECS          Give up waiting for the answer after this long (default: 300)
   --json                  Print {status, headers, body} as JSON on stdout`,
   },
+  run: {
+    summary: "Run a cron function now and print its output when it ends",
+    options: ["timeout"],
+    maxPositionals: 1,
+    help: `Usage: eserveless run OWNER/REPO/FUNCTION [--timeout SECS] [--json]
+
+Starts a run of a cron function now (as its schedule would), waits for it to
+end, and prints its output on stdout and how it ended on stderr. Exits 0 when
+the run succeeded, 1 when it failed, timed out or could not start.
+
+Options:
+  --timeout SECS   Stop waiting after this long; the run goes on (default: 900)
+  --json           Print the finished run as JSON on stdout`,
+  },
   help: {
     summary: "Show the help of a command",
     options: [],

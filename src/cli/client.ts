@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { RunsViewSchema, type RunsView } from "../contract/cron-run.js";
+import { RunStartedSchema, RunsViewSchema, type RunsView } from "../contract/cron-run.js";
 import {
   DeploymentListSchema,
   DeploymentStartedSchema,
@@ -149,6 +149,12 @@ export class EserveslessClient {
     } catch (error) {
       throw this.#networkError(error, timeoutMs);
     }
+  }
+
+  /** Starts a run of a cron function now; the answer names the run. */
+  async runNow(repository: string, fn: string): Promise<v.InferOutput<typeof RunStartedSchema>> {
+    const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs`;
+    return this.#request(RunStartedSchema, "POST", path, { auth: true, expect: "run" });
   }
 
   async #request<S extends AnswerSchema>(schema: S, method: string, path: string, init: RequestInit): Promise<v.InferOutput<S>> {

@@ -162,3 +162,41 @@ describe("eserveless invoke", () => {
     expect(missing.stderr).toContain("cannot read /nonexistent/file: ENOENT");
   });
 });
+
+describe("eserveless run", () => {
+  it("runs a cron function now, waits for its end and prints its output (exit 0)", async () => {
+    const result = await cli(["run", "local/tools/Report"]);
+    expectCode(result, 0);
+    // The function's own lines, as printed (the runtime may add its own after them).
+    expect(result.stdout).toMatch(/^report line 1\nreport line 2\n/);
+    expect(result.stderr).toMatch(/^Started run ([0-9a-f]+) of local\/tools\/Report: http:\/\/127\.0\.0\.1:\d+\/functions\/local\/tools\/Report\/runs\nRun \1 of local\/tools\/Report succeeded \(exit 0, \d+ ms\)\n$/);
+    // The server recorded that very run as manual and succeeded.
+    const id = /Started run ([0-9a-f]+)/.exec(result.stderr)![1];
+    const runs = (await (await fetch(`${server.url}/functions/local/tools/Report/runs`, { headers: { accept: "application/json", authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as {
+      runs: Array<{ id: string; trigger: string; state: string }>;
+    };
+    expect(runs.runs.find((run) => run.id === id)).toMatchObject({ trigger: "manual", state: "succeeded" });
+  });
+
+  it("exits 1 when the run fails, with its output and exit code", async () => {
+    const result = await cli(["run", "local/tools/Broken"]);
+    expectCode(result, 1);
+    expect(result.stdout).toBe("about to fail\n");
+    expect(result.stderr).toMatch(/error: run [0-9a-f]+ of local\/tools\/Broken failed \(exit 3, \d+ ms\)/);
+
+    const json = await cli(["run", "local/tools/Broken", "--json"]);
+    expectCode(json, 1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ run: { state: "failed", exitCode: 3, output: "about to fail\n", trigger: "manual" } });
+  });
+
+  it("refuses an http function and an unknown one with the server's reason", async () => {
+    const http = await cli(["run", "local/tools/Echo"]);
+    expectCode(http, 1);
+    expect(http.stderr).toContain('error: "Echo" of local/tools is an http function');
+    const unknown = await cli(["run", "local/tools/Nothing"]);
+    expectCode(unknown, 1);
+    expect(unknown.stderr).toMatch(/^error: .*Nothing/m);
+    const usage = await cli(["run", "local/tools"]);
+    expectCode(usage, 2);
+  });
+});
