@@ -18,6 +18,7 @@ const OPTIONS = {
   data: { type: "string", short: "d" },
   request: { type: "string", short: "X" },
   header: { type: "string", short: "H", multiple: true },
+  runtime: { type: "string" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -121,6 +122,20 @@ Options:
   --timeout SECS   Stop waiting after this long; the run goes on (default: 900)
   --json           Print the finished run as JSON on stdout`,
   },
+  new: {
+    summary: "Write a starter project into a new folder",
+    options: ["runtime"],
+    maxPositionals: 1,
+    help: `Usage: eserveless new DIR [--runtime node|golang]
+
+Writes a starter project into DIR (created; refused when it is not empty): an
+.eserveless.yaml with one http function (API) and one cron function, and the
+module that exports them. Then deploy it with "eserveless deploy DIR".
+
+Options:
+  --runtime node|golang   The language of the functions (default: node)
+  --json                  Print the folder, project name and files as JSON`,
+  },
   help: {
     summary: "Show the help of a command",
     options: [],
@@ -169,6 +184,7 @@ export interface ParsedArgs {
     data?: string;
     request?: string;
     header?: string[];
+    runtime?: string;
   };
 }
 

@@ -3,6 +3,7 @@ import { COMMANDS, MAIN_HELP, parseCommandLine, type CommandName } from "./args.
 import { EserveslessClient } from "./client.js";
 import { deployCommand } from "./commands/deploy.js";
 import { invokeCommand } from "./commands/invoke.js";
+import { newCommand } from "./commands/new.js";
 import { runCommand } from "./commands/run.js";
 import { logsCommand, lsCommand, statusCommand } from "./commands/inspect.js";
 import type { CommandContext } from "./context.js";
@@ -33,6 +34,7 @@ const runners: Record<Exclude<CommandName, "help">, (ctx: CommandContext) => Pro
   status: statusCommand,
   invoke: invokeCommand,
   run: runCommand,
+  new: newCommand,
 };
 
 /** Runs one command line; resolves to the exit code (0 done, 1 failed, 2 usage error, 130 interrupted). */

@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -198,5 +198,48 @@ describe("eserveless run", () => {
     expect(unknown.stderr).toMatch(/^error: .*Nothing/m);
     const usage = await cli(["run", "local/tools"]);
     expectCode(usage, 2);
+  });
+});
+
+describe("eserveless new", () => {
+  it("writes a node starter that deploys through the CLI and answers", async () => {
+    const created = await cli(["new", "starter-node", "--runtime", "node"], { cwd: scratch });
+    expectCode(created, 0);
+    expect(created.stdout).toContain("Created ./starter-node (node): .eserveless.yaml, package.json, functions.js");
+    expect(created.stdout).toContain("  eserveless deploy ./starter-node\n");
+
+    const deployed = await cli(["deploy", "./starter-node"], { cwd: scratch });
+    expectCode(deployed, 0);
+    const invoked = await cli(["invoke", "local/starter-node/API/hi"]);
+    expectCode(invoked, 0);
+    expect(JSON.parse(invoked.stdout)).toEqual({ message: "hello, world", method: "GET", path: "/hi" });
+    const ran = await cli(["run", "local/starter-node/Report"]);
+    expectCode(ran, 0);
+    expect(ran.stdout).toMatch(/^report for world at \d{4}-/);
+  });
+
+  it("writes a golang starter that deploys and answers", async () => {
+    const created = await cli(["new", join(scratch, "Starter Go"), "--runtime", "golang"]);
+    expectCode(created, 0);
+    const deployed = await cli(["deploy", join(scratch, "Starter Go")]);
+    expectCode(deployed, 0);
+    const invoked = await cli(["invoke", "local/starter-go/API/hi?x=1"]);
+    expectCode(invoked, 0);
+    expect(invoked.stdout).toBe("hello: you asked for /hi?x=1\n");
+  });
+
+  it("refuses a folder that is not empty, and an unknown runtime, writing nothing", async () => {
+    const dir = join(scratch, "busy");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "mine.txt"), "keep me");
+    const busy = await cli(["new", dir]);
+    expectCode(busy, 1);
+    expect(busy.stderr).toContain("is not empty");
+    expect(readdirSync(dir)).toEqual(["mine.txt"]);
+
+    const python = await cli(["new", join(scratch, "py"), "--runtime", "python"]);
+    expectCode(python, 2);
+    expect(python.stderr).toContain('--runtime must be node or golang, got "python"');
+    expect(existsSync(join(scratch, "py"))).toBe(false);
   });
 });
