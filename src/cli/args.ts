@@ -136,6 +136,25 @@ Options:
   --runtime node|golang   The language of the functions (default: node)
   --json                  Print the folder, project name and files as JSON`,
   },
+  login: {
+    summary: "Check a server's admin token and store both for the next commands",
+    options: [],
+    maxPositionals: 1,
+    help: `Usage: eserveless login [URL]
+       echo "$TOKEN" | eserveless login [URL]
+
+Reads the admin token from standard input, or asks for it without echo on a
+terminal, checks it against the server (GET /api/status), and stores the URL
+and the token in $XDG_CONFIG_HOME/eserveless/config.json (default
+~/.config/eserveless/config.json), readable by you only (mode 0600).
+
+Every command then finds the server there: --url and --token win, then
+ESERVELESS_URL and ESERVELESS_ADMIN_TOKEN, then that file. The stored token
+is sent only to the stored URL.
+
+  URL    The server (default: --url, ESERVELESS_URL, the stored one, or
+         http://localhost:3000)`,
+  },
   help: {
     summary: "Show the help of a command",
     options: [],
@@ -155,7 +174,7 @@ ${Object.entries(COMMANDS)
   .map(([name, command]) => `  ${name.padEnd(8)}${command.summary}`)
   .join("\n")}
 
-Settings (flags win over the environment):
+Settings (flags win over the environment, which wins over "eserveless login"):
   --url URL        ESERVELESS_URL: the server (default: http://localhost:3000)
   --token TOKEN    ESERVELESS_ADMIN_TOKEN: the server's admin token
   --json           Machine-readable output on stdout; progress goes to stderr

@@ -6,6 +6,12 @@ import type { ProgressStream } from "./progress.js";
 export interface CommandContext {
   args: ParsedArgs;
   client: EserveslessClient;
+  /** What `login` needs: where the config lives, how to read a token, a client for another server. */
+  login: {
+    configPath: string | undefined;
+    readSecret: ((prompt: string) => Promise<string | undefined>) | undefined;
+    connect: (url: string, token: string | undefined) => EserveslessClient;
+  };
   /** A line of the command's output (stdout): the result, or JSON with --json. */
   out: (text: string) => void;
   /** Raw bytes of the command's output (stdout), as they come (a function's body). */

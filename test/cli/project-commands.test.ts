@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -241,5 +241,63 @@ describe("eserveless new", () => {
     expectCode(python, 2);
     expect(python.stderr).toContain('--runtime must be node or golang, got "python"');
     expect(existsSync(join(scratch, "py"))).toBe(false);
+  });
+});
+
+describe("eserveless login", () => {
+  it("reads the token from stdin, checks it, and stores both readable by the user only; later commands use them", async () => {
+    const configHome = join(scratch, "xdg");
+    const env = { XDG_CONFIG_HOME: configHome, ESERVELESS_URL: undefined, ESERVELESS_ADMIN_TOKEN: undefined };
+    const refused = await cli(["login", server.url], { env, input: "wrong-token\n" });
+    expectCode(refused, 1);
+    expect(refused.stderr).toContain(`${server.url} refused that token; nothing was stored`);
+    expect(existsSync(join(configHome, "eserveless"))).toBe(false);
+
+    const login = await cli(["login", server.url], { env, input: `${ADMIN_TOKEN}\n` });
+    expectCode(login, 0);
+    const file = join(configHome, "eserveless", "config.json");
+    expect(login.stdout).toContain(`Logged in to ${server.url}`);
+    expect(login.stdout).toContain(file);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ url: server.url, token: ADMIN_TOKEN });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(configHome, "eserveless")).mode & 0o777).toBe(0o700);
+    // The token is in the file, never in the output.
+    expect(login.stdout + login.stderr).not.toContain(ADMIN_TOKEN);
+
+    // Neither flag nor environment: the stored server and token.
+    const ls = await cli(["ls"], { env });
+    expectCode(ls, 0);
+    expect(ls.stdout).toContain("local/tools");
+
+    // The environment wins over the file: a server that is not there.
+    const closed = "http://127.0.0.1:9";
+    const fromEnv = await cli(["ls"], { env: { ...env, ESERVELESS_URL: closed, ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN } });
+    expectCode(fromEnv, 1);
+    expect(fromEnv.stderr).toContain(`cannot reach eserveless at ${closed}`);
+    // A flag wins over the environment.
+    const fromFlag = await cli(["ls", "--url", server.url], { env: { ...env, ESERVELESS_URL: closed } });
+    expectCode(fromFlag, 0);
+    // The stored token goes to no other server than the one it was stored for.
+    const elsewhere = await cli(["ls", "--url", "http://127.0.0.1:9/"], { env });
+    expectCode(elsewhere, 2);
+    expect(elsewhere.stderr).toContain("no admin token");
+    const tokenFromEnv = await cli(["ls"], { env: { ...env, ESERVELESS_ADMIN_TOKEN: "not-the-token" } });
+    expectCode(tokenFromEnv, 1);
+    expect(tokenFromEnv.stderr).toContain("the server refused the token");
+  });
+
+  it("stores under ~/.config without XDG_CONFIG_HOME, and explains a broken file", async () => {
+    const ownHome = join(scratch, "other-home");
+    mkdirSync(ownHome);
+    const env = { HOME: ownHome, XDG_CONFIG_HOME: undefined, ESERVELESS_URL: undefined, ESERVELESS_ADMIN_TOKEN: undefined };
+    const login = await cli(["login"], { env: { ...env, ESERVELESS_URL: server.url }, input: ADMIN_TOKEN });
+    expectCode(login, 0);
+    const file = join(ownHome, ".config", "eserveless", "config.json");
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ url: server.url, token: ADMIN_TOKEN });
+
+    writeFileSync(file, "{not json");
+    const broken = await cli(["status"], { env });
+    expectCode(broken, 1);
+    expect(broken.stderr).toContain(`${file} is not an eserveless config`);
   });
 });
