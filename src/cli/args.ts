@@ -19,6 +19,7 @@ const OPTIONS = {
   request: { type: "string", short: "X" },
   header: { type: "string", short: "H", multiple: true },
   runtime: { type: "string" },
+  yes: { type: "boolean", short: "y" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -155,6 +156,22 @@ is sent only to the stored URL.
   URL    The server (default: --url, ESERVELESS_URL, the stored one, or
          http://localhost:3000)`,
   },
+  rm: {
+    summary: "Remove a project: its functions, containers, schedules, images, network",
+    options: ["yes"],
+    maxPositionals: 1,
+    help: `Usage: eserveless rm OWNER/REPO [--yes]
+
+Takes a live project down: its function URLs answer 404 at once, its cron
+schedules stop, its containers are removed once their requests in flight
+finish, and its images and network are removed. Its deployments and run
+history stay. On a terminal it asks you to type the repository name;
+elsewhere it needs --yes. A later push or deploy brings it back.
+
+Options:
+  -y, --yes   Remove without asking
+  --json      Print what was removed as JSON on stdout`,
+  },
   help: {
     summary: "Show the help of a command",
     options: [],
@@ -204,6 +221,7 @@ export interface ParsedArgs {
     request?: string;
     header?: string[];
     runtime?: string;
+    yes?: boolean;
   };
 }
 

@@ -4,6 +4,7 @@ import { EserveslessClient } from "./client.js";
 import { deployCommand } from "./commands/deploy.js";
 import { invokeCommand } from "./commands/invoke.js";
 import { newCommand } from "./commands/new.js";
+import { rmCommand } from "./commands/rm.js";
 import { runCommand } from "./commands/run.js";
 import { logsCommand, lsCommand, statusCommand } from "./commands/inspect.js";
 import type { CommandContext } from "./context.js";
@@ -20,6 +21,8 @@ export interface CliIO {
   env: { url?: string; token?: string; configHome?: string; home?: string };
   /** Reads the token for `login`: a prompt without echo on a terminal, else standard input. Undefined when it is too long. */
   readSecret?: (prompt: string) => Promise<string | undefined>;
+  /** Asks for a typed line when stdin is a terminal; undefined when there is nobody to ask. */
+  ask?: (prompt: string) => Promise<string | undefined>;
   stdout: { write(chunk: Uint8Array | string): unknown };
   stderr: ProgressStream;
   /** stderr is an interactive terminal. */
@@ -39,6 +42,7 @@ const runners: Record<Exclude<CommandName, "help">, (ctx: CommandContext) => Pro
   run: runCommand,
   new: newCommand,
   login: loginCommand,
+  rm: rmCommand,
 };
 
 /** Runs one command line; resolves to the exit code (0 done, 1 failed, 2 usage error, 130 interrupted). */
@@ -81,7 +85,7 @@ export async function runCli(io: CliIO): Promise<number> {
     const connect = (to: string, token: string | undefined) => new EserveslessClient({ url: to, token, fetch: io.fetch, signal: io.signal });
     const client = connect(url, (args.flags.token ?? io.env.token) || storedToken);
     const login = { configPath: storedAt, readSecret: io.readSecret, connect };
-    return await runners[args.command]({ args, client, login, out, write: (chunk) => void io.stdout.write(chunk), note, stderr: io.stderr, tty: io.tty, cwd: io.cwd, signal: io.signal });
+    return await runners[args.command]({ args, client, login, ask: io.ask, out, write: (chunk) => void io.stdout.write(chunk), note, stderr: io.stderr, tty: io.tty, cwd: io.cwd, signal: io.signal });
   } catch (error) {
     if (error instanceof UsageError) {
       note(`error: ${error.message}`);

@@ -12,6 +12,7 @@ import { ErrorBodySchema } from "../contract/error-body.js";
 import type { RedeployBody } from "../contract/redeploy-body.js";
 import { InvocationListSchema, type Invocation } from "../contract/invocation.js";
 import { ProjectListSchema, type Project } from "../contract/project.js";
+import { ProjectRemovedSchema, type ProjectRemoved } from "../contract/project-removed.js";
 import { HealthSchema, ServerStatusSchema, type Health, type ServerStatus } from "../contract/server-status.js";
 import { ApiError, CliError, UnreachableError, UsageError } from "./errors.js";
 
@@ -94,6 +95,12 @@ export class EserveslessClient {
   /** Every project with a live deployment. */
   async projects(): Promise<Project[]> {
     return (await this.#request(ProjectListSchema, "GET", "/api/projects", { auth: true, expect: "projects" })).projects;
+  }
+
+  /** Takes a live project down: its functions, containers, schedules, images and network. */
+  async removeProject(repository: string): Promise<ProjectRemoved> {
+    const path = `/api/projects/${repository.split("/").map(encodeURIComponent).join("/")}`;
+    return (await this.#request(ProjectRemovedSchema, "DELETE", path, { auth: true, expect: "removed", timeoutMs: Math.max(this.#timeoutMs, 120_000) })).removed;
   }
 
   /** Recent deployments, newest first. */

@@ -12,6 +12,8 @@ export interface CommandContext {
     readSecret: ((prompt: string) => Promise<string | undefined>) | undefined;
     connect: (url: string, token: string | undefined) => EserveslessClient;
   };
+  /** Asks the user for a line on a terminal; undefined (or absent) when there is nobody to ask. */
+  ask?: (prompt: string) => Promise<string | undefined>;
   /** A line of the command's output (stdout): the result, or JSON with --json. */
   out: (text: string) => void;
   /** Raw bytes of the command's output (stdout), as they come (a function's body). */

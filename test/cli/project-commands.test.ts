@@ -1,3 +1,4 @@
+import Docker from "dockerode";
 import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -299,5 +300,60 @@ describe("eserveless login", () => {
     const broken = await cli(["status"], { env });
     expectCode(broken, 1);
     expect(broken.stderr).toContain(`${file} is not an eserveless config`);
+  });
+});
+
+describe("eserveless rm", () => {
+  it("removes a project's functions, containers, schedules, images and network; its URLs then 404", async () => {
+    const deployed = await cli(["deploy", toolsProject("doomed")]);
+    expectCode(deployed, 0);
+    const url = `${server.url}/fn/local/doomed/Echo`;
+    expect((await fetch(url)).status).toBe(200);
+    const docker = new Docker();
+    const labelled = { label: [`dev.eserveless.instance=${readFileSync(join(server.dataDir, "instance-id"), "utf8").trim()}`, "dev.eserveless.repository=local/doomed"] };
+    expect((await docker.listContainers({ all: true, filters: labelled })).length).toBeGreaterThan(0);
+    expect((await docker.listImages({ filters: labelled })).length).toBeGreaterThan(0);
+    const networks = async () => (await docker.listNetworks({ filters: labelled })).map((network) => network.Name);
+    expect(await networks()).toHaveLength(1);
+
+    // Off a terminal, nothing is removed without --yes.
+    const unconfirmed = await cli(["rm", "local/doomed"]);
+    expectCode(unconfirmed, 2);
+    expect(unconfirmed.stderr).toContain("elsewhere pass --yes: eserveless rm local/doomed --yes");
+    expect((await fetch(url)).status).toBe(200);
+
+    const removed = await cli(["rm", "local/doomed", "--yes", "--json"]);
+    expectCode(removed, 0);
+    const { removed: what } = JSON.parse(removed.stdout) as { removed: { functions: string[]; containers: number; schedules: number; images: string[]; network: boolean } };
+    expect(what.functions).toEqual(["Broken", "Echo", "Report"]);
+    expect(what.schedules).toBe(2);
+    expect(what.containers).toBeGreaterThan(0);
+    expect(what.images.length).toBeGreaterThan(0);
+    expect(what.network).toBe(true);
+
+    const gone = await fetch(url);
+    expect(gone.status).toBe(404);
+    expect(await docker.listContainers({ all: true, filters: labelled })).toEqual([]);
+    expect(await docker.listImages({ filters: labelled })).toEqual([]);
+    expect(await networks()).toEqual([]);
+    const ls = await cli(["ls", "--json"]);
+    expect((JSON.parse(ls.stdout) as { projects: Array<{ repository: string }> }).projects.map((p) => p.repository)).not.toContain("local/doomed");
+    // Its schedules stopped: the server no longer runs it.
+    const run = await cli(["run", "local/doomed/Report"]);
+    expectCode(run, 1);
+    // Another project is untouched.
+    expect((await fetch(`${server.url}/fn/local/tools/Echo`)).status).toBe(200);
+
+    const again = await cli(["rm", "local/doomed", "--yes"]);
+    expectCode(again, 1);
+    expect(again.stderr).toContain('No project local/doomed is live; "eserveless ls" lists those that are');
+  });
+
+  it("needs the admin token", async () => {
+    const response = await fetch(`${server.url}/api/projects/local/tools`, { method: "DELETE" });
+    expect(response.status).toBe(401);
+    const wrong = await fetch(`${server.url}/api/projects/local/tools`, { method: "DELETE", headers: { authorization: "Bearer nope" } });
+    expect(wrong.status).toBe(401);
+    expect((await fetch(`${server.url}/fn/local/tools/Echo`)).status).toBe(200);
   });
 });
