@@ -13,6 +13,7 @@ import { APP_FILE_NAME, PendingStates, type AppFileSystem } from "./github/app-s
 import { GitHubAppHolder } from "./github/github-app-holder.js";
 import { functionTarget } from "./deploy/function-target.js";
 import { createApp } from "./http/create-app.js";
+import { removeProject } from "./deploy/remove-project.js";
 import { createMetrics } from "./http/metrics-routes.js";
 import { adoptContainers } from "./run/adopt-containers.js";
 import { ContainerBudget } from "./run/container-budget.js";
@@ -149,6 +150,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   const app = createApp({
     store,
     deployer,
+    removeProject: (repository) => removeProject(repository, { store, pool, scheduler, networks, docker, instance }),
     pool,
     docker,
     scheduler,

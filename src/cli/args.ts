@@ -15,6 +15,11 @@ const OPTIONS = {
   timeout: { type: "string" },
   follow: { type: "boolean", short: "f" },
   runs: { type: "string" },
+  data: { type: "string", short: "d" },
+  request: { type: "string", short: "X" },
+  header: { type: "string", short: "H", multiple: true },
+  runtime: { type: "string" },
+  yes: { type: "boolean", short: "y" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -86,6 +91,87 @@ Docker answers, its containers by state and how many projects are live.
 Options:
   --json    Print the server's answer (GET /api/status plus docker) on stdout`,
   },
+  invoke: {
+    summary: "Call an http function and print its answer",
+    options: ["data", "request", "header", "timeout"],
+    maxPositionals: 1,
+    help: `Usage: eserveless invoke OWNER/REPO/FUNCTION[/PATH][?QUERY] [--data @FILE|TEXT] [-X METHOD] [-H 'NAME: VALUE' ...]
+
+Calls the function's URL and prints the body it answers on stdout, and the
+status line on stderr. Exits 1 when the function answers 4xx or 5xx (saying
+which), 0 otherwise. With a token the URL is the one the server lists (its
+functions host, if it has one); without, it is built from the server URL.
+
+Options:
+  -d, --data @FILE|TEXT   The request body: TEXT as is, or the bytes of FILE
+  -X, --request METHOD    The method (default: GET, or POST with --data)
+  -H, --header 'N: V'     A request header; repeat for more
+  --timeout SECS          Give up waiting for the answer after this long (default: 300)
+  --json                  Print {status, headers, body} as JSON on stdout`,
+  },
+  run: {
+    summary: "Run a cron function now and print its output when it ends",
+    options: ["timeout"],
+    maxPositionals: 1,
+    help: `Usage: eserveless run OWNER/REPO/FUNCTION [--timeout SECS] [--json]
+
+Starts a run of a cron function now (as its schedule would), waits for it to
+end, and prints its output on stdout and how it ended on stderr. Exits 0 when
+the run succeeded, 1 when it failed, timed out or could not start.
+
+Options:
+  --timeout SECS   Stop waiting after this long; the run goes on (default: 900)
+  --json           Print the finished run as JSON on stdout`,
+  },
+  new: {
+    summary: "Write a starter project into a new folder",
+    options: ["runtime"],
+    maxPositionals: 1,
+    help: `Usage: eserveless new DIR [--runtime node|golang]
+
+Writes a starter project into DIR (created; refused when it is not empty): an
+.eserveless.yaml with one http function (API) and one cron function, and the
+module that exports them. Then deploy it with "eserveless deploy DIR".
+
+Options:
+  --runtime node|golang   The language of the functions (default: node)
+  --json                  Print the folder, project name and files as JSON`,
+  },
+  login: {
+    summary: "Check a server's admin token and store both for the next commands",
+    options: [],
+    maxPositionals: 1,
+    help: `Usage: eserveless login [URL]
+       echo "$TOKEN" | eserveless login [URL]
+
+Reads the admin token from standard input, or asks for it without echo on a
+terminal, checks it against the server (GET /api/status), and stores the URL
+and the token in $XDG_CONFIG_HOME/eserveless/config.json (default
+~/.config/eserveless/config.json), readable by you only (mode 0600).
+
+Every command then finds the server there: --url and --token win, then
+ESERVELESS_URL and ESERVELESS_ADMIN_TOKEN, then that file. The stored token
+is sent only to the stored URL.
+
+  URL    The server (default: --url, ESERVELESS_URL, the stored one, or
+         http://localhost:3000)`,
+  },
+  rm: {
+    summary: "Remove a project: its functions, containers, schedules, images, network",
+    options: ["yes"],
+    maxPositionals: 1,
+    help: `Usage: eserveless rm OWNER/REPO [--yes]
+
+Takes a live project down: its function URLs answer 404 at once, its cron
+schedules stop, its containers are removed once their requests in flight
+finish, and its images and network are removed. Its deployments and run
+history stay. On a terminal it asks you to type the repository name;
+elsewhere it needs --yes. A later push or deploy brings it back.
+
+Options:
+  -y, --yes   Remove without asking
+  --json      Print what was removed as JSON on stdout`,
+  },
   help: {
     summary: "Show the help of a command",
     options: [],
@@ -105,7 +191,7 @@ ${Object.entries(COMMANDS)
   .map(([name, command]) => `  ${name.padEnd(8)}${command.summary}`)
   .join("\n")}
 
-Settings (flags win over the environment):
+Settings (flags win over the environment, which wins over "eserveless login"):
   --url URL        ESERVELESS_URL: the server (default: http://localhost:3000)
   --token TOKEN    ESERVELESS_ADMIN_TOKEN: the server's admin token
   --json           Machine-readable output on stdout; progress goes to stderr
@@ -131,6 +217,11 @@ export interface ParsedArgs {
     timeout?: string;
     follow: boolean;
     runs?: string;
+    data?: string;
+    request?: string;
+    header?: string[];
+    runtime?: string;
+    yes?: boolean;
   };
 }
 

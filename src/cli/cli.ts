@@ -2,19 +2,28 @@ import { readFileSync } from "node:fs";
 import { COMMANDS, MAIN_HELP, parseCommandLine, type CommandName } from "./args.js";
 import { EserveslessClient } from "./client.js";
 import { deployCommand } from "./commands/deploy.js";
+import { invokeCommand } from "./commands/invoke.js";
+import { newCommand } from "./commands/new.js";
+import { rmCommand } from "./commands/rm.js";
+import { runCommand } from "./commands/run.js";
 import { logsCommand, lsCommand, statusCommand } from "./commands/inspect.js";
 import type { CommandContext } from "./context.js";
 import { CliError, UsageError } from "./errors.js";
 import type { ProgressStream } from "./progress.js";
-
-export const DEFAULT_URL = "http://localhost:3000";
+import { serverUrl } from "./server-url.js";
+import { configPath, readCliConfig } from "./cli-config.js";
+import { loginCommand } from "./commands/login.js";
 
 /** Everything the CLI touches of its process, passed in by `main.ts` (and by tests). */
 export interface CliIO {
   argv: string[];
-  /** ESERVELESS_URL and ESERVELESS_ADMIN_TOKEN, as the environment has them. */
-  env: { url?: string; token?: string };
-  stdout: { write(text: string): unknown };
+  /** ESERVELESS_URL and ESERVELESS_ADMIN_TOKEN, XDG_CONFIG_HOME and HOME (where `login` stores them), as the environment has them. */
+  env: { url?: string; token?: string; configHome?: string; home?: string };
+  /** Reads the token for `login`: a prompt without echo on a terminal, else standard input. Undefined when it is too long. */
+  readSecret?: (prompt: string) => Promise<string | undefined>;
+  /** Asks for a typed line when stdin is a terminal; undefined when there is nobody to ask. */
+  ask?: (prompt: string) => Promise<string | undefined>;
+  stdout: { write(chunk: Uint8Array | string): unknown };
   stderr: ProgressStream;
   /** stderr is an interactive terminal. */
   tty: boolean;
@@ -29,6 +38,11 @@ const runners: Record<Exclude<CommandName, "help">, (ctx: CommandContext) => Pro
   ls: lsCommand,
   logs: logsCommand,
   status: statusCommand,
+  invoke: invokeCommand,
+  run: runCommand,
+  new: newCommand,
+  login: loginCommand,
+  rm: rmCommand,
 };
 
 /** Runs one command line; resolves to the exit code (0 done, 1 failed, 2 usage error, 130 interrupted). */
@@ -62,13 +76,16 @@ export async function runCli(io: CliIO): Promise<number> {
       else throw new UsageError(`no command "${topic}"`);
       return 0;
     }
-    const client = new EserveslessClient({
-      url: serverUrl(args.flags.url ?? io.env.url),
-      token: (args.flags.token ?? io.env.token) || undefined,
-      fetch: io.fetch,
-      signal: io.signal,
-    });
-    return await runners[args.command]({ args, client, out, note, stderr: io.stderr, tty: io.tty, cwd: io.cwd, signal: io.signal });
+    // Precedence: flags, then the environment, then what `login` stored.
+    const storedAt = configPath(io.env);
+    const stored = args.command === "login" ? undefined : readCliConfig(storedAt);
+    const url = serverUrl(args.flags.url ?? (io.env.url?.trim() || stored?.url));
+    // The stored token goes only to the server it was stored for, never to another --url.
+    const storedToken = stored && serverUrl(stored.url) === url ? stored.token : undefined;
+    const connect = (to: string, token: string | undefined) => new EserveslessClient({ url: to, token, fetch: io.fetch, signal: io.signal });
+    const client = connect(url, (args.flags.token ?? io.env.token) || storedToken);
+    const login = { configPath: storedAt, readSecret: io.readSecret, connect };
+    return await runners[args.command]({ args, client, login, ask: io.ask, out, write: (chunk) => void io.stdout.write(chunk), note, stderr: io.stderr, tty: io.tty, cwd: io.cwd, signal: io.signal });
   } catch (error) {
     if (error instanceof UsageError) {
       note(`error: ${error.message}`);
@@ -83,21 +100,6 @@ export async function runCli(io: CliIO): Promise<number> {
     note(`error: unexpected failure, please report it: ${(error as Error).stack ?? String(error)}`);
     return 1;
   }
-}
-
-/** The server's base URL from --url or ESERVELESS_URL, checked; a trailing slash is dropped. */
-function serverUrl(text: string | undefined): string {
-  const raw = text?.trim() || DEFAULT_URL;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new UsageError(`ESERVELESS_URL (or --url) must be a URL such as ${DEFAULT_URL}, got "${raw}"`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`ESERVELESS_URL (or --url) must start with http:// or https://, got "${raw}"`);
-  }
-  return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
 }
 
 /** The CLI's version: package.json is two folders up, from src/cli/ and dist/cli/ alike. */

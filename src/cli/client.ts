@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { RunsViewSchema, type RunsView } from "../contract/cron-run.js";
+import { RunStartedSchema, RunsViewSchema, type RunsView } from "../contract/cron-run.js";
 import {
   DeploymentListSchema,
   DeploymentStartedSchema,
@@ -12,6 +12,7 @@ import { ErrorBodySchema } from "../contract/error-body.js";
 import type { RedeployBody } from "../contract/redeploy-body.js";
 import { InvocationListSchema, type Invocation } from "../contract/invocation.js";
 import { ProjectListSchema, type Project } from "../contract/project.js";
+import { ProjectRemovedSchema, type ProjectRemoved } from "../contract/project-removed.js";
 import { HealthSchema, ServerStatusSchema, type Health, type ServerStatus } from "../contract/server-status.js";
 import { ApiError, CliError, UnreachableError, UsageError } from "./errors.js";
 
@@ -66,6 +67,11 @@ export class EserveslessClient {
     this.#signal = options.signal;
   }
 
+  /** Whether requests carry an admin token. */
+  get hasToken(): boolean {
+    return this.#token !== undefined;
+  }
+
   /** Deploys a ref (default: the default branch) of a GitHub repository the server's App can see. */
   async redeploy(repository: string, ref?: string): Promise<DeploymentRef> {
     const request: RedeployBody = ref === undefined ? { repository } : { repository, ref };
@@ -89,6 +95,12 @@ export class EserveslessClient {
   /** Every project with a live deployment. */
   async projects(): Promise<Project[]> {
     return (await this.#request(ProjectListSchema, "GET", "/api/projects", { auth: true, expect: "projects" })).projects;
+  }
+
+  /** Takes a live project down: its functions, containers, schedules, images and network. */
+  async removeProject(repository: string): Promise<ProjectRemoved> {
+    const path = `/api/projects/${repository.split("/").map(encodeURIComponent).join("/")}`;
+    return (await this.#request(ProjectRemovedSchema, "DELETE", path, { auth: true, expect: "removed", timeoutMs: Math.max(this.#timeoutMs, 120_000) })).removed;
   }
 
   /** Recent deployments, newest first. */
@@ -124,6 +136,35 @@ export class EserveslessClient {
   async cronRuns(repository: string, fn: string, limit: number): Promise<RunsView> {
     const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs?limit=${limit}`;
     return this.#request(RunsViewSchema, "GET", path, { expect: "runs", auth: true });
+  }
+
+  /**
+   * A plain request to any URL (a function's), with this client's Ctrl-C and
+   * timeout, and its wording when nothing answers. The answer is not checked:
+   * it is the caller's to read.
+   */
+  async send(url: string, init: { method: string; headers: Headers; body?: Buffer; timeoutMs: number }): Promise<Response> {
+    const signals = [AbortSignal.timeout(init.timeoutMs), ...(this.#signal ? [this.#signal] : [])];
+    try {
+      return await this.#fetch(url, { method: init.method, headers: init.headers, body: init.body, signal: AbortSignal.any(signals) });
+    } catch (error) {
+      throw this.#networkError(error, init.timeoutMs);
+    }
+  }
+
+  /** Reads a body that {@link send} returned, with the same wording when the connection fails midway. */
+  async read<T>(body: Promise<T>, timeoutMs: number): Promise<T> {
+    try {
+      return await body;
+    } catch (error) {
+      throw this.#networkError(error, timeoutMs);
+    }
+  }
+
+  /** Starts a run of a cron function now; the answer names the run. */
+  async runNow(repository: string, fn: string): Promise<v.InferOutput<typeof RunStartedSchema>> {
+    const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs`;
+    return this.#request(RunStartedSchema, "POST", path, { auth: true, expect: "run" });
   }
 
   async #request<S extends AnswerSchema>(schema: S, method: string, path: string, init: RequestInit): Promise<v.InferOutput<S>> {

@@ -2,6 +2,8 @@
 // The CLI's composition root: the one place that reads the process's
 // environment, arguments and terminal, and sets its exit code.
 import { runCli } from "./cli.js";
+import { ask } from "./ask.js";
+import { readSecret } from "./read-secret.js";
 
 // Ctrl-C stops following a deployment (which goes on on the server); a second one kills at once.
 const interrupt = new AbortController();
@@ -13,7 +15,9 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 
 process.exitCode = await runCli({
   argv: process.argv.slice(2),
-  env: { url: process.env.ESERVELESS_URL, token: process.env.ESERVELESS_ADMIN_TOKEN },
+  env: { url: process.env.ESERVELESS_URL, token: process.env.ESERVELESS_ADMIN_TOKEN, configHome: process.env.XDG_CONFIG_HOME, home: process.env.HOME },
+  readSecret: (prompt) => readSecret(process.stdin, process.stderr, prompt),
+  ask: (prompt) => ask(process.stdin, process.stderr, prompt),
   stdout: process.stdout,
   stderr: process.stderr,
   tty: process.stderr.isTTY === true && process.env.TERM !== "dumb",

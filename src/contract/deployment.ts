@@ -17,6 +17,7 @@ export const FunctionSummarySchema = v.object({
   url: v.optional(v.string()),
   schedule: v.optional(v.string()),
 });
+export type FunctionSummary = v.InferOutput<typeof FunctionSummarySchema>;
 
 /** One deployment, as `GET /deployments/:id` and `GET /api/deployments` answer it. */
 export const DeploymentSchema = v.object({

@@ -5,6 +5,7 @@ import * as v from "valibot";
 import { DeploymentListSchema, DeploymentStartedSchema } from "../contract/deployment.js";
 import { InvocationListSchema } from "../contract/invocation.js";
 import { ProjectListSchema } from "../contract/project.js";
+import { ProjectRemovedSchema, type ProjectRemoved } from "../contract/project-removed.js";
 import { PROJECT_NAME } from "../contract/repository-name.js";
 import { ServerStatusSchema } from "../contract/server-status.js";
 import type { Deployer } from "../deploy/deployer.js";
@@ -38,6 +39,8 @@ export function apiRoutes(options: {
   functionsUrl?: string;
   /** Largest upload, in bytes. */
   maxUploadBytes: number;
+  /** Takes a project down (`DELETE /api/projects/:owner/:repo`); absent, the route answers 501. */
+  removeProject?: (repository: string) => Promise<ProjectRemoved>;
 }) {
   const app = new Hono();
   app.use("/api/*", bearerAuth(options.adminToken));
@@ -82,6 +85,13 @@ export function apiRoutes(options: {
       })),
     }));
     return c.json(toWire(ProjectListSchema, { projects }));
+  });
+
+  /** Removes a project: its live functions, containers, schedules, images and network. */
+  app.delete("/api/projects/:owner/:repo", async (c) => {
+    if (!options.removeProject) throw new EserveslessError("This server cannot remove projects", { status: 501, code: "not_implemented" });
+    const removed = await options.removeProject(`${c.req.param("owner")}/${c.req.param("repo")}`);
+    return c.json(toWire(ProjectRemovedSchema, { removed }));
   });
 
   /** A function's latest invocations, newest first (kept in memory since the server started). */

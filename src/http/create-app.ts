@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import { Hono } from "hono";
 import type { Logger } from "pino";
+import type { ProjectRemoved } from "../contract/project-removed.js";
 import { HealthSchema } from "../contract/server-status.js";
 import type { CronScheduler } from "../cron/cron-scheduler.js";
 import type { Deployer } from "../deploy/deployer.js";
@@ -40,6 +41,8 @@ export interface AppOptions {
   trustedProxies?: readonly ProxyRange[];
   adminToken: string | undefined;
   metrics: Metrics;
+  /** Takes a project down (`DELETE /api/projects/:owner/:repo`). */
+  removeProject?: (repository: string) => Promise<ProjectRemoved>;
   /** The latest invocations per function; a fresh one when absent. */
   invocations?: InvocationLog;
   maxBodyBytes?: number;

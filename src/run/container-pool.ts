@@ -177,6 +177,20 @@ export class ContainerPool {
     }
   }
 
+  /**
+   * Takes a removed project's functions out of the pool: new requests find
+   * none, those in flight finish (up to the drain timeout), then its
+   * containers are removed. Resolves to how many there were.
+   */
+  async removeProject(repository: string): Promise<number> {
+    const prefix = `${repository.toLowerCase()}/`;
+    const pools = [...this.#pools].filter(([key]) => key.startsWith(prefix));
+    for (const [key] of pools) this.#pools.delete(key);
+    const containers = pools.reduce((sum, [, pool]) => sum + pool.replicas.length, 0);
+    await Promise.all(pools.map(([, pool]) => pool.close()));
+    return containers;
+  }
+
   /** Removes replicas that never went live (a failed or superseded deployment). */
   async discard(replicas: Replica[]): Promise<void> {
     await Promise.all(replicas.map((r) => this.#removeReplica(r)));

@@ -83,10 +83,10 @@ export class ProjectNetworks {
     this.#ready.delete(repository.toLowerCase());
   }
 
-  /** Removes the repository's network; a network that still has containers stays (logged) until the next start. */
-  async removeProject(repository: string): Promise<void> {
+  /** Removes the repository's network (true when it is gone); a network that still has containers stays (logged) until the next start. */
+  async removeProject(repository: string): Promise<boolean> {
     this.#ready.delete(repository.toLowerCase());
-    await this.#remove(this.#names(repository.toLowerCase(), "project").name);
+    return this.#remove(this.#names(repository.toLowerCase(), "project").name);
   }
 
   /**

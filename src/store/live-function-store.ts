@@ -92,6 +92,13 @@ export function createLiveFunctionStore(db: Database.Database) {
     },
 
     /** The live functions of one repository (whatever its case) or of all, by repository and name. */
+    /** Takes every live function of a repository away (`eserveless rm`); returns their names. */
+    removeLiveFunctions(repository: string): string[] {
+      liveCache.clear();
+      const rows = db.prepare(`DELETE FROM functions WHERE repository = ? RETURNING name`).all(repository) as Array<{ name: string }>;
+      return rows.map((row) => row.name).sort();
+    },
+
     liveFunctions(repository?: string): LiveFunction[] {
       const rows = repository
         ? db.prepare(`SELECT * FROM functions WHERE repository = ? ORDER BY name`).all(repository)

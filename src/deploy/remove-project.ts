@@ -1,0 +1,38 @@
+import type Docker from "dockerode";
+import type { ProjectRemoved } from "../contract/project-removed.js";
+import type { CronScheduler } from "../cron/cron-scheduler.js";
+import { NotFoundError } from "../errors.js";
+import { pruneImages } from "../image/prune-images.js";
+import type { ContainerPool } from "../run/container-pool.js";
+import type { ProjectNetworks } from "../run/project-networks.js";
+import type { LiveFunctionStore } from "../store/live-function-store.js";
+
+export interface RemoveProjectParts {
+  store: Pick<LiveFunctionStore, "liveFunctions" | "removeLiveFunctions">;
+  pool: Pick<ContainerPool, "removeProject">;
+  scheduler: Pick<CronScheduler, "schedules" | "sync">;
+  networks: Pick<ProjectNetworks, "removeProject">;
+  docker: Docker;
+  instance: string;
+}
+
+/**
+ * Takes a project down (`DELETE /api/projects/:owner/:repo`): its functions
+ * stop being live first, so its URLs answer 404 at once; then its schedules
+ * stop, its containers go once their requests in flight finish, and its
+ * images and network are removed. Deployments and run history stay.
+ */
+export async function removeProject(repository: string, parts: RemoveProjectParts): Promise<ProjectRemoved> {
+  const live = parts.store.liveFunctions(repository);
+  if (live.length === 0) {
+    throw new NotFoundError(`No project ${repository} is live; "eserveless ls" lists those that are`, { code: "project_not_found" });
+  }
+  const name = live[0]!.repository;
+  const functions = parts.store.removeLiveFunctions(name);
+  const schedules = parts.scheduler.schedules(name).length;
+  parts.scheduler.sync(name);
+  const containers = await parts.pool.removeProject(name);
+  const images = await pruneImages(parts.docker, parts.instance, name, []);
+  const network = await parts.networks.removeProject(name);
+  return { repository: name, functions, containers, schedules, images, network };
+}
