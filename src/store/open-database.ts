@@ -66,6 +66,17 @@ const MIGRATIONS = [
    );
    CREATE INDEX cron_runs_by_function ON cron_runs (repository, function, started_at);
    CREATE INDEX cron_runs_by_state ON cron_runs (state);`,
+  // What http functions print, a bounded ring per function (function-output-store.ts).
+  `CREATE TABLE function_output (
+     seq INTEGER PRIMARY KEY,
+     repository TEXT NOT NULL COLLATE NOCASE,
+     function TEXT NOT NULL COLLATE NOCASE,
+     replica TEXT NOT NULL,
+     stream TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     line TEXT NOT NULL
+   );
+   CREATE INDEX function_output_by_function ON function_output (repository, function, seq);`,
 ];
 
 /**

@@ -49,9 +49,9 @@ describe("openDatabase", () => {
     const spec = parse(StoredSpecSchema, { type: "cron", name: "Nightly", schedule: "* * * * *", runtime: "node" });
     temp.store.setLiveFunctions("octo-org/cron", { id: "d1", commit: SHA, image: "img" }, [spec]);
     temp.db.close();
-    // Back to the first schema version: no cron_runs table.
+    // Back to the first schema version: no cron_runs table, nor the later ones.
     const raw = new Database(temp.path);
-    raw.exec("DROP TABLE cron_runs");
+    raw.exec("DROP TABLE cron_runs; DROP TABLE function_output");
     raw.pragma("user_version = 1");
     raw.close();
 
