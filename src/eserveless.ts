@@ -96,6 +96,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     pauseAfterMs: config.pool.pauseAfterMs,
     networks,
     now,
+    // What functions print, kept per function in the store (a bounded ring), shown by `eserveless logs` and the dashboard.
+    output: (lines) => store.appendOutput(lines),
     onStartFailure: (target, error) => {
       store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`);
       if (error instanceof ContainerFailedError) for (const line of error.logs) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`);
