@@ -99,7 +99,7 @@ export class ContainerPool {
     this.#networks = options.networks;
     this.#now = options.now ?? Date.now;
     this.#onStartFailure = options.onStartFailure;
-    this.#output = options.output ? new OutputCollector({ sink: options.output, log: this.#log }) : undefined;
+    this.#output = options.output ? new OutputCollector({ sink: options.output, log: this.#log, now: this.#now }) : undefined;
     this.#settings = {
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
       queueSize: options.queueSize ?? 100,

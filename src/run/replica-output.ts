@@ -19,6 +19,8 @@ export type OutputSink = (lines: ReplicaOutputLine[]) => void;
 const MAX_PENDING_CHARS = 16_384;
 /** The most lines waiting for a flush; past it lines are dropped (and counted) until the next flush. */
 const MAX_BUFFERED_LINES = 2000;
+/** The most lines a function may have kept per second (half its ring): a flood is dropped, not written to disk at its pace. */
+export const MAX_OUTPUT_LINES_PER_SECOND = 1000;
 
 /**
  * Gathers lines from every replica and hands them to the sink in batches
@@ -30,19 +32,28 @@ export class OutputCollector {
   readonly #flushMs: number;
   readonly #maxLines: number;
   readonly #log: Logger;
+  readonly #now: () => number;
   #lines: ReplicaOutputLine[] = [];
+  /** Lines taken per function in the current second. */
+  #window = { start: 0, counts: new Map<string, number>() };
   #dropped = new Map<string, { line: ReplicaOutputLine; count: number }>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(options: { sink: OutputSink; log: Logger; flushMs?: number; maxLines?: number }) {
+  constructor(options: { sink: OutputSink; log: Logger; flushMs?: number; maxLines?: number; now?: () => number }) {
     this.#sink = options.sink;
+    this.#now = options.now ?? Date.now;
     this.#log = options.log;
     this.#flushMs = options.flushMs ?? 250;
     this.#maxLines = options.maxLines ?? 100;
   }
 
   add(line: ReplicaOutputLine): void {
-    if (this.#lines.length >= MAX_BUFFERED_LINES) {
+    const now = this.#now();
+    if (now - this.#window.start >= 1000) this.#window = { start: now, counts: new Map() };
+    const key = `${line.repository}/${line.function}`.toLowerCase();
+    const taken = (this.#window.counts.get(key) ?? 0) + 1;
+    this.#window.counts.set(key, taken);
+    if (this.#lines.length >= MAX_BUFFERED_LINES || taken > MAX_OUTPUT_LINES_PER_SECOND) {
       const dropped = this.#dropped.get(line.replica);
       if (dropped) dropped.count++;
       else this.#dropped.set(line.replica, { line, count: 1 });

@@ -1,8 +1,8 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { OutputCollector, type ReplicaOutputLine } from "../../src/run/replica-output.js";
+import { MAX_OUTPUT_LINES_PER_SECOND, OutputCollector, type ReplicaOutputLine } from "../../src/run/replica-output.js";
 
-const line = (text: string, replica = "es-a"): ReplicaOutputLine => ({ repository: "local/app", function: "API", replica, stream: "stdout", at: 1, line: text });
+const line = (text: string, replica = "es-a", fn = "API"): ReplicaOutputLine => ({ repository: "local/app", function: fn, replica, stream: "stdout", at: 1, line: text });
 
 describe("OutputCollector", () => {
   it("hands lines over in batches: at 100 lines at once, else after the flush interval", async () => {
@@ -16,15 +16,22 @@ describe("OutputCollector", () => {
     expect(batches.at(-1)).toEqual(["late"]);
   });
 
-  it("holds at most 2000 lines however fast a replica prints, and says how many it dropped", () => {
+  it(`keeps at most ${MAX_OUTPUT_LINES_PER_SECOND} lines a second of a function however fast it prints, says how many it dropped, and spares the others`, () => {
     const batches: ReplicaOutputLine[][] = [];
-    // A sink that is never reached by size (maxLines above the ceiling): only the ceiling bounds memory.
-    const collector = new OutputCollector({ sink: (lines) => batches.push(lines), log: pino({ level: "silent" }), flushMs: 60_000, maxLines: 1_000_000 });
+    let now = 1_000_000;
+    const collector = new OutputCollector({ sink: (lines) => batches.push(lines), log: pino({ level: "silent" }), now: () => now });
     for (let i = 0; i < 5000; i++) collector.add(line(`flood ${i}`));
+    collector.add(line("quiet", "es-b", "Other"));
     collector.flush();
-    const [batch] = batches;
-    expect(batch).toHaveLength(2001);
-    expect(batch!.at(-1)).toMatchObject({ replica: "es-a", stream: "stderr", line: "(eserveless: 3000 lines of output dropped: the function printed faster than they are kept)" });
+    const kept = batches.flat();
+    expect(kept.filter((l) => l.line.startsWith("flood "))).toHaveLength(MAX_OUTPUT_LINES_PER_SECOND);
+    expect(kept.filter((l) => l.function === "Other").map((l) => l.line)).toEqual(["quiet"]);
+    expect(kept.at(-1)).toMatchObject({ replica: "es-a", stream: "stderr", line: `(eserveless: ${5000 - MAX_OUTPUT_LINES_PER_SECOND} lines of output dropped: the function printed faster than they are kept)` });
+    // The next second takes lines again.
+    now += 1000;
+    collector.add(line("later"));
+    collector.flush();
+    expect(batches.at(-1)!.map((l) => l.line)).toEqual(["later"]);
   });
 
   it("a failing sink costs the lines, not the caller", () => {
