@@ -104,6 +104,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     pauseAfterMs: config.pool.pauseAfterMs,
     networks,
     now,
+    // What functions print, kept per function in the store (a bounded ring), shown by `eserveless logs` and the dashboard.
+    output: (lines) => store.appendOutput(lines),
     // For signed-in viewers only: the reason and the lines quote what the function printed.
     onStartFailure: (target, error) => {
       store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`, { private: true });

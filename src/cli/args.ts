@@ -20,6 +20,8 @@ const OPTIONS = {
   header: { type: "string", short: "H", multiple: true },
   runtime: { type: "string" },
   yes: { type: "boolean", short: "y" },
+  build: { type: "boolean" },
+  requests: { type: "boolean" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -63,19 +65,26 @@ Options:
   --json    Print the server's answer (GET /api/projects) on stdout`,
   },
   logs: {
-    summary: "Show a deployment's log, or a function's (with its cron runs)",
-    options: ["follow", "runs"],
+    summary: "Show a function's output (all replicas), or a deployment's log",
+    options: ["follow", "runs", "build", "requests"],
     maxPositionals: 1,
-    help: `Usage: eserveless logs DEPLOYMENT-ID [--follow]
+    help: `Usage: eserveless logs OWNER/REPO/FUNCTION [--follow] [--build] [--requests]
        eserveless logs OWNER/REPO/FUNCTION [--runs N]
+       eserveless logs DEPLOYMENT-ID [--follow]
 
-DEPLOYMENT-ID   The build and start log of one deployment.
 OWNER/REPO/FUNCTION
-                The log of the function's live deployment; for a cron
-                function also its latest runs with their output.
+                An http function: the log of its live deployment, its latest
+                requests, then what its replicas printed (console.log, crash
+                traces), each line with its time and replica, kept after the
+                containers are gone. A cron function: its latest runs with
+                their output.
+DEPLOYMENT-ID   The build and start log of one deployment.
 
 Options:
-  -f, --follow   Keep printing a running deployment's log until it ends
+  -f, --follow   Keep printing: a function's new output until Ctrl-C, a
+                 running deployment's log until it ends
+  --build        Only the function's build and start log
+  --requests     Only the function's latest requests
   --runs N       Cron runs to show, newest first (default: 5, at most 100)
   --json         Print the server's answers as JSON on stdout`,
   },
@@ -222,6 +231,8 @@ export interface ParsedArgs {
     header?: string[];
     runtime?: string;
     yes?: boolean;
+    build: boolean;
+    requests: boolean;
   };
 }
 
@@ -243,6 +254,8 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
     version: values.version ?? false,
     quiet: values.quiet ?? false,
     follow: values.follow ?? false,
+    build: values.build ?? false,
+    requests: values.requests ?? false,
   };
   if (first === undefined) return { command: undefined, positionals: [], flags };
   if (!(first in COMMANDS)) {

@@ -10,6 +10,7 @@ import {
 } from "../contract/deployment.js";
 import { ErrorBodySchema } from "../contract/error-body.js";
 import type { RedeployBody } from "../contract/redeploy-body.js";
+import { FunctionOutputSchema, type OutputLine } from "../contract/function-output.js";
 import { InvocationListSchema, type Invocation } from "../contract/invocation.js";
 import { ProjectListSchema, type Project } from "../contract/project.js";
 import { ProjectRemovedSchema, type ProjectRemoved } from "../contract/project-removed.js";
@@ -130,6 +131,12 @@ export class EserveslessClient {
   async invocations(repository: string, fn: string): Promise<Invocation[]> {
     const path = `/api/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/invocations`;
     return (await this.#request(InvocationListSchema, "GET", path, { expect: "invocations", auth: true })).invocations;
+  }
+
+  /** What an http function's replicas printed, oldest first: the newest lines, or those after seq `after`. */
+  async functionOutput(repository: string, fn: string, after = 0): Promise<OutputLine[]> {
+    const path = `/api/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/output${after > 0 ? `?after=${after}` : ""}`;
+    return (await this.#request(FunctionOutputSchema, "GET", path, { expect: "output", auth: true })).output;
   }
 
   /** A cron function's schedule and latest runs, newest first (their output needs the token). */

@@ -1,4 +1,5 @@
 import { finalStates, type Deployment, type LogLine } from "../contract/deployment.js";
+import type { OutputLine } from "../contract/function-output.js";
 import type { EserveslessClient } from "./client.js";
 import { CliError, UnreachableError } from "./errors.js";
 
@@ -54,6 +55,41 @@ export async function followDeployment(client: EserveslessClient, id: string, op
       );
     }
     await sleep(intervalMs * (unreachable > 0 ? Math.min(unreachable, 5) : 1), options.signal);
+  }
+}
+
+/**
+ * Polls an http function's output (`GET /api/functions/…/output?after=N`)
+ * until `signal` aborts (Ctrl-C), handing over new lines as they come. A
+ * server that stops answering for a moment (a restart) is waited for.
+ */
+export async function followFunctionOutput(
+  client: EserveslessClient,
+  repository: string,
+  fn: string,
+  options: { after: number; onLine: (line: OutputLine) => void; intervalMs?: number; signal?: AbortSignal },
+): Promise<void> {
+  const intervalMs = options.intervalMs ?? 500;
+  let after = options.after;
+  let unreachable = 0;
+  for (;;) {
+    try {
+      for (const line of await client.functionOutput(repository, fn, after)) {
+        options.onLine(line);
+        after = line.seq;
+      }
+      unreachable = 0;
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      if (!(error instanceof UnreachableError) || ++unreachable >= MAX_UNREACHABLE_POLLS) throw error;
+    }
+    try {
+      await sleep(intervalMs * (unreachable > 0 ? Math.min(unreachable, 5) : 1), options.signal);
+    } catch (error) {
+      // Ctrl-C ends following, as it should: not an error.
+      if (options.signal?.aborted) return;
+      throw error;
+    }
   }
 }
 

@@ -5,10 +5,11 @@ import { NotFoundError } from "../errors.js";
 import { pruneImages } from "../image/prune-images.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
+import type { FunctionOutputStore } from "../store/function-output-store.js";
 import type { LiveFunctionStore } from "../store/live-function-store.js";
 
 export interface RemoveProjectParts {
-  store: Pick<LiveFunctionStore, "liveFunctions" | "removeLiveFunctions">;
+  store: Pick<LiveFunctionStore, "liveFunctions" | "removeLiveFunctions"> & Pick<FunctionOutputStore, "forgetOutput">;
   pool: Pick<ContainerPool, "removeProject">;
   scheduler: Pick<CronScheduler, "schedules" | "sync">;
   networks: Pick<ProjectNetworks, "removeProject">;
@@ -20,7 +21,7 @@ export interface RemoveProjectParts {
  * Takes a project down (`DELETE /api/projects/:owner/:repo`): its functions
  * stop being live first, so its URLs answer 404 at once; then its schedules
  * stop, its containers go once their requests in flight finish, and its
- * images and network are removed. Deployments and run history stay.
+ * output, images and network are removed. Deployments and run history stay.
  */
 export async function removeProject(repository: string, parts: RemoveProjectParts): Promise<ProjectRemoved> {
   const live = parts.store.liveFunctions(repository);
@@ -32,6 +33,8 @@ export async function removeProject(repository: string, parts: RemoveProjectPart
   const schedules = parts.scheduler.schedules(name).length;
   parts.scheduler.sync(name);
   const containers = await parts.pool.removeProject(name);
+  // What its functions printed may hold secrets: it goes with them.
+  parts.store.forgetOutput(name);
   const images = await pruneImages(parts.docker, parts.instance, name, []);
   const network = await parts.networks.removeProject(name);
   return { repository: name, functions, containers, schedules, images, network };

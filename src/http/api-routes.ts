@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import { DeploymentListSchema, DeploymentStartedSchema } from "../contract/deployment.js";
+import { FunctionOutputSchema } from "../contract/function-output.js";
 import { InvocationListSchema } from "../contract/invocation.js";
 import { ProjectListSchema } from "../contract/project.js";
 import { ProjectRemovedSchema, type ProjectRemoved } from "../contract/project-removed.js";
@@ -13,6 +14,7 @@ import { BadRequestError, EserveslessError, NotFoundError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
+import type { FunctionOutputStore } from "../store/function-output-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { LOCAL_OWNER, deploymentUrl, functionUrl } from "../urls.js";
 import { bearerAuth } from "./bearer-auth.js";
@@ -24,13 +26,15 @@ const ProjectName = v.pipe(
   v.regex(PROJECT_NAME, "project must be letters, digits, '.', '_' or '-' (at most 100), such as my-app"),
 );
 
+const AfterSeq = v.pipe(v.string(), v.regex(/^\d{1,15}$/), v.transform(Number));
+
 /**
  * The JSON API of the CLI and the dashboard (admin token): deploy a local
  * folder, list projects, show the server's state.
  */
 export function apiRoutes(options: {
   adminToken: string | undefined;
-  store: LiveFunctionStore & DeploymentStore;
+  store: LiveFunctionStore & DeploymentStore & FunctionOutputStore;
   invocations: InvocationLog;
   deployer: Deployer;
   pool: ContainerPool;
@@ -99,6 +103,19 @@ export function apiRoutes(options: {
     const fn = options.store.liveFunction(`${c.req.param("owner")}/${c.req.param("repo")}`, c.req.param("function"));
     if (!fn) throw new NotFoundError(`No function ${c.req.param("owner")}/${c.req.param("repo")}/${c.req.param("function")} is live`, { code: "function_not_found" });
     return c.json(toWire(InvocationListSchema, { invocations: options.invocations.recent(`${fn.repository}/${fn.name}`) }));
+  });
+
+  /**
+   * What a function's replicas printed, oldest first: the newest lines, or
+   * those after `?after=SEQ` (to follow). Kept after its containers are gone.
+   * Behind the token: output may hold secrets.
+   */
+  app.get("/api/functions/:owner/:repo/:function/output", (c) => {
+    const fn = options.store.liveFunction(`${c.req.param("owner")}/${c.req.param("repo")}`, c.req.param("function"));
+    if (!fn) throw new NotFoundError(`No function ${c.req.param("owner")}/${c.req.param("repo")}/${c.req.param("function")} is live`, { code: "function_not_found" });
+    const after = v.safeParse(AfterSeq, c.req.query("after") ?? "0");
+    if (!after.success) throw new BadRequestError(`?after= must be a line's seq (a whole number), got "${c.req.query("after")}"`);
+    return c.json(toWire(FunctionOutputSchema, { output: options.store.functionOutput(fn.repository, fn.name, { after: after.output }) }));
   });
 
   /** Recent deployments, newest first; `?repository=owner/repo` narrows them. */

@@ -7,6 +7,7 @@ import { ContainerBudget, type Reservation } from "./container-budget.js";
 import { redactEnvironment } from "../manifest/function-environment.js";
 import { FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe, waitUntilReady } from "./readiness.js";
+import { OutputCollector, followReplicaOutput, type OutputSink } from "./replica-output.js";
 import type { ProjectNetworks } from "./project-networks.js";
 import { CONTAINER_PORT, LABEL, eserveslessLabels, sandboxDefaults, sandboxedContainer } from "./sandbox.js";
 import { slug } from "../slug.js";
@@ -50,6 +51,8 @@ export interface ContainerPoolOptions extends Partial<PoolSettings> {
   budget?: ContainerBudget;
   /** CPUs each container may use (ESERVELESS_MAX_CPUS); the sandbox's default when absent. */
   cpus?: number;
+  /** Where what each replica prints goes, in batches (kept after the container is gone); dropped when absent. */
+  output?: OutputSink;
   now?: () => number;
 }
 
@@ -83,6 +86,9 @@ export class ContainerPool {
   readonly #nanoCpus: number | undefined;
   /** The budget room of each container, given back when it is removed. */
   readonly #reservations = new WeakMap<Docker.Container, Reservation>();
+  readonly #output: OutputCollector | undefined;
+  /** The output stream of each container, ended when it is removed. */
+  readonly #following = new Map<Docker.Container, { stop(): void }>();
 
   constructor(options: ContainerPoolOptions) {
     this.#budget = options.budget ?? new ContainerBudget();
@@ -94,6 +100,7 @@ export class ContainerPool {
     this.#networks = options.networks;
     this.#now = options.now ?? Date.now;
     this.#onStartFailure = options.onStartFailure;
+    this.#output = options.output ? new OutputCollector({ sink: options.output, log: this.#log, now: this.#now }) : undefined;
     this.#settings = {
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
       queueSize: options.queueSize ?? 100,
@@ -130,6 +137,8 @@ export class ContainerPool {
       );
       this.#reservations.set(container, reservation);
       await container.start();
+      // From its first line: what it prints while loading is output too.
+      await this.#follow(container, name, target, 0);
     } catch (cause) {
       // Created but not started (a bad network, a port clash): do not leave it behind.
       if (container) await this.#remove(container);
@@ -224,6 +233,8 @@ export class ContainerPool {
       if (target && onNetwork && (info.State === "running" || info.State === "paused") && port && (await probe(host, port))) {
         // It runs already: counted whatever the budget says.
         this.#reservations.set(container, this.#budget.reserve(target.memoryBytes ?? sandboxDefaults.memoryBytes, { force: true }));
+        // What it printed before this start was collected by the previous one (or lost while none ran).
+        await this.#follow(container, name, target, this.#now());
         this.#poolFor(target).add({ container, name, host, port, agent: newAgent(), coldStartMs: 0, state: "ready", inflight: 0, lastUsed: this.#now() });
         adopted++;
       } else {
@@ -258,6 +269,9 @@ export class ContainerPool {
     this.#pools.clear();
     if (!options.keepContainers) await Promise.all(pools.map((pool) => pool.close()));
     await Promise.all(this.#retiring);
+    for (const following of this.#following.values()) following.stop();
+    this.#following.clear();
+    this.#output?.flush();
   }
 
   #poolFor(target: FunctionTarget): FunctionPool {
@@ -296,6 +310,24 @@ export class ContainerPool {
     await this.#remove(replica.container);
   }
 
+  /** Collects what `container` prints from `sinceMs` on; a stream Docker refuses costs the output, not the replica. */
+  async #follow(container: Docker.Container, name: string, target: FunctionTarget, sinceMs: number): Promise<void> {
+    const output = this.#output;
+    if (!output) return;
+    try {
+      const following = await followReplicaOutput(container, {
+        sinceMs,
+        now: this.#now,
+        onLine: (stream, at, line) => output.add({ repository: target.repository, function: target.name, replica: name, stream, at, line }),
+        onEnd: () => this.#following.delete(container),
+      });
+      this.#following.set(container, following);
+    } catch (error) {
+      this.#log.warn({ err: error, container: name }, "could not follow the container's output; its console output is not kept");
+    }
+  }
+
+  // Its output stream is left to end by itself when Docker removes it: its last lines (a crash trace) are kept.
   async #remove(container: Docker.Container): Promise<void> {
     try {
       await container.remove({ force: true });

@@ -81,6 +81,17 @@ export const MIGRATIONS: readonly string[] = [
      expires_at INTEGER NOT NULL
    );
    CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);`,
+  // What http functions print, a bounded ring per function (function-output-store.ts).
+  `CREATE TABLE function_output (
+     seq INTEGER PRIMARY KEY,
+     repository TEXT NOT NULL COLLATE NOCASE,
+     function TEXT NOT NULL COLLATE NOCASE,
+     replica TEXT NOT NULL,
+     stream TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     line TEXT NOT NULL
+   );
+   CREATE INDEX function_output_by_function ON function_output (repository, function, seq);`,
 ];
 
 /**

@@ -1,4 +1,5 @@
 import { execFile, spawn } from "node:child_process";
+import Docker from "dockerode";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -338,6 +339,124 @@ describe("following a deployment", () => {
       state = (await getJson<{ deployment: Deployment }>(`/deployments/${id}`)).deployment.state;
     }
     expect(state).toBe("success");
+  });
+});
+
+describe("a function's own output", () => {
+  /** A project whose http function prints a line on each request and is reaped after a second idle. */
+  function chattyProject(name: string): string {
+    const dir = join(scratch, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, ".eserveless.yaml"), "runtime: node\nfunctions:\n  - name: API\n    type: http\n    idleTimeout: 1\n");
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name, version: "1.0.0", private: true }));
+    writeFileSync(join(dir, "functions.js"), 'module.exports = { API: (req, res) => { console.log("hit " + req.url); res.end("ok"); } };\n');
+    return dir;
+  }
+
+  /** `logs` of the function, again until `done` holds (output is stored in batches), or the last try. */
+  async function logsUntil(args: string[], done: (stdout: string) => boolean): Promise<Result> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const result = await cli(args);
+      if (done(result.stdout) || Date.now() > deadline) return result;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const stamped = (replica: string, line: string) => new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3}  ${escape(replica)}  ${escape(line)}$`, "m");
+
+  it("logs shows what each request printed, with time and replica; --follow streams it; it stays after the replica is reaped", async () => {
+    expectCode(await cli(["deploy", chattyProject("chatty"), "--name", "chatty"]), 0);
+    const url = `${server.url}/fn/local/chatty/API`;
+    expect(await (await fetch(`${url}/one`)).text()).toBe("ok");
+    expect(await (await fetch(`${url}/two`)).text()).toBe("ok");
+    // The replica that answered, by the request list's own account.
+    const { invocations } = await getJson<{ invocations: Array<{ container: string | null }> }>("/api/functions/local/chatty/API/invocations");
+    const replica = invocations[0]!.container!;
+    expect(replica).toMatch(/^es-/);
+
+    const shown = await logsUntil(["logs", "local/chatty/API"], (out) => out.includes("hit /two"));
+    expectCode(shown, 0);
+    expect(shown.stdout).toMatch(stamped(replica, "hit /one"));
+    expect(shown.stdout).toMatch(stamped(replica, "hit /two"));
+    expect(shown.stdout.indexOf("hit /one")).toBeLessThan(shown.stdout.indexOf("hit /two"));
+    // The other sections stay, and each flag narrows to its own.
+    expect(shown.stdout).toContain("Deployed 1 function");
+    expect(shown.stdout).toMatch(/Latest 2 invocations, newest first:/);
+    const build = await cli(["logs", "local/chatty/API", "--build"]);
+    expect(build.stdout).toContain("Deployed 1 function");
+    expect(build.stdout).not.toContain("hit /one");
+    expect(build.stdout).not.toContain("invocations");
+    const requests = await cli(["logs", "local/chatty/API", "--requests"]);
+    expect(requests.stdout).toMatch(/ {2}200 {2}GET \/two {2}/);
+    expect(requests.stdout).not.toContain("hit /one");
+    expect(requests.stdout).not.toContain("Deployed 1 function");
+
+    // --follow: the kept lines, then a new one within a couple of seconds of its request.
+    const child = spawn(process.execPath, [CLI, "logs", "local/chatty/API", "--follow"], {
+      cwd: ROOT,
+      env: { ...process.env, ESERVELESS_URL: server.url, ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN },
+    });
+    let stdout = "";
+    const waiting = new Set<() => void>();
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      for (const check of waiting) check();
+    });
+    const seen = (text: string) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (!stdout.includes(text)) return;
+          waiting.delete(check);
+          resolve();
+        };
+        waiting.add(check);
+        check();
+      });
+    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await seen("hit /two");
+    const asked = Date.now();
+    expect((await fetch(`${url}/three`)).status).toBe(200);
+    await seen("hit /three");
+    const followMs = Date.now() - asked;
+    expect(followMs).toBeLessThan(2_500);
+    child.kill("SIGINT");
+    expect(await closed).toBe(0);
+    // The first replica may have been reaped by now (idleTimeout: 1): whichever answered is named.
+    const third = (await getJson<{ invocations: Array<{ container: string | null; path: string }> }>("/api/functions/local/chatty/API/invocations")).invocations[0]!;
+    expect(third.path).toBe("/three");
+    expect(stdout).toMatch(stamped(third.container!, "hit /three"));
+    for (const line of ["hit /two", "hit /three"]) expect(stdout.split(line)).toHaveLength(2);
+
+    // idleTimeout: 1 reaps the replicas; their output stays.
+    const deadline = Date.now() + 20_000;
+    for (const name of new Set([replica, third.container!])) {
+      while ((await new Docker().listContainers({ all: true, filters: { name: [name] } })).length > 0) {
+        if (Date.now() > deadline) throw new Error(`${name} was not reaped`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+    const after = await cli(["logs", "local/chatty/API"]);
+    expect(after.stdout).toMatch(stamped(replica, "hit /one"));
+    expect(after.stdout).toMatch(stamped(replica, "hit /two"));
+    expect(after.stdout).toMatch(stamped(third.container!, "hit /three"));
+
+    const json = JSON.parse((await cli(["logs", "local/chatty/API", "--json"])).stdout) as { output: Array<{ replica: string; line: string; at: number }> };
+    const hits = json.output.filter((l) => l.line.startsWith("hit "));
+    expect(hits.map((l) => `${l.replica} ${l.line}`)).toEqual([`${replica} hit /one`, `${replica} hit /two`, `${third.container!} hit /three`]);
+    expect(hits.map((l) => l.at)).toEqual([...hits.map((l) => l.at)].sort((a, b) => a - b));
+  });
+
+  it("the output is behind the admin token: output may hold secrets", async () => {
+    const path = "/api/functions/local/chatty/API/output";
+    expect((await fetch(`${server.url}${path}`)).status).toBe(401);
+    expect((await fetch(`${server.url}${path}`, { headers: { authorization: "Bearer not-the-admin-token-at-all" } })).status).toBe(401);
+    const answer = await fetch(`${server.url}${path}?after=1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(answer.status).toBe(200);
+    const { output } = (await answer.json()) as { output: Array<{ seq: number }> };
+    expect(output.every((line) => line.seq > 1)).toBe(true);
+    expect((await fetch(`${server.url}${path}?after=-1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(400);
   });
 });
 

@@ -21,6 +21,7 @@ const SCREENSHOTS = {
   deployment: "/tmp/eserveless-deployment.png",
   dashboard: "/tmp/eserveless-dashboard.png",
   project: "/tmp/eserveless-project.png",
+  output: "/tmp/eserveless-function-output.png",
 };
 
 let emulator: GitHubEmulator;
@@ -63,7 +64,9 @@ afterAll(async () => {
 function slowProject(version: string, loadSeconds: number) {
   const files: Record<string, { content: Buffer; mode: number } | string> = readFixture("node-hello");
   const source = (files["functions.js"] as { content: Buffer }).content.toString().replace('const VERSION = "v1"', `const VERSION = "${version}"`);
-  files["functions.js"] = `Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${loadSeconds * 1000});\n${source}`;
+  // API prints each request's path: its output is what the function page follows.
+  const printing = source.replace("function API(req, res) {", "function API(req, res) {\n  console.log(`asked for ${req.url}`);");
+  files["functions.js"] = `Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${loadSeconds * 1000});\n${printing}`;
   return files;
 }
 
@@ -125,6 +128,16 @@ describe("the dashboard in a browser", () => {
     expect(await page.getByRole("heading", { level: 1 }).textContent()).toBe(`${OWNER}/${REPO}`);
     expect(await page.getByRole("row", { name: /Ticker/ }).textContent()).toContain("*/5 * * * *");
     await page.screenshot({ path: SCREENSHOTS.project, fullPage: true });
+
+    // The function's page shows its output and follows it: a request's line appears without a reload.
+    await page.getByRole("link", { name: "API", exact: true }).click();
+    await page.waitForURL(`${server.url}/dashboard/projects/${OWNER}/${REPO}/functions/API`);
+    await page.locator("#follow-status").filter({ hasText: "following live" }).waitFor();
+    await page.evaluate("window.__marker = 'the function page'");
+    expect((await fetch(`${functionUrl}/seen-live`)).status).toBe(200);
+    await page.locator("#output").filter({ hasText: /Z {2}es-[\w-]+ {2}asked for \/seen-live\n/ }).waitFor({ timeout: 5_000 });
+    expect(await page.evaluate("window.__marker")).toBe("the function page");
+    await page.screenshot({ path: SCREENSHOTS.output, fullPage: true });
 
     // Signing out ends the session: the dashboard asks to sign in again.
     await Promise.all([page.waitForURL(`${server.url}/login`), page.getByRole("button", { name: "Sign out" }).click()]);

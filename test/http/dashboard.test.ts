@@ -277,6 +277,45 @@ describe("dashboard sign-in", () => {
   });
 });
 
+describe("a function's output on the dashboard", () => {
+  const path = `/dashboard/projects/${OWNER}/${REPO}/functions/API`;
+  const printed = (line: string, at: number, stream: "stdout" | "stderr" = "stdout") => ({ repository: `${OWNER}/${REPO}`, function: "API", replica: "es-octo-org-dash-api-0a1b2c", stream, at, line });
+
+  it("shows what the replicas printed, as text, with a script that follows it through ?after", async () => {
+    server.store.appendOutput([printed("hit /one", Date.UTC(2026, 0, 2, 3, 4, 5, 678)), printed("<script>alert(1)</script>", Date.UTC(2026, 0, 2, 3, 4, 6), "stderr")]);
+    const { cookie } = await signIn();
+    const project = await (await request(`/dashboard/projects/${OWNER}/${REPO}`, { cookie })).text();
+    expect(project).toContain(`href="${path}"`);
+
+    const response = await request(path, { cookie });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("cache-control")).toBe("no-store");
+    const page = await response.text();
+    expect(page).toContain("2026-01-02 03:04:05.678Z  es-octo-org-dash-api-0a1b2c  hit /one\n");
+    expect(page).toContain("es-octo-org-dash-api-0a1b2c  ! &lt;script&gt;alert(1)&lt;/script&gt;");
+    expect(page).not.toContain("<script>alert(1)");
+    const nonce = /script-src 'nonce-([^']+)'/.exec(response.headers.get("content-security-policy") ?? "")?.[1];
+    expect(page).toContain(`<script nonce="${nonce}">`);
+    const after = Number(/data-after="(\d+)"/.exec(page)?.[1]);
+    expect(page).toContain(`data-follow="${path}"`);
+
+    server.store.appendOutput([printed("hit /two", Date.UTC(2026, 0, 2, 3, 4, 7))]);
+    const next = await fetch(`${server.url}${path}?after=${after}`, { headers: { cookie, accept: "application/json" } });
+    expect(next.status).toBe(200);
+    expect(((await next.json()) as { output: Array<{ line: string }> }).output.map((l) => l.line)).toEqual(["hit /two"]);
+  });
+
+  it("is behind the sign-in, page and JSON alike; a cron function has none", async () => {
+    for (const accept of ["text/html", "application/json"]) {
+      const response = await fetch(`${server.url}${path}?after=0`, { headers: { accept }, redirect: "manual" });
+      expect(response.status).toBe(302);
+      expect(await response.text()).not.toContain("hit /one");
+    }
+    const { cookie } = await signIn();
+    expect((await request(`/dashboard/projects/${OWNER}/${REPO}/functions/Ticker`, { cookie })).status).toBe(404);
+  });
+});
+
 describe("the public deployment page", () => {
   it("shows the deployment and its log without a session, and no secrets", async () => {
     const response = await request(`/deployments/${deploymentId}`);

@@ -213,5 +213,17 @@ describe("invoking functions", () => {
     expect(after.body.started).toBe(before.body.started);
     expect((await containersOf("Echo")).map((c) => c.Id)).toEqual([containers[0]!.Id]);
     await expect(orphan.inspect()).rejects.toMatchObject({ statusCode: 404 });
+
+    // The adopted replica's output is collected again, from the adoption on: nothing read twice.
+    expect((await call("Echo", "/after-restart")).status).toBe(200);
+    const name = containers[0]!.Names[0]!.replace(/^\//, "");
+    const output = await eventually("the line printed after the restart", async () => {
+      const lines = stack.server.store.functionOutput(`${OWNER}/${REPO}`, "Echo");
+      return lines.some((l) => l.line === "echo GET /after-restart") ? lines : undefined;
+    });
+    const echoes = output.filter((l) => l.replica === name && l.line.startsWith("echo "));
+    expect(echoes.slice(-2).map((l) => l.line)).toEqual(["echo GET /", "echo GET /after-restart"]);
+    // Read before and after the restart, yet each line once.
+    expect(new Set(echoes.map((l) => `${l.at} ${l.line}`)).size).toBe(echoes.length);
   });
 });

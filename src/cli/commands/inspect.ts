@@ -4,7 +4,8 @@ import { finalStates, type Deployment, type LogLine } from "../../contract/deplo
 import type { Project } from "../../contract/project.js";
 import type { CommandContext } from "../context.js";
 import { ApiError, CliError, UsageError } from "../errors.js";
-import { followDeployment } from "../follow.js";
+import { followDeployment, followFunctionOutput } from "../follow.js";
+import type { OutputLine } from "../../contract/function-output.js";
 import { duration, plural, shortSha } from "../../format.js";
 import { clock, dateTime, table } from "../format.js";
 
@@ -67,7 +68,6 @@ export async function logsCommand(ctx: CommandContext): Promise<number> {
   if (parts.length !== 3 || parts.some((part) => part === "")) {
     throw new UsageError(`"${target}" is neither a deployment id nor OWNER/REPO/FUNCTION (such as local/hello/API)`, "logs");
   }
-  if (ctx.args.flags.follow) throw new UsageError("--follow is for a deployment id", "logs");
   return functionLogs(ctx, `${parts[0]}/${parts[1]}`, parts[2]!);
 }
 
@@ -82,8 +82,13 @@ function deploymentHeader(deployment: Deployment): string {
   return `Deployment ${deployment.id} of ${deployment.repository} @ ${shortSha(deployment.commit)} (${deployment.trigger}, ${dateTime(deployment.createdAt)}): ${state}`;
 }
 
+/** "2026-12-02 17:40:01.123  es-local-hello-api-1a2b3c  the line" (stderr lines marked). */
+const outputLine = (line: OutputLine) =>
+  `${dateTime(line.at)}.${String(line.at % 1000).padStart(3, "0")}  ${line.replica}  ${line.stream === "stderr" ? "! " : ""}${line.line}`;
+
 async function deploymentLogs(ctx: CommandContext, id: string): Promise<number> {
   if (ctx.args.flags.runs !== undefined) throw new UsageError("--runs is for OWNER/REPO/FUNCTION", "logs");
+  if (ctx.args.flags.build || ctx.args.flags.requests) throw new UsageError("--build and --requests are for OWNER/REPO/FUNCTION; a deployment id shows its log", "logs");
   const answer = await ctx.client.deployment(id).catch((error: unknown) => {
     if (error instanceof ApiError && error.status === 404) {
       throw new CliError(`no deployment "${id}" on ${ctx.client.url}; "eserveless ls" lists live projects, "eserveless logs OWNER/REPO/FUNCTION" shows a function's`);
@@ -120,19 +125,48 @@ async function functionLogs(ctx: CommandContext, repository: string, name: strin
   const project = findProject(ctx, await ctx.client.projects(), repository);
   const fn = project.functions.find((f) => f.name.toLowerCase() === name.toLowerCase());
   if (!fn) throw new CliError(`${project.repository} has no function ${name}; its functions: ${project.functions.map((f) => f.name).join(", ")}`);
-  const { deployment, log } = await ctx.client.deployment(project.deployment);
-  const runs: RunsView | undefined = fn.type === "cron" ? await ctx.client.cronRuns(project.repository, fn.name, limit) : undefined;
-  const invocations = fn.type === "http" ? await ctx.client.invocations(project.repository, fn.name) : undefined;
+  const { build, requests, follow } = ctx.args.flags;
+  if (fn.type === "cron" && (follow || requests)) {
+    throw new UsageError(`${follow ? "--follow" : "--requests"} is for an http function; ${project.repository}/${fn.name} is a cron function, whose runs "logs" shows with their output`, "logs");
+  }
+  // No section flag: every section. --build and --requests narrow it; --follow is the output alone.
+  const all = !build && !requests && !follow;
+  const showBuild = all || build;
+  const showRequests = fn.type === "http" && (all || requests);
+  const showOutput = fn.type === "http" && (all || follow);
+  const { deployment, log } = showBuild ? await ctx.client.deployment(project.deployment) : { deployment: undefined, log: undefined };
+  const runs: RunsView | undefined = fn.type === "cron" && all ? await ctx.client.cronRuns(project.repository, fn.name, limit) : undefined;
+  const invocations = showRequests ? await ctx.client.invocations(project.repository, fn.name) : undefined;
+  const output = showOutput ? await ctx.client.functionOutput(project.repository, fn.name) : undefined;
 
-  if (ctx.args.flags.json) {
-    ctx.out(json({ repository: project.repository, function: fn, deployment, log, ...(runs ? { schedule: runs.schedule, runs: runs.runs } : {}), ...(invocations ? { invocations } : {}) }));
+  if (ctx.args.flags.json && !follow) {
+    ctx.out(
+      json({
+        repository: project.repository,
+        function: fn,
+        ...(deployment ? { deployment, log } : {}),
+        ...(runs ? { schedule: runs.schedule, runs: runs.runs } : {}),
+        ...(invocations ? { invocations } : {}),
+        ...(output ? { output } : {}),
+      }),
+    );
+    return 0;
+  }
+  const printOutput = (line: OutputLine) => ctx.out(ctx.args.flags.json ? JSON.stringify(line) : outputLine(line));
+  if (follow) {
+    // One JSON line per output line with --json, so a pipe reads them as they come.
+    if (!ctx.args.flags.json) ctx.out(`${project.repository}/${fn.name}: following its output (Ctrl-C to stop)`);
+    for (const line of output!) printOutput(line);
+    await followFunctionOutput(ctx.client, project.repository, fn.name, { after: output!.at(-1)?.seq ?? 0, onLine: printOutput, signal: ctx.signal });
     return 0;
   }
   const where = fn.url ? `at ${fn.url}` : `on "${fn.schedule}"`;
   ctx.out(`${project.repository}/${fn.name}: ${fn.type} ${where}`);
-  ctx.out("");
-  ctx.out(deploymentHeader(deployment));
-  for (const line of log) ctx.out(logLine(line));
+  if (deployment) {
+    ctx.out("");
+    ctx.out(deploymentHeader(deployment));
+    for (const line of log) ctx.out(logLine(line));
+  }
   if (invocations) {
     ctx.out("");
     if (invocations.length === 0) ctx.out("No invocations since the server started.");
@@ -140,6 +174,12 @@ async function functionLogs(ctx: CommandContext, repository: string, name: strin
     for (const call of invocations) {
       ctx.out(`${dateTime(call.at)}  ${call.status}  ${call.method} ${call.path}  ${duration(call.ms)}${call.cold ? ", cold start" : ""}`);
     }
+  }
+  if (output) {
+    ctx.out("");
+    if (output.length === 0) ctx.out("No output yet: what the function prints (console.log, crash traces) shows here.");
+    else ctx.out(`Output, oldest first (time, replica, line; "!" marks stderr):`);
+    for (const line of output) printOutput(line);
   }
   if (!runs) return 0;
 

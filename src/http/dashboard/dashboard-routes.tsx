@@ -8,16 +8,21 @@ import type { CronScheduler } from "../../cron/cron-scheduler.js";
 import type { HttpSpec } from "../../manifest/manifest-schema.js";
 import type { CronRunStore } from "../../store/cron-run-store.js";
 import type { DeploymentStore } from "../../store/deployment-store.js";
+import type { FunctionOutputStore } from "../../store/function-output-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../../store/live-function-store.js";
 import { functionUrl } from "../../urls.js";
 import { errorPage } from "../error-handler.js";
+import { projectPath } from "./format.js";
 import { newNonce, renderPage, type PageStatus } from "./layout.js";
+import { FunctionOutputSchema } from "../../contract/function-output.js";
+import { toWire } from "../to-wire.js";
+import { FunctionOutputPage } from "./function-output-view.js";
 import { DashboardPage, LoginPage, MessagePage, ProjectPage, type FunctionView, type ProjectView } from "./pages.js";
 import type { Sessions } from "./session.js";
 import { clientAddress, SignInLimiter } from "./sign-in-limiter.js";
 
 export interface DashboardOptions {
-  store: LiveFunctionStore & DeploymentStore & CronRunStore;
+  store: LiveFunctionStore & DeploymentStore & CronRunStore & FunctionOutputStore;
   scheduler: CronScheduler;
   publicUrl: string;
   functionsUrl?: string;
@@ -182,6 +187,23 @@ export function dashboardRoutes(options: DashboardOptions) {
     }
     const deployments = store.listDeployments(project.repository, 30);
     return page(c, (nonce) => <ProjectPage nonce={nonce} project={project} deployments={deployments} />);
+  });
+
+  /** An http function's output: a page that follows it, or with `Accept: application/json` the lines after `?after=SEQ`. */
+  app.get("/dashboard/projects/:owner/:repo/functions/:name", signedIn, (c) => {
+    const fn = store.liveFunction(`${c.req.param("owner")}/${c.req.param("repo")}`, c.req.param("name"));
+    if (!fn || fn.type !== "http") {
+      const what = `${c.req.param("owner")}/${c.req.param("repo")}/${c.req.param("name")}`;
+      return message(c, 404, "No such function", `No http function ${what} is live.`, true, { href: "/dashboard", label: "Back to the dashboard" });
+    }
+    if ((c.req.header("accept") ?? "").includes("application/json")) {
+      const after = /^\d{1,15}$/.test(c.req.query("after") ?? "") ? Number(c.req.query("after")) : 0;
+      return c.json(toWire(FunctionOutputSchema, { output: store.functionOutput(fn.repository, fn.name, { after }) }));
+    }
+    const path = `${projectPath(fn.repository)}/functions/${encodeURIComponent(fn.name)}`;
+    const output = store.functionOutput(fn.repository, fn.name);
+    const url = functionUrl(options, fn.repository, fn.name);
+    return page(c, (nonce) => <FunctionOutputPage nonce={nonce} repository={fn.repository} name={fn.name} url={url} path={path} output={output} />);
   });
 
   const repositoryOf = (c: Context) => `${c.req.param("owner")}/${c.req.param("repo")}`;

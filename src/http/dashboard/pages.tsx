@@ -217,7 +217,11 @@ export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments:
           <Table columns={["Name", "URL", "Limits"]}>
             {http.map((fn) => (
               <tr>
-                <th scope="row">{fn.name}</th>
+                <th scope="row">
+                  <a href={`${projectPath(project.repository)}/functions/${encodeURIComponent(fn.name)}`} title="Its output">
+                    {fn.name}
+                  </a>
+                </th>
                 <td>
                   <a class="url" href={fn.url}>
                     {fn.url}
