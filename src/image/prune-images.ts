@@ -7,17 +7,7 @@ import { LABEL } from "../run/sandbox.js";
  */
 export async function pruneImages(docker: Docker, instance: string, repository: string, keep: string[]): Promise<string[]> {
   const images = await docker.listImages({ filters: { label: [`${LABEL}.instance=${instance}`, `${LABEL}.repository=${repository}`] } });
-  const removed: string[] = [];
-  for (const image of images) {
-    if (image.RepoTags?.some((tag) => keep.includes(tag))) continue;
-    // A draining container may still use it (409): the next prune gets it.
-    const gone = await docker
-      .getImage(image.Id)
-      .remove()
-      .then(() => true, () => false);
-    if (gone) removed.push(image.RepoTags?.[0] ?? image.Id);
-  }
-  return removed;
+  return removeImages(docker, images.filter((image) => !image.RepoTags?.some((tag) => keep.includes(tag))));
 }
 
 /**
@@ -27,10 +17,20 @@ export async function pruneImages(docker: Docker, instance: string, repository: 
  */
 export async function pruneAbandonedImages(docker: Docker, instance: string, abandoned: (deploymentId: string, tags: string[]) => boolean): Promise<string[]> {
   const images = await docker.listImages({ filters: { label: [`${LABEL}.instance=${instance}`] } });
+  return removeImages(
+    docker,
+    images.filter((image) => {
+      const deployment = image.Labels?.[`${LABEL}.deployment`];
+      return deployment !== undefined && abandoned(deployment, image.RepoTags ?? []);
+    }),
+  );
+}
+
+/** Removes `images` one by one; returns the tags of those removed. */
+async function removeImages(docker: Docker, images: Docker.ImageInfo[]): Promise<string[]> {
   const removed: string[] = [];
   for (const image of images) {
-    const deployment = image.Labels?.[`${LABEL}.deployment`];
-    if (!deployment || !abandoned(deployment, image.RepoTags ?? [])) continue;
+    // A container (a draining one, say) may still use it (409): the next prune gets it.
     const gone = await docker
       .getImage(image.Id)
       .remove()
