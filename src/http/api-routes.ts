@@ -9,6 +9,7 @@ import { ProjectListSchema } from "../contract/project.js";
 import { ProjectRemovedSchema, type ProjectRemoved } from "../contract/project-removed.js";
 import { PROJECT_NAME } from "../contract/repository-name.js";
 import { ServerStatusSchema } from "../contract/server-status.js";
+import type { CronScheduler } from "../cron/cron-scheduler.js";
 import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserveslessError, NotFoundError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
@@ -36,6 +37,10 @@ export function apiRoutes(options: {
   adminToken: string | undefined;
   store: LiveFunctionStore & DeploymentStore & FunctionOutputStore;
   invocations: InvocationLog;
+  /** Where a cron function's next run comes from. */
+  scheduler: Pick<CronScheduler, "schedules">;
+  /** The clock of the last hour's request counts; Date.now when absent. */
+  now?: () => number;
   deployer: Deployer;
   pool: ContainerPool;
   github: () => GitHubApp | undefined;
@@ -78,16 +83,20 @@ export function apiRoutes(options: {
   app.get("/api/projects", (c) => {
     const byRepository = new Map<string, LiveFunction[]>();
     for (const fn of options.store.liveFunctions()) byRepository.set(fn.repository, [...(byRepository.get(fn.repository) ?? []), fn]);
-    const projects = [...byRepository].map(([repository, functions]) => ({
-      repository,
-      commit: functions[0]!.commit,
-      deployment: functions[0]!.deploymentId,
-      functions: functions.map((fn) => ({
-        name: fn.name,
-        type: fn.type,
-        ...(fn.type === "http" ? { url: functionUrl(options, repository, fn.name) } : { schedule: fn.spec.schedule }),
-      })),
-    }));
+    const now = (options.now ?? Date.now)();
+    const projects = [...byRepository].map(([repository, functions]) => {
+      const schedules = options.scheduler.schedules(repository);
+      return {
+        repository,
+        commit: functions[0]!.commit,
+        deployment: functions[0]!.deploymentId,
+        functions: functions.map((fn) => {
+          if (fn.type === "http") return { name: fn.name, type: fn.type, url: functionUrl(options, repository, fn.name), lastHour: options.invocations.stats(`${repository}/${fn.name}`, now) };
+          const next = schedules.find((s) => s.function.toLowerCase() === fn.name.toLowerCase())?.nextRun;
+          return { name: fn.name, type: fn.type, schedule: fn.spec.schedule, timezone: fn.spec.timezone, nextRun: next?.toISOString() ?? null };
+        }),
+      };
+    });
     return c.json(toWire(ProjectListSchema, { projects }));
   });
 

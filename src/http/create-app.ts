@@ -76,7 +76,7 @@ export function createApp(options: AppOptions) {
   app.route("/", apiRoutes({ ...options, invocations, maxUploadBytes: options.maxUploadBytes ?? defaultLimits.sourceBytes }));
   const sessions = createSessions(options);
   app.route("/", deploymentRoutes({ ...options, sessions }));
-  app.route("/", dashboardRoutes({ ...options, sessions }));
+  app.route("/", dashboardRoutes({ ...options, sessions, invocations }));
   app.route("/", cronRunRoutes({ ...options, signedIn: async (c) => (await sessions.current(c)) !== undefined }));
   app.route("/", invokeRoutes({ ...options, invocations }));
   app.route("/", metricsRoutes(options));

@@ -231,7 +231,7 @@ describe("eserveless ls, logs and status", () => {
     const lines = table.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^PROJECT\s+FUNCTION\s+TYPE\s+COMMIT\s+URL \/ SCHEDULE$/);
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^local/hello\\s+API\\s+http\\s+[0-9a-f]{7}\\s+${server.url.replace(/[.]/g, "\\.")}/fn/local/hello/API$`)));
-    expect(lines).toContainEqual(expect.stringMatching(/^local\/hello\s+Ticker\s+cron\s+[0-9a-f]{7}\s+\*\/5 \* \* \* \*$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^local\/hello\s+Ticker\s+cron\s+[0-9a-f]{7}\s+\*\/5 \* \* \* \* \(UTC\), next \d{4}-\d\d-\d\d \d\d:\d[05]:00 UTC$/));
     expect(lines.some((line) => line.startsWith("local/node-bad-manifest"))).toBe(false);
 
     const json = await cli(["ls", "--json"]);

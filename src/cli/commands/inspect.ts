@@ -6,7 +6,8 @@ import type { CommandContext } from "../context.js";
 import { ApiError, CliError, UsageError } from "../errors.js";
 import { followDeployment, followFunctionOutput } from "../follow.js";
 import type { OutputLine } from "../../contract/function-output.js";
-import { duration, plural, shortSha } from "../../format.js";
+import { duration, plural, shortSha, zonedTime } from "../../format.js";
+import type { ProjectFunction } from "../../contract/project.js";
 import { clock, dateTime, table } from "../format.js";
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
@@ -33,10 +34,17 @@ export async function lsCommand(ctx: CommandContext): Promise<number> {
     return 0;
   }
   const rows = projects.flatMap((project) =>
-    project.functions.map((fn) => [project.repository, fn.name, fn.type, shortSha(project.commit), fn.url ?? fn.schedule ?? ""]),
+    project.functions.map((fn) => [project.repository, fn.name, fn.type, shortSha(project.commit), fn.url ?? cronWhen(fn)]),
   );
   ctx.out(table(rows, ["PROJECT", "FUNCTION", "TYPE", "COMMIT", "URL / SCHEDULE"]));
   return 0;
+}
+
+/** `0 7 * * * (Europe/Paris), next 2026-12-03 07:00:00 Europe/Paris`: the next run in the schedule's own zone, named. */
+function cronWhen(fn: ProjectFunction): string {
+  const zone = fn.timezone ?? "UTC";
+  const next = fn.nextRun ? `next ${zonedTime(Date.parse(fn.nextRun), zone)}` : "not scheduled";
+  return `${fn.schedule ?? ""} (${zone}), ${next}`;
 }
 
 /** `eserveless status`. */
@@ -187,7 +195,7 @@ async function functionLogs(ctx: CommandContext, repository: string, name: strin
   const schedule = runs.schedule;
   ctx.out(
     schedule
-      ? `Schedule "${schedule.schedule}" (${schedule.timezone}), timeout ${schedule.timeoutSeconds} s; next run ${schedule.nextRun ? dateTime(Date.parse(schedule.nextRun)) : "never"}`
+      ? `Schedule "${schedule.schedule}" (${schedule.timezone}), timeout ${schedule.timeoutSeconds} s; next run ${schedule.nextRun ? zonedTime(Date.parse(schedule.nextRun), schedule.timezone) : "never"}`
       : "Not scheduled now (see the server log)",
   );
   if (runs.runs.length === 0) {

@@ -12,6 +12,7 @@ import type { FunctionOutputStore } from "../../store/function-output-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../../store/live-function-store.js";
 import { functionUrl } from "../../urls.js";
 import { errorPage } from "../error-handler.js";
+import type { InvocationLog } from "../invocation-log.js";
 import { projectPath } from "./format.js";
 import { newNonce, renderPage, type PageStatus } from "./layout.js";
 import { FunctionOutputSchema } from "../../contract/function-output.js";
@@ -24,6 +25,8 @@ import { clientAddress, SignInLimiter } from "./sign-in-limiter.js";
 export interface DashboardOptions {
   store: LiveFunctionStore & DeploymentStore & CronRunStore & FunctionOutputStore;
   scheduler: CronScheduler;
+  /** Where each http function's requests of the last hour are counted. */
+  invocations: InvocationLog;
   publicUrl: string;
   functionsUrl?: string;
   sessions: Sessions;
@@ -91,7 +94,10 @@ export function dashboardRoutes(options: DashboardOptions) {
   });
 
   const functionView = (fn: LiveFunction): FunctionView => {
-    if (fn.type === "http") return { name: fn.name, type: "http", url: functionUrl(options, fn.repository, fn.name), limits: limits(fn.spec) };
+    if (fn.type === "http") {
+      const lastHour = options.invocations.stats(`${fn.repository}/${fn.name}`, (options.now ?? Date.now)());
+      return { name: fn.name, type: "http", url: functionUrl(options, fn.repository, fn.name), limits: limits(fn.spec), lastHour };
+    }
     const scheduled = scheduler.schedules(fn.repository).find((s) => s.function.toLowerCase() === fn.name.toLowerCase());
     return {
       name: fn.name,

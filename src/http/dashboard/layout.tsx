@@ -24,6 +24,7 @@ h2 { font-size: 1.15rem; margin: 2rem 0 .75rem; }
 .crumbs { font-size: .9rem; color: var(--muted); margin: 0; } .crumbs a { color: var(--muted); }
 .muted { color: var(--muted); }
 .nowrap { white-space: nowrap; }
+.failing { color: #a40e26; }
 .desc { font-size: .9rem; min-width: 12rem; max-width: 28rem; }
 #description { white-space: pre-line; flex-basis: 100%; }
 #description:empty { display: none; }

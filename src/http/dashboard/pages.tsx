@@ -2,7 +2,8 @@ import type { FC } from "hono/jsx";
 import type { RunsView } from "../../contract/cron-run.js";
 import type { CronRun } from "../../store/cron-run-store.js";
 import type { Deployment } from "../../store/deployment-store.js";
-import { duration, shortSha, when } from "../../format.js";
+import { duration, plural, shortSha, when, zonedTime } from "../../format.js";
+import type { RequestStats } from "../invocation-log.js";
 import { projectPath, shortRef } from "./format.js";
 import { Page } from "./layout.js";
 import { Table } from "./table.js";
@@ -15,6 +16,8 @@ export interface FunctionView {
   url?: string;
   /** http: limits from the manifest. */
   limits?: string;
+  /** http: requests and 5xx answers in the last hour. */
+  lastHour?: RequestStats;
   /** cron: its expression and zone. */
   schedule?: string;
   timezone?: string;
@@ -46,6 +49,27 @@ const Summary: FC<{ text: string }> = ({ text }) => {
 };
 
 const Time: FC<{ ms: number }> = ({ ms }) => <time datetime={new Date(ms).toISOString()}>{when(ms)}</time>;
+
+/** A cron function's next run on the wall clock of its own zone, named, as its schedule reads. */
+const ZonedTime: FC<{ ms: number; zone: string }> = ({ ms, zone }) => <time datetime={new Date(ms).toISOString()}>{zonedTime(ms, zone)}</time>;
+
+/** "120 requests, 30 failed (25%)" in the last hour; failures stand out, so a project whose every call fails does not look healthy. */
+const LastHour: FC<{ stats: RequestStats }> = ({ stats }) => {
+  if (stats.requests === 0) return <span class="muted">no requests in the last hour</span>;
+  const rate = Math.round((stats.errors / stats.requests) * 100);
+  return (
+    <span title="In the last hour since the server started; failed means a 5xx answer: an error, a crash or a timeout">
+      {plural(stats.requests, "request")}
+      {stats.errors > 0 ? (
+        <>
+          , <strong class="failing">{`${stats.errors} failed (${rate}%)`}</strong>
+        </>
+      ) : (
+        ", none failed"
+      )}
+    </span>
+  );
+};
 
 /** Deployments, newest first; each commit links to its deployment's page and log. */
 export const DeploymentsTable: FC<{ deployments: Deployment[]; showProject: boolean; caption: string }> = ({ deployments, showProject, caption }) => (
@@ -124,11 +148,21 @@ const FunctionList: FC<{ functions: FunctionView[] }> = ({ functions }) => (
       <li>
         <strong>{fn.name}</strong> <span class="muted">{fn.type}</span>{" "}
         {fn.url ? (
-          <a class="url" href={fn.url}>
-            {fn.url}
-          </a>
+          <>
+            <a class="url" href={fn.url}>
+              {fn.url}
+            </a>
+            {fn.lastHour ? (
+              <div class="desc">
+                <LastHour stats={fn.lastHour} />
+              </div>
+            ) : null}
+          </>
         ) : (
-          <code>{fn.schedule}</code>
+          <>
+            <code>{fn.schedule}</code> <span class="muted">{fn.timezone}</span>
+            <div class="desc muted">{fn.nextRun && fn.timezone ? <>next run <ZonedTime ms={fn.nextRun} zone={fn.timezone} /></> : "not scheduled"}</div>
+          </>
         )}
       </li>
     ))}
@@ -214,7 +248,7 @@ export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments:
       {http.length > 0 ? (
         <section aria-labelledby="http-heading">
           <h2 id="http-heading">HTTP functions</h2>
-          <Table columns={["Name", "URL", "Limits"]}>
+          <Table columns={["Name", "URL", "Last hour", "Limits"]}>
             {http.map((fn) => (
               <tr>
                 <th scope="row">
@@ -227,6 +261,7 @@ export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments:
                     {fn.url}
                   </a>
                 </td>
+                <td>{fn.lastHour ? <LastHour stats={fn.lastHour} /> : null}</td>
                 <td class="muted">{fn.limits}</td>
               </tr>
             ))}
@@ -243,7 +278,7 @@ export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments:
                 <td>
                   <code class="nowrap">{fn.schedule}</code> <span class="muted">{fn.timezone}</span>
                 </td>
-                <td class="nowrap">{fn.nextRun ? <Time ms={fn.nextRun} /> : <span class="muted">not scheduled</span>}</td>
+                <td class="nowrap">{fn.nextRun && fn.timezone ? <ZonedTime ms={fn.nextRun} zone={fn.timezone} /> : <span class="muted">not scheduled</span>}</td>
                 <td>
                   {fn.lastRun ? (
                     <>
@@ -288,7 +323,7 @@ export const RunsPage: FC<{ view: RunsView; signedIn: boolean }> = ({ view, sign
       {view.schedule ? (
         <p>
           Cron <code>{view.schedule.schedule}</code> ({view.schedule.timezone}), timeout {view.schedule.timeoutSeconds} s; next run{" "}
-          {view.schedule.nextRun ? <Time ms={Date.parse(view.schedule.nextRun)} /> : "never"}.
+          {view.schedule.nextRun ? <ZonedTime ms={Date.parse(view.schedule.nextRun)} zone={view.schedule.timezone} /> : "never"}.
         </p>
       ) : (
         <p>{view.live ? "Live, but not scheduled (see the server log)." : "No longer deployed: these are its past runs."}</p>
