@@ -16,6 +16,8 @@ export const FunctionSummarySchema = v.object({
   type: v.picklist(["http", "cron"]),
   url: v.optional(v.string()),
   schedule: v.optional(v.string()),
+  /** cron: the zone its schedule is read in. */
+  timezone: v.optional(v.string()),
 });
 export type FunctionSummary = v.InferOutput<typeof FunctionSummarySchema>;
 

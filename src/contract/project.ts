@@ -7,8 +7,6 @@ export const RequestStatsSchema = v.object({ requests: v.number(), errors: v.num
 /** A live function of a project, with what is known of it now: a cron function's zone and next run, an http function's last hour. */
 export const ProjectFunctionSchema = v.object({
   ...FunctionSummarySchema.entries,
-  /** cron: the zone its schedule is read in. */
-  timezone: v.optional(v.string()),
   /** cron: ISO time of its next run, null when it is not scheduled. */
   nextRun: v.optional(v.nullable(v.string())),
   /** http: requests and 5xx answers in the last hour, since the server started. */

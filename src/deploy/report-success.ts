@@ -11,7 +11,7 @@ import { plural, seconds } from "../format.js";
 export async function reportSuccess(deployment: DeploymentContext, urls: ServerUrls, manifest: Manifest, coldStartMs: number, warnings = 0): Promise<void> {
   const { job, say, status, pageUrl } = deployment;
   const functions = manifest.functions.map((fn) =>
-    fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(urls, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule },
+    fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(urls, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule, timezone: fn.timezone },
   );
   const description = `Deployed ${plural(manifest.functions.length, "function")} in ${seconds(performance.now() - deployment.startedAt)}${coldStartMs ? `, cold start ${coldStartMs} ms` : ""}${warnings ? `, ${plural(warnings, "warning")}` : ""}`;
   deployment.record({ state: "success", description, functions, coldStartMs: coldStartMs || null });

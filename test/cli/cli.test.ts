@@ -145,6 +145,7 @@ describe("eserveless deploy DIR", () => {
     const deployed = await cli(["deploy", "./examples/hello-node"]);
     expectCode(deployed, 0);
     expect(deployed.stdout).toContain(`${server.url}/fn/local/hello-node/API`);
+    expect(deployed.stdout).toMatch(/ {2}Report\s+cron\s+0 7 \* \* \* \(Europe\/Paris\)\n/);
     const api = await fetch(`${server.url}/fn/local/hello-node/API/hi`);
     expect(await api.json()).toEqual({ message: "hello, world", method: "GET", path: "/hi" });
 
@@ -160,7 +161,7 @@ describe("eserveless deploy DIR", () => {
     expectCode(logs, 0);
     expect(logs.stdout).toContain('local/hello-node/Report: cron on "0 7 * * *"');
     expect(logs.stdout).toContain("Manifest: runtime node, 2 functions (API: http, Report: cron)");
-    expect(logs.stdout).toContain('Schedule "0 7 * * *" (Europe/Paris), timeout 60 s');
+    expect(logs.stdout).toMatch(/Schedule "0 7 \* \* \*" \(Europe\/Paris\), timeout 60 s; next run \d{4}-\d\d-\d\d 07:00:00 Europe\/Paris\n/);
     expect(logs.stdout).toMatch(/run [0-9a-f]{12} {2}manual, succeeded, exit 0, \d+ ms\n/);
     expect(logs.stdout).toMatch(/ {2}\| report for world at \d{4}-/);
 

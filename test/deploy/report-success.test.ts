@@ -48,7 +48,7 @@ describe("reportSuccess", () => {
     const apiUrl = `${TEST_PUBLIC_URL}/fn/${OWNER}/${REPO}/API`;
     expect(recorded.functions).toEqual([
       { name: "API", type: "http", url: apiUrl },
-      { name: "Ticker", type: "cron", schedule: "0 * * * *" },
+      { name: "Ticker", type: "cron", schedule: "0 * * * *", timezone: "Europe/Paris" },
     ]);
     expect(test.lines()).toEqual([recorded.description, `API: ${apiUrl}`]);
 

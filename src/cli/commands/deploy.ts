@@ -120,7 +120,7 @@ function report(ctx: CommandContext, deployment: Deployment, ref: DeploymentRef)
   }
   if (ctx.args.flags.json) return 0;
   ctx.out(`${deployment.repository} is live (${shortSha(deployment.commit)}): ${deployment.description ?? "deployed"}`);
-  const rows = deployment.functions.map((fn) => [`  ${fn.name}`, fn.type, fn.url ?? fn.schedule ?? ""]);
+  const rows = deployment.functions.map((fn) => [`  ${fn.name}`, fn.type, fn.url ?? (fn.timezone ? `${fn.schedule} (${fn.timezone})` : (fn.schedule ?? ""))]);
   if (rows.length > 0) ctx.out(table(rows, ["  FUNCTION", "TYPE", "URL / SCHEDULE"]));
   return 0;
 }
