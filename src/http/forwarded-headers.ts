@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { isIP } from "node:net";
 import type { TLSSocket } from "node:tls";
 
 /** The other end of a request's connection, as this server saw it. */
@@ -70,4 +71,21 @@ export function forwardedHeaders(headers: Headers, peer: Peer): Record<string, s
   const forwardedProto = peer.trusted ? one(headers["x-forwarded-proto"])?.split(",").at(-1)?.trim().toLowerCase() : undefined;
   out["x-forwarded-proto"] = forwardedProto === "http" || forwardedProto === "https" ? forwardedProto : peer.encrypted ? "https" : "http";
   return out;
+}
+
+/**
+ * The address of the client behind the request: the peer's own, unless the
+ * peer is a trusted proxy; then the nearest X-Forwarded-For entry that is not
+ * itself a trusted proxy (entries left of it could be forged by the client).
+ * A trusted proxy that names no valid address counts as the client.
+ */
+export function clientAddressOf(headers: Headers, peer: Peer, isTrusted: (address: string | undefined) => boolean): string | undefined {
+  if (!peer.trusted) return peer.address;
+  const chain = (one(headers["x-forwarded-for"]) ?? "").split(",").map((entry) => entry.trim());
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const entry = chain[i]!;
+    if (isIP(entry) === 0) return peer.address;
+    if (!isTrusted(entry)) return entry;
+  }
+  return chain[0] && isIP(chain[0]) ? chain[0] : peer.address;
 }

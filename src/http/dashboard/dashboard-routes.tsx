@@ -12,6 +12,7 @@ import type { FunctionOutputStore } from "../../store/function-output-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../../store/live-function-store.js";
 import { functionUrl } from "../../urls.js";
 import { errorPage } from "../error-handler.js";
+import { trustedProxies, type ProxyRange } from "../trusted-proxies.js";
 import type { InvocationLog } from "../invocation-log.js";
 import { projectPath } from "./format.js";
 import { newNonce, renderPage, type PageStatus } from "./layout.js";
@@ -32,6 +33,8 @@ export interface DashboardOptions {
   sessions: Sessions;
   /** Limits wrong tokens at the sign-in; one of its own when absent. */
   signInLimiter?: SignInLimiter;
+  /** ESERVELESS_TRUSTED_PROXIES: the sign-in limits count the client a trusted proxy forwards for, not the proxy. */
+  trustedProxies?: readonly ProxyRange[];
   /** The clock of the sign-in limits; Date.now when absent. */
   now?: () => number;
 }
@@ -62,6 +65,7 @@ export function dashboardRoutes(options: DashboardOptions) {
   const limiter = options.signInLimiter ?? new SignInLimiter({ now: options.now });
   const app = new Hono();
   const publicOrigin = new URL(options.publicUrl).origin;
+  const isTrusted = trustedProxies(options.trustedProxies ?? []);
 
   const page = (c: Context, render: (nonce: string) => Child, status?: PageStatus) => {
     const nonce = newNonce();
@@ -142,7 +146,7 @@ export function dashboardRoutes(options: DashboardOptions) {
       const next = safeNext(form.next);
       if (!sessions.enabled) return page(c, (nonce) => <LoginPage nonce={nonce} next={next} disabled />, 503);
       // Before the token is compared: a right token is refused as well while a limit holds, or guessers would learn it.
-      const address = clientAddress(c);
+      const address = clientAddress(c, isTrusted);
       const refusal = limiter.check(address);
       if (refusal) {
         const seconds = Math.ceil(refusal.retryAfterMs / 1000);

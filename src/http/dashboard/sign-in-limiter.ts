@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Context } from "hono";
+import { clientAddressOf, peerOf } from "../forwarded-headers.js";
 
 /** A token bucket: `burst` wrong tokens at once, then one more each `refillMs`. */
 export interface Rate {
@@ -33,13 +34,16 @@ export interface Refusal {
 }
 
 /**
- * The client address a request came from: the socket's peer (node-server's
- * `incoming`), "unknown" for a request with no socket (`app.request()`).
+ * The client address a sign-in came from, by which its wrong tokens are
+ * counted: the socket's peer (node-server's `incoming`), or, when that peer
+ * is a trusted proxy (ESERVELESS_TRUSTED_PROXIES), the client it forwards
+ * for; "unknown" for a request with no socket (`app.request()`).
  * IPv4-mapped IPv6 addresses become IPv4; IPv6 addresses count by their /64,
  * which one host usually holds whole.
  */
-export function clientAddress(c: Context): string {
-  const remote = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress;
+export function clientAddress(c: Context, isTrusted: (address: string | undefined) => boolean = () => false): string {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const remote = clientAddressOf(incoming?.headers ?? {}, peerOf(incoming, isTrusted), isTrusted);
   if (!remote) return "unknown";
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remote);
   if (mapped) return mapped[1]!;

@@ -39,6 +39,38 @@ describe("the sign-in form under a guessing attack", () => {
   });
 });
 
+describe("the sign-in form behind a trusted reverse proxy", () => {
+  // The test's own requests stand for the proxy (127.0.0.1, trusted), which
+  // appends the client's address to X-Forwarded-For as nginx does.
+  let server: TestEserveless;
+  beforeAll(async () => {
+    server = await startEserveless({ docker: unreachableDocker(), env: { ESERVELESS_TRUSTED_PROXIES: "127.0.0.1" } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const signInVia = (forwardedFor: string, token: string) =>
+    fetch(`${server.url}/login`, {
+      method: "POST",
+      headers: { origin: server.url, "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": forwardedFor },
+      body: new URLSearchParams({ token, next: "/dashboard" }),
+      redirect: "manual",
+    });
+
+  it("limits the guessing client, not everyone behind the proxy, and a forged entry does not reset the count", async () => {
+    const { burst } = SIGN_IN_LIMITS.perAddress;
+    // The guesser puts a new made-up address first each time; the proxy appends the real one.
+    for (let i = 0; i < burst; i++) expect((await signInVia(`10.9.9.${i}, 198.51.100.7`, `wrong-token-${i}`)).status).toBe(401);
+    expect((await signInVia("10.9.9.200, 198.51.100.7", "another-guess")).status).toBe(429);
+    expect((await signInVia("198.51.100.7", ADMIN_TOKEN)).status).toBe(429);
+    // Another client of the same proxy signs in.
+    const operator = await signInVia("203.0.113.9", ADMIN_TOKEN);
+    expect(operator.status).toBe(303);
+    expect(operator.headers.get("set-cookie")).toMatch(/^eserveless_session=/);
+  });
+});
+
 describe("SignInLimiter", () => {
   const limits = { perAddress: { burst: 3, refillMs: 60_000 }, global: { burst: 5, refillMs: 10_000 }, maxAddresses: 4 };
 
@@ -85,5 +117,17 @@ describe("SignInLimiter", () => {
     expect(await addressOf("2001:db8:0:1:ffff:2:3:4")).toBe("2001:db8:0:1::/64");
     expect(await addressOf("::1")).toBe("0:0:0:0::/64");
     expect(await addressOf()).toBe("unknown");
+  });
+
+  it("believes X-Forwarded-For from a trusted proxy only, and then only its nearest untrusted entry", async () => {
+    const trusted = (address: string | undefined) => address === "127.0.0.1" || address === "10.0.0.2";
+    const app = new Hono().get("/", (c) => c.text(clientAddress(c, trusted)));
+    const addressOf = async (remoteAddress: string, forwardedFor: string) =>
+      (await app.request("/", {}, { incoming: { socket: { remoteAddress }, headers: { "x-forwarded-for": forwardedFor } } })).text();
+    expect(await addressOf("198.51.100.1", "203.0.113.5")).toBe("198.51.100.1");
+    expect(await addressOf("127.0.0.1", "203.0.113.5")).toBe("203.0.113.5");
+    expect(await addressOf("127.0.0.1", "1.2.3.4, 203.0.113.5, 10.0.0.2")).toBe("203.0.113.5");
+    expect(await addressOf("127.0.0.1", "2001:db8:0:1::5")).toBe("2001:db8:0:1::/64");
+    expect(await addressOf("127.0.0.1", "not an address")).toBe("127.0.0.1");
   });
 });
