@@ -18,7 +18,7 @@ import type { DeploymentStore } from "../store/deployment-store.js";
 import type { FunctionOutputStore } from "../store/function-output-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { LOCAL_OWNER, deploymentUrl, functionUrl } from "../urls.js";
-import { bearerAuth } from "./bearer-auth.js";
+import { bearerAuth, type TokenGuard } from "./bearer-auth.js";
 import { toWire } from "./to-wire.js";
 import type { InvocationLog } from "./invocation-log.js";
 
@@ -35,6 +35,8 @@ const AfterSeq = v.pipe(v.string(), v.regex(/^\d{1,15}$/), v.transform(Number));
  */
 export function apiRoutes(options: {
   adminToken: string | undefined;
+  /** Limits wrong admin tokens per client, with the dashboard's sign-in. */
+  tokenGuard?: TokenGuard;
   store: LiveFunctionStore & DeploymentStore & FunctionOutputStore;
   invocations: InvocationLog;
   /** Where a cron function's next run comes from. */
@@ -52,7 +54,7 @@ export function apiRoutes(options: {
   removeProject?: (repository: string) => Promise<ProjectRemoved>;
 }) {
   const app = new Hono();
-  app.use("/api/*", bearerAuth(options.adminToken));
+  app.use("/api/*", bearerAuth(options.adminToken, options.tokenGuard));
 
   /** Deploys an uploaded .tar.gz of a project folder (one top folder, as GitHub's tarballs have). */
   // Counted while it arrives, chunked or not: an endless upload stops at the limit.

@@ -2,6 +2,18 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { EserveslessError, UnauthorizedError } from "../errors.js";
+import { clientAddress, type SignInLimiter } from "./dashboard/sign-in-limiter.js";
+
+/**
+ * The limit on wrong admin tokens that the API shares with the dashboard's
+ * sign-in form: a guesser gets the same few tries a minute whichever door it
+ * knocks on.
+ */
+export interface TokenGuard {
+  limiter: SignInLimiter;
+  /** Whether an address is a trusted proxy, whose X-Forwarded-For names the client. */
+  isTrusted: (address: string | undefined) => boolean;
+}
 
 // Hashing first gives equal lengths, so the comparison leaks neither content nor length.
 const digest = (text: string) => createHash("sha256").update(text).digest();
@@ -23,16 +35,40 @@ const refused = (c: Context) => {
   return new UnauthorizedError("Missing or wrong admin token: send Authorization: Bearer $ESERVELESS_ADMIN_TOKEN.");
 };
 
+/** Refuses a request from a client past its share of wrong tokens (429, Retry-After), before its token is compared. */
+function checkLimit(c: Context, guard: TokenGuard | undefined): string | undefined {
+  if (!guard) return undefined;
+  const address = clientAddress(c, guard.isTrusted);
+  const refusal = guard.limiter.check(address);
+  if (refusal) {
+    const seconds = Math.ceil(refusal.retryAfterMs / 1000);
+    const who = refusal.scope === "address" ? "from your address" : "to this server from many addresses";
+    throw new EserveslessError(`Too many wrong admin tokens were sent ${who}: wait ${seconds} s, then send the right one (ESERVELESS_ADMIN_TOKEN).`, {
+      status: 429,
+      code: "too_many_wrong_tokens",
+      headers: { "Retry-After": String(seconds) },
+    });
+  }
+  return address;
+}
+
+/** Whether the request's bearer token is the admin token; a wrong one counts against the client's limit. */
+function verify(c: Context, token: string, guard: TokenGuard | undefined): boolean {
+  const address = checkLimit(c, guard);
+  if (isAdminBearer(c.req.header("authorization"), token)) return true;
+  if (address !== undefined) guard!.limiter.failed(address);
+  return false;
+}
+
 /**
  * For routes that anyone may read, and that show more with the admin token:
  * true when the request carries it, false when it carries no Authorization
  * header (or the server has no token). A wrong token is a 401, not a quiet
  * fall back to the anonymous answer.
  */
-export function hasAdminToken(c: Context, token: string | undefined): boolean {
-  const header = c.req.header("authorization");
-  if (header === undefined || !token) return false;
-  if (!isAdminBearer(header, token)) throw refused(c);
+export function hasAdminToken(c: Context, token: string | undefined, guard?: TokenGuard): boolean {
+  if (c.req.header("authorization") === undefined || !token) return false;
+  if (!verify(c, token, guard)) throw refused(c);
   return true;
 }
 
@@ -40,7 +76,7 @@ export function hasAdminToken(c: Context, token: string | undefined): boolean {
  * Requires `Authorization: Bearer <token>` equal to the admin token. Without
  * a configured token the route is disabled (503) rather than open.
  */
-export function bearerAuth(token: string | undefined) {
+export function bearerAuth(token: string | undefined, guard?: TokenGuard) {
   return createMiddleware(async (c, next) => {
     if (!token) {
       throw new EserveslessError("This endpoint is disabled: set ESERVELESS_ADMIN_TOKEN on the server to enable it.", {
@@ -48,7 +84,7 @@ export function bearerAuth(token: string | undefined) {
         code: "admin_token_unset",
       });
     }
-    if (!isAdminBearer(c.req.header("authorization"), token)) throw refused(c);
+    if (!verify(c, token, guard)) throw refused(c);
     await next();
   });
 }

@@ -22,7 +22,9 @@ import { redeployRoutes } from "./redeploy-routes.js";
 import { setupRoutes, type SetupOptions } from "./setup-routes.js";
 import { toWire } from "./to-wire.js";
 import { splitHosts } from "./split-hosts.js";
-import type { ProxyRange } from "./trusted-proxies.js";
+import { trustedProxies, type ProxyRange } from "./trusted-proxies.js";
+import type { TokenGuard } from "./bearer-auth.js";
+import { SignInLimiter } from "./dashboard/sign-in-limiter.js";
 import { webhookRoutes } from "./webhook-routes.js";
 
 /** Everything the HTTP app needs, passed in: it opens no clients of its own. */
@@ -62,6 +64,9 @@ export interface AppOptions {
 export function createApp(options: AppOptions) {
   const app = new Hono();
   const invocations = options.invocations ?? createInvocationLog();
+  // One limit on wrong admin tokens for the sign-in form and the API alike.
+  const signInLimiter = new SignInLimiter({ now: options.now });
+  const tokenGuard: TokenGuard = { limiter: signInLimiter, isTrusted: trustedProxies(options.trustedProxies ?? []) };
   if (options.functionsUrl) app.use(splitHosts({ ...options, functionsUrl: options.functionsUrl }));
   app.get("/healthz", async (c) => {
     const docker = await options.docker.ping().then(
@@ -72,12 +77,12 @@ export function createApp(options: AppOptions) {
     return c.json(toWire(HealthSchema, { status: healthy ? "ok" : "degraded", docker, github: options.github() ? "configured" : "not configured" }), healthy ? 200 : 503);
   });
   app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log }));
-  app.route("/", redeployRoutes(options));
-  app.route("/", apiRoutes({ ...options, invocations, maxUploadBytes: options.maxUploadBytes ?? defaultLimits.sourceBytes }));
+  app.route("/", redeployRoutes({ ...options, tokenGuard }));
+  app.route("/", apiRoutes({ ...options, invocations, tokenGuard, maxUploadBytes: options.maxUploadBytes ?? defaultLimits.sourceBytes }));
   const sessions = createSessions(options);
-  app.route("/", deploymentRoutes({ ...options, sessions }));
-  app.route("/", dashboardRoutes({ ...options, sessions, invocations }));
-  app.route("/", cronRunRoutes({ ...options, signedIn: async (c) => (await sessions.current(c)) !== undefined }));
+  app.route("/", deploymentRoutes({ ...options, sessions, tokenGuard }));
+  app.route("/", dashboardRoutes({ ...options, sessions, invocations, signInLimiter }));
+  app.route("/", cronRunRoutes({ ...options, tokenGuard, signedIn: async (c) => (await sessions.current(c)) !== undefined }));
   app.route("/", invokeRoutes({ ...options, invocations }));
   app.route("/", metricsRoutes(options));
   if (options.setup) app.route("/", setupRoutes(options.setup));

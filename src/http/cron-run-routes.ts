@@ -6,7 +6,7 @@ import type { CronScheduler } from "../cron/cron-scheduler.js";
 import { BadRequestError } from "../errors.js";
 import { MAX_RUNS_PER_FUNCTION, type CronRunStore } from "../store/cron-run-store.js";
 import type { LiveFunctionStore } from "../store/live-function-store.js";
-import { bearerAuth } from "./bearer-auth.js";
+import { bearerAuth, type TokenGuard } from "./bearer-auth.js";
 import { newNonce, renderPage } from "./dashboard/layout.js";
 import { RunsPage } from "./dashboard/pages.js";
 import { toWire } from "./to-wire.js";
@@ -29,6 +29,8 @@ export function cronRunRoutes(options: {
   store: LiveFunctionStore & CronRunStore;
   scheduler: CronScheduler;
   adminToken: string | undefined;
+  /** Limits wrong admin tokens per client, with the dashboard's sign-in. */
+  tokenGuard?: TokenGuard;
   publicUrl: string;
   /** Whether the request carries a dashboard session. */
   signedIn?: (c: Context) => Promise<boolean>;
@@ -38,7 +40,7 @@ export function cronRunRoutes(options: {
     if (options.signedIn && (await options.signedIn(c))) return next();
     const browser = !c.req.header("authorization") && (c.req.header("accept") ?? "").includes("text/html");
     if (browser) return c.redirect("/login", 302);
-    return bearerAuth(options.adminToken)(c, next);
+    return bearerAuth(options.adminToken, options.tokenGuard)(c, next);
   });
   return new Hono()
     .get("/functions/:owner/:repo/:function/runs", viewer, async (c) => {
@@ -68,7 +70,7 @@ export function cronRunRoutes(options: {
       const signedIn = options.signedIn ? await options.signedIn(c) : false;
       return renderPage(c, newNonce(), jsx(RunsPage, { view, signedIn }));
     })
-    .post("/functions/:owner/:repo/:function/runs", bearerAuth(options.adminToken), (c) => {
+    .post("/functions/:owner/:repo/:function/runs", bearerAuth(options.adminToken, options.tokenGuard), (c) => {
       const run = scheduler.runNow(`${c.req.param("owner")}/${c.req.param("repo")}`, c.req.param("function"));
       const url = cronRunsUrl(options.publicUrl, run.repository, run.function);
       c.header("Location", url);

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { jsx } from "hono/jsx";
 import { DeploymentWithLogSchema } from "../contract/deployment.js";
 import { NotFoundError } from "../errors.js";
-import { hasAdminToken } from "./bearer-auth.js";
+import { hasAdminToken, type TokenGuard } from "./bearer-auth.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import { DeploymentPage } from "./dashboard/deployment-view.js";
 import { newNonce, renderPage } from "./dashboard/layout.js";
@@ -87,11 +87,11 @@ export const FOLLOW_LOG_SCRIPT = `(() => {
  * output may hold secrets (a function printing its environment): only a
  * dashboard session or the admin token sees those lines, as with cron output.
  */
-export function deploymentRoutes(options: { store: DeploymentStore; sessions?: Sessions; adminToken: string | undefined }) {
+export function deploymentRoutes(options: { store: DeploymentStore; sessions?: Sessions; adminToken: string | undefined; tokenGuard?: TokenGuard }) {
   return new Hono().get("/deployments/:id", async (c) => {
     const deployment = options.store.getDeployment(c.req.param("id"));
     if (!deployment) throw new NotFoundError(`No deployment ${c.req.param("id")}`, { code: "deployment_not_found" });
-    const viewer = hasAdminToken(c, options.adminToken) ? "token" : (await options.sessions?.current(c)) ? "session" : "anonymous";
+    const viewer = hasAdminToken(c, options.adminToken, options.tokenGuard) ? "token" : (await options.sessions?.current(c)) ? "session" : "anonymous";
     const wantsJson = (c.req.header("accept") ?? "").includes("application/json") || c.req.query("format") === "json";
     // ?after=<seq> returns only newer lines, so a client can follow the log.
     const lines = options.store.deploymentLog(deployment.id, wantsJson ? Number(c.req.query("after") ?? 0) || 0 : 0);

@@ -8,15 +8,15 @@ import type { GitHubApp } from "../github/github-app.js";
 import { resolveCommit } from "../github/resolve-commit.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 import { deploymentUrl } from "../urls.js";
-import { bearerAuth } from "./bearer-auth.js";
+import { bearerAuth, type TokenGuard } from "./bearer-auth.js";
 import { toWire } from "./to-wire.js";
 
 /**
  * `POST /redeploy` (admin token): resolves a ref of a repository the App can
  * see and deploys that commit as a push would.
  */
-export function redeployRoutes(options: { adminToken: string | undefined; github: () => GitHubApp | undefined; store: RepositoryStore; deployer: Deployer; publicUrl: string }) {
-  return new Hono().post("/redeploy", bearerAuth(options.adminToken), async (c) => {
+export function redeployRoutes(options: { adminToken: string | undefined; tokenGuard?: TokenGuard; github: () => GitHubApp | undefined; store: RepositoryStore; deployer: Deployer; publicUrl: string }) {
+  return new Hono().post("/redeploy", bearerAuth(options.adminToken, options.tokenGuard), async (c) => {
     const json = await c.req.json().catch(() => {
       throw new BadRequestError('The body must be JSON such as {"repository": "owner/repo", "ref": "main"}');
     });

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { safeEqual } from "../../src/http/bearer-auth.js";
+import { SIGN_IN_LIMITS } from "../../src/http/dashboard/sign-in-limiter.js";
+import { ADMIN_TOKEN, startEserveless } from "../support/start-eserveless.js";
 import { unreachableDocker, wireApp, type WiredApp } from "../support/wire-app.js";
 
 const TOKEN = "admin-token-0123456789abcdef";
@@ -93,5 +95,41 @@ describe("safeEqual", () => {
     expect(safeEqual(TOKEN, TOKEN.slice(0, -1))).toBe(false);
     expect(safeEqual("", TOKEN)).toBe(false);
     expect(safeEqual("é", "e")).toBe(false);
+  });
+});
+
+describe("guessing the admin token over the API", () => {
+  it("gets a client 429 with Retry-After after its share of wrong tokens, on every door, while others behind the same proxy go on", async () => {
+    // The test's requests stand for a trusted proxy on 127.0.0.1 that appends each client's address.
+    const server = await startEserveless({ docker: unreachableDocker(), env: { ESERVELESS_TRUSTED_PROXIES: "127.0.0.1" } });
+    try {
+      const api = (client: string, token: string) =>
+        fetch(`${server.url}/api/projects`, { headers: { authorization: `Bearer ${token}`, "x-forwarded-for": client } });
+      const { burst, refillMs } = SIGN_IN_LIMITS.perAddress;
+      for (let i = 0; i < burst; i++) expect((await api("198.51.100.7", `guess-number-${i}-abcdefgh`)).status).toBe(401);
+
+      const limited = await api("198.51.100.7", "one-guess-too-many-abcdef");
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get("retry-after"))).toBe(refillMs / 1000);
+      expect(await limited.json()).toMatchObject({ error: { code: "too_many_wrong_tokens" } });
+      // The right token is refused too while the limit holds, or the guesser would learn it.
+      expect((await api("198.51.100.7", ADMIN_TOKEN)).status).toBe(429);
+      // The other doors share the count: the sign-in form, /redeploy, a deployment's log.
+      const form = await fetch(`${server.url}/login`, {
+        method: "POST",
+        headers: { origin: server.url, "content-type": "application/x-www-form-urlencoded", "x-forwarded-for": "198.51.100.7" },
+        body: new URLSearchParams({ token: ADMIN_TOKEN, next: "/dashboard" }),
+        redirect: "manual",
+      });
+      expect(form.status).toBe(429);
+      const redeploy = await fetch(`${server.url}/redeploy`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "x-forwarded-for": "198.51.100.7" } });
+      expect(redeploy.status).toBe(429);
+
+      // The operator, another client of the proxy, is not locked out.
+      const operator = await api("203.0.113.9", ADMIN_TOKEN);
+      expect(operator.status).toBe(200);
+    } finally {
+      await server.stop();
+    }
   });
 });
