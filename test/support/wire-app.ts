@@ -7,6 +7,7 @@ import { readConfig } from "../../src/config.js";
 import { createEserveless, DATABASE_FILE_NAME } from "../../src/eserveless.js";
 import { nodeFileSystem } from "../../src/node-file-system.js";
 import { prepareDataDir } from "../../src/prepare-data-dir.js";
+import { loadSecretKeys } from "../../src/store/secrets-key.js";
 import { createStore } from "../../src/store/store.js";
 
 /** Test stand-ins for the base images, built by scripts/build-base-images.sh. */
@@ -34,7 +35,8 @@ export async function wireApp(options: { docker: Docker; env?: Record<string, st
   const log = pino({ level: config.logLevel });
   prepareDataDir(dataDir, log);
   const now = options.now ?? Date.now;
-  const store = createStore(join(dataDir, DATABASE_FILE_NAME), { now });
+  const { keys } = loadSecretKeys({ ...config.secretsKey, dataDir, fs: nodeFileSystem });
+  const store = createStore(join(dataDir, DATABASE_FILE_NAME), { now, secrets: keys });
   const eserveless = await createEserveless(config, { docker: options.docker, log, store, fs: nodeFileSystem, now });
   return {
     ...eserveless,
