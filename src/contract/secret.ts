@@ -13,12 +13,18 @@ export const MAX_SECRETS_PER_FUNCTION = 100;
 /** The most one function's secrets may hold together (`NAME=value` bytes): far below where exec fails (E2BIG). */
 export const MAX_SECRET_BYTES_PER_FUNCTION = 256 * 1024;
 
-/** Why `name` cannot be a secret's name, or undefined when it can. */
-export function secretNameProblem(name: string): string | undefined {
-  if (!SECRET_NAME.test(name)) return `${JSON.stringify(name.slice(0, 80))} is not a secret name: use A-Z, 0-9 and "_", not starting with a digit, at most 64 characters (such as STRIPE_KEY)`;
-  if (name === "PORT" || name === "HOME" || name === "PATH") return `${name} is reserved: the runtime sets it`;
-  if (name.startsWith("ESERVELESS_")) return `${name} is reserved: ESERVELESS_* variables come from meta and from eserveless`;
+/** Why `name` cannot be a secret's name ("is reserved: …"), or undefined when it can. */
+export function secretNameRule(name: string): string | undefined {
+  if (!SECRET_NAME.test(name)) return 'is not a secret name: use A-Z, 0-9 and "_", not starting with a digit, at most 64 characters (such as STRIPE_KEY)';
+  if (name === "PORT" || name === "HOME" || name === "PATH") return "is reserved: the runtime sets it";
+  if (name.startsWith("ESERVELESS_")) return "is reserved: ESERVELESS_* variables come from meta and from eserveless";
   return undefined;
+}
+
+/** Why `name` cannot be a secret's name, the name first, or undefined when it can. */
+export function secretNameProblem(name: string): string | undefined {
+  const rule = secretNameRule(name);
+  return rule && `${JSON.stringify(name.slice(0, 80))} ${rule}`;
 }
 
 /** Why `value` cannot be a secret's value, or undefined when it can. */
