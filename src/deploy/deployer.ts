@@ -100,7 +100,7 @@ export function createDeployer(options: DeployerOptions) {
   const secretValues = (repository: string, names: readonly string[]) => store.secretValues(repository, "production", names);
 
   async function run(job: DeployJob, signal: AbortSignal): Promise<void> {
-    const deployment = createDeploymentContext(job, signal, { store, log: rootLog, status: statusesOf(job), publicUrl });
+    const deployment = createDeploymentContext(job, signal, { store, log: rootLog, status: statusesOf(job), publicUrl, mask: store.maskSecrets });
     // Started replicas that are not live yet: removed if the deployment ends any other way.
     let started: StartedFunction[] = [];
     try {

@@ -29,10 +29,10 @@ export function unreachableDocker(): Docker {
  * over a fresh DATA_DIR (made private as main.ts makes it: its SQLite file, its instance id) and the given
  * Docker client. It never listens: tests call `app.request()`.
  */
-export async function wireApp(options: { docker: Docker; env?: Record<string, string>; now?: () => number }) {
+export async function wireApp(options: { docker: Docker; env?: Record<string, string>; now?: () => number; logTo?: NodeJS.WritableStream }) {
   const dataDir = options.env?.DATA_DIR ?? mkdtempSync(join(tmpdir(), "eserveless-test-"));
   const config = readConfig({ DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", ...testImages, ...options.env });
-  const log = pino({ level: config.logLevel });
+  const log = options.logTo ? pino({ level: config.logLevel }, options.logTo) : pino({ level: config.logLevel });
   prepareDataDir(dataDir, log);
   const now = options.now ?? Date.now;
   const { keys } = loadSecretKeys({ ...config.secretsKey, dataDir, fs: nodeFileSystem });
