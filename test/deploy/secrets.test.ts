@@ -139,6 +139,32 @@ describe("secrets", () => {
     expect(rm.code, rm.stderr).toBe(0);
   });
 
+  it("the dashboard's Secrets section lists names, sets and deletes behind the sign-in and the same-origin check", async () => {
+    const form = (path: string, fields: Record<string, string>, headers: Record<string, string>) =>
+      fetch(`${stack.server.url}${path}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(fields), redirect: "manual" });
+    const login = await form("/login", { token: ADMIN_TOKEN, next: "/dashboard" }, { origin: stack.server.url });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const projectPage = `/dashboard/projects/${OWNER}/${REPO}`;
+    const page = await (await fetch(`${stack.server.url}${projectPage}`, { headers: { cookie } })).text();
+    expect(page).toContain('id="secrets-heading"');
+    expect(page).toContain("STRIPE_KEY");
+    expect(page).not.toContain(SECOND);
+
+    const fields = { name: "WEBHOOK_TOKEN", value: "whsec-from-the-dashboard-9a8b", environment: "production" };
+    // Another site's form is refused, and sets nothing.
+    expect((await form(`${projectPage}/secrets`, fields, { cookie, origin: "https://evil.example" })).status).toBe(403);
+    // No session: to the sign-in.
+    expect((await form(`${projectPage}/secrets`, fields, { origin: stack.server.url })).status).toBe(303);
+    expect(stack.server.store.listSecrets(`${OWNER}/${REPO}`).map((s) => s.name)).toEqual(["STRIPE_KEY"]);
+    const set = await form(`${projectPage}/secrets`, fields, { cookie, origin: stack.server.url });
+    expect(set.status).toBe(303);
+    expect(stack.server.store.secretValues(`${OWNER}/${REPO}`, "production", ["WEBHOOK_TOKEN"])).toEqual({ WEBHOOK_TOKEN: fields.value });
+    expect(await (await fetch(`${stack.server.url}${projectPage}`, { headers: { cookie } })).text()).not.toContain(fields.value);
+    const deleted = await form(`${projectPage}/secrets/WEBHOOK_TOKEN/delete`, { environment: "production" }, { cookie, origin: stack.server.url });
+    expect(deleted.status).toBe(303);
+    expect(stack.server.store.listSecrets(`${OWNER}/${REPO}`).map((s) => s.name)).toEqual(["STRIPE_KEY"]);
+  });
+
   it("no value is in any file under DATA_DIR, the server's log, any image of the project or a public page", async () => {
     const values = [FIRST, SECOND, UNDECLARED];
     const found = (where: string, text: string | Buffer) => values.filter((value) => text.includes(value)).map((value) => `${value.slice(0, 12)}… in ${where}`);
