@@ -46,7 +46,7 @@ describe("the secrets store", () => {
     };
     expect(refusal("stripe_key")).toMatch(/not a secret name/);
     expect(refusal("A".repeat(65))).toMatch(/at most 64/);
-    expect(refusal("PORT")).toMatch(/PORT is reserved/);
+    expect(refusal("PORT")).toMatch(/"PORT" is reserved: the runtime sets it/);
     expect(refusal("HOME")).toMatch(/reserved/);
     expect(refusal("PATH")).toMatch(/reserved/);
     expect(refusal("ESERVELESS_X")).toMatch(/ESERVELESS_\* variables/);
