@@ -93,3 +93,25 @@ describe("the key", () => {
     store.close();
   });
 });
+
+describe("masking in what the store keeps", () => {
+  it("keeps *** for a known value in cron output and errors, function output, deployment log lines and descriptions", () => {
+    temp.db.close();
+    const store = createStore(temp.path, { secrets: { key } });
+    try {
+      store.setSecret({ repository: "acme/api", environment: "production", name: "STRIPE_KEY", value: VALUE });
+      const run = store.createRun({ repository: "acme/api", function: "Nightly", deploymentId: "d1", commit: "c".repeat(40), trigger: "schedule", state: "running" });
+      store.finishRun(run.id, { state: "failed", exitCode: 1, durationMs: 5, output: `charging with ${VALUE}\n`, error: `crashed: ${VALUE}` });
+      expect(store.getRun(run.id)).toMatchObject({ output: "charging with ***\n", error: "crashed: ***" });
+      store.appendOutput([{ repository: "acme/api", function: "API", replica: "es-a", stream: "stdout", at: 1, line: `key=${VALUE}` }]);
+      expect(store.functionOutput("acme/api", "API").map((l) => l.line)).toEqual(["key=***"]);
+      const deployment = store.createDeployment({ repository: "acme/api", commit: "c".repeat(40), ref: null, trigger: "local" });
+      store.appendLog(deployment.id, `  API | ${VALUE}`, { private: true });
+      store.updateDeployment(deployment.id, { state: "failure", description: `API: cannot connect with ${VALUE}` });
+      expect(store.deploymentLog(deployment.id).map((l) => l.line)).toEqual(["  API | ***"]);
+      expect(store.getDeployment(deployment.id)?.description).toBe("API: cannot connect with ***");
+    } finally {
+      store.close();
+    }
+  });
+});
