@@ -8,6 +8,7 @@ import { defaultContainerBudget } from "./run/container-budget.js";
 import { sandboxDefaults } from "./run/sandbox.js";
 import { subnetPoolProblem } from "./run/subnet-pool.js";
 import { parseProxyRange } from "./http/trusted-proxies.js";
+import { parseSecretsKey } from "./store/secret-box.js";
 
 const port = v.pipe(
   v.string(),
@@ -82,6 +83,21 @@ const proxyRanges = v.pipe(
   v.transform((entries) => entries.map((entry) => parseProxyRange(entry)!)),
 );
 
+/** A key that seals secrets: 32 bytes as 64 hex digits or base64. */
+const secretsKey = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const key = parseSecretsKey(dataset.value);
+    if (!key) {
+      addIssue({ message: "must be 32 bytes, as 64 hex digits or base64; generate one with `openssl rand -base64 32`" });
+      return NEVER;
+    }
+    return key;
+  }),
+);
+/** Variables whose value is never echoed in a problem. */
+const UNQUOTED = new Set(["ESERVELESS_SECRETS_KEY", "ESERVELESS_SECRETS_KEY_PREVIOUS"]);
+
 const optionalText = v.optional(v.pipe(v.string(), v.trim(), v.transform((s) => (s === "" ? undefined : s))));
 
 /** The environment variables eserveless reads; Probot's names where Probot has one. */
@@ -101,6 +117,8 @@ const EnvFields = v.object({
   ESERVELESS_ADMIN_TOKEN: v.optional(
     v.pipe(v.string(), v.minLength(16, "must be at least 16 characters; generate one with `openssl rand -hex 32`")),
   ),
+  ESERVELESS_SECRETS_KEY: v.optional(secretsKey),
+  ESERVELESS_SECRETS_KEY_PREVIOUS: v.optional(secretsKey),
   DATA_DIR: v.optional(v.pipe(v.string(), v.nonEmpty("must not be empty")), "./data"),
   ESERVELESS_NODE_IMAGE: v.optional(v.pipe(v.string(), v.nonEmpty()), "node:20-alpine"),
   ESERVELESS_GO_IMAGE: v.optional(v.pipe(v.string(), v.nonEmpty()), "golang:1.22-alpine"),
@@ -203,6 +221,7 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
         const path = v.getDotPath(issue);
         // A check of several variables sees them all: echo the one it is about.
         const got = typeof issue.input === "object" && issue.input !== null && path ? defined[path] : issue.input;
+        if (path !== null && UNQUOTED.has(path)) return `${path}: ${issue.message} (its value is not shown)`;
         return `${path ?? "environment"}: ${issue.message} (got ${JSON.stringify(got)})`;
       });
   const privateKey = readPrivateKey(defined, readFile, problems);
@@ -241,6 +260,8 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     missingGitHub: github ? [] : missingGitHub,
     adminToken: e.ESERVELESS_ADMIN_TOKEN,
     dataDir: e.DATA_DIR,
+    /** ESERVELESS_SECRETS_KEY (else DATA_DIR/secrets.key is used) and ESERVELESS_SECRETS_KEY_PREVIOUS, which start-up re-encrypts from. */
+    secretsKey: { key: e.ESERVELESS_SECRETS_KEY, previous: e.ESERVELESS_SECRETS_KEY_PREVIOUS },
     images: { node: e.ESERVELESS_NODE_IMAGE, golang: e.ESERVELESS_GO_IMAGE },
     sourceLimits: { maxBytes: e.ESERVELESS_MAX_SOURCE_BYTES, maxFiles: e.ESERVELESS_MAX_SOURCE_FILES, maxTarballBytes: e.ESERVELESS_MAX_TARBALL_BYTES },
     pool: {

@@ -14,6 +14,8 @@ import { GitHubAppHolder } from "./github/github-app-holder.js";
 import { functionTarget } from "./deploy/function-target.js";
 import { createApp } from "./http/create-app.js";
 import { removeProject } from "./deploy/remove-project.js";
+import { createSecretRoller } from "./deploy/roll-secrets.js";
+import { secretActions } from "./http/secret-routes.js";
 import { createMetrics } from "./http/metrics-routes.js";
 import { adoptContainers } from "./run/adopt-containers.js";
 import { ContainerBudget } from "./run/container-budget.js";
@@ -91,6 +93,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     self: config.networks.container,
     log: log.child({ component: "networks" }),
   });
+  // Read as each container is created; deployments are production's until previews land.
+  const secretValues = (repository: string, names: readonly string[]) => store.secretValues(repository, "production", names);
   // One budget for every function container: http replicas and cron runs.
   const budget = new ContainerBudget(config.containerBudget);
   const pool = new ContainerPool({
@@ -106,6 +110,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     now,
     // What functions print, kept per function in the store (a bounded ring), shown by `eserveless logs` and the dashboard.
     output: (lines) => store.appendOutput(lines),
+    secretValues,
     // For signed-in viewers only: the reason and the lines quote what the function printed.
     onStartFailure: (target, error) => {
       store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`, { private: true });
@@ -120,7 +125,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     log,
   });
   const metrics = createMetrics(() => pool.stats());
-  const scheduler = new CronScheduler({ instance, store, docker, networks, log: log.child({ component: "cron" }), now, budget, cpus: config.functionCpus });
+  const roller = createSecretRoller({ store, pool, log: log.child({ component: "secrets" }) });
+  const scheduler = new CronScheduler({ instance, store, docker, networks, log: log.child({ component: "cron" }), now, budget, cpus: config.functionCpus, secretValues });
   const deployer = createDeployer({
     instance,
     store,
@@ -143,6 +149,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     manifestLimits: config.manifestLimits,
     log,
     onLive: (repository) => scheduler.sync(repository),
+    secrets: roller,
   });
   scheduler.start();
   // Deployments a previous process left half-done end as errors, on their commits too.
@@ -152,6 +159,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   const app = createApp({
     store,
     deployer,
+    secrets: secretActions({ store, roller, log: log.child({ component: "secrets" }) }),
     removeProject: (repository) => removeProject(repository, { store, pool, scheduler, networks, docker, instance }),
     pool,
     docker,

@@ -8,12 +8,16 @@ import { createEserveless, DATABASE_FILE_NAME } from "./eserveless.js";
 import { nodeFileSystem } from "./node-file-system.js";
 import { prettyLogOutput } from "./pretty-log.js";
 import { prepareDataDir } from "./prepare-data-dir.js";
-import { createStore } from "./store/store.js";
+import { loadSecretKeys } from "./store/secrets-key.js";
+import { SecretsKeyError } from "./store/secrets-store.js";
+import { createStore, type Store } from "./store/store.js";
 
 /** The composition root: the only place that reads the environment, listens and exits. */
 async function main(): Promise<void> {
   let config;
   let log;
+  let store: Store;
+  const now = Date.now;
   try {
     config = readConfig(process.env, (path) => readFileSync(path, "utf8"));
     // Lines for people on a terminal, JSON for log collectors; LOG_FORMAT decides when set.
@@ -21,13 +25,16 @@ async function main(): Promise<void> {
     log = pino({ level: config.logLevel }, pretty ? prettyLogOutput(process.stdout, { color: process.stdout.isTTY === true }) : process.stdout);
     // Before anything is written in it: the database and the App's key live there.
     prepareDataDir(config.dataDir, log);
+    const secrets = loadSecretKeys({ ...config.secretsKey, dataDir: config.dataDir, fs: nodeFileSystem });
+    if (secrets.source === "new file") log.warn({ file: join(config.dataDir, "secrets.key") }, "made a new secrets key in DATA_DIR/secrets.key: back it up, apart from the database; without it no secret can be read");
+    // A wrong key stops here, the database unchanged.
+    store = createStore(join(config.dataDir, DATABASE_FILE_NAME), { now, secrets: secrets.keys });
+    if (store.secretsReencrypted > 0) log.info({ count: store.secretsReencrypted }, "re-encrypted secrets from ESERVELESS_SECRETS_KEY_PREVIOUS under the current key; ESERVELESS_SECRETS_KEY_PREVIOUS may now be unset");
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
+    if (!(error instanceof ConfigError) && !(error instanceof SecretsKeyError)) throw error;
     console.error(error.message);
     process.exit(78); // EX_CONFIG
   }
-  const now = Date.now;
-  const store = createStore(join(config.dataDir, DATABASE_FILE_NAME), { now });
   // dockerode reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
   const eserveless = await createEserveless(config, { docker: new Docker(), log, store, fs: nodeFileSystem, now });
   const server = serve({ fetch: eserveless.app.fetch, port: config.port, hostname: config.host }, (info) => {

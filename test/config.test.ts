@@ -27,6 +27,21 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 describe("readConfig", () => {
+  it("reads the secrets keys as 64 hex digits or base64 of 32 bytes, and never echoes a bad one", () => {
+    const hex = "ab".repeat(32);
+    const base64 = Buffer.alloc(32, 9).toString("base64");
+    const config = readConfig({ ESERVELESS_SECRETS_KEY: hex, ESERVELESS_SECRETS_KEY_PREVIOUS: base64 });
+    expect(config.secretsKey.key).toEqual(Buffer.from(hex, "hex"));
+    expect(config.secretsKey.previous).toEqual(Buffer.alloc(32, 9));
+    expect(readConfig({}).secretsKey).toEqual({ key: undefined, previous: undefined });
+    const error = configError(() => readConfig({ ESERVELESS_SECRETS_KEY: "my-short-password", ESERVELESS_SECRETS_KEY_PREVIOUS: Buffer.alloc(16).toString("base64") }));
+    expect(error.problems).toEqual([
+      expect.stringMatching(/^ESERVELESS_SECRETS_KEY: must be 32 bytes.*openssl rand -base64 32.*not shown/),
+      expect.stringMatching(/^ESERVELESS_SECRETS_KEY_PREVIOUS: must be 32 bytes/),
+    ]);
+    expect(error.message).not.toContain("my-short-password");
+  });
+
   it("fills every default when the environment is empty", () => {
     const config = readConfig({});
     expect(config).toMatchObject({

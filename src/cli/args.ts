@@ -22,6 +22,10 @@ const OPTIONS = {
   yes: { type: "boolean", short: "y" },
   build: { type: "boolean" },
   requests: { type: "boolean" },
+  env: { type: "string" },
+  "from-env-file": { type: "string" },
+  force: { type: "boolean" },
+  "no-wait": { type: "boolean" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -181,6 +185,39 @@ Options:
   -y, --yes   Remove without asking
   --json      Print what was removed as JSON on stdout`,
   },
+  secrets: {
+    summary: "Set, list and delete a project's secrets (never shown)",
+    options: ["env", "from-env-file", "force", "no-wait"],
+    maxPositionals: 3,
+    help: `Usage: printf %s "$VALUE" | eserveless secrets set OWNER/REPO NAME [--env production|preview] [--no-wait]
+       eserveless secrets set OWNER/REPO --from-env-file FILE [--env …] [--no-wait]
+       eserveless secrets ls OWNER/REPO [--json]
+       eserveless secrets rm OWNER/REPO NAME [--env …] [--force]
+
+Secrets reach the functions that declare them in .eserveless.yaml
+(secrets: [STRIPE_KEY, DB_URL]) as environment variables of the same name,
+given when a container is created: never in the repository, an image or a log.
+Values are stored encrypted and no command or page shows them again.
+
+  set   Reads the value from standard input (all of it, less one final
+        newline), or asks for it without echo on a terminal: never as an
+        argument, so it stays out of your shell history. The live functions
+        that declare it get new containers with the value, ready before they
+        take requests; set waits until they serve it.
+  ls    Names, environment, last change and the live functions using each.
+  rm    Deletes one; refused while a live function declares it, unless --force.
+
+Names: A-Z, 0-9 and _, not starting with a digit (at most 64); PORT, HOME,
+PATH and ESERVELESS_* are reserved. Values: at most 64 KiB, no NUL.
+
+Options:
+  --env ENV              production (default) or preview (pull-request deployments)
+  --from-env-file FILE   Set every NAME=value line of FILE (# comments, quotes and
+                         "export " are understood)
+  --force                rm: delete even though live functions declare it
+  --no-wait              set, rm: return once stored, while containers roll
+  --json                 Print the server's answer as JSON on stdout`,
+  },
   help: {
     summary: "Show the help of a command",
     options: [],
@@ -233,6 +270,10 @@ export interface ParsedArgs {
     yes?: boolean;
     build: boolean;
     requests: boolean;
+    env?: string;
+    "from-env-file"?: string;
+    force?: boolean;
+    "no-wait"?: boolean;
   };
 }
 
@@ -269,7 +310,8 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
     if (token.kind === "option" && !allowed.has(token.name)) throw new UsageError(`${command} does not take ${token.rawName}`, command);
   }
   if (positionals.length > COMMANDS[command].maxPositionals) {
-    throw new UsageError(`${command} takes ${COMMANDS[command].maxPositionals === 0 ? "no arguments" : "one argument"}, got: ${positionals.join(" ")}`, command);
+    const most = COMMANDS[command].maxPositionals;
+    throw new UsageError(`${command} takes ${most === 0 ? "no arguments" : most === 1 ? "one argument" : `at most ${most} arguments`}, got: ${positionals.join(" ")}`, command);
   }
   return { command, positionals, flags };
 }

@@ -13,6 +13,8 @@ import type { ProgressStream } from "./progress.js";
 import { serverUrl } from "./server-url.js";
 import { configPath, readCliConfig } from "./cli-config.js";
 import { loginCommand } from "./commands/login.js";
+import { secretsCommand } from "./commands/secrets.js";
+import type { ReadSecretOptions } from "./read-secret.js";
 
 /** Everything the CLI touches of its process, passed in by `main.ts` (and by tests). */
 export interface CliIO {
@@ -20,7 +22,7 @@ export interface CliIO {
   /** ESERVELESS_URL and ESERVELESS_ADMIN_TOKEN, XDG_CONFIG_HOME and HOME (where `login` stores them), as the environment has them. */
   env: { url?: string; token?: string; configHome?: string; home?: string };
   /** Reads the token for `login`: a prompt without echo on a terminal, else standard input. Undefined when it is too long. */
-  readSecret?: (prompt: string) => Promise<string | undefined>;
+  readSecret?: (prompt: string, options?: ReadSecretOptions) => Promise<string | undefined>;
   /** Asks for a typed line when stdin is a terminal; undefined when there is nobody to ask. */
   ask?: (prompt: string) => Promise<string | undefined>;
   stdout: { write(chunk: Uint8Array | string): unknown };
@@ -43,6 +45,7 @@ const runners: Record<Exclude<CommandName, "help">, (ctx: CommandContext) => Pro
   new: newCommand,
   login: loginCommand,
   rm: rmCommand,
+  secrets: secretsCommand,
 };
 
 /** Runs one command line; resolves to the exit code (0 done, 1 failed, 2 usage error, 130 interrupted). */

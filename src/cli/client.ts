@@ -15,6 +15,7 @@ import { InvocationListSchema, type Invocation } from "../contract/invocation.js
 import { ProjectListSchema, type Project } from "../contract/project.js";
 import { ProjectRemovedSchema, type ProjectRemoved } from "../contract/project-removed.js";
 import { HealthSchema, ServerStatusSchema, type Health, type ServerStatus } from "../contract/server-status.js";
+import { SecretChangedSchema, SecretListSchema, type SecretChanged, type SecretEnvironment, type SecretInfo } from "../contract/secret.js";
 import { ApiError, CliError, UnreachableError, UsageError } from "./errors.js";
 
 export interface ClientOptions {
@@ -102,6 +103,32 @@ export class EserveslessClient {
   async removeProject(repository: string): Promise<ProjectRemoved> {
     const path = `/api/projects/${repository.split("/").map(encodeURIComponent).join("/")}`;
     return (await this.#request(ProjectRemovedSchema, "DELETE", path, { auth: true, expect: "removed", timeoutMs: Math.max(this.#timeoutMs, 120_000) })).removed;
+  }
+
+  /** A project's secrets: names, environment, last change and the live functions using each; never values. */
+  async secrets(repository: string): Promise<SecretInfo[]> {
+    return (await this.#request(SecretListSchema, "GET", `${secretsPath(repository)}`, { auth: true, expect: "secrets" })).secrets;
+  }
+
+  /** Sets a secret; with `wait`, answers once the live functions declaring it serve the new value. */
+  async setSecret(repository: string, name: string, value: string, environment: SecretEnvironment, wait: boolean): Promise<SecretChanged> {
+    return this.#request(SecretChangedSchema, "PUT", `${secretsPath(repository)}/${encodeURIComponent(name)}${wait ? "?wait=1" : ""}`, {
+      body: JSON.stringify({ value, environment }),
+      contentType: "application/json",
+      auth: true,
+      expect: "secret",
+      timeoutMs: Math.max(this.#timeoutMs, 300_000),
+    });
+  }
+
+  /** Deletes a secret; `force` even while live functions declare it. */
+  async deleteSecret(repository: string, name: string, environment: SecretEnvironment, options: { force: boolean; wait: boolean }): Promise<SecretChanged> {
+    const query = new URLSearchParams({ environment, ...(options.force ? { force: "1" } : {}), ...(options.wait ? { wait: "1" } : {}) });
+    return this.#request(SecretChangedSchema, "DELETE", `${secretsPath(repository)}/${encodeURIComponent(name)}?${query}`, {
+      auth: true,
+      expect: "secret",
+      timeoutMs: Math.max(this.#timeoutMs, 300_000),
+    });
   }
 
   /** Recent deployments, newest first. */
@@ -234,6 +261,8 @@ export class EserveslessClient {
     );
   }
 }
+
+const secretsPath = (repository: string) => `/api/projects/${repository.split("/").map(encodeURIComponent).join("/")}/secrets`;
 
 function parseJson(text: string): unknown {
   try {

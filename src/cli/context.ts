@@ -1,6 +1,7 @@
 import type { ParsedArgs } from "./args.js";
 import type { EserveslessClient } from "./client.js";
 import type { ProgressStream } from "./progress.js";
+import type { ReadSecretOptions } from "./read-secret.js";
 
 /** What a command runs with: its arguments, the client, and where to write. */
 export interface CommandContext {
@@ -9,7 +10,7 @@ export interface CommandContext {
   /** What `login` needs: where the config lives, how to read a token, a client for another server. */
   login: {
     configPath: string | undefined;
-    readSecret: ((prompt: string) => Promise<string | undefined>) | undefined;
+    readSecret: ((prompt: string, options?: ReadSecretOptions) => Promise<string | undefined>) | undefined;
     connect: (url: string, token: string | undefined) => EserveslessClient;
   };
   /** Asks the user for a line on a terminal; undefined (or absent) when there is nobody to ask. */

@@ -16,7 +16,7 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 process.exitCode = await runCli({
   argv: process.argv.slice(2),
   env: { url: process.env.ESERVELESS_URL, token: process.env.ESERVELESS_ADMIN_TOKEN, configHome: process.env.XDG_CONFIG_HOME, home: process.env.HOME },
-  readSecret: (prompt) => readSecret(process.stdin, process.stderr, prompt),
+  readSecret: (prompt, options) => readSecret(process.stdin, process.stderr, prompt, options),
   ask: (prompt) => ask(process.stdin, process.stderr, prompt),
   stdout: process.stdout,
   stderr: process.stderr,

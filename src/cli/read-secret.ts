@@ -10,12 +10,20 @@ interface Input extends AsyncIterable<Buffer | string> {
   pause(): unknown;
 }
 
+/** How much to read, and whether a piped input is taken whole (a secret's value: several lines) or its first line (a token). */
+export interface ReadSecretOptions {
+  maxBytes?: number;
+  /** Piped: every byte, less one final newline (`echo` adds it), instead of the first line. */
+  whole?: boolean;
+}
+
 /**
  * A secret from standard input: on a terminal, a prompt on `prompt`'s stream
- * with nothing echoed, up to Enter; otherwise the whole input (its first line).
- * Undefined when it is longer than it may be.
+ * with nothing echoed, up to Enter; otherwise the whole input (its first line,
+ * or all of it with `whole`). Undefined when it is longer than it may be.
  */
-export async function readSecret(input: Input, output: { write(text: string): unknown }, prompt: string): Promise<string | undefined> {
+export async function readSecret(input: Input, output: { write(text: string): unknown }, prompt: string, options: ReadSecretOptions = {}): Promise<string | undefined> {
+  const maxBytes = options.maxBytes ?? MAX_SECRET_BYTES;
   if (input.isTTY && input.setRawMode) {
     output.write(prompt);
     input.setRawMode(true);
@@ -30,7 +38,7 @@ export async function readSecret(input: Input, output: { write(text: string): un
             if (char === "\u0003") return reject(new Error("interrupted"));
             if (char === "\u007f" || char === "\b") text = text.slice(0, -1);
             else text += char;
-            if (text.length > MAX_SECRET_BYTES) return resolve(undefined);
+            if (Buffer.byteLength(text) > maxBytes) return resolve(undefined);
           }
         };
         input.on("data", onData);
@@ -41,10 +49,20 @@ export async function readSecret(input: Input, output: { write(text: string): un
       input.pause();
     }
   }
-  let text = "";
+  const chunks: Buffer[] = [];
+  let bytes = 0;
   for await (const chunk of input) {
-    text += chunk.toString();
-    if (text.length > MAX_SECRET_BYTES) return undefined;
+    const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    chunks.push(buffer);
+    bytes += buffer.length;
+    // One newline more than the most is still fine: it is taken off below.
+    if (bytes > maxBytes + 2) return undefined;
   }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (options.whole) {
+    const value = text.replace(/\r?\n$/, "");
+    return Buffer.byteLength(value) > maxBytes ? undefined : value;
+  }
+  if (bytes > maxBytes) return undefined;
   return text.split(/\r?\n/).find((line) => line.trim() !== "") ?? "";
 }

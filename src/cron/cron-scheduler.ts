@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { EserveslessError, NotFoundError } from "../errors.js";
 import { containerEnvironment } from "../manifest/function-environment.js";
 import type { ContainerBudget } from "../run/container-budget.js";
+import type { SecretValues } from "../run/container-pool.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
 import { RunOnceError, runOnce } from "../run/run-once.js";
 import { LABEL, eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
@@ -28,6 +29,8 @@ export interface CronSchedulerOptions {
   budget?: ContainerBudget;
   /** CPUs each run's container may use (ESERVELESS_MAX_CPUS); the sandbox's default when absent. */
   cpus?: number;
+  /** Where the values of a function's declared secrets come from, read as each run's container is created; none when absent. */
+  secretValues?: SecretValues;
 }
 
 /** A cron function as the scheduler runs it, from its live manifest entry. */
@@ -67,15 +70,15 @@ interface ActiveRun {
 
 const lower = (text: string) => text.toLowerCase();
 
-/** The schedule, limits and environment of a live cron function, from its stored manifest entry. */
-export function cronSettings(fn: LiveCronFunction): CronSettings {
+/** The schedule, limits and environment of a live cron function, from its stored manifest entry, with the values of its declared `secrets`. */
+export function cronSettings(fn: LiveCronFunction, secrets: Record<string, string> = {}): CronSettings {
   const { spec } = fn;
   return {
     schedule: spec.schedule,
     timezone: spec.timezone,
     timeoutSeconds: spec.timeout,
     memoryBytes: spec.memory,
-    env: { ...containerEnvironment(spec, spec), ESERVELESS_FUNCTION: fn.name, ESERVELESS_FUNCTION_TYPE: "cron" },
+    env: { ...containerEnvironment(spec, spec), ...secrets, ESERVELESS_FUNCTION: fn.name, ESERVELESS_FUNCTION_TYPE: "cron" },
   };
 }
 
@@ -97,6 +100,7 @@ export class CronScheduler {
   readonly #now: () => number;
   readonly #budget: ContainerBudget | undefined;
   readonly #nanoCpus: number | undefined;
+  readonly #secretValues: SecretValues | undefined;
   /** Jobs by lower-cased repository, then lower-cased function name. */
   readonly #jobs = new Map<string, Map<string, Job>>();
   /** Runs in progress, by lower-cased `repository/function`. */
@@ -113,6 +117,7 @@ export class CronScheduler {
     this.#now = options.now ?? Date.now;
     this.#budget = options.budget;
     this.#nanoCpus = options.cpus === undefined ? undefined : Math.round(options.cpus * 1e9);
+    this.#secretValues = options.secretValues;
   }
 
   /** Schedules the cron functions of every live deployment; runs left `running` by a previous process are failed. */
@@ -284,7 +289,7 @@ export class CronScheduler {
     let output = { text: "", truncated: false };
     let reservation: { release(): void } | undefined;
     try {
-      const settings = cronSettings(fn);
+      const settings = cronSettings(fn, fn.spec.secrets.length ? this.#secretValues?.(fn.repository, fn.spec.secrets) : undefined);
       // Refused when the server has no room: the run fails with the reason.
       reservation = this.#budget?.reserve(settings.memoryBytes ?? sandboxDefaults.memoryBytes);
       log.info({ trigger: run.trigger, deployment: fn.deploymentId, image: fn.image, timeoutSeconds: settings.timeoutSeconds }, "cron run started");

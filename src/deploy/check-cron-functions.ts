@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import { ContainerFailedError } from "../errors.js";
+import type { SecretValues } from "../run/container-pool.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
 import type { LiveFunction } from "../store/live-function-store.js";
 import { checkCronFunction } from "./cron-check.js";
@@ -14,7 +15,7 @@ import type { DeploymentContext } from "./deployment-context.js";
  */
 export async function checkCronFunctions(
   { say, output, signal, log }: DeploymentContext,
-  runner: { docker: Docker; instance: string; networks: Pick<ProjectNetworks, "forProject"> },
+  runner: { docker: Docker; instance: string; networks: Pick<ProjectNetworks, "forProject">; secretValues?: SecretValues },
   live: LiveFunction[],
 ): Promise<void> {
   for (const fn of live.filter((f) => f.type === "cron")) {
@@ -22,7 +23,8 @@ export async function checkCronFunctions(
     say(`Checking ${fn.name}…`);
     try {
       const network = await runner.networks.forProject(fn.repository);
-      const checkedMs = await checkCronFunction(runner.docker, fn, { instance: runner.instance, signal, log, network });
+      const secrets = fn.type === "cron" && fn.spec.secrets.length ? runner.secretValues?.(fn.repository, fn.spec.secrets) : undefined;
+      const checkedMs = await checkCronFunction(runner.docker, fn, { instance: runner.instance, signal, log, network, secrets });
       say(`${fn.name} can run on schedule (checked in ${checkedMs} ms)`);
     } catch (error) {
       if (error instanceof ContainerFailedError) for (const line of error.logs) output(`  ${fn.name} | ${line}`);

@@ -42,9 +42,18 @@ export class CronCheckError extends ContainerFailedError {
 export async function checkCronFunction(
   docker: Docker,
   fn: LiveCronFunction,
-  options: { instance: string; signal: AbortSignal; log: Logger; timeoutMs?: number; /** The project's network, as its runs use. */ network: string },
+  options: {
+    instance: string;
+    signal: AbortSignal;
+    log: Logger;
+    timeoutMs?: number;
+    /** The project's network, as its runs use. */
+    network: string;
+    /** The values of the secrets it declares, as its runs get them. */
+    secrets?: Record<string, string>;
+  },
 ): Promise<number> {
-  const settings = cronSettings(fn);
+  const settings = cronSettings(fn, options.secrets);
   const timeoutMs = options.timeoutMs ?? CRON_CHECK_TIMEOUT_MS;
   const started = performance.now();
   const result = await runOnce(docker, {

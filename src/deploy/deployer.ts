@@ -9,9 +9,11 @@ import type { ProjectNetworks } from "../run/project-networks.js";
 import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
 import type { LiveFunctionStore } from "../store/live-function-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
+import type { SecretStore } from "../store/secrets-store.js";
 import { deploymentUrl } from "../urls.js";
 import { buildFunctionImage } from "./build-function-image.js";
 import { checkCronFunctions } from "./check-cron-functions.js";
+import { checkDeclaredSecrets } from "./check-declared-secrets.js";
 import type { DeployJob, DeployRequest } from "./deploy-request.js";
 import { createDeploymentContext, type DeploymentContext } from "./deployment-context.js";
 import { fetchSource, type SourceLimits } from "./fetch-source.js";
@@ -23,8 +25,9 @@ import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
 import { pruneReplacedImages } from "./prune-replaced-images.js";
 import { readProjectManifest } from "./read-project-manifest.js";
 import { reportSuccess } from "./report-success.js";
+import type { SecretRoller } from "./roll-secrets.js";
 import { startReplicas, type StartedFunction } from "./start-replicas.js";
-import { statusPoster } from "./status-poster.js";
+import { statusPoster, type PostStatus } from "./status-poster.js";
 
 /** Why a deployment ended without a result; a redeploy runs it again. */
 const INTERRUPTED = "Interrupted: eserveless stopped while this deployment ran; push again or use /redeploy";
@@ -43,7 +46,7 @@ class ShuttingDown extends Error {
 export interface DeployerOptions {
   /** This eserveless's id, on every image it builds. */
   instance: string;
-  store: DeploymentStore & LiveFunctionStore & RepositoryStore;
+  store: DeploymentStore & LiveFunctionStore & RepositoryStore & Pick<SecretStore, "secretValues" | "maskSecrets">;
   docker: Docker;
   pool: ContainerPool;
   /** The project networks: cron checks join theirs. */
@@ -63,6 +66,8 @@ export interface DeployerOptions {
   log: Logger;
   /** Called after a repository's functions switched to a new deployment (cron schedules follow it). */
   onLive?: (repository: string) => void;
+  /** Secret changes: one made while a deployment started its containers rolls them once it is live. */
+  secrets?: Pick<SecretRoller, "generation" | "roll">;
 }
 
 /** Runs deployments: one at a time per repository, the latest push wins. */
@@ -87,11 +92,15 @@ export function createDeployer(options: DeployerOptions) {
   }
 
   /** A job's commit statuses; GitHub's refusals go to its deployment log. */
-  const statusesOf = (job: Pick<DeployJob, "repository" | "commit" | "source" | "deploymentId">) =>
-    statusPoster(job, options.github, (line) => store.appendLog(job.deploymentId, line));
+  const statusesOf = (job: Pick<DeployJob, "repository" | "commit" | "source" | "deploymentId">): PostStatus => {
+    const post = statusPoster(job, options.github, (line) => store.appendLog(job.deploymentId, line));
+    // A reason that quotes a function's output never shows a secret on GitHub.
+    return (state, context, description, targetUrl) => post(state, context, store.maskSecrets(description), targetUrl);
+  };
+  const secretValues = (repository: string, names: readonly string[]) => store.secretValues(repository, "production", names);
 
   async function run(job: DeployJob, signal: AbortSignal): Promise<void> {
-    const deployment = createDeploymentContext(job, signal, { store, log: rootLog, status: statusesOf(job), publicUrl });
+    const deployment = createDeploymentContext(job, signal, { store, log: rootLog, status: statusesOf(job), publicUrl, mask: store.maskSecrets });
     // Started replicas that are not live yet: removed if the deployment ends any other way.
     let started: StartedFunction[] = [];
     try {
@@ -99,18 +108,23 @@ export function createDeployer(options: DeployerOptions) {
       const source = await fetchSource(deployment, options.github, options.sourceLimits);
       const manifest = await readProjectManifest(deployment, source, options.manifestLimits);
       if (!manifest) return skip(deployment, source.size);
+      // Before the build: a missing secret is said at once, not after minutes of building.
+      checkDeclaredSecrets(deployment, store, manifest);
       await deployment.status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, deployment.pageUrl);
       const image = await buildFunctionImage(deployment, options, source, manifest);
       deployment.record({ state: "starting", image });
       const live = liveFunctions(job, manifest, image);
+      const secretsGeneration = options.secrets?.generation(job.repository);
       started = await startReplicas(deployment, pool, live);
       // The first http container checked the cron functions; without one, each gets a container of its own.
-      if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks }, live);
+      if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks, secretValues }, live);
       // The last point a newer push can take over: after it, this deployment is live.
       signal.throwIfAborted();
       const { previousImage, coldStartMs } = goLive(deployment, { store, pool }, image, live, started);
       started = [];
       options.onLive?.(job.repository);
+      // Its containers may hold a value changed since they started: roll them to the current one.
+      if (options.secrets && options.secrets.generation(job.repository) !== secretsGeneration) void options.secrets.roll(job.repository);
       await reportSuccess(deployment, options, manifest, coldStartMs, store.getDeployment(job.deploymentId)?.warnings.length ?? 0);
       // After the statuses: the user waits for those, not for the clean-up.
       await pruneReplacedImages(deployment, { docker, instance }, image, previousImage);

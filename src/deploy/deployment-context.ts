@@ -33,9 +33,10 @@ export interface DeploymentContext {
 export function createDeploymentContext(
   job: DeployJob,
   signal: AbortSignal,
-  options: { store: DeploymentStore; log: Logger; status: PostStatus; publicUrl: string },
+  options: { store: DeploymentStore; log: Logger; status: PostStatus; publicUrl: string; /** Known secret values out of the debug log too (the store masks its own lines). */ mask?: (text: string) => string },
 ): DeploymentContext {
   const { store } = options;
+  const mask = options.mask ?? ((text: string) => text);
   const log = options.log.child({ deployment: job.deploymentId, repository: job.repository, commit: shortSha(job.commit) });
   return {
     job,
@@ -43,11 +44,11 @@ export function createDeploymentContext(
     // The deployment's own log holds every line; the server log only at debug level.
     say: (line) => {
       store.appendLog(job.deploymentId, line);
-      log.debug({ line }, "deployment log");
+      log.debug({ line: mask(line) }, "deployment log");
     },
     output: (line) => {
       store.appendLog(job.deploymentId, line, { private: true });
-      log.debug({ line }, "deployment output");
+      log.debug({ line: mask(line) }, "deployment output");
     },
     record: (patch) => store.updateDeployment(job.deploymentId, patch),
     status: options.status,

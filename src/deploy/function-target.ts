@@ -12,6 +12,7 @@ export function functionTarget(fn: LiveHttpFunction): FunctionTarget {
     commit: fn.commit,
     deploymentId: fn.deploymentId,
     env: containerEnvironment(spec, spec),
+    secrets: spec.secrets,
     memoryBytes: spec.memory,
     scaling: {
       concurrency: spec.concurrency,

@@ -10,6 +10,7 @@ import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { Store } from "../store/store.js";
 import { apiRoutes } from "./api-routes.js";
+import { secretRoutes, type SecretActions } from "./secret-routes.js";
 import { cronRunRoutes } from "./cron-run-routes.js";
 import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { createSessions } from "./dashboard/session.js";
@@ -53,6 +54,8 @@ export interface AppOptions {
   log: Logger;
   /** The clock of dashboard sign-ins; Date.now when absent. */
   now?: () => number;
+  /** Projects' secrets (`/api/projects/:owner/:repo/secrets`, the dashboard's Secrets section); not served when absent. */
+  secrets?: SecretActions;
   /** GitHub App setup from its manifest at /setup; without it /setup is not served. */
   setup?: SetupOptions;
 }
@@ -78,6 +81,7 @@ export function createApp(options: AppOptions) {
   });
   app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log }));
   app.route("/", redeployRoutes({ ...options, tokenGuard }));
+  if (options.secrets) app.route("/", secretRoutes({ adminToken: options.adminToken, tokenGuard, actions: options.secrets }));
   app.route("/", apiRoutes({ ...options, invocations, tokenGuard, maxUploadBytes: options.maxUploadBytes ?? defaultLimits.sourceBytes }));
   const sessions = createSessions(options);
   app.route("/", deploymentRoutes({ ...options, sessions, tokenGuard }));

@@ -1,5 +1,6 @@
 import { Cron } from "croner";
 import * as v from "valibot";
+import { MAX_SECRETS_PER_FUNCTION, secretNameRule } from "../contract/secret.js";
 
 // The schema of `.eserveless.yaml`. It is the single source of the manifest
 // types: they are inferred from its output, so defaults and normalised values
@@ -225,6 +226,35 @@ const functionEntries = {
     ),
     {},
   ),
+  /**
+   * The secrets the function gets as environment variables, under their own
+   * names: set with `eserveless secrets set`, never in the repository. A
+   * deployment that declares one not set fails before its build.
+   */
+  secrets: v.nullish(
+    v.pipe(
+      v.array(
+        v.pipe(
+          v.string(must("a secret name such as STRIPE_KEY")),
+          v.rawCheck(({ dataset, addIssue }) => {
+            const rule = dataset.typed ? secretNameRule(dataset.value) : undefined;
+            if (rule) addIssue({ message: `${rule}, got ${describe(dataset.value)}` });
+          }),
+        ),
+        must("a list of secret names such as [STRIPE_KEY, DB_URL]"),
+      ),
+      v.maxLength(MAX_SECRETS_PER_FUNCTION, (issue) => `must list at most ${MAX_SECRETS_PER_FUNCTION} secrets, got ${(issue.input as unknown[]).length}`),
+      v.rawCheck(({ dataset, addIssue }) => {
+        if (!dataset.typed) return;
+        const seen = new Set<string>();
+        dataset.value.forEach((name, index) => {
+          if (seen.has(name)) addIssue({ message: `lists ${name} twice`, path: [indexStep(dataset.value, index)] });
+          seen.add(name);
+        });
+      }),
+    ),
+    () => [],
+  ),
   /** Requests one replica serves at a time. */
   concurrency: count(1, 10, MAX_CONCURRENCY),
   /** Replicas kept running when idle; 0 scales to zero. */
@@ -327,6 +357,19 @@ export const FunctionSchema = v.pipe(
       (issue) => mustBe("at least minReplicas", (issue.input as { maxReplicas?: unknown }).maxReplicas),
     ),
     ["maxReplicas"],
+  ),
+  // A variable comes from the repository or from a secret, never both.
+  v.forward(
+    v.partialCheck(
+      [["secrets"], ["env"]],
+      (fn) => !Array.isArray(fn.secrets) || !isRecord(fn.env) || !fn.secrets.some((name) => typeof name === "string" && name in (fn.env as object)),
+      (issue) => {
+        const fn = issue.input as { secrets: string[]; env: Record<string, unknown> };
+        const both = fn.secrets.filter((name) => name in fn.env);
+        return `lists ${both.join(", ")}, which ${both.length === 1 ? "is also a key" : "are also keys"} of env; a variable comes from env (in the repository) or from a secret, not both`;
+      },
+    ),
+    ["secrets"],
   ),
   // http functions have no schedule or timezone, cron functions no handler, in the output type too.
   v.transform((fn) => {

@@ -20,9 +20,14 @@ export interface FunctionTarget {
   commit: string;
   deploymentId: string;
   env: Record<string, string>;
+  /** The secrets its manifest entry declares: their values are looked up when a container is created, never kept here. */
+  secrets?: readonly string[];
   memoryBytes?: number;
   scaling: Scaling;
 }
+
+/** The values of those of `names` that are set for a project: given to a container at its creation only. */
+export type SecretValues = (repository: string, names: readonly string[]) => Record<string, string>;
 
 /** The pool key of a function: names are case-insensitive, like its URL. */
 export function functionKey(repository: string, name: string): string {
@@ -53,6 +58,8 @@ export interface ContainerPoolOptions extends Partial<PoolSettings> {
   cpus?: number;
   /** Where what each replica prints goes, in batches (kept after the container is gone); dropped when absent. */
   output?: OutputSink;
+  /** Where the values of a function's declared secrets come from; none are given when absent. */
+  secretValues?: SecretValues;
   now?: () => number;
 }
 
@@ -89,6 +96,7 @@ export class ContainerPool {
   readonly #output: OutputCollector | undefined;
   /** The output stream of each container, ended when it is removed. */
   readonly #following = new Map<Docker.Container, { stop(): void }>();
+  readonly #secretValues: SecretValues | undefined;
 
   constructor(options: ContainerPoolOptions) {
     this.#budget = options.budget ?? new ContainerBudget();
@@ -100,6 +108,7 @@ export class ContainerPool {
     this.#networks = options.networks;
     this.#now = options.now ?? Date.now;
     this.#onStartFailure = options.onStartFailure;
+    this.#secretValues = options.secretValues;
     this.#output = options.output ? new OutputCollector({ sink: options.output, log: this.#log, now: this.#now }) : undefined;
     this.#settings = {
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
@@ -121,13 +130,15 @@ export class ContainerPool {
     const byName = this.#networks.joinsNetworks;
     const reservation = this.#budget.reserve(target.memoryBytes ?? sandboxDefaults.memoryBytes);
     let container: Docker.Container | undefined;
+    // Read now, at creation: a container started after a change gets the new value.
+    const secrets = target.secrets?.length ? (this.#secretValues?.(target.repository, target.secrets) ?? {}) : {};
     try {
       const network = await this.#networks.forProject(target.repository);
       container = await this.#docker.createContainer(
         sandboxedContainer({
           image: target.image,
           name,
-          env: { ...target.env, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
+          env: { ...target.env, ...secrets, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
           labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name }),
           memoryBytes: target.memoryBytes,
           network,
@@ -150,7 +161,7 @@ export class ContainerPool {
     }
     try {
       const { host, port } = byName ? { host: name, port: CONTAINER_PORT } : { host: this.#publishHost, port: await publishedPort(container) };
-      await waitUntilReady(container, { host, port, timeoutMs: this.#settings.readyTimeoutMs, signal, redact: (text) => redactEnvironment(text, target.env) });
+      await waitUntilReady(container, { host, port, timeoutMs: this.#settings.readyTimeoutMs, signal, redact: (text) => redactEnvironment(text, { ...target.env, ...secrets }) });
       const coldStartMs = Math.round(performance.now() - started);
       this.#log.info({ function: `${target.repository}/${target.name}`, container: name, host, port, coldStartMs }, "container ready");
       return { container, name, host, port, agent: newAgent(), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };
@@ -184,6 +195,25 @@ export class ContainerPool {
       const pool = this.#poolFor(target);
       for (const replica of replicas) pool.add(replica);
     }
+  }
+
+  /** How many replicas of a function serve now (ready or paused), to start as many for a roll. */
+  replicaCount(repository: string, name: string): number {
+    return this.#pools.get(functionKey(repository, name))?.replicas.filter((r) => r.state !== "draining").length ?? 0;
+  }
+
+  /**
+   * Swaps a live function's replicas for freshly started ones of the same
+   * deployment (a secret changed): new requests go to them at once, requests
+   * waiting move over, and the old replicas finish theirs and are removed.
+   */
+  replace(target: FunctionTarget, replicas: Replica[]): void {
+    const key = functionKey(target.repository, target.name);
+    const existing = this.#pools.get(key);
+    this.#pools.delete(key);
+    const pool = this.#poolFor(target);
+    for (const replica of replicas) pool.add(replica);
+    if (existing) this.#retire(existing, pool);
   }
 
   /**

@@ -62,8 +62,10 @@ const clip = (text: string | null | undefined, max: number) => (text == null ? n
 export type CronRunStore = ReturnType<typeof createCronRunStore>;
 
 /** The cron_runs table of `db`; `now` is the clock, in milliseconds. */
-export function createCronRunStore(db: Database.Database, options: { now: () => number }) {
+export function createCronRunStore(db: Database.Database, options: { now: () => number; mask?: (text: string) => string }) {
   const { now } = options;
+  // A run that prints its secret keeps *** in its record instead.
+  const mask = options.mask ?? ((text: string) => text);
 
   function getRun(id: string): CronRun | undefined {
     const row = db.prepare(`SELECT * FROM cron_runs WHERE id = ?`).get(id);
@@ -109,16 +111,17 @@ export function createCronRunStore(db: Database.Database, options: { now: () => 
       id: string,
       result: { state: Exclude<CronRunState, "running" | "skipped">; exitCode: number | null; durationMs: number | null; output: string; outputTruncated?: boolean; error?: string | null; at?: number },
     ): void {
-      const tooLong = result.output.length > MAX_RUN_OUTPUT_CHARS;
+      const output = mask(result.output);
+      const tooLong = output.length > MAX_RUN_OUTPUT_CHARS;
       db.prepare(
         `UPDATE cron_runs SET state = ?, exit_code = ?, duration_ms = ?, output = ?, output_truncated = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running'`,
       ).run(
         result.state,
         result.exitCode,
         result.durationMs === null ? null : Math.round(result.durationMs),
-        tooLong ? result.output.slice(-MAX_RUN_OUTPUT_CHARS) : result.output,
+        tooLong ? output.slice(-MAX_RUN_OUTPUT_CHARS) : output,
         tooLong || result.outputTruncated ? 1 : 0,
-        clip(result.error, MAX_RUN_ERROR_CHARS),
+        clip(result.error === undefined || result.error === null ? result.error : mask(result.error), MAX_RUN_ERROR_CHARS),
         result.at ?? now(),
         id,
       );

@@ -77,8 +77,10 @@ const toDeployment = (row: unknown) => parseRow(DeploymentRow, row, "a deploymen
 export type DeploymentStore = ReturnType<typeof createDeploymentStore>;
 
 /** The deployments and deployment_logs tables of `db`; `now` is the clock, in milliseconds. */
-export function createDeploymentStore(db: Database.Database, options: { now: () => number }) {
+export function createDeploymentStore(db: Database.Database, options: { now: () => number; mask?: (text: string) => string }) {
   const { now } = options;
+  // Known secret values never reach the log or a description, whoever quotes them.
+  const mask = options.mask ?? ((text: string) => text);
   const insertLog = db.prepare(
     `INSERT INTO deployment_logs (deployment_id, seq, at, line, private)
      SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM deployment_logs WHERE deployment_id = ?
@@ -131,7 +133,7 @@ export function createDeploymentStore(db: Database.Database, options: { now: () 
         const value = patch[key as keyof typeof patch];
         if (value === undefined) continue;
         sets.push(`${column} = @${key}`);
-        values[key] = typeof value === "object" && value !== null ? JSON.stringify(value) : value;
+        values[key] = typeof value === "object" && value !== null ? JSON.stringify(value) : key === "description" && typeof value === "string" ? mask(value) : value;
       }
       if (patch.state === "building") sets.push(`started_at = COALESCE(started_at, @at)`);
       if (patch.state && finalStates.has(patch.state)) sets.push(`finished_at = @at`);
@@ -160,7 +162,7 @@ export function createDeploymentStore(db: Database.Database, options: { now: () 
      * deployment is public.
      */
     appendLog(id: string, line: string, options: { private?: boolean } = {}): number {
-      const { seq } = parseRow(SeqRow, insertLog.get(id, now(), line, options.private ? 1 : 0, id), "a deployment log line number");
+      const { seq } = parseRow(SeqRow, insertLog.get(id, now(), mask(line), options.private ? 1 : 0, id), "a deployment log line number");
       if (seq > MAX_LOG_LINES) trimLog.run(id, seq - MAX_LOG_LINES);
       return seq;
     },

@@ -37,7 +37,9 @@ export interface NewOutputLine {
 export type FunctionOutputStore = ReturnType<typeof createFunctionOutputStore>;
 
 /** The function_output table of `db`. */
-export function createFunctionOutputStore(db: Database.Database) {
+export function createFunctionOutputStore(db: Database.Database, options: { mask?: (text: string) => string } = {}) {
+  // A function that prints its secret keeps *** in its output instead.
+  const mask = options.mask ?? ((text: string) => text);
   const insert = db.prepare(`INSERT INTO function_output (repository, function, replica, stream, at, line) VALUES (?, ?, ?, ?, ?, ?)`);
   const trim = db.prepare(
     `DELETE FROM function_output WHERE repository = @repository AND function = @function AND seq <= (
@@ -47,7 +49,9 @@ export function createFunctionOutputStore(db: Database.Database) {
   const appendAll = db.transaction((lines: NewOutputLine[]) => {
     const functions = new Map<string, { repository: string; function: string }>();
     for (const l of lines) {
-      const line = l.line.length > MAX_OUTPUT_LINE_CHARS ? `${l.line.slice(0, MAX_OUTPUT_LINE_CHARS - 1)}…` : l.line;
+      // Masked before it is cut: a value cut in two would not be found.
+      const full = mask(l.line);
+      const line = full.length > MAX_OUTPUT_LINE_CHARS ? `${full.slice(0, MAX_OUTPUT_LINE_CHARS - 1)}…` : full;
       insert.run(l.repository, l.function, l.replica, l.stream, Math.round(l.at), line);
       functions.set(`${l.repository}/${l.function}`.toLowerCase(), { repository: l.repository, function: l.function });
     }

@@ -92,6 +92,15 @@ export const MIGRATIONS: readonly string[] = [
      line TEXT NOT NULL
    );
    CREATE INDEX function_output_by_function ON function_output (repository, function, seq);`,
+  // Secrets, each value sealed with AES-256-GCM (secrets-store.ts): a copy of the file without the key reveals none.
+  `CREATE TABLE secrets (
+     repository TEXT NOT NULL COLLATE NOCASE,
+     environment TEXT NOT NULL,
+     name TEXT NOT NULL,
+     sealed TEXT NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (repository, environment, name)
+   );`,
 ];
 
 /**

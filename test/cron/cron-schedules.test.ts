@@ -1,4 +1,5 @@
 import Docker from "dockerode";
+import { TEST_SECRET_KEYS } from "../support/temp-store.js";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CronScheduler, cronSettings } from "../../src/cron/cron-scheduler.js";
@@ -27,7 +28,7 @@ function deploy(id: string, functions: Array<{ name: string; type?: "http" | "cr
 }
 
 beforeEach(() => {
-  store = createStore(":memory:");
+  store = createStore(":memory:", { secrets: TEST_SECRET_KEYS });
   const docker = new Docker();
   // Nothing runs, so no network is made.
   scheduler = new CronScheduler({ instance: "cron-schedules-test", store, docker, networks: testNetworks(docker, "cron-schedules-test"), log: pino({ level: "silent" }) });

@@ -62,3 +62,28 @@ describe("StoredSpecSchema", () => {
     ]);
   });
 });
+
+describe("secrets:", () => {
+  const source: ManifestSource = { has: (path) => path === "package.json" };
+  const problem = async (functionYaml: string) =>
+    readManifest(`runtime: node\nfunctions:\n  - name: API\n    type: http\n${functionYaml}`, source).then(
+      () => "accepted",
+      (error: Error) => error.message,
+    );
+
+  it("is optional, empty in specs stored before it existed, and kept in a spec", async () => {
+    const { manifest } = await readManifest("runtime: node\nfunctions:\n  - name: API\n    type: http\n    secrets: [STRIPE_KEY, DB_URL]\n  - name: Other\n    type: http\n", source);
+    expect(manifest.functions.map((fn) => fn.secrets)).toEqual([["STRIPE_KEY", "DB_URL"], []]);
+    const { secrets: _secrets, ...older } = storedSpec(manifest.functions[0]!, manifest);
+    expect(parse(StoredSpecSchema, older).secrets).toEqual([]);
+  });
+
+  it("refuses bad and reserved names, twice the same name, a name of env and more than 100, saying why", async () => {
+    expect(await problem("    secrets: [lower]\n")).toMatch(/secrets\[0\] is not a secret name: use A-Z.*got "lower"/);
+    expect(await problem("    secrets: [PORT, HOME, PATH, ESERVELESS_X]\n")).toMatch(/secrets\[0\] is reserved.*secrets\[1\] is reserved.*secrets\[2\] is reserved.*secrets\[3\] is reserved: ESERVELESS_/s);
+    expect(await problem("    secrets: [A, A]\n")).toMatch(/secrets\[1\] lists A twice/);
+    expect(await problem("    env: { DB_URL: x }\n    secrets: [DB_URL]\n")).toMatch(/secrets lists DB_URL, which is also a key of env/);
+    expect(await problem(`    secrets: [${Array.from({ length: 101 }, (_, i) => `S${i}`).join(", ")}]\n`)).toMatch(/at most 100 secrets, got 101/);
+    expect(await problem("    secrets: STRIPE_KEY\n")).toMatch(/must be a list of secret names/);
+  });
+});

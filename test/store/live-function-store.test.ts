@@ -101,7 +101,7 @@ describe("live functions", () => {
       deploymentId: "dep0",
       commit: SHA_A,
       image: "img:0",
-      spec: { type: "http", name: "hello", memory: 128 * MIB, env: {}, meta: { target: "world" }, concurrency: 10, minReplicas: 0, maxReplicas: 5, idleTimeout: 300, timeout: 30, handler: "fetch", entry: "functions.js", runtime: "node" },
+      spec: { type: "http", name: "hello", memory: 128 * MIB, env: {}, meta: { target: "world" }, secrets: [], concurrency: 10, minReplicas: 0, maxReplicas: 5, idleTimeout: 300, timeout: 30, handler: "fetch", entry: "functions.js", runtime: "node" },
     });
     expect(temp.store.liveFunction("octo/old", "nightly")?.spec).toEqual({
       type: "cron",
@@ -109,6 +109,7 @@ describe("live functions", () => {
       memory: 256 * MIB,
       env: { STYLE: "plain" },
       meta: {},
+      secrets: [],
       concurrency: 10,
       minReplicas: 0,
       maxReplicas: 5,
@@ -138,6 +139,7 @@ describe("live functions", () => {
       memory: 256 * MIB,
       env: {},
       meta: {},
+      secrets: [],
       concurrency: 10,
       minReplicas: 0,
       maxReplicas: 5,

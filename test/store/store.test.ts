@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createStore, type Store } from "../../src/store/store.js";
-import { manualClock, type ManualClock } from "../support/temp-store.js";
+import { manualClock, TEST_SECRET_KEYS, type ManualClock } from "../support/temp-store.js";
 
 const SHA_A = "a".repeat(40);
 
@@ -17,7 +17,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "eserveless-store-"));
   path = join(dir, "eserveless.db");
   clock = manualClock();
-  store = createStore(path, { now: clock.now });
+  store = createStore(path, { now: clock.now, secrets: TEST_SECRET_KEYS });
 });
 
 afterEach(() => {
@@ -32,7 +32,7 @@ afterEach(() => {
 /** Closes the store and opens the same file again, as a restart does. */
 function reopen(): Store {
   store.close();
-  store = createStore(path, { now: clock.now });
+  store = createStore(path, { now: clock.now, secrets: TEST_SECRET_KEYS });
   return store;
 }
 

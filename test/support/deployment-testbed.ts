@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { TEST_SECRET_KEYS } from "./temp-store.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -20,7 +21,7 @@ export const TEST_PUBLIC_URL = "http://localhost:3000";
  */
 export function deploymentTestbed() {
   const dir = mkdtempSync(join(tmpdir(), "eserveless-steps-"));
-  const store = createStore(join(dir, "eserveless.db"));
+  const store = createStore(join(dir, "eserveless.db"), { secrets: TEST_SECRET_KEYS });
   afterAll(() => {
     store.close();
     rmSync(dir, { recursive: true, force: true });

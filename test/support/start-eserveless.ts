@@ -18,7 +18,7 @@ export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
  * as an unreachable one for tests that need no engine).
  */
 export async function startEserveless(
-  options: { emulator?: GitHubEmulator; env?: Record<string, string> | ((url: string) => Record<string, string>); docker?: Docker } = {},
+  options: { emulator?: GitHubEmulator; env?: Record<string, string> | ((url: string) => Record<string, string>); docker?: Docker; /** Where its log goes (stdout when absent). */ logTo?: NodeJS.WritableStream } = {},
 ) {
   // Listen first so PUBLIC_URL (and whatever `env` derives from the URL) names the real port.
   const server = createServer();
@@ -29,6 +29,7 @@ export async function startEserveless(
   const docker = options.docker ?? new Docker();
   const wired = await wireApp({
     docker,
+    logTo: options.logTo,
     env: {
       PUBLIC_URL: url,
       ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN,

@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { afterEach, beforeEach } from "vitest";
 import { openDatabase } from "../../src/store/open-database.js";
 
+/** A secrets key for stores that tests open (and reopen) with createStore. */
+export const TEST_SECRET_KEYS = { key: Buffer.alloc(32, 7) };
+
 /** A clock the test moves by hand (`clock.at += 1000`). */
 export interface ManualClock {
   at: number;

@@ -29,7 +29,7 @@ type CommitStatus = ReturnType<GitHubEmulator["statuses"]>[number];
  * beforeAll, so later hooks see both), stopped after them.
  */
 export function useEserveless(
-  options: { repositories?: Array<Parameters<GitHubEmulator["addRepository"]>[0]>; env?: Record<string, string> } = {},
+  options: { repositories?: Array<Parameters<GitHubEmulator["addRepository"]>[0]>; env?: Record<string, string>; logTo?: NodeJS.WritableStream } = {},
 ): EserveslessStack {
   let emulator: GitHubEmulator | undefined;
   let server: TestEserveless | undefined;
@@ -41,7 +41,7 @@ export function useEserveless(
   beforeAll(async () => {
     emulator = await startGitHubEmulator();
     for (const repository of options.repositories ?? []) emulator.addRepository(repository);
-    server = await startEserveless({ emulator, env: options.env });
+    server = await startEserveless({ emulator, env: options.env, logTo: options.logTo });
   });
 
   afterAll(async () => {
@@ -64,7 +64,7 @@ export function useEserveless(
         await whileStopped?.();
       } finally {
         // Started even when a check failed, so afterAll cleans up what the stopped one kept.
-        server = await startEserveless({ emulator: started("the GitHub emulator", emulator), env: { ...options.env, DATA_DIR: dataDir } });
+        server = await startEserveless({ emulator: started("the GitHub emulator", emulator), env: { ...options.env, DATA_DIR: dataDir }, logTo: options.logTo });
       }
     },
     async settled(owner, repo, sha, timeoutMs = 150_000) {

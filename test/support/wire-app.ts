@@ -7,6 +7,7 @@ import { readConfig } from "../../src/config.js";
 import { createEserveless, DATABASE_FILE_NAME } from "../../src/eserveless.js";
 import { nodeFileSystem } from "../../src/node-file-system.js";
 import { prepareDataDir } from "../../src/prepare-data-dir.js";
+import { loadSecretKeys } from "../../src/store/secrets-key.js";
 import { createStore } from "../../src/store/store.js";
 
 /** Test stand-ins for the base images, built by scripts/build-base-images.sh. */
@@ -28,13 +29,14 @@ export function unreachableDocker(): Docker {
  * over a fresh DATA_DIR (made private as main.ts makes it: its SQLite file, its instance id) and the given
  * Docker client. It never listens: tests call `app.request()`.
  */
-export async function wireApp(options: { docker: Docker; env?: Record<string, string>; now?: () => number }) {
+export async function wireApp(options: { docker: Docker; env?: Record<string, string>; now?: () => number; logTo?: NodeJS.WritableStream }) {
   const dataDir = options.env?.DATA_DIR ?? mkdtempSync(join(tmpdir(), "eserveless-test-"));
   const config = readConfig({ DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", ...testImages, ...options.env });
-  const log = pino({ level: config.logLevel });
+  const log = options.logTo ? pino({ level: config.logLevel }, options.logTo) : pino({ level: config.logLevel });
   prepareDataDir(dataDir, log);
   const now = options.now ?? Date.now;
-  const store = createStore(join(dataDir, DATABASE_FILE_NAME), { now });
+  const { keys } = loadSecretKeys({ ...config.secretsKey, dataDir, fs: nodeFileSystem });
+  const store = createStore(join(dataDir, DATABASE_FILE_NAME), { now, secrets: keys });
   const eserveless = await createEserveless(config, { docker: options.docker, log, store, fs: nodeFileSystem, now });
   return {
     ...eserveless,

@@ -22,6 +22,9 @@ import { FunctionOutputPage } from "./function-output-view.js";
 import { DashboardPage, LoginPage, MessagePage, ProjectPage, type FunctionView, type ProjectView } from "./pages.js";
 import type { Sessions } from "./session.js";
 import { clientAddress, SignInLimiter } from "./sign-in-limiter.js";
+import { SecretsSection } from "./secrets-section.js";
+import type { SecretActions } from "../secret-routes.js";
+import { SECRET_ENVIRONMENTS, type SecretEnvironment } from "../../contract/secret.js";
 
 export interface DashboardOptions {
   store: LiveFunctionStore & DeploymentStore & CronRunStore & FunctionOutputStore;
@@ -31,6 +34,8 @@ export interface DashboardOptions {
   publicUrl: string;
   functionsUrl?: string;
   sessions: Sessions;
+  /** A project's secrets (its Secrets section and forms); the section is left out when absent. */
+  secrets?: SecretActions;
   /** Limits wrong tokens at the sign-in; one of its own when absent. */
   signInLimiter?: SignInLimiter;
   /** ESERVELESS_TRUSTED_PROXIES: the sign-in limits count the client a trusted proxy forwards for, not the proxy. */
@@ -196,7 +201,12 @@ export function dashboardRoutes(options: DashboardOptions) {
       return message(c, 404, "No such project", `Nothing was ever deployed from ${repository}.`, true, { href: "/dashboard", label: "Back to the dashboard" });
     }
     const deployments = store.listDeployments(project.repository, 30);
-    return page(c, (nonce) => <ProjectPage nonce={nonce} project={project} deployments={deployments} />);
+    const secrets = options.secrets?.list(project.repository);
+    return page(c, (nonce) => (
+      <ProjectPage nonce={nonce} project={project} deployments={deployments}>
+        {secrets ? <SecretsSection repository={project.repository} secrets={secrets} /> : null}
+      </ProjectPage>
+    ));
   });
 
   /** An http function's output: a page that follows it, or with `Accept: application/json` the lines after `?after=SEQ`. */
@@ -227,6 +237,33 @@ export function dashboardRoutes(options: DashboardOptions) {
     const run = scheduler.runNow(repositoryOf(c), c.req.param("name"));
     return c.redirect(`/functions/${run.repository}/${encodeURIComponent(run.function)}/runs`, 303);
   });
+
+  const secretActions = options.secrets;
+  if (secretActions) {
+    const notSaved = errorPage((c) => ({
+      title: "Not saved",
+      back: { href: `/dashboard/projects/${repositoryOf(c)}`, label: `Back to ${repositoryOf(c)}` },
+      signedIn: true,
+      html: "always",
+    }));
+    const environmentOf = (value: unknown): SecretEnvironment => ((SECRET_ENVIRONMENTS as readonly unknown[]).includes(value) ? (value as SecretEnvironment) : "production");
+    // A value of 64 KiB, form-encoded, is at most three times as long.
+    const formLimit = bodyLimit({ maxSize: 256 * 1024, onError: (c) => message(c, 413, "Too large", "A secret's value is at most 64 KiB.", true) });
+    app.post("/dashboard/projects/:owner/:repo/secrets", formLimit, ...sameOrigin, signedIn, notSaved, async (c) => {
+      const form = await c.req.parseBody();
+      const repository = secretActions.repositoryOf(c.req.param("owner"), c.req.param("repo"));
+      const value = typeof form.value === "string" ? form.value.replace(/\r\n/g, "\n") : "";
+      const { roll } = await secretActions.set(repository, typeof form.name === "string" ? form.name.trim() : "", { value, environment: environmentOf(form.environment) }, true);
+      if (roll.state === "failed") return message(c, 502, "Saved, not live", `The secret is stored, but ${roll.error ?? "the new containers did not start"}.`, true, { href: projectPath(repository), label: `Back to ${repository}` });
+      return c.redirect(projectPath(repository), 303);
+    });
+    app.post("/dashboard/projects/:owner/:repo/secrets/:name/delete", ...sameOrigin, signedIn, notSaved, async (c) => {
+      const form = await c.req.parseBody();
+      const repository = secretActions.repositoryOf(c.req.param("owner"), c.req.param("repo"));
+      await secretActions.delete(repository, c.req.param("name"), environmentOf(form.environment), form.force === "1", true);
+      return c.redirect(projectPath(repository), 303);
+    });
+  }
 
   return app;
 }

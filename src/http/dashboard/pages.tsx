@@ -1,4 +1,4 @@
-import type { FC } from "hono/jsx";
+import type { Child, FC } from "hono/jsx";
 import type { RunsView } from "../../contract/cron-run.js";
 import type { CronRun } from "../../store/cron-run-store.js";
 import type { Deployment } from "../../store/deployment-store.js";
@@ -220,7 +220,7 @@ export const DashboardPage: FC<{ nonce: string; projects: ProjectView[]; deploym
   </Page>
 );
 
-export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments: Deployment[] }> = ({ nonce, project, deployments }) => {
+export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments: Deployment[]; /** Sections shown before the deployments (Secrets). */ children?: Child }> = ({ nonce, project, deployments, children }) => {
   const http = project.functions.filter((fn) => fn.type === "http");
   const cron = project.functions.filter((fn) => fn.type === "cron");
   return (
@@ -301,6 +301,7 @@ export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments:
           </Table>
         </section>
       ) : null}
+      {children}
       <section aria-labelledby="deployments-heading">
         <h2 id="deployments-heading">Deployments</h2>
         {deployments.length === 0 ? <p class="muted">None.</p> : <DeploymentsTable deployments={deployments} showProject={false} caption={`Deployments of ${project.repository}`} />}

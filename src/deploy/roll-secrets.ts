@@ -1,0 +1,89 @@
+import type { Logger } from "pino";
+import type { SecretRoll } from "../contract/secret.js";
+import type { ContainerPool } from "../run/container-pool.js";
+import type { Replica } from "../run/function-pool.js";
+import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
+import { functionTarget } from "./function-target.js";
+
+/** How often a roll starts again when a deployment went live while its containers started. */
+const MAX_ATTEMPTS = 3;
+
+/** Rolls the live containers of the functions that declare a secret when its value changes. */
+export type SecretRoller = ReturnType<typeof createSecretRoller>;
+
+/**
+ * After a secret changed: for each live http function that declares it, as
+ * many new containers as serve now (at least minReplicas) are started with
+ * the new value and ready on HTTP before the switch; then requests go to
+ * them and the old ones drain (ContainerPool.replace). Nothing is rebuilt.
+ * Cron functions read the value at each run. Rolls of one repository run one
+ * after another, so the last change wins.
+ */
+export function createSecretRoller(parts: { store: Pick<LiveFunctionStore, "liveFunction" | "liveFunctions">; pool: Pick<ContainerPool, "start" | "discard" | "replace" | "replicaCount">; log: Logger }) {
+  const { store, pool } = parts;
+  const chains = new Map<string, Promise<unknown>>();
+  const generations = new Map<string, number>();
+
+  /** The live functions of `repository` that declare one of `names`, by name. */
+  const declaring = (repository: string, names: readonly string[]): LiveFunction[] =>
+    store.liveFunctions(repository).filter((fn) => fn.spec.secrets.some((name) => names.includes(name)));
+
+  async function rollFunction(repository: string, name: string, names: readonly string[]): Promise<void> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const fn = store.liveFunction(repository, name);
+      if (!fn || fn.type !== "http" || !fn.spec.secrets.some((secret) => names.includes(secret))) return;
+      const target = functionTarget(fn);
+      const count = Math.min(Math.max(pool.replicaCount(fn.repository, fn.name), fn.spec.minReplicas), fn.spec.maxReplicas);
+      const started = await Promise.allSettled(Array.from({ length: count }, () => pool.start(target)));
+      const replicas = started.filter((s): s is PromiseFulfilledResult<Replica> => s.status === "fulfilled").map((s) => s.value);
+      const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      if (failed) {
+        await pool.discard(replicas);
+        throw new Error(`${fn.name} could not start with the new value: ${(failed.reason as Error).message}`);
+      }
+      // A deployment that went live meanwhile started its containers before: roll its own instead.
+      if (store.liveFunction(repository, name) !== fn) {
+        await pool.discard(replicas);
+        continue;
+      }
+      pool.replace(target, replicas);
+      parts.log.info({ repository: fn.repository, function: fn.name, containers: count }, "secrets rolled: new containers serve");
+      return;
+    }
+  }
+
+  return {
+    /** The live functions of `repository` that declare `name`. */
+    functionsDeclaring: (repository: string, name: string) => declaring(repository, [name]).map((fn) => fn.name),
+
+    /** Counts the changes of a repository's secrets, for a deployment to tell whether one happened while it started. */
+    generation: (repository: string) => generations.get(repository.toLowerCase()) ?? 0,
+
+    /**
+     * Rolls the functions of `repository` declaring one of `names` (every
+     * secret when absent); resolves once new containers serve, with what happened.
+     */
+    roll(repository: string, names?: readonly string[]): Promise<SecretRoll> {
+      const key = repository.toLowerCase();
+      generations.set(key, (generations.get(key) ?? 0) + 1);
+      const run = async (): Promise<SecretRoll> => {
+        const wanted = names ?? [...new Set(store.liveFunctions(repository).flatMap((fn) => fn.spec.secrets))];
+        const functions = declaring(repository, wanted).map((fn) => fn.name);
+        if (functions.length === 0) return { state: "none", functions };
+        try {
+          for (const name of functions) await rollFunction(repository, name, wanted);
+          return { state: "live", functions };
+        } catch (error) {
+          parts.log.warn({ err: error, repository }, "secrets roll failed; the previous containers still serve");
+          return { state: "failed", functions, error: `${(error as Error).message}; the previous containers still serve` };
+        }
+      };
+      const result = (chains.get(key) ?? Promise.resolve()).then(run, run);
+      chains.set(key, result);
+      void result.finally(() => {
+        if (chains.get(key) === result) chains.delete(key);
+      });
+      return result;
+    },
+  };
+}
