@@ -95,8 +95,8 @@ const secretsKey = v.pipe(
     return key;
   }),
 );
-/** Variables whose value is never echoed in a problem. */
-const UNQUOTED = new Set(["ESERVELESS_SECRETS_KEY", "ESERVELESS_SECRETS_KEY_PREVIOUS"]);
+/** Credentials: a refusal names the variable and never echoes its value into the log. */
+const UNQUOTED = new Set(["ESERVELESS_SECRETS_KEY", "ESERVELESS_SECRETS_KEY_PREVIOUS", "ESERVELESS_ADMIN_TOKEN", "WEBHOOK_SECRET", "PRIVATE_KEY"]);
 
 const optionalText = v.optional(v.pipe(v.string(), v.trim(), v.transform((s) => (s === "" ? undefined : s))));
 

@@ -226,7 +226,6 @@ describe("readConfig", () => {
       PUBLIC_URL: "fn.example.com",
       GITHUB_API_URL: "ftp://ghe.example.com",
       APP_ID: "my-app",
-      ESERVELESS_ADMIN_TOKEN: "short",
       ESERVELESS_MAX_SOURCE_BYTES: "0",
       ESERVELESS_MAX_SOURCE_FILES: "many",
       ESERVELESS_MAX_TARBALL_BYTES: "100MiB",
@@ -243,6 +242,13 @@ describe("readConfig", () => {
       expect([`(got ${JSON.stringify(value)})`, `(got ${value})`].some((end) => problem!.endsWith(end)), problem).toBe(true);
       expect(error.message).toContain(`  - ${problem}`);
     }
+  });
+
+  it("never echoes a credential it refuses: the admin token, the webhook secret, the private key", () => {
+    const token = "short-Tk9";
+    const error = configError(() => readConfig({ ESERVELESS_ADMIN_TOKEN: token }));
+    expect(error.problems).toEqual([expect.stringMatching(/^ESERVELESS_ADMIN_TOKEN: must be at least 16 characters.*\(its value is not shown\)$/)]);
+    expect(error.message).not.toContain(token);
     expect(error.name).toBe("ConfigError");
     expect(error.message.split("\n")[0]).toBe("Invalid configuration:");
   });
