@@ -42,7 +42,7 @@ export function createSecretRoller(parts: { store: Pick<LiveFunctionStore, "live
         throw new Error(`${fn.name} could not start with the new value: ${(failed.reason as Error).message}`);
       }
       // A deployment that went live meanwhile started its containers before: roll its own instead.
-      if (store.liveFunction(repository, name) !== fn) {
+      if (store.liveFunction(repository, name)?.deploymentId !== fn.deploymentId) {
         await pool.discard(replicas);
         continue;
       }

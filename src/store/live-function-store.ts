@@ -91,7 +91,6 @@ export function createLiveFunctionStore(db: Database.Database) {
       return fn;
     },
 
-    /** The live functions of one repository (whatever its case) or of all, by repository and name. */
     /** Takes every live function of a repository away (`eserveless rm`); returns their names. */
     removeLiveFunctions(repository: string): string[] {
       liveCache.clear();
@@ -99,6 +98,7 @@ export function createLiveFunctionStore(db: Database.Database) {
       return rows.map((row) => row.name).sort();
     },
 
+    /** The live functions of one repository (whatever its case) or of all, by repository and name. */
     liveFunctions(repository?: string): LiveFunction[] {
       const rows = repository
         ? db.prepare(`SELECT * FROM functions WHERE repository = ? ORDER BY name`).all(repository)
