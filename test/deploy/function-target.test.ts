@@ -24,6 +24,7 @@ describe("functionTarget", () => {
       memoryBytes: 256 * MIB,
       scaling: { concurrency: 10, minReplicas: 0, maxReplicas: 5, idleTimeoutMs: 300_000 },
       env: { ESERVELESS_ENTRY: "functions.js", ESERVELESS_HANDLER: "auto" },
+      secrets: [],
     });
   });
 
