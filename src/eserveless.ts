@@ -141,6 +141,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     github: getGitHub,
     sourceLimits: config.sourceLimits,
     manifestLimits: config.manifestLimits,
+    keepReleases: config.keepReleases,
     log,
     onLive: (repository) => scheduler.sync(repository),
   });

@@ -5,6 +5,7 @@ import { deployCommand } from "./commands/deploy.js";
 import { invokeCommand } from "./commands/invoke.js";
 import { newCommand } from "./commands/new.js";
 import { rmCommand } from "./commands/rm.js";
+import { rollbackCommand } from "./commands/rollback.js";
 import { runCommand } from "./commands/run.js";
 import { logsCommand, lsCommand, statusCommand } from "./commands/inspect.js";
 import type { CommandContext } from "./context.js";
@@ -43,6 +44,7 @@ const runners: Record<Exclude<CommandName, "help">, (ctx: CommandContext) => Pro
   new: newCommand,
   login: loginCommand,
   rm: rmCommand,
+  rollback: rollbackCommand,
 };
 
 /** Runs one command line; resolves to the exit code (0 done, 1 failed, 2 usage error, 130 interrupted). */

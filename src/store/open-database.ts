@@ -92,6 +92,8 @@ export const MIGRATIONS: readonly string[] = [
      line TEXT NOT NULL
    );
    CREATE INDEX function_output_by_function ON function_output (repository, function, seq);`,
+  // What a live deployment's functions ran with, so a rollback restarts its kept image without its source.
+  `ALTER TABLE deployments ADD COLUMN specs TEXT;`,
 ];
 
 /**
