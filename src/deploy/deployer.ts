@@ -6,7 +6,7 @@ import { EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
-import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
+import { PRODUCTION, type Deployment, type DeploymentStore } from "../store/deployment-store.js";
 import { liveFunctionOf, type LiveFunction, type LiveFunctionStore } from "../store/live-function-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 import { deploymentUrl, LOCAL_OWNER } from "../urls.js";
@@ -22,6 +22,7 @@ import type { ManifestLimits } from "../manifest/manifest-limits.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
 import { DEFAULT_KEEP_RELEASES, pruneOldReleases } from "./prune-old-releases.js";
 import { keptRelease } from "./kept-release.js";
+import { deploymentMirror } from "./deployment-mirror.js";
 import { rollbackTarget } from "./rollback-target.js";
 import { readProjectManifest } from "./read-project-manifest.js";
 import { reportSuccess } from "./report-success.js";
@@ -98,8 +99,10 @@ export function createDeployer(options: DeployerOptions) {
     const deployment = createDeploymentContext(job, signal, { store, log: rootLog, status: statusesOf(job), publicUrl });
     // Started replicas that are not live yet: removed if the deployment ends any other way.
     let started: StartedFunction[] = [];
+    const mirror = deploymentMirror(job, { github: options.github, urls: options, logUrl: deployment.pageUrl, say: deployment.say, log: deployment.log, environment: PRODUCTION });
     try {
       deployment.record({ state: "building" });
+      await mirror.start();
       const kept = job.rollback ? await keptRelease(deployment, { docker, store }, job.rollback) : undefined;
       let image: string;
       let live: LiveFunction[];
@@ -131,9 +134,11 @@ export function createDeployer(options: DeployerOptions) {
       await pruneOldReleases(deployment, { docker, instance, store, keep: options.keepReleases ?? DEFAULT_KEEP_RELEASES }, image);
     } catch (error) {
       await pool.discard(started.flatMap((f) => f.replicas));
-      if (signal.aborted && signal.reason instanceof Superseded) return supersede(job, signal.reason.by, deployment.log);
-      if (signal.aborted && signal.reason instanceof ShuttingDown) return interrupted(deployment);
-      return fail(deployment, error);
+      if (signal.aborted && signal.reason instanceof Superseded) return await supersede(job, signal.reason.by, deployment.log);
+      if (signal.aborted && signal.reason instanceof ShuttingDown) return await interrupted(deployment);
+      return await fail(deployment, error);
+    } finally {
+      await mirror.end(store.getDeployment(job.deploymentId));
     }
   }
 

@@ -128,4 +128,20 @@ describe("instant rollback", () => {
     await stack.server.deployer.idle();
     expect(await liveVersion()).toBe("v3");
   });
+
+  it("mirrors every deployment, rollbacks included, as a GitHub deployment to production, and never meets GitHub's 409", async () => {
+    const ours = stack.server.store.listDeployments(`${OWNER}/${REPO}`, 50);
+    const theirs = stack.emulator.deployments(OWNER, REPO);
+    expect(theirs).toHaveLength(ours.length);
+    for (const mirrored of theirs) {
+      const deployment = ours.find((d) => mirrored.statuses[0]?.log_url === `${stack.server.url}/deployments/${d.id}`)!;
+      expect(deployment, JSON.stringify(mirrored)).toBeDefined();
+      expect(mirrored).toMatchObject({ sha: deployment.commit, environment: "production", required_contexts: [], auto_merge: false, production_environment: true });
+      expect(mirrored.statuses.map((s) => s.state)).toEqual(["in_progress", "success"]);
+      // One http function: the environment's URL is the function's.
+      expect(mirrored.statuses[1]).toMatchObject({ environment_url: `${stack.server.url}/fn/${OWNER}/${REPO}/API`, log_url: `${stack.server.url}/deployments/${deployment.id}` });
+    }
+    expect(ours.filter((d) => d.trigger === "rollback").length).toBeGreaterThan(0);
+    expect(stack.emulator.answers.filter((a) => a.status === 409)).toEqual([]);
+  });
 });
