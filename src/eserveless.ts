@@ -142,6 +142,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     sourceLimits: config.sourceLimits,
     manifestLimits: config.manifestLimits,
     keepReleases: config.keepReleases,
+    checks: config.checks,
     log,
     onLive: (repository) => scheduler.sync(repository),
   });

@@ -23,6 +23,7 @@ import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
 import { DEFAULT_KEEP_RELEASES, pruneOldReleases } from "./prune-old-releases.js";
 import { keptRelease } from "./kept-release.js";
 import { deploymentMirror } from "./deployment-mirror.js";
+import { DEFAULT_CHECKS_WAIT, waitForChecks, type ChecksWait } from "./wait-for-checks.js";
 import { rollbackTarget } from "./rollback-target.js";
 import { readProjectManifest } from "./read-project-manifest.js";
 import { reportSuccess } from "./report-success.js";
@@ -66,6 +67,8 @@ export interface DeployerOptions {
   log: Logger;
   /** ESERVELESS_KEEP_RELEASES: how many of a repository's latest releases keep their image for a rollback. */
   keepReleases?: number;
+  /** How a `waitForChecks` deployment waits (ESERVELESS_CHECKS_GRACE, ESERVELESS_CHECKS_TIMEOUT). */
+  checks?: ChecksWait;
   /** Called after a repository's functions switched to a new deployment (cron schedules follow it). */
   onLive?: (repository: string) => void;
 }
@@ -114,6 +117,9 @@ export function createDeployer(options: DeployerOptions) {
         const source = await fetchSource(deployment, options.github, options.sourceLimits);
         const manifest = await readProjectManifest(deployment, source, options.manifestLimits);
         if (!manifest) return skip(deployment, source.size);
+        if (manifest.waitForChecks !== false && job.trigger !== "rollback") {
+          await waitForChecks(deployment, options.github, manifest.waitForChecks, options.checks ?? DEFAULT_CHECKS_WAIT);
+        }
         await deployment.status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, deployment.pageUrl);
         image = await buildFunctionImage(deployment, options, source, manifest);
         live = liveFunctions(job, manifest, image);
