@@ -105,7 +105,7 @@ export function createDeployer(options: DeployerOptions) {
     const mirror = deploymentMirror(job, { github: options.github, urls: options, logUrl: deployment.pageUrl, say: deployment.say, log: deployment.log, environment: PRODUCTION });
     try {
       deployment.record({ state: "building" });
-      await mirror.start();
+      mirror.start();
       const kept = job.rollback ? await keptRelease(deployment, { docker, store }, job.rollback) : undefined;
       let image: string;
       let live: LiveFunction[];

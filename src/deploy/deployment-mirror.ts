@@ -11,8 +11,8 @@ const GITHUB_STATE: Record<string, DeploymentStatusState> = { success: "success"
 
 /** One deployment's mirror on GitHub's Deployments API: created as it starts, ended with it. */
 export interface DeploymentMirror {
-  /** Creates the GitHub deployment, `in_progress`. */
-  start(): Promise<void>;
+  /** Creates the GitHub deployment, `in_progress`, in the background: the deployment does not wait for GitHub. */
+  start(): void;
   /** Posts its final status, from the deployment as recorded. */
   end(deployment: Deployment | undefined): Promise<void>;
 }
@@ -31,6 +31,7 @@ export function deploymentMirror(
   const [owner, repo] = job.repository.split("/") as [string, string];
   const octokit = () => (job.source.kind === "github" ? options.github()?.installation(job.source.installationId) : undefined);
   let id: number | undefined;
+  let starting: Promise<void> = Promise.resolve();
 
   const refused = (error: unknown, what: string) => {
     if (error instanceof RequestError && error.status === 403) {
@@ -45,17 +46,21 @@ export function deploymentMirror(
   };
 
   return {
-    async start() {
+    start() {
       const client = octokit();
       if (!client) return;
-      try {
-        id = await createGitHubDeployment(client, { owner, repo, sha: job.commit, environment: options.environment, description: `eserveless ${job.trigger}` });
-        await postDeploymentStatus(client, { owner, repo, deploymentId: id, state: "in_progress", description: "Deploying…", logUrl: options.logUrl });
-      } catch (error) {
-        refused(error, "the GitHub deployment");
-      }
+      starting = (async () => {
+        try {
+          id = await createGitHubDeployment(client, { owner, repo, sha: job.commit, environment: options.environment, description: `eserveless ${job.trigger}` });
+          await postDeploymentStatus(client, { owner, repo, deploymentId: id, state: "in_progress", description: "Deploying…", logUrl: options.logUrl });
+        } catch (error) {
+          refused(error, "the GitHub deployment");
+        }
+      })();
     },
     async end(deployment) {
+      // After in_progress, whatever GitHub took to answer it.
+      await starting;
       const client = octokit();
       if (!client || id === undefined || !deployment) return;
       const state = GITHUB_STATE[deployment.state] ?? "error";

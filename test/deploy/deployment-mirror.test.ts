@@ -32,7 +32,7 @@ describe("deploymentMirror", () => {
     const { installationId } = emulator.addRepository({ owner: "octo", name: "many" });
     const sha = emulator.commit("octo", "many", { files: { "README.md": "x" } });
     const { mirror, lines } = mirrorOf("octo", "many", installationId, sha);
-    await mirror.start();
+    mirror.start();
     await mirror.end(deployment("success", [{ name: "a", type: "http", url: "http://f/a" }, { name: "b", type: "http", url: "http://f/b" }]));
     expect(emulator.deployments("octo", "many")[0]?.statuses.map((s) => [s.state, s.environment_url])).toEqual([
       ["in_progress", ""],
@@ -45,7 +45,7 @@ describe("deploymentMirror", () => {
     const { installationId } = emulator.addRepository({ owner: "legacy", name: "app", permissions: { contents: "read", metadata: "read", statuses: "write" } });
     const sha = emulator.commit("legacy", "app", { files: { "README.md": "x" } });
     const { mirror, lines, warnings } = mirrorOf("legacy", "app", installationId, sha);
-    await mirror.start();
+    mirror.start();
     await mirror.end(deployment("failure", []));
     expect(emulator.deployments("legacy", "app")).toEqual([]);
     expect(lines.join("\n")).toContain('"deployments: write"');
