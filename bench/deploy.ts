@@ -31,7 +31,7 @@ import { LABEL } from "../src/run/sandbox.js";
 import { SourceTree } from "../src/source/extract-tarball.js";
 import { readFixture } from "../test/support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github-emulator.js";
-import { startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
+import { ADMIN_TOKEN, startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
 import { exec, progress } from "./support/exec.js";
 import { summary } from "./support/summary.js";
 
@@ -50,6 +50,8 @@ const BENCH_LABEL = `${LABEL}.bench`;
 /** The containers eserveless starts for the bench's repository. */
 const BENCH_REPO_LABEL = `${LABEL}.repository=${OWNER}/${REPO}`;
 const GOAL_RATIO = 1.3;
+/** Rollback, from the request to the old version answering, against one container start until it answers HTTP. */
+const ROLLBACK_GOAL_RATIO = 1.2;
 const STATUS_POLL_MS = 20;
 /** The same interval eserveless' readiness probe uses, so neither side waits longer for a ready container. */
 const READY_POLL_MS = 5;
@@ -70,6 +72,8 @@ type Side = "eserveless" | "baseline";
 interface Sample {
   ms: number;
   cache: BuildCache;
+  /** The baseline only: from `docker run` of the built image to its first HTTP answer (one container start). */
+  startMs?: number;
 }
 
 interface BuildCache {
@@ -203,6 +207,29 @@ async function eservelessDeploy(emulator: GitHubEmulator, server: TestEserveless
   return { ms, cache: buildCache(log) };
 }
 
+/**
+ * Rolls back to the previous release through the API and times it until the
+ * function answers that release's `version`; checks that nothing was built.
+ */
+async function eservelessRollback(server: TestEserveless, version: string): Promise<number> {
+  interrupted.signal.throwIfAborted();
+  const url = `${server.url}/fn/${OWNER}/${REPO}/${FUNCTION}/`;
+  const started = performance.now();
+  const response = await fetch(`${server.url}/api/projects/${OWNER}/${REPO}/rollback`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (response.status !== 202) throw new Error(`the rollback answered ${response.status}: ${await response.text()}`);
+  const { deployment } = (await response.json()) as { deployment: { id: string } };
+  const deadline = started + DEPLOY_TIMEOUT_MS;
+  while (((await (await fetch(url)).json()) as { version?: string }).version !== version) {
+    if (performance.now() > deadline) throw new Error(`the rollback did not bring ${version} back within ${DEPLOY_TIMEOUT_MS} ms`);
+    await sleep(STATUS_POLL_MS);
+  }
+  const ms = performance.now() - started;
+  await server.deployer.idle();
+  const log = server.store.deploymentLog(deployment.id).map((l) => l.line);
+  if (log.some((line) => /Building image/.test(line))) throw new Error(`the rollback built an image:\n  ${log.join("\n  ")}`);
+  return ms;
+}
+
 async function expectVersion(url: string, version: string): Promise<void> {
   const body = (await (await fetch(url)).json()) as { version?: string };
   if (body.version !== version) throw new Error(`${url} answered version ${body.version}, expected ${version}`);
@@ -255,6 +282,7 @@ async function baselineDeploy(template: RuntimeTemplate, base: string, version: 
     const build = await exec("docker", ["build", "--build-arg", `BASE_IMAGE=${base}`, "-t", tag, dir], {
       env: { ...process.env, DOCKER_BUILDKIT: "0" },
     });
+    const runStarted = performance.now();
     const id = (await docker("run", "-d", "--label", `${BENCH_LABEL}=baseline`, "-p", "127.0.0.1::8080", ...envArgs, tag)).trim();
     try {
       const mapping = await docker("port", id, "8080/tcp");
@@ -266,10 +294,10 @@ async function baselineDeploy(template: RuntimeTemplate, base: string, version: 
         if (performance.now() > deadline) throw new Error(`the baseline container never answered HTTP:\n${await docker("logs", id).catch(() => "")}`);
         await sleep(READY_POLL_MS);
       }
-      const ms = performance.now() - started;
+      const answeredAt = performance.now();
       const answered = (JSON.parse(body) as { version?: string }).version;
       if (answered !== version) throw new Error(`the baseline container answered version ${answered}, expected ${version}`);
-      return { ms, cache: buildCache(build.split("\n")) };
+      return { ms: answeredAt - started, cache: buildCache(build.split("\n")), startMs: answeredAt - runStarted };
     } finally {
       await docker("rm", "-f", id);
     }
@@ -286,7 +314,7 @@ const formatMs = (values: number[]) => {
   return `${Math.round(median)} (${Math.round(min)}–${Math.round(max)})`;
 };
 
-function printReport(samples: Record<Scenario, Record<Side, Sample[]>>, runs: number, surprises: string[]): void {
+function printReport(samples: Record<Scenario, Record<Side, Sample[]>>, rollbacks: number[], runs: number, surprises: string[]): void {
   const ms = (s: Sample[]) => s.map((x) => x.ms);
   const ratio = (scenario: Scenario) => summary(ms(samples[scenario].eserveless)).median / summary(ms(samples[scenario].baseline)).median;
   const rows = [
@@ -298,6 +326,9 @@ function printReport(samples: Record<Scenario, Record<Side, Sample[]>>, runs: nu
       `${ratio(scenario).toFixed(2)}×`,
     ]),
   ];
+  const starts = [...samples.first.baseline, ...samples.code.baseline].flatMap((sample) => (sample.startMs === undefined ? [] : [sample.startMs]));
+  const rollbackRatio = summary(rollbacks).median / summary(starts).median;
+  rows.push(["rollback vs one container start", formatMs(rollbacks), formatMs(starts), `${rollbackRatio.toFixed(2)}×`]);
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   const line = (row: string[]) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join("   ");
 
@@ -310,6 +341,7 @@ function printReport(samples: Record<Scenario, Record<Side, Sample[]>>, runs: nu
     ...rows.slice(1).map(line),
     "",
     `Goal: code-only redeploy ≤ ${GOAL_RATIO}× baseline: ${ratio("code") <= GOAL_RATIO ? "PASS" : "MISS"} (${ratio("code").toFixed(2)}×)`,
+    `Goal: rollback (request → old version answering) ≤ ${ROLLBACK_GOAL_RATIO}× one docker run → HTTP answer: ${rollbackRatio <= ROLLBACK_GOAL_RATIO ? "PASS" : "MISS"} (${rollbackRatio.toFixed(2)}×)`,
     ...(surprises.length > 0 ? ["", "Warning: some runs did not hit the cache as their scenario intends; their times are suspect:", ...surprises.map((s) => `  - ${s}`)] : []),
     "",
   ];
@@ -354,6 +386,7 @@ async function main(): Promise<void> {
   const nonce = randomBytes(3).toString("hex");
   const samples: Record<Scenario, Record<Side, Sample[]>> = { first: { eserveless: [], baseline: [] }, code: { eserveless: [], baseline: [] } };
   const surprises: string[] = [];
+  const rollbacks: number[] = [];
   const record = (run: number, side: Side, scenario: Scenario, sample: Sample) => {
     samples[scenario][side].push(sample);
     if (scenario === "first" && sample.cache.any) surprises.push(`run ${run} ${side} first push: some steps came from the cache`);
@@ -369,6 +402,9 @@ async function main(): Promise<void> {
       try {
         const first = await eservelessDeploy(emulator, server, `${nonce}-${run}-es-first`);
         const code = await eservelessDeploy(emulator, server, `${nonce}-${run}-es-code`);
+        // Back to the first push's release, whose image is kept: no build, one container start, the switch.
+        rollbacks.push(await eservelessRollback(server, `${nonce}-${run}-es-first`));
+        progress(`run ${run}/${runs}  eserveless  rollback ${Math.round(rollbacks.at(-1)!)} ms`);
         return [first, code];
       } finally {
         await server.stop();
@@ -396,7 +432,7 @@ async function main(): Promise<void> {
     await removeBenchArtifacts();
     await emulator.close();
   }
-  printReport(samples, runs, surprises);
+  printReport(samples, rollbacks, runs, surprises);
 }
 
 main().catch((error: unknown) => {

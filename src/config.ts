@@ -150,6 +150,9 @@ const EnvFields = v.object({
   ESERVELESS_MAX_CPUS: v.optional(cpus("the CPUs each function container may use"), String(sandboxDefaults.nanoCpus / 1e9)),
   ESERVELESS_MAX_CONTAINERS: v.optional(positiveInt("function containers at once, all projects together"), String(defaultContainerBudget.maxContainers)),
   ESERVELESS_MEMORY_BUDGET: v.optional(memorySize("memory all function containers may hold together"), `${defaultContainerBudget.memoryBytes / 1024 ** 2}m`),
+  ESERVELESS_KEEP_RELEASES: v.optional(boundedInt(1, 100, "latest releases of a repository whose images are kept for a rollback"), "5"),
+  ESERVELESS_CHECKS_GRACE: v.optional(boundedInt(0, 3600, "seconds a waitForChecks: true deployment waits for the first check to appear"), "60"),
+  ESERVELESS_CHECKS_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds a waitForChecks deployment waits for its checks to end"), "1800"),
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
   LOG_FORMAT: v.optional(v.picklist(["pretty", "json"], "must be pretty or json (unset: pretty on a terminal, JSON otherwise)")),
 });
@@ -293,6 +296,10 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     containerBudget: { maxContainers: e.ESERVELESS_MAX_CONTAINERS, memoryBytes: e.ESERVELESS_MEMORY_BUDGET },
     /** CPUs each function container may use (its Docker NanoCpus): the manifest has no key for it. */
     functionCpus: e.ESERVELESS_MAX_CPUS,
+    /** How many of a repository's latest releases keep their image, for an instant rollback. */
+    keepReleases: e.ESERVELESS_KEEP_RELEASES,
+    /** How a `waitForChecks` deployment waits for the commit's other checks. */
+    checks: { graceMs: e.ESERVELESS_CHECKS_GRACE * 1000, timeoutMs: e.ESERVELESS_CHECKS_TIMEOUT * 1000 },
     logLevel: e.LOG_LEVEL,
     /** `pretty` or `json`; undefined: pretty when the log goes to a terminal. */
     logFormat: e.LOG_FORMAT,

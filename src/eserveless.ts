@@ -147,6 +147,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     github: getGitHub,
     sourceLimits: config.sourceLimits,
     manifestLimits: config.manifestLimits,
+    keepReleases: config.keepReleases,
+    checks: config.checks,
     log,
     onLive: (repository) => scheduler.sync(repository),
     secrets: roller,

@@ -19,3 +19,8 @@ export function functionUrl(urls: ServerUrls, repository: string, name: string):
 export function deploymentUrl(publicUrl: string, id: string): string {
   return `${publicUrl}/deployments/${id}`;
 }
+
+/** A project's page on the dashboard. */
+export function projectUrl(publicUrl: string, repository: string): string {
+  return `${publicUrl}/dashboard/projects/${repository}`;
+}

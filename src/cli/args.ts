@@ -218,6 +218,30 @@ Options:
   --no-wait              set, rm: return once stored, while containers roll
   --json                 Print the server's answer as JSON on stdout`,
   },
+  rollback: {
+    summary: "Go back to an earlier release of a project, without a build",
+    options: ["quiet", "timeout"],
+    maxPositionals: 2,
+    help: `Usage: eserveless rollback OWNER/REPO [DEPLOYMENT-ID | COMMIT]
+
+Makes an earlier release of a project live again: its kept image starts,
+answers HTTP, and takes the traffic while the current containers drain. No
+build runs. Follows the rollback until it is live and prints the function URLs.
+The next push deploys as usual.
+
+  OWNER/REPO      The project (local/NAME for a deployed folder)
+  DEPLOYMENT-ID   A deployment that went live (see eserveless logs, the dashboard)
+  COMMIT          A commit that went live: 7 or more characters of its SHA
+                  Default: the previous release, the one before the live one
+
+The images of the last ESERVELESS_KEEP_RELEASES releases (default 5) are
+kept; to an older one, the commit is rebuilt, and the log says so.
+
+Options:
+  --timeout SECS    Stop following after this long (default: 900)
+  -q, --quiet       Show no log, only the outcome
+  --json            Print the final deployment as JSON on stdout`,
+  },
   help: {
     summary: "Show the help of a command",
     options: [],

@@ -5,6 +5,7 @@ import { deployCommand } from "./commands/deploy.js";
 import { invokeCommand } from "./commands/invoke.js";
 import { newCommand } from "./commands/new.js";
 import { rmCommand } from "./commands/rm.js";
+import { rollbackCommand } from "./commands/rollback.js";
 import { runCommand } from "./commands/run.js";
 import { logsCommand, lsCommand, statusCommand } from "./commands/inspect.js";
 import type { CommandContext } from "./context.js";
@@ -46,6 +47,7 @@ const runners: Record<Exclude<CommandName, "help">, (ctx: CommandContext) => Pro
   login: loginCommand,
   rm: rmCommand,
   secrets: secretsCommand,
+  rollback: rollbackCommand,
 };
 
 /** Runs one command line; resolves to the exit code (0 done, 1 failed, 2 usage error, 130 interrupted). */

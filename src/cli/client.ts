@@ -94,6 +94,13 @@ export class EserveslessClient {
     return answer.deployment;
   }
 
+  /** Rolls a project back to an earlier release: a deployment id or a commit, or (undefined) the previous one. */
+  async rollback(repository: string, to?: string): Promise<DeploymentRef> {
+    const path = `/api/projects/${repository.split("/").map(encodeURIComponent).join("/")}/rollback`;
+    const body = JSON.stringify(to === undefined ? {} : { to });
+    return (await this.#request(DeploymentStartedSchema, "POST", path, { body, contentType: "application/json", auth: true, expect: "deployment" })).deployment;
+  }
+
   /** Every project with a live deployment. */
   async projects(): Promise<Project[]> {
     return (await this.#request(ProjectListSchema, "GET", "/api/projects", { auth: true, expect: "projects" })).projects;

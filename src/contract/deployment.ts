@@ -7,8 +7,8 @@ export type DeploymentState = (typeof deploymentStates)[number];
 /** The states a deployment ends in: once there, it changes no more. */
 export const finalStates: ReadonlySet<DeploymentState> = new Set(["success", "failure", "error", "superseded", "skipped"]);
 
-/** What started a deployment: a push, a redeploy of a commit, or a local folder from the CLI. */
-export const deploymentTriggers = ["push", "redeploy", "local"] as const;
+/** What started a deployment: a push, a redeploy of a commit, a local folder from the CLI, or a rollback to an earlier deployment. */
+export const deploymentTriggers = ["push", "redeploy", "local", "rollback"] as const;
 
 /** A function as a deployment and a project list it: an http function with its URL, a cron function with its schedule. */
 export const FunctionSummarySchema = v.object({
@@ -56,7 +56,12 @@ export type DeploymentWithLog = v.InferOutput<typeof DeploymentWithLogSchema>;
 /** `GET /api/deployments`: recent deployments, newest first. */
 export const DeploymentListSchema = v.object({ deployments: v.array(DeploymentSchema) });
 
-/** What `POST /redeploy` and `POST /api/deployments` answer (202): the deployment they queued. */
+/** The body of `POST /api/projects/:owner/:repo/rollback`: a deployment id or a commit (7+ hex characters); absent, the previous live release. */
+export const RollbackBodySchema = v.object({
+  to: v.optional(v.pipe(v.string("to must be a string"), v.trim(), v.regex(/^[0-9a-f]{7,40}$/i, "to must be a deployment id or a commit SHA (7 to 40 hex characters)"))),
+});
+
+/** What `POST /redeploy`, `POST /api/deployments` and `POST /api/projects/:owner/:repo/rollback` answer (202): the deployment they queued. */
 export const DeploymentStartedSchema = v.object({
   deployment: v.object({
     id: v.string(),

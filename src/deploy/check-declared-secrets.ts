@@ -1,6 +1,5 @@
 import { MAX_SECRET_BYTES_PER_FUNCTION, secretEnvironmentBytes, setSecretCommand, type SecretEnvironment } from "../contract/secret.js";
 import { SourceError } from "../errors.js";
-import type { Manifest } from "../manifest/manifest-schema.js";
 import type { SecretStore } from "../store/secrets-store.js";
 import type { DeploymentContext } from "./deployment-context.js";
 
@@ -13,7 +12,7 @@ import type { DeploymentContext } from "./deployment-context.js";
 export function checkDeclaredSecrets(
   { job, say }: Pick<DeploymentContext, "job" | "say">,
   store: Pick<SecretStore, "secretValues">,
-  manifest: Manifest,
+  manifest: { functions: ReadonlyArray<{ name: string; secrets: readonly string[] }> },
   environment: SecretEnvironment = "production",
 ): void {
   const declared = manifest.functions.filter((fn) => fn.secrets.length > 0);

@@ -6,11 +6,11 @@ import { EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
-import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
-import type { LiveFunctionStore } from "../store/live-function-store.js";
+import { PRODUCTION, type Deployment, type DeploymentStore } from "../store/deployment-store.js";
+import { liveFunctionOf, type LiveFunction, type LiveFunctionStore } from "../store/live-function-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 import type { SecretStore } from "../store/secrets-store.js";
-import { deploymentUrl } from "../urls.js";
+import { deploymentUrl, LOCAL_OWNER } from "../urls.js";
 import { buildFunctionImage } from "./build-function-image.js";
 import { checkCronFunctions } from "./check-cron-functions.js";
 import { checkDeclaredSecrets } from "./check-declared-secrets.js";
@@ -22,7 +22,11 @@ import { pruneAbandonedImages } from "../image/prune-images.js";
 import { goLive, liveFunctions } from "./go-live.js";
 import type { ManifestLimits } from "../manifest/manifest-limits.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
-import { pruneReplacedImages } from "./prune-replaced-images.js";
+import { DEFAULT_KEEP_RELEASES, pruneOldReleases } from "./prune-old-releases.js";
+import { keptRelease } from "./kept-release.js";
+import { deploymentMirror } from "./deployment-mirror.js";
+import { DEFAULT_CHECKS_WAIT, waitForChecks, type ChecksWait } from "./wait-for-checks.js";
+import { rollbackTarget } from "./rollback-target.js";
 import { readProjectManifest } from "./read-project-manifest.js";
 import { reportSuccess } from "./report-success.js";
 import type { SecretRoller } from "./roll-secrets.js";
@@ -64,6 +68,10 @@ export interface DeployerOptions {
   /** What a manifest may ask for (ESERVELESS_MAX_*); readManifest's defaults when absent. */
   manifestLimits?: ManifestLimits;
   log: Logger;
+  /** ESERVELESS_KEEP_RELEASES: how many of a repository's latest releases keep their image for a rollback. */
+  keepReleases?: number;
+  /** How a `waitForChecks` deployment waits (ESERVELESS_CHECKS_GRACE, ESERVELESS_CHECKS_TIMEOUT). */
+  checks?: ChecksWait;
   /** Called after a repository's functions switched to a new deployment (cron schedules follow it). */
   onLive?: (repository: string) => void;
   /** Secret changes: one made while a deployment started its containers rolls them once it is live. */
@@ -103,36 +111,56 @@ export function createDeployer(options: DeployerOptions) {
     const deployment = createDeploymentContext(job, signal, { store, log: rootLog, status: statusesOf(job), publicUrl, mask: store.maskSecrets });
     // Started replicas that are not live yet: removed if the deployment ends any other way.
     let started: StartedFunction[] = [];
+    const mirror = deploymentMirror(job, { github: options.github, urls: options, logUrl: deployment.pageUrl, say: deployment.say, log: deployment.log, environment: PRODUCTION });
     try {
       deployment.record({ state: "building" });
-      const source = await fetchSource(deployment, options.github, options.sourceLimits);
-      const manifest = await readProjectManifest(deployment, source, options.manifestLimits);
-      if (!manifest) return skip(deployment, source.size);
-      // Before the build: a missing secret is said at once, not after minutes of building.
-      checkDeclaredSecrets(deployment, store, manifest);
-      await deployment.status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, deployment.pageUrl);
-      const image = await buildFunctionImage(deployment, options, source, manifest);
+      mirror.start();
+      const kept = job.rollback ? await keptRelease(deployment, { docker, store }, job.rollback) : undefined;
+      let image: string;
+      let live: LiveFunction[];
+      if (kept) {
+        image = kept.image;
+        live = kept.specs.map((spec) => liveFunctionOf({ repository: job.repository, deploymentId: job.deploymentId, commit: job.commit, image }, spec));
+        // The release's functions may declare secrets deleted since: say so before a container starts.
+        checkDeclaredSecrets(deployment, store, { functions: live.map((fn) => fn.spec) });
+        await deployment.status("pending", "eserveless", `Rolling back to ${shortSha(job.commit)}…`, deployment.pageUrl);
+      } else {
+        const source = await fetchSource(deployment, options.github, options.sourceLimits);
+        const manifest = await readProjectManifest(deployment, source, options.manifestLimits);
+        if (!manifest) return skip(deployment, source.size);
+        // Before the build, and before waiting for CI: a missing secret is said at once.
+        checkDeclaredSecrets(deployment, store, manifest);
+        if (manifest.waitForChecks !== false && job.trigger !== "rollback") {
+          await waitForChecks(deployment, options.github, manifest.waitForChecks, options.checks ?? DEFAULT_CHECKS_WAIT);
+        }
+        await deployment.status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, deployment.pageUrl);
+        image = await buildFunctionImage(deployment, options, source, manifest);
+        live = liveFunctions(job, manifest, image);
+      }
       deployment.record({ state: "starting", image });
-      const live = liveFunctions(job, manifest, image);
       const secretsGeneration = options.secrets?.generation(job.repository);
       started = await startReplicas(deployment, pool, live);
       // The first http container checked the cron functions; without one, each gets a container of its own.
       if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks, secretValues }, live);
       // The last point a newer push can take over: after it, this deployment is live.
       signal.throwIfAborted();
-      const { previousImage, coldStartMs } = goLive(deployment, { store, pool }, image, live, started);
+      const { coldStartMs } = goLive(deployment, { store, pool }, image, live, started);
       started = [];
+      // Kept for a rollback to this deployment: its image and these restart it without its source.
+      store.recordSpecs(job.deploymentId, live.map((fn) => fn.spec));
       options.onLive?.(job.repository);
       // Its containers may hold a value changed since they started: roll them to the current one.
       if (options.secrets && options.secrets.generation(job.repository) !== secretsGeneration) void options.secrets.roll(job.repository);
-      await reportSuccess(deployment, options, manifest, coldStartMs, store.getDeployment(job.deploymentId)?.warnings.length ?? 0);
+      await reportSuccess(deployment, options, { functions: live.map((fn) => fn.spec) }, coldStartMs, store.getDeployment(job.deploymentId)?.warnings.length ?? 0);
       // After the statuses: the user waits for those, not for the clean-up.
-      await pruneReplacedImages(deployment, { docker, instance }, image, previousImage);
+      await pruneOldReleases(deployment, { docker, instance, store, keep: options.keepReleases ?? DEFAULT_KEEP_RELEASES }, image);
     } catch (error) {
       await pool.discard(started.flatMap((f) => f.replicas));
-      if (signal.aborted && signal.reason instanceof Superseded) return supersede(job, signal.reason.by, deployment.log);
-      if (signal.aborted && signal.reason instanceof ShuttingDown) return interrupted(deployment);
-      return fail(deployment, error);
+      if (signal.aborted && signal.reason instanceof Superseded) return await supersede(job, signal.reason.by, deployment.log);
+      if (signal.aborted && signal.reason instanceof ShuttingDown) return await interrupted(deployment);
+      return await fail(deployment, error);
+    } finally {
+      await mirror.end(store.getDeployment(job.deploymentId));
     }
   }
 
@@ -201,6 +229,24 @@ export function createDeployer(options: DeployerOptions) {
       queue.push(request.repository.toLowerCase(), { ...request, deploymentId: deployment.id });
       rootLog.info({ deployment: deployment.id, repository: request.repository, commit: request.commit, trigger: request.trigger }, "deployment queued");
       return deployment;
+    },
+    /**
+     * Queues a rollback of `repository` to an earlier release (see
+     * {@link rollbackTarget} for what `to` may be): its kept image starts,
+     * without a build. Returns at once.
+     */
+    rollback(repository: string, to: string | undefined): Deployment {
+      const target = rollbackTarget(store, repository, to);
+      const installationId = store.getRepository(target.repository)?.installationId;
+      const local = target.repository.split("/")[0]!.toLowerCase() === LOCAL_OWNER;
+      return this.enqueue({
+        repository: target.repository,
+        commit: target.commit,
+        ref: target.ref,
+        trigger: "rollback",
+        source: !local && installationId ? { kind: "github", installationId } : { kind: "kept" },
+        rollback: { deploymentId: target.id, image: target.image },
+      });
     },
     /** Resolves when no deployment runs or waits. */
     idle: () => queue.idle(),

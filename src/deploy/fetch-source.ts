@@ -22,6 +22,11 @@ export async function fetchSource(
   let tarball: Buffer | Readable;
   if (job.source.kind === "upload") {
     tarball = job.source.tarball;
+  } else if (job.source.kind === "kept") {
+    throw new EserveslessError("An uploaded folder's files are not kept, only its image, which is gone: deploy the folder again with eserveless deploy", {
+      status: 409,
+      code: "source_gone",
+    });
   } else {
     const app = github();
     if (!app) throw new EserveslessError("The GitHub App is not configured; open /setup", { status: 503, code: "github_not_configured" });

@@ -8,7 +8,7 @@ import { plural, seconds } from "../format.js";
  * its commit statuses: one for the deployment, one per function. The
  * description counts the manifest's `warnings`, which the deployment page lists.
  */
-export async function reportSuccess(deployment: DeploymentContext, urls: ServerUrls, manifest: Manifest, coldStartMs: number, warnings = 0): Promise<void> {
+export async function reportSuccess(deployment: DeploymentContext, urls: ServerUrls, manifest: Pick<Manifest, "functions">, coldStartMs: number, warnings = 0): Promise<void> {
   const { job, say, status, pageUrl } = deployment;
   const functions = manifest.functions.map((fn) =>
     fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(urls, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule, timezone: fn.timezone },

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
-import { DeploymentListSchema, DeploymentStartedSchema } from "../contract/deployment.js";
+import { DeploymentListSchema, DeploymentStartedSchema, RollbackBodySchema } from "../contract/deployment.js";
 import { FunctionOutputSchema } from "../contract/function-output.js";
 import { InvocationListSchema } from "../contract/invocation.js";
 import { ProjectListSchema } from "../contract/project.js";
@@ -107,6 +107,31 @@ export function apiRoutes(options: {
     if (!options.removeProject) throw new EserveslessError("This server cannot remove projects", { status: 501, code: "not_implemented" });
     const removed = await options.removeProject(`${c.req.param("owner")}/${c.req.param("repo")}`);
     return c.json(toWire(ProjectRemovedSchema, { removed }));
+  });
+
+  /**
+   * Rolls a project back to an earlier release (`{"to"?: deployment id or
+   * commit}`, default the previous one): a deployment of its own that starts
+   * the kept image, without a build.
+   */
+  const rollbackLimit = bodyLimit({
+    maxSize: 4096,
+    onError: () => {
+      throw new EserveslessError("A rollback's body is a few bytes; this one passed 4 KiB", { status: 413, code: "body_too_large" });
+    },
+  });
+  app.post("/api/projects/:owner/:repo/rollback", rollbackLimit, async (c) => {
+    const text = await c.req.text();
+    let json: unknown = {};
+    try {
+      if (text.trim() !== "") json = JSON.parse(text);
+    } catch {
+      throw new BadRequestError('The body must be JSON such as {"to": "<deployment id or commit>"}, or empty for the previous release');
+    }
+    const body = v.safeParse(RollbackBodySchema, json);
+    if (!body.success) throw new BadRequestError(body.issues.map((issue) => issue.message).join("; "));
+    const deployment = options.deployer.rollback(`${c.req.param("owner")}/${c.req.param("repo")}`, body.output.to);
+    return c.json(toWire(DeploymentStartedSchema, { deployment: { id: deployment.id, url: deploymentUrl(options.publicUrl, deployment.id), commit: deployment.commit } }), 202);
   });
 
   /** A function's latest invocations, newest first (kept in memory since the server started). */

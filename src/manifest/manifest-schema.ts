@@ -405,6 +405,31 @@ const EntrySchema = v.nullish(
  */
 const RuntimeSchema = v.pipe(v.string(must('"node" or "golang"')), v.trim(), v.toLowerCase(), v.picklist(RUNTIMES, must('"node" or "golang"')));
 
+/** Most names `waitForChecks` may list, and their longest: a check's name is a status context or a check run's. */
+const MAX_CHECKS = 50;
+const MAX_CHECK_NAME = 200;
+const checksMessage = must("true, false or a list of check names such as [ci/test, lint]");
+
+/**
+ * `waitForChecks`: `true` waits for every other status and check run on the
+ * commit, a list for the named ones; absent or `false`, none.
+ */
+const WaitForChecksSchema = v.nullish(
+  v.union(
+    [
+      v.boolean(),
+      v.pipe(
+        v.array(v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(MAX_CHECK_NAME))),
+        v.minLength(1),
+        v.maxLength(MAX_CHECKS),
+        v.transform((names) => [...new Set(names)]),
+      ),
+    ],
+    checksMessage,
+  ),
+  false,
+);
+
 /** The whole `.eserveless.yaml`. */
 export const ManifestSchema = v.object(
   {
@@ -412,6 +437,8 @@ export const ManifestSchema = v.object(
     repo: v.optional(v.pipe(v.nullable(v.string(must("a string"))), v.transform((repo) => repo ?? undefined))),
     runtime: RuntimeSchema,
     entry: EntrySchema,
+    /** Deploy only once the commit's other checks succeeded (production; see wait-for-checks.ts). */
+    waitForChecks: WaitForChecksSchema,
     /** The functions to deploy: at least one, names unique regardless of case. */
     functions: v.pipe(
       v.array(FunctionSchema, (issue) => (issue.input == null ? "must list at least one function" : must("a list of functions")(issue))),

@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
 import { deploymentStates, deploymentTriggers, finalStates, FunctionSummarySchema } from "../contract/deployment.js";
+import { StoredSpecSchema, type StoredSpec } from "../manifest/manifest-schema.js";
 import { jsonColumn, parseRow } from "./parse-row.js";
 
 // The states are part of the wire contract, which the CLI shares.
@@ -70,6 +71,7 @@ const LogLineRow = v.pipe(
 export type LogLine = v.InferOutput<typeof LogLineRow>;
 
 const SeqRow = v.object({ seq: v.number() });
+const SpecsRow = v.object({ specs: v.nullable(v.pipe(v.string(), v.parseJson(), v.array(StoredSpecSchema))) });
 
 const toDeployment = (row: unknown) => parseRow(DeploymentRow, row, "a deployment");
 
@@ -119,6 +121,25 @@ export function createDeploymentStore(db: Database.Database, options: { now: () 
         ? db.prepare(`SELECT * FROM deployments WHERE repository = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(repository, limit)
         : db.prepare(`SELECT * FROM deployments ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(limit);
       return rows.map(toDeployment);
+    },
+
+    /** The deployments of a repository (whatever its case) to `environment` that went live, newest first. */
+    successfulDeployments(repository: string, environment: string, limit: number): Deployment[] {
+      return db
+        .prepare(`SELECT * FROM deployments WHERE repository = ? AND environment = ? AND state = 'success' ORDER BY created_at DESC, rowid DESC LIMIT ?`)
+        .all(repository, environment, limit)
+        .map(toDeployment);
+    },
+
+    /** Keeps what a deployment's functions run with, once it is live: a rollback to it needs no source. */
+    recordSpecs(id: string, specs: readonly StoredSpec[]): void {
+      db.prepare(`UPDATE deployments SET specs = ? WHERE id = ?`).run(JSON.stringify(specs), id);
+    },
+
+    /** What a live deployment's functions ran with; undefined for one that never went live (or went live before they were kept). */
+    deploymentSpecs(id: string): StoredSpec[] | undefined {
+      const row = db.prepare(`SELECT specs FROM deployments WHERE id = ?`).get(id);
+      return row === undefined ? undefined : (parseRow(SpecsRow, row, `the function specs of deployment ${id}`).specs ?? undefined);
     },
 
     /** Changes a deployment; `building` sets its start once, a final state its end. */

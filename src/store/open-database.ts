@@ -101,6 +101,8 @@ export const MIGRATIONS: readonly string[] = [
      updated_at INTEGER NOT NULL,
      PRIMARY KEY (repository, environment, name)
    );`,
+  // What a live deployment's functions ran with, so a rollback restarts its kept image without its source.
+  `ALTER TABLE deployments ADD COLUMN specs TEXT;`,
 ];
 
 /**

@@ -275,12 +275,13 @@ describe("push to deploy", () => {
     expect((await callApi()).body.version).toBe("v6");
   });
 
-  it("keeps only the live image and the one before it", async () => {
+  it("keeps only the images of the last ESERVELESS_KEEP_RELEASES (5) releases, the live one first", async () => {
     const instance = readFileSync(join(stack.server.dataDir, "instance-id"), "utf8").trim();
     const images = await new Docker().listImages({ filters: { label: [`dev.eserveless.instance=${instance}`, `dev.eserveless.repository=${OWNER}/${REPO}`] } });
     const live = stack.server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.image;
-    expect(images.length).toBeLessThanOrEqual(2);
-    expect(images.flatMap((image) => image.RepoTags ?? [])).toContain(live);
+    const releases = stack.server.store.successfulDeployments(`${OWNER}/${REPO}`, "production", 5).map((d) => d.image);
+    expect(releases[0]).toBe(live);
+    expect(images.flatMap((image) => image.RepoTags ?? []).sort()).toEqual([...new Set(releases)].sort());
   });
 
   it("answers 404 with what was looked for when a function is unknown", async () => {

@@ -113,7 +113,7 @@ describe("renderManifest", () => {
       hook_attributes: { url: "https://fn.example.com/webhooks/github", active: true },
       redirect_url: "https://fn.example.com/setup/callback",
       public: false,
-      default_permissions: { contents: "read", statuses: "write", metadata: "read" },
+      default_permissions: { contents: "read", statuses: "write", deployments: "write", checks: "read", metadata: "read" },
       default_events: ["push"],
     });
     expect(JSON.stringify(manifest)).not.toContain("${PUBLIC_URL}");

@@ -92,7 +92,7 @@ describe("GitHub App setup from its manifest", () => {
       name: "eserveless",
       hook_attributes: { url: `${server.url}/webhooks/github`, active: true },
       redirect_url: `${server.url}/setup/callback`,
-      default_permissions: { contents: "read", statuses: "write", metadata: "read" },
+      default_permissions: { contents: "read", statuses: "write", deployments: "write", checks: "read", metadata: "read" },
       default_events: ["push"],
     });
     // A loopback PUBLIC_URL cannot receive GitHub's webhooks: the page warns.

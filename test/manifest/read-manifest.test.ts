@@ -66,6 +66,7 @@ describe("readManifest: defaults and normalisation", () => {
     expect(manifest).toEqual({
       runtime: "node",
       entry: "functions.js",
+      waitForChecks: false,
       functions: [
         { name: "Web", type: "http", timeout: 30, ...shared },
         { name: "Tick", type: "cron", timeout: 60, schedule: "0 * * * *", timezone: "UTC", ...shared },
@@ -345,5 +346,21 @@ describe("readManifest: not a manifest", () => {
   it("refuses a document that is not a mapping", async () => {
     expect(await problems("- name: A\n  type: http")).toEqual([".eserveless.yaml must be a mapping with keys such as runtime: and functions:, got a list"]);
     expect((await problems("hello"))[0]).toContain("got a single value");
+  });
+});
+
+describe("readManifest: waitForChecks", () => {
+  const withChecks = (value: string) => `waitForChecks: ${value}\n${oneFunction("type: http")}`;
+
+  it("is false when absent, and takes true or a list of names (the original format stays valid)", async () => {
+    expect((await readManifest(oneFunction("type: http"), nodeProject)).manifest.waitForChecks).toBe(false);
+    expect((await readManifest(withChecks("true"), nodeProject)).manifest.waitForChecks).toBe(true);
+    expect((await readManifest(withChecks("[ci/test, lint, lint]"), nodeProject)).manifest.waitForChecks).toEqual(["ci/test", "lint"]);
+  });
+
+  it("refuses anything else, with the key's line", async () => {
+    expect((await problems(withChecks("yes please"))).join("\n")).toMatch(/line 1: waitForChecks must be true, false or a list of check names/);
+    expect((await problems(withChecks("[]"))).join("\n")).toMatch(/waitForChecks/);
+    expect((await problems(withChecks(`[${Array.from({ length: 51 }, (_, i) => `c${i}`).join(", ")}]`))).join("\n")).toMatch(/waitForChecks/);
   });
 });

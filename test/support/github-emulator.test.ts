@@ -358,3 +358,51 @@ describe("push webhooks", () => {
     expect(await new Webhooks({ secret: "wrong" }).verify(delivery.body, signature)).toBe(false);
   });
 });
+
+describe("deployments", () => {
+  it("answers 409, as GitHub does, to a deployment without required_contexts while a status is pending; [] creates it", async () => {
+    const octokit = installationOctokit(acme.installationId);
+    const sha = emulator.commit("acme", "functions", { files: { "README.md": "deploy me" } });
+    await octokit.rest.repos.createCommitStatus({ ...FUNCTIONS, sha, state: "pending", context: "eserveless" });
+    await expect(octokit.rest.repos.createDeployment({ ...FUNCTIONS, ref: sha, environment: "production" })).rejects.toMatchObject({
+      status: 409,
+      message: expect.stringContaining("Commit status checks failed") as unknown,
+    });
+    const { data, status } = await octokit.rest.repos.createDeployment({ ...FUNCTIONS, ref: sha, environment: "production", required_contexts: [], auto_merge: false });
+    expect(status).toBe(201);
+    const id = (data as { id: number }).id;
+    await octokit.rest.repos.createDeploymentStatus({ ...FUNCTIONS, deployment_id: id, state: "in_progress", log_url: "http://127.0.0.1/log" });
+    await octokit.rest.repos.createDeploymentStatus({ ...FUNCTIONS, deployment_id: id, state: "success", environment_url: "http://127.0.0.1/fn", log_url: "http://127.0.0.1/log" });
+    const recorded = emulator.deployments("acme", "functions").find((d) => d.id === id);
+    expect(recorded).toMatchObject({ sha, environment: "production", required_contexts: [], auto_merge: false, production_environment: true });
+    expect(recorded?.statuses.map((s) => [s.state, s.environment_url])).toEqual([
+      ["in_progress", ""],
+      ["success", "http://127.0.0.1/fn"],
+    ]);
+    const listed = await octokit.rest.repos.listDeployments({ ...FUNCTIONS, sha });
+    expect(listed.data.map((d) => d.id)).toEqual([id]);
+    // Once every status is green, leaving the key out works too.
+    await octokit.rest.repos.createCommitStatus({ ...FUNCTIONS, sha, state: "success", context: "eserveless" });
+    expect((await octokit.rest.repos.createDeployment({ ...FUNCTIONS, ref: sha, environment: "production" })).status).toBe(201);
+  });
+
+  it("refuses an installation that has not accepted deployments: write (403), and check runs without checks: read", async () => {
+    const limited = emulator.addRepository({ owner: "initech", name: "old", permissions: { contents: "read", metadata: "read", statuses: "write" } });
+    const sha = emulator.commit("initech", "old", { files: { "README.md": "x" } });
+    const octokit = installationOctokit(limited.installationId);
+    await expect(octokit.rest.repos.createDeployment({ owner: "initech", repo: "old", ref: sha, required_contexts: [] })).rejects.toMatchObject({ status: 403 });
+    await expect(octokit.rest.checks.listForRef({ owner: "initech", repo: "old", ref: sha })).rejects.toMatchObject({ status: 403 });
+  });
+
+  it("serves other apps' check runs and statuses on a commit", async () => {
+    const sha = emulator.commit("acme", "functions", { files: { "README.md": "checked" } });
+    emulator.setCheckRun("acme", "functions", sha, { name: "lint", status: "in_progress" });
+    emulator.setCheckRun("acme", "functions", sha, { name: "lint", status: "completed", conclusion: "neutral" });
+    emulator.addStatus("acme", "functions", sha, { state: "pending", context: "ci/test" });
+    const octokit = installationOctokit(acme.installationId);
+    const runs = await octokit.rest.checks.listForRef({ ...FUNCTIONS, ref: sha });
+    expect(runs.data.check_runs.map((r) => [r.name, r.status, r.conclusion])).toEqual([["lint", "completed", "neutral"]]);
+    const statuses = await octokit.rest.repos.listCommitStatusesForRef({ ...FUNCTIONS, ref: sha });
+    expect(statuses.data.map((s) => [s.context, s.state, s.creator?.login])).toEqual([["ci/test", "pending", "ci-app[bot]"]]);
+  });
+});

@@ -20,8 +20,10 @@ const DOCS = "https://docs.github.com/rest";
 /** Clock skew GitHub tolerates on JWT `iat` / `exp`. */
 const JWT_SLACK_SECONDS = 60;
 const TOKEN_TTL_MS = 60 * 60 * 1000;
-const PERMISSIONS = { contents: "read", metadata: "read", statuses: "write" };
+const PERMISSIONS: Record<string, string> = { contents: "read", metadata: "read", statuses: "write", deployments: "write", checks: "read" };
 const STATUS_STATES = ["error", "failure", "pending", "success"];
+const DEPLOYMENT_STATES = ["error", "failure", "inactive", "in_progress", "queued", "pending", "success"];
+const CHECK_CONCLUSIONS = ["success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required", "stale"];
 
 type FileInput =
   | string
@@ -57,6 +59,40 @@ interface Status {
   description: string | null;
   target_url: string | null;
   created_at: string;
+  /** The login of whoever posted it: this App's bot, or another app's (CI). */
+  creator?: string;
+}
+
+interface DeploymentStatus {
+  id: number;
+  state: string;
+  description: string;
+  environment_url: string;
+  log_url: string;
+  created_at: string;
+}
+
+interface Deployment {
+  id: number;
+  sha: string;
+  ref: string;
+  environment: string;
+  description: string | null;
+  /** As the request sent it: undefined when it left the key out. */
+  required_contexts: string[] | undefined;
+  auto_merge: boolean | undefined;
+  transient_environment: boolean;
+  production_environment: boolean;
+  created_at: string;
+  statuses: DeploymentStatus[];
+}
+
+interface CheckRun {
+  id: number;
+  name: string;
+  status: "queued" | "in_progress" | "completed";
+  conclusion: string | null;
+  app: string;
 }
 
 interface Repo {
@@ -70,6 +106,8 @@ interface Repo {
   tags: Map<string, string>;
   commits: Map<string, Commit>;
   statuses: Map<string, Status[]>;
+  deployments: Deployment[];
+  checkRuns: Map<string, CheckRun[]>;
 }
 
 interface InstallationToken {
@@ -106,6 +144,8 @@ type Route = {
   pattern: RegExp;
   /** Which credential the route takes, like GitHub: App JWT, installation token, or none. */
   auth: "app" | "installation" | "none";
+  /** The installation permission it needs, like GitHub (403 without it): `deployments: write`, `checks: read`. */
+  permission?: [name: string, level: "read" | "write"];
   handle: (ctx: Context) => Reply | Promise<Reply>;
 };
 
@@ -152,13 +192,15 @@ export class GitHubEmulator {
   readonly webhookSecret: string;
   /** Every request received: method, path (no query), and the kind of credential it carried. */
   readonly requests: Array<{ method: string; path: string; auth: Auth["kind"] }> = [];
+  /** The status of every answer, in the order of `requests`: tests check eserveless never met a 409. */
+  readonly answers: Array<{ method: string; path: string; status: number }> = [];
   /** Every tarball served from codeload: the commit and the bytes handed to the socket so far. */
   readonly downloads: Array<{ sha: string; bytes: number }> = [];
 
   readonly #server: Server;
   readonly #publicKey: KeyObject;
   readonly #repos = new Map<string, Repo>();
-  readonly #installations = new Map<number, { id: number; account: string }>();
+  readonly #installations = new Map<number, { id: number; account: string; permissions: Record<string, string> }>();
   readonly #tokens = new Map<string, InstallationToken>();
   readonly #codeloadTokens = new Map<string, { repo: Repo; sha: string }>();
   readonly #manifestCodes = new Map<string, { id: number; slug: string; name: string }>();
@@ -183,14 +225,15 @@ export class GitHubEmulator {
   }
 
   /** Adds a repository where the App is installed; installations default to one per owner, like an org-wide install. */
-  addRepository(input: { owner: string; name: string; installationId?: number; defaultBranch?: string; id?: number }) {
+  addRepository(input: { owner: string; name: string; installationId?: number; defaultBranch?: string; id?: number; permissions?: Record<string, string> }) {
     const fullName = `${input.owner}/${input.name}`;
     if (this.#repos.has(fullName.toLowerCase())) throw new Error(`repository ${fullName} already exists`);
     const installationId =
       input.installationId ??
       [...this.#installations.values()].find((i) => i.account.toLowerCase() === input.owner.toLowerCase())?.id ??
       Math.max(1000, ...this.#installations.keys()) + 1;
-    if (!this.#installations.has(installationId)) this.#installations.set(installationId, { id: installationId, account: input.owner });
+    // A new installation accepted the permissions given (an older one: those it was installed with), the App's otherwise.
+    if (!this.#installations.has(installationId)) this.#installations.set(installationId, { id: installationId, account: input.owner, permissions: input.permissions ?? PERMISSIONS });
     const repo: Repo = {
       id: input.id ?? Math.max(100_000, ...[...this.#repos.values()].map((r) => r.id)) + 1,
       owner: input.owner,
@@ -202,6 +245,8 @@ export class GitHubEmulator {
       tags: new Map(),
       commits: new Map(),
       statuses: new Map(),
+      deployments: [],
+      checkRuns: new Map(),
     };
     this.#repos.set(fullName.toLowerCase(), repo);
     const { id, owner, name, defaultBranch } = repo;
@@ -250,6 +295,32 @@ export class GitHubEmulator {
       target_url,
       created_at,
     }));
+  }
+
+  /** Posts a commit status as another app would (CI): eserveless reads it, and must not count it as its own. */
+  addStatus(owner: string, name: string, sha: string, input: { state: string; context: string; description?: string }): void {
+    const repo = this.#repo(owner, name);
+    if (!repo.commits.has(sha)) throw new Error(`unknown commit ${sha}`);
+    const status = { ...validateStatus(input, ++this.#counter), creator: "ci-app[bot]" };
+    repo.statuses.set(sha, [...(repo.statuses.get(sha) ?? []), status]);
+  }
+
+  /** Creates or updates (by name) a check run of another app on a commit, as a CI would. */
+  setCheckRun(owner: string, name: string, sha: string, input: { name: string; status: CheckRun["status"]; conclusion?: string }): void {
+    const repo = this.#repo(owner, name);
+    if (!repo.commits.has(sha)) throw new Error(`unknown commit ${sha}`);
+    if (input.status === "completed" ? !CHECK_CONCLUSIONS.includes(input.conclusion ?? "") : input.conclusion !== undefined) {
+      throw new Error("a completed check run needs a conclusion, and only a completed one has one");
+    }
+    const runs = repo.checkRuns.get(sha) ?? [];
+    const run = runs.find((r) => r.name === input.name);
+    const next = { id: run?.id ?? ++this.#counter, name: input.name, status: input.status, conclusion: input.conclusion ?? null, app: "ci-app" };
+    repo.checkRuns.set(sha, [...runs.filter((r) => r !== run), next]);
+  }
+
+  /** The GitHub deployments of a repository, oldest first, each with its statuses oldest first. */
+  deployments(owner: string, name: string) {
+    return this.#repo(owner, name).deployments.map((d) => ({ ...d, statuses: d.statuses.map((s) => ({ ...s })) }));
   }
 
   /**
@@ -393,7 +464,7 @@ export class GitHubEmulator {
       app_slug: this.#app().slug,
       target_type: "User",
       repository_selection: "selected",
-      permissions: PERMISSIONS,
+      permissions: installation.permissions,
       events: ["push"],
       access_tokens_url: `${this.url}/app/installations/${id}/access_tokens`,
     };
@@ -401,11 +472,12 @@ export class GitHubEmulator {
 
   #defineRoutes(): Route[] {
     const repoPath = "/repos/([^/]+)/([^/]+)";
-    const route = (method: string, path: string, auth: Route["auth"], handle: Route["handle"]): Route => ({
+    const route = (method: string, path: string, auth: Route["auth"], handle: Route["handle"], permission?: Route["permission"]): Route => ({
       method,
       pattern: new RegExp(`^${path}$`),
       auth,
       handle,
+      permission,
     });
     return [
       route("GET", "/app", "app", () => ({
@@ -443,6 +515,18 @@ export class GitHubEmulator {
         const statuses = commit ? (repo.statuses.get(commit.sha) ?? []) : [];
         return { status: 200, json: statuses.map((s) => this.#statusJson(repo, commit?.sha ?? "", s)).reverse() };
       }),
+      route("GET", `${repoPath}/commits/(.+)/check-runs`, "installation", (ctx) => {
+        const repo = this.#coveredRepo(ctx);
+        const commit = this.#resolve(repo, ctx.params[2] ?? "");
+        const runs = commit ? (repo.checkRuns.get(commit.sha) ?? []) : [];
+        return {
+          status: 200,
+          json: {
+            total_count: runs.length,
+            check_runs: runs.map((r) => ({ id: r.id, name: r.name, head_sha: commit?.sha, status: r.status, conclusion: r.conclusion, app: { slug: r.app } })),
+          },
+        };
+      }, ["checks", "read"]),
       route("GET", `${repoPath}/commits/(.+)`, "installation", (ctx) => {
         const repo = this.#coveredRepo(ctx);
         const ref = ctx.params[2] ?? "";
@@ -498,6 +582,35 @@ export class GitHubEmulator {
         repo.statuses.set(sha, [...(repo.statuses.get(sha) ?? []), status]);
         return { status: 201, json: this.#statusJson(repo, sha, status) };
       }),
+      route("POST", `${repoPath}/deployments`, "installation", (ctx) => this.#createDeployment(this.#coveredRepo(ctx), ctx.body), ["deployments", "write"]),
+      route("GET", `${repoPath}/deployments`, "installation", (ctx) => {
+        const repo = this.#coveredRepo(ctx);
+        const [sha, environment] = [ctx.query.get("sha"), ctx.query.get("environment")];
+        const listed = repo.deployments.filter((d) => (!sha || d.sha === sha) && (!environment || d.environment === environment));
+        return { status: 200, json: listed.map((d) => this.#deploymentJson(repo, d)).reverse() };
+      }, ["deployments", "read"]),
+      route("POST", `${repoPath}/deployments/(\\d+)/statuses`, "installation", (ctx) => {
+        const repo = this.#coveredRepo(ctx);
+        const deployment = repo.deployments.find((d) => d.id === Number(ctx.params[2]));
+        if (!deployment) throw notFound();
+        const { state, description, environment_url, log_url } = ctx.body;
+        const invalid = (field: string, message: string) => new HttpError(422, "Validation Failed", [{ resource: "DeploymentStatus", code: "custom", field, message }]);
+        if (typeof state !== "string" || !DEPLOYMENT_STATES.includes(state)) throw invalid("state", "state is not included in the list");
+        if (description != null && (typeof description !== "string" || [...description].length > 140)) throw invalid("description", "description is too long (maximum is 140 characters)");
+        for (const [field, url] of [["environment_url", environment_url], ["log_url", log_url]] as const) {
+          if (url != null && (typeof url !== "string" || !/^https?:\/\/\S+$/i.test(url))) throw invalid(field, `${field} must use http(s) scheme`);
+        }
+        const status: DeploymentStatus = {
+          id: ++this.#counter,
+          state,
+          description: (description as string | undefined) ?? "",
+          environment_url: (environment_url as string | undefined) ?? "",
+          log_url: (log_url as string | undefined) ?? "",
+          created_at: isoNow(),
+        };
+        deployment.statuses.push(status);
+        return { status: 201, json: { ...status, url: `${this.url}/repos/${repo.fullName}/deployments/${deployment.id}/statuses/${status.id}` } };
+      }, ["deployments", "write"]),
       route("POST", "/app-manifests/([^/]+)/conversions", "none", ({ params: [code = ""] }) => {
         const app = this.#manifestCodes.get(code);
         if (!app) throw notFound();
@@ -536,13 +649,57 @@ export class GitHubEmulator {
     return new Set(picked.map((r) => (r as Repo).id));
   }
 
+  /**
+   * POST /repos/{owner}/{repo}/deployments as GitHub answers it. Without
+   * `required_contexts` every context on the commit is required, and one that
+   * is not `success` (eserveless's own `pending`, say) makes it answer 409.
+   */
+  #createDeployment(repo: Repo, body: Record<string, unknown>): Reply {
+    const ref = typeof body.ref === "string" ? body.ref : "";
+    const commit = this.#resolve(repo, ref);
+    if (!commit) throw new HttpError(422, `No ref found for: ${ref}`);
+    if (body.required_contexts !== undefined && !(Array.isArray(body.required_contexts) && body.required_contexts.every((c) => typeof c === "string"))) {
+      throw new HttpError(422, "Invalid request.\n\nFor 'properties/required_contexts', is not an array of strings.");
+    }
+    const latest = new Map<string, string>();
+    for (const status of repo.statuses.get(commit.sha) ?? []) latest.set(status.context, status.state);
+    const required = (body.required_contexts as string[] | undefined) ?? [...latest.keys()];
+    const failing = required.filter((context) => latest.get(context) !== "success");
+    if (failing.length > 0) {
+      throw new HttpError(409, `Conflict: Commit status checks failed for ${ref}.`, [
+        { contexts: failing.map((context) => ({ context, state: latest.get(context) ?? "missing" })), resource: "Deployment", field: "required_contexts", code: "invalid" },
+      ]);
+    }
+    const environment = typeof body.environment === "string" ? body.environment : "production";
+    const deployment: Deployment = {
+      id: ++this.#counter,
+      sha: commit.sha,
+      ref,
+      environment,
+      description: typeof body.description === "string" ? body.description : null,
+      required_contexts: body.required_contexts as string[] | undefined,
+      auto_merge: typeof body.auto_merge === "boolean" ? body.auto_merge : undefined,
+      transient_environment: body.transient_environment === true,
+      production_environment: typeof body.production_environment === "boolean" ? body.production_environment : environment === "production",
+      created_at: isoNow(),
+      statuses: [],
+    };
+    repo.deployments.push(deployment);
+    return { status: 201, json: this.#deploymentJson(repo, deployment) };
+  }
+
+  #deploymentJson(repo: Repo, d: Deployment) {
+    const { statuses: _statuses, required_contexts: _required, auto_merge: _merge, ...fields } = d;
+    return { ...fields, task: "deploy", url: `${this.url}/repos/${repo.fullName}/deployments/${d.id}`, creator: { login: `${this.#app().slug}[bot]`, type: "Bot" } };
+  }
+
   #statusJson(repo: Repo, sha: string, status: Status) {
     return {
       ...status,
       url: `${this.url}/repos/${repo.fullName}/statuses/${sha}`,
       node_id: Buffer.from(`Status${status.id}`).toString("base64"),
       updated_at: status.created_at,
-      creator: { login: `${this.#app().slug}[bot]`, type: "Bot" },
+      creator: { login: status.creator ?? `${this.#app().slug}[bot]`, type: "Bot" },
     };
   }
 
@@ -600,6 +757,7 @@ export class GitHubEmulator {
       const { status, message, errors } = error instanceof HttpError ? error : { status: 500, message: String(error), errors: undefined };
       reply = { status, json: { message, ...(errors && { errors }), documentation_url: DOCS } };
     }
+    this.answers.push({ method: req.method ?? "GET", path: url.pathname, status: reply.status });
     const requestId = randomBytes(8).toString("hex").toUpperCase();
     if (reply.stream) {
       res.writeHead(reply.status, { "x-github-request-id": requestId, ...reply.headers });
@@ -629,6 +787,11 @@ export class GitHubEmulator {
       // GitHub decodes the credential of an App route as a JWT, and refuses JWTs elsewhere.
       if (route.auth === "app" && auth.kind !== "jwt") throw new HttpError(401, "A JSON web token could not be decoded");
       if (route.auth === "installation" && auth.kind !== "installation") throw new HttpError(403, "Resource not accessible by integration");
+      if (route.permission && auth.kind === "installation") {
+        const [name, level] = route.permission;
+        const granted = this.#installations.get(auth.token.installationId)?.permissions[name];
+        if (granted !== "write" && granted !== level) throw new HttpError(403, "Resource not accessible by integration");
+      }
     }
     const raw = await buffer(req);
     let body: Record<string, unknown> = {};

@@ -42,34 +42,45 @@ export async function deployCommand(ctx: CommandContext): Promise<number> {
       });
       started = { ref, repository: target.repository };
     }
-    const { ref, repository } = started;
-    progress.line(`Deploying ${repository} @ ${shortSha(ref.commit)}: ${ref.url}`);
-
-    // The log's closing "Deployment failed: why" is held back: the summary below says why, once.
-    let closing: string | undefined;
-    const deployment = await followDeployment(client, ref.id, {
-      onLine: (line) => {
-        if (args.flags.quiet) return;
-        if (closing !== undefined) progress.line(closing);
-        closing = undefined;
-        if (/^Deployment (failed|errored): /.test(line.line)) closing = line.line;
-        else progress.line(line.line);
-      },
-      onUpdate: (d) => progress.status(`${repository}: ${d.state}`),
-      timeoutMs,
-      signal: ctx.signal,
-    }).catch((error: unknown) => {
-      if (error instanceof CliError && error.exitCode === 130) {
-        throw new CliError(`stopped following; deployment ${ref.id} goes on on the server: ${ref.url}`, { exitCode: 130 });
-      }
-      throw error;
-    });
-    progress.done();
-    if (closing !== undefined && !closing.endsWith(deployment.description ?? "\0")) progress.line(closing);
-    return report(ctx, deployment, ref);
+    return await followToTheEnd(ctx, started, progress, timeoutMs);
   } finally {
     progress.done();
   }
+}
+
+/** Follows a started deployment's log until it ends, then prints how it ended; 0 when it is live, 1 otherwise. */
+export async function followToTheEnd(
+  ctx: CommandContext,
+  started: { ref: DeploymentRef; repository: string; verb?: string },
+  progress: Progress,
+  timeoutMs: number,
+): Promise<number> {
+  const { args, client } = ctx;
+  const { ref, repository } = started;
+  progress.line(`${started.verb ?? "Deploying"} ${repository} @ ${shortSha(ref.commit)}: ${ref.url}`);
+
+  // The log's closing "Deployment failed: why" is held back: the summary below says why, once.
+  let closing: string | undefined;
+  const deployment = await followDeployment(client, ref.id, {
+    onLine: (line) => {
+      if (args.flags.quiet) return;
+      if (closing !== undefined) progress.line(closing);
+      closing = undefined;
+      if (/^Deployment (failed|errored): /.test(line.line)) closing = line.line;
+      else progress.line(line.line);
+    },
+    onUpdate: (d) => progress.status(`${repository}: ${d.state}`),
+    timeoutMs,
+    signal: ctx.signal,
+  }).catch((error: unknown) => {
+    if (error instanceof CliError && error.exitCode === 130) {
+      throw new CliError(`stopped following; deployment ${ref.id} goes on on the server: ${ref.url}`, { exitCode: 130 });
+    }
+    throw error;
+  });
+  progress.done();
+  if (closing !== undefined && !closing.endsWith(deployment.description ?? "\0")) progress.line(closing);
+  return report(ctx, deployment, ref);
 }
 
 /** Packs and uploads a folder as project local/NAME. */

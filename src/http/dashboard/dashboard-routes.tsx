@@ -5,6 +5,10 @@ import { csrf } from "hono/csrf";
 import { createMiddleware } from "hono/factory";
 import type { Child } from "hono/jsx";
 import type { CronScheduler } from "../../cron/cron-scheduler.js";
+import type { Deployer } from "../../deploy/deployer.js";
+import * as v from "valibot";
+import { RollbackBodySchema } from "../../contract/deployment.js";
+import { BadRequestError, EserveslessError } from "../../errors.js";
 import type { HttpSpec } from "../../manifest/manifest-schema.js";
 import type { CronRunStore } from "../../store/cron-run-store.js";
 import type { DeploymentStore } from "../../store/deployment-store.js";
@@ -42,6 +46,8 @@ export interface DashboardOptions {
   trustedProxies?: readonly ProxyRange[];
   /** The clock of the sign-in limits; Date.now when absent. */
   now?: () => number;
+  /** Rolls a project back ("Roll back to this"); absent, the button's form answers 501. */
+  deployer?: Pick<Deployer, "rollback">;
 }
 
 /** Where a sign-in may send the browser next: a page of this server, never another site. */
@@ -264,6 +270,21 @@ export function dashboardRoutes(options: DashboardOptions) {
       return c.redirect(projectPath(repository), 303);
     });
   }
+  app.post(
+    "/dashboard/projects/:owner/:repo/rollback",
+    bodyLimit({ maxSize: 4096, onError: (c) => message(c, 413, "Too large", "A rollback form is a few bytes; this one was not.", true) }),
+    ...sameOrigin,
+    signedIn,
+    notStarted,
+    async (c) => {
+      if (!options.deployer) throw new EserveslessError("This server cannot roll back", { status: 501, code: "not_implemented" });
+      const form = await c.req.parseBody();
+      const body = v.safeParse(RollbackBodySchema, { to: typeof form.to === "string" && form.to.trim() !== "" ? form.to : undefined });
+      if (!body.success) throw new BadRequestError(body.issues[0].message);
+      const deployment = options.deployer.rollback(repositoryOf(c), body.output.to);
+      return c.redirect(`/deployments/${deployment.id}`, 303);
+    },
+  );
 
   return app;
 }

@@ -72,8 +72,13 @@ const LastHour: FC<{ stats: RequestStats }> = ({ stats }) => {
 };
 
 /** Deployments, newest first; each commit links to its deployment's page and log. */
-export const DeploymentsTable: FC<{ deployments: Deployment[]; showProject: boolean; caption: string }> = ({ deployments, showProject, caption }) => (
-  <Table caption={caption} columns={["Created", ...(showProject ? ["Project"] : []), "Commit", "Trigger", "State", "Took"]}>
+export const DeploymentsTable: FC<{ deployments: Deployment[]; showProject: boolean; caption: string; rollbackTargets?: ReadonlySet<string> }> = ({
+  deployments,
+  showProject,
+  caption,
+  rollbackTargets,
+}) => (
+  <Table caption={caption} columns={["Created", ...(showProject ? ["Project"] : []), "Commit", "Trigger", "State", "Took", ...(rollbackTargets ? [<span class="sr-only">Actions</span>] : [])]}>
     {deployments.map((d) => (
       <tr>
         <td class="nowrap">
@@ -96,6 +101,18 @@ export const DeploymentsTable: FC<{ deployments: Deployment[]; showProject: bool
           {d.description && d.state !== "success" ? <Summary text={d.description} /> : null}
         </td>
         <td class="nowrap">{d.finishedAt !== null && d.startedAt !== null ? duration(d.finishedAt - d.startedAt) : ""}</td>
+        {rollbackTargets ? (
+          <td>
+            {rollbackTargets.has(d.id) ? (
+              <form method="post" action={`${projectPath(d.repository)}/rollback`} class="inline">
+                <input type="hidden" name="to" value={d.id} />
+                <button type="submit" class="small" aria-label={`Roll back to ${shortSha(d.commit)} (deployment ${d.id})`}>
+                  Roll back to this
+                </button>
+              </form>
+            ) : null}
+          </td>
+        ) : null}
       </tr>
     ))}
   </Table>
@@ -220,6 +237,11 @@ export const DashboardPage: FC<{ nonce: string; projects: ProjectView[]; deploym
   </Page>
 );
 
+/** The earlier production deployments that went live: each can be rolled back to, the live one cannot. */
+function rollbackTargets(project: ProjectView, deployments: Deployment[]): ReadonlySet<string> {
+  return new Set(deployments.filter((d) => d.state === "success" && d.environment === "production" && d.id !== project.live?.deploymentId).map((d) => d.id));
+}
+
 export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments: Deployment[]; /** Sections shown before the deployments (Secrets). */ children?: Child }> = ({ nonce, project, deployments, children }) => {
   const http = project.functions.filter((fn) => fn.type === "http");
   const cron = project.functions.filter((fn) => fn.type === "cron");
@@ -304,7 +326,11 @@ export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments:
       {children}
       <section aria-labelledby="deployments-heading">
         <h2 id="deployments-heading">Deployments</h2>
-        {deployments.length === 0 ? <p class="muted">None.</p> : <DeploymentsTable deployments={deployments} showProject={false} caption={`Deployments of ${project.repository}`} />}
+        {deployments.length === 0 ? (
+          <p class="muted">None.</p>
+        ) : (
+          <DeploymentsTable deployments={deployments} showProject={false} caption={`Deployments of ${project.repository}`} rollbackTargets={rollbackTargets(project, deployments)} />
+        )}
       </section>
     </Page>
   );
