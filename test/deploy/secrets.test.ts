@@ -213,4 +213,29 @@ describe("secrets", () => {
       rmSync(copy, { recursive: true, force: true });
     }
   });
+
+  it("a rollback to a release whose secret was deleted since fails naming it, before a container starts, and what is live stays", async () => {
+    const withSecret = stack.server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.deploymentId;
+    // A release that declares no secret goes live; then the secret is deleted, which nothing live declares now.
+    await deployFixture({ server: stack.server, emulator: stack.emulator, owner: OWNER, repo: REPO, fixture: "node-hello" });
+    const live = stack.server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.deploymentId;
+    expect((await cli(["rm", `${OWNER}/${REPO}`, "STRIPE_KEY"])).code).toBe(0);
+
+    const response = await fetch(`${stack.server.url}/api/projects/${OWNER}/${REPO}/rollback`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ to: withSecret }),
+    });
+    expect(response.status).toBe(202);
+    const { deployment } = (await response.json()) as { deployment: { id: string } };
+    await stack.server.deployer.idle();
+    expect(stack.server.store.getDeployment(deployment.id)).toMatchObject({
+      trigger: "rollback",
+      state: "failure",
+      description: `Secret STRIPE_KEY is not set; set it with: eserveless secrets set ${OWNER}/${REPO} STRIPE_KEY`,
+    });
+    expect(stack.server.store.deploymentLog(deployment.id).some((line) => /answered HTTP/.test(line.line))).toBe(false);
+    expect(stack.server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.deploymentId).toBe(live);
+    expect((await fetch(`${stack.server.url}/fn/${OWNER}/${REPO}/API`)).status).toBe(200);
+  });
 });
