@@ -16,6 +16,7 @@ import { createApp } from "./http/create-app.js";
 import { removeProject } from "./deploy/remove-project.js";
 import { createSecretRoller } from "./deploy/roll-secrets.js";
 import { secretActions } from "./http/secret-routes.js";
+import { secretEnvironmentOf } from "./contract/secret.js";
 import { createMetrics } from "./http/metrics-routes.js";
 import { adoptContainers } from "./run/adopt-containers.js";
 import { ContainerBudget } from "./run/container-budget.js";
@@ -93,8 +94,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     self: config.networks.container,
     log: log.child({ component: "networks" }),
   });
-  // Read as each container is created; deployments are production's until previews land.
-  const secretValues = (repository: string, names: readonly string[]) => store.secretValues(repository, "production", names);
+  // Read as each container is created: a preview's get `preview` secrets, never production's.
+  const secretValues = (repository: string, names: readonly string[], environment?: string) => store.secretValues(repository, secretEnvironmentOf(environment), names);
   // One budget for every function container: http replicas and cron runs.
   const budget = new ContainerBudget(config.containerBudget);
   const pool = new ContainerPool({
@@ -119,9 +120,9 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   });
   const adoption = await adoptContainers({
     pool,
-    live: () => store.liveFunctions().filter((fn) => fn.type === "http").map(functionTarget),
+    live: () => store.allLiveFunctions().filter((fn) => fn.type === "http").map(functionTarget),
     // The networks of projects with nothing live any more: their containers went with the adoption.
-    then: () => networks.prune(store.liveFunctions().map((fn) => fn.repository)),
+    then: () => networks.prune(store.allLiveFunctions().map((fn) => fn.repository)),
     log,
   });
   const metrics = createMetrics(() => pool.stats());

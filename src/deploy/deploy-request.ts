@@ -11,6 +11,8 @@ export interface DeployRequest {
   ref: string | null;
   trigger: Deployment["trigger"];
   source: DeploySource;
+  /** Where it goes live: `production` (when absent) or a pull request's preview, `pr-<number>`. */
+  environment?: string;
 }
 
 /** A deploy request once recorded: it has a deployment id. */

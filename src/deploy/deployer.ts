@@ -18,8 +18,11 @@ import type { DeployJob, DeployRequest } from "./deploy-request.js";
 import { createDeploymentContext, type DeploymentContext } from "./deployment-context.js";
 import { fetchSource, type SourceLimits } from "./fetch-source.js";
 import { plural, shortSha } from "../format.js";
-import { pruneAbandonedImages } from "../image/prune-images.js";
-import { goLive, liveFunctions } from "./go-live.js";
+import { pruneAbandonedImages, pruneImages } from "../image/prune-images.js";
+import { goLive, liveFunctions, type PreviewScaling } from "./go-live.js";
+import { environmentKey } from "../run/container-pool.js";
+import { PRODUCTION } from "../store/deployment-store.js";
+import { secretEnvironmentOf } from "../contract/secret.js";
 import type { ManifestLimits } from "../manifest/manifest-limits.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
 import { pruneReplacedImages } from "./prune-replaced-images.js";
@@ -68,7 +71,20 @@ export interface DeployerOptions {
   onLive?: (repository: string) => void;
   /** Secret changes: one made while a deployment started its containers rolls them once it is live. */
   secrets?: Pick<SecretRoller, "generation" | "roll">;
+  /** Pull-request previews: how they scale, whether one is still open, and its comment once a deployment ends. */
+  previews?: PreviewHooks;
 }
+
+/** What the deployer asks of pull-request previews (deploy/previews.ts). */
+export interface PreviewHooks extends PreviewScaling {
+  /** False once the pull request closed: its deployment must not go live. */
+  isOpen(job: DeployJob): boolean;
+  /** Edits the pull request's comment to say how its deployment stands; never throws. */
+  report(job: DeployJob): Promise<void>;
+}
+
+/** Why a preview's deployment stopped before going live: its pull request closed meanwhile. */
+const PREVIEW_CLOSED = "The pull request was closed, so its preview was not deployed";
 
 /** Runs deployments: one at a time per repository, the latest push wins. */
 export type Deployer = ReturnType<typeof createDeployer>;
@@ -97,43 +113,64 @@ export function createDeployer(options: DeployerOptions) {
     // A reason that quotes a function's output never shows a secret on GitHub.
     return (state, context, description, targetUrl) => post(state, context, store.maskSecrets(description), targetUrl);
   };
-  const secretValues = (repository: string, names: readonly string[]) => store.secretValues(repository, "production", names);
-
+  /** Runs one deployment; a preview's comment says how it ended (a superseded one leaves that to its successor). */
   async function run(job: DeployJob, signal: AbortSignal): Promise<void> {
+    const preview = (job.environment ?? PRODUCTION) !== PRODUCTION ? options.previews : undefined;
+    await pipeline(job, signal, preview);
+    if (preview && store.getDeployment(job.deploymentId)?.state !== "superseded") await preview.report(job);
+  }
+
+  async function pipeline(job: DeployJob, signal: AbortSignal, preview: PreviewHooks | undefined): Promise<void> {
+    const environment = job.environment ?? PRODUCTION;
+    // A preview's containers and cron checks get `preview` secrets, never production's.
+    const secretValues = (repository: string, names: readonly string[]) => store.secretValues(repository, secretEnvironmentOf(environment), names);
     const deployment = createDeploymentContext(job, signal, { store, log: rootLog, status: statusesOf(job), publicUrl, mask: store.maskSecrets });
     // Started replicas that are not live yet: removed if the deployment ends any other way.
     let started: StartedFunction[] = [];
     try {
       deployment.record({ state: "building" });
+      if (preview) await preview.report(job);
       const source = await fetchSource(deployment, options.github, options.sourceLimits);
       const manifest = await readProjectManifest(deployment, source, options.manifestLimits);
       if (!manifest) return skip(deployment, source.size);
       // Before the build: a missing secret is said at once, not after minutes of building.
-      checkDeclaredSecrets(deployment, store, manifest);
+      checkDeclaredSecrets(deployment, store, manifest, secretEnvironmentOf(environment));
       await deployment.status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, deployment.pageUrl);
       const image = await buildFunctionImage(deployment, options, source, manifest);
       deployment.record({ state: "starting", image });
-      const live = liveFunctions(job, manifest, image);
+      const live = liveFunctions(job, manifest, image, options.previews);
       const secretsGeneration = options.secrets?.generation(job.repository);
       started = await startReplicas(deployment, pool, live);
       // The first http container checked the cron functions; without one, each gets a container of its own.
       if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks, secretValues }, live);
       // The last point a newer push can take over: after it, this deployment is live.
       signal.throwIfAborted();
+      if (preview && !preview.isOpen(job)) throw new EserveslessError(PREVIEW_CLOSED, { code: "preview_closed" });
       const { previousImage, coldStartMs } = goLive(deployment, { store, pool }, image, live, started);
       started = [];
-      options.onLive?.(job.repository);
+      // Cron schedules follow production only: a preview's cron functions run by hand.
+      if (!preview) options.onLive?.(job.repository);
       // Its containers may hold a value changed since they started: roll them to the current one.
       if (options.secrets && options.secrets.generation(job.repository) !== secretsGeneration) void options.secrets.roll(job.repository);
       await reportSuccess(deployment, options, manifest, coldStartMs, store.getDeployment(job.deploymentId)?.warnings.length ?? 0);
       // After the statuses: the user waits for those, not for the clean-up.
-      await pruneReplacedImages(deployment, { docker, instance }, image, previousImage);
+      if (preview) await prunePreviewImages(deployment, image);
+      else await pruneReplacedImages(deployment, { docker, instance }, image, previousImage);
     } catch (error) {
       await pool.discard(started.flatMap((f) => f.replicas));
       if (signal.aborted && signal.reason instanceof Superseded) return supersede(job, signal.reason.by, deployment.log);
       if (signal.aborted && signal.reason instanceof ShuttingDown) return interrupted(deployment);
       return fail(deployment, error);
     }
+  }
+
+  /** Removes a preview's earlier images: a preview keeps only its live one (there is no rollback of a preview). */
+  async function prunePreviewImages({ job, log }: DeploymentContext, image: string): Promise<void> {
+    const pruned = await pruneImages(docker, instance, job.repository, [image], job.environment).catch((error: unknown) => {
+      log.warn({ err: error }, "could not list the preview's old images; they go with its next deployment or its removal");
+      return [];
+    });
+    if (pruned.length > 0) log.info({ pruned }, "removed the preview's old images");
   }
 
   /** Ends a deployment whose commit has no manifest: not an eserveless project. */
@@ -178,7 +215,7 @@ export function createDeployer(options: DeployerOptions) {
    */
   async function pruneNeverLiveImages(): Promise<void> {
     // A process that died between the switch and the success left a live image on an interrupted deployment.
-    const live = new Set(store.liveFunctions().map((fn) => fn.image));
+    const live = new Set(store.allLiveFunctions().map((fn) => fn.image));
     const abandoned = (id: string, tags: string[]) => {
       const state = store.getDeployment(id)?.state;
       // An image of a deployment this database does not know is left alone.
@@ -197,8 +234,9 @@ export function createDeployer(options: DeployerOptions) {
     /** Records a deployment and queues it; returns at once. */
     enqueue(request: DeployRequest): Deployment {
       if (closed) throw new EserveslessError("eserveless is shutting down; retry in a moment", { status: 503, code: "shutting_down", headers: { "retry-after": "5" } });
-      const deployment = store.createDeployment({ repository: request.repository, commit: request.commit, ref: request.ref, trigger: request.trigger });
-      queue.push(request.repository.toLowerCase(), { ...request, deploymentId: deployment.id });
+      const deployment = store.createDeployment({ repository: request.repository, commit: request.commit, ref: request.ref, trigger: request.trigger, environment: request.environment });
+      // One queue per environment: a preview never supersedes production, nor production a preview.
+      queue.push(environmentKey(request.repository, request.environment), { ...request, deploymentId: deployment.id });
       rootLog.info({ deployment: deployment.id, repository: request.repository, commit: request.commit, trigger: request.trigger }, "deployment queued");
       return deployment;
     },
