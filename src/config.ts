@@ -150,6 +150,8 @@ const EnvFields = v.object({
   ESERVELESS_MAX_CPUS: v.optional(cpus("the CPUs each function container may use"), String(sandboxDefaults.nanoCpus / 1e9)),
   ESERVELESS_MAX_CONTAINERS: v.optional(positiveInt("function containers at once, all projects together"), String(defaultContainerBudget.maxContainers)),
   ESERVELESS_MEMORY_BUDGET: v.optional(memorySize("memory all function containers may hold together"), `${defaultContainerBudget.memoryBytes / 1024 ** 2}m`),
+  ESERVELESS_MAX_PREVIEWS: v.optional(boundedInt(0, 1000, "pull-request previews per repository, the oldest removed first; 0 turns previews off"), "10"),
+  ESERVELESS_PREVIEW_IDLE_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds a preview's replica stays up without requests"), "60"),
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
   LOG_FORMAT: v.optional(v.picklist(["pretty", "json"], "must be pretty or json (unset: pretty on a terminal, JSON otherwise)")),
 });
@@ -293,6 +295,8 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     containerBudget: { maxContainers: e.ESERVELESS_MAX_CONTAINERS, memoryBytes: e.ESERVELESS_MEMORY_BUDGET },
     /** CPUs each function container may use (its Docker NanoCpus): the manifest has no key for it. */
     functionCpus: e.ESERVELESS_MAX_CPUS,
+    /** Pull-request previews: how many per repository (0: none), and how soon their replicas stop when idle (seconds). */
+    previews: { max: e.ESERVELESS_MAX_PREVIEWS, idleTimeout: e.ESERVELESS_PREVIEW_IDLE_TIMEOUT },
     logLevel: e.LOG_LEVEL,
     /** `pretty` or `json`; undefined: pretty when the log goes to a terminal. */
     logFormat: e.LOG_FORMAT,

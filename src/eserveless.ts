@@ -8,6 +8,7 @@ import { Slots } from "./slots.js";
 import type { Config } from "./config.js";
 import { CronScheduler } from "./cron/cron-scheduler.js";
 import { createDeployer } from "./deploy/deployer.js";
+import { createPreviews } from "./deploy/previews.js";
 import { ContainerFailedError } from "./errors.js";
 import { APP_FILE_NAME, PendingStates, type AppFileSystem } from "./github/app-setup.js";
 import { GitHubAppHolder } from "./github/github-app-holder.js";
@@ -128,6 +129,22 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   const metrics = createMetrics(() => pool.stats());
   const roller = createSecretRoller({ store, pool, log: log.child({ component: "secrets" }) });
   const scheduler = new CronScheduler({ instance, store, docker, networks, log: log.child({ component: "cron" }), now, budget, cpus: config.functionCpus, secretValues });
+  const previews =
+    config.previews.max > 0
+      ? createPreviews({
+          store,
+          github: getGitHub,
+          // The deployer is made below; a pull request event arrives only once the app serves.
+          deploy: (request) => deployer.enqueue(request),
+          pool,
+          docker,
+          instance,
+          urls: { publicUrl: config.publicUrl, functionsUrl: config.functionsUrl },
+          maxPreviews: config.previews.max,
+          idleTimeout: config.previews.idleTimeout,
+          log: log.child({ component: "previews" }),
+        })
+      : undefined;
   const deployer = createDeployer({
     instance,
     store,
@@ -151,6 +168,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     log,
     onLive: (repository) => scheduler.sync(repository),
     secrets: roller,
+    previews: previews?.hooks,
   });
   scheduler.start();
   // Deployments a previous process left half-done end as errors, on their commits too.
@@ -162,6 +180,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     deployer,
     secrets: secretActions({ store, roller, log: log.child({ component: "secrets" }) }),
     removeProject: (repository) => removeProject(repository, { store, pool, scheduler, networks, docker, instance }),
+    previews,
     pool,
     docker,
     scheduler,
@@ -197,6 +216,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     networks,
     deployer,
     scheduler,
+    /** Pull-request previews (undefined with ESERVELESS_MAX_PREVIEWS=0). */
+    previews,
     /** The GitHub App in use; /setup swaps one in. */
     github,
     /** Settles once the deployments the last stop interrupted are ended, and the images of those that never went live removed. */
@@ -212,6 +233,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
       await interrupted;
       await scheduler.stop();
       await deployer.close();
+      await previews?.idle();
       await pool.close(options);
       if (!options.keepContainers) {
         // Docker may be gone by now; the next start prunes the networks with nothing live.

@@ -117,7 +117,10 @@ export function createDeployer(options: DeployerOptions) {
   async function run(job: DeployJob, signal: AbortSignal): Promise<void> {
     const preview = (job.environment ?? PRODUCTION) !== PRODUCTION ? options.previews : undefined;
     await pipeline(job, signal, preview);
-    if (preview && store.getDeployment(job.deploymentId)?.state !== "superseded") await preview.report(job);
+    if (!preview) return;
+    if (store.getDeployment(job.deploymentId)?.state !== "superseded") await preview.report(job);
+    // Its pull request closed while it built: the preview's removal may have run before its image existed.
+    if (!preview.isOpen(job)) await prunePreviewImages(job, rootLog, undefined);
   }
 
   async function pipeline(job: DeployJob, signal: AbortSignal, preview: PreviewHooks | undefined): Promise<void> {
@@ -154,7 +157,7 @@ export function createDeployer(options: DeployerOptions) {
       if (options.secrets && options.secrets.generation(job.repository) !== secretsGeneration) void options.secrets.roll(job.repository);
       await reportSuccess(deployment, options, manifest, coldStartMs, store.getDeployment(job.deploymentId)?.warnings.length ?? 0);
       // After the statuses: the user waits for those, not for the clean-up.
-      if (preview) await prunePreviewImages(deployment, image);
+      if (preview) await prunePreviewImages(job, deployment.log, image);
       else await pruneReplacedImages(deployment, { docker, instance }, image, previousImage);
     } catch (error) {
       await pool.discard(started.flatMap((f) => f.replicas));
@@ -165,8 +168,8 @@ export function createDeployer(options: DeployerOptions) {
   }
 
   /** Removes a preview's earlier images: a preview keeps only its live one (there is no rollback of a preview). */
-  async function prunePreviewImages({ job, log }: DeploymentContext, image: string): Promise<void> {
-    const pruned = await pruneImages(docker, instance, job.repository, [image], job.environment).catch((error: unknown) => {
+  async function prunePreviewImages(job: DeployJob, log: Logger, image: string | undefined): Promise<void> {
+    const pruned = await pruneImages(docker, instance, job.repository, image ? [image] : [], job.environment).catch((error: unknown) => {
       log.warn({ err: error }, "could not list the preview's old images; they go with its next deployment or its removal");
       return [];
     });

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import * as v from "valibot";
 import type { Deployer } from "./deployer.js";
+import type { Previews } from "./previews.js";
 import { BadRequestError } from "../errors.js";
 import { shortSha } from "../format.js";
 import { finalStates, PRODUCTION, type DeploymentStore } from "../store/deployment-store.js";
@@ -57,9 +58,15 @@ const ZERO_SHA = /^0{40}$/;
 export function handleWebhookEvent(
   name: string,
   payload: unknown,
-  deps: { store: RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">; deployer: Deployer; log: Logger },
+  deps: { store: RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">; deployer: Deployer; log: Logger; /** Pull-request previews; their events are ignored without. */ previews?: Pick<Previews, "onPullRequest" | "onIssueComment"> },
 ): WebhookOutcome {
   switch (name) {
+    case "pull_request":
+      if (!deps.previews) return { action: "ignored", reason: "previews are off on this server (ESERVELESS_MAX_PREVIEWS=0)" };
+      return deps.previews.onPullRequest(payload, deps.log);
+    case "issue_comment":
+      if (!deps.previews) return { action: "ignored", reason: "previews are off on this server (ESERVELESS_MAX_PREVIEWS=0)" };
+      return deps.previews.onIssueComment(payload, deps.log);
     case "ping":
       return { action: "recorded", reason: "pong" };
     case "push":
