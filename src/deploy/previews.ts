@@ -126,7 +126,7 @@ export function createPreviews(options: PreviewOptions) {
       const rows = deployment.functions.map((fn) =>
         fn.type === "http"
           ? `| ${fn.name} | http | ${environmentFunctionUrl(options.urls, preview.repository, environment, fn.name)} |`
-          : `| ${fn.name} | cron | not scheduled in a preview; run it by hand: \`eserveless run ${preview.repository}/${fn.name} --pr ${preview.number}\` |`,
+          : `| ${fn.name} | cron | not scheduled in previews (production runs it on \`${fn.schedule ?? ""}\`) |`,
       );
       return `${head}\n\n| Function | Type | Preview URL |\n| --- | --- | --- |\n${rows.join("\n")}\n\n${deployment.description ?? ""} ([log](${page}))\n\nThe URLs stay the same for this pull request's life; each push updates them.`;
     }

@@ -3,6 +3,7 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { eventually } from "../support/eventually.js";
 import { readFixture } from "../support/fixtures.js";
+import { runCli } from "../support/run-cli.js";
 import { ADMIN_TOKEN } from "../support/start-eserveless.js";
 import { useEserveless } from "../support/use-eserveless.js";
 
@@ -92,7 +93,7 @@ describe("previews per pull request", () => {
     expect(first!.body).toContain(`\`${head.slice(0, 7)}\``);
     expect(first!.body).toContain("**State** success");
     expect(first!.body).toContain(`| API | http | ${previewUrl(REPO, 5)} |`);
-    expect(first!.body).toContain("not scheduled in a preview");
+    expect(first!.body).toContain("| Ticker | cron | not scheduled in previews");
 
     const next = stack.emulator.commit(OWNER, REPO, { files: project("pr-2"), branch: "feature" });
     expect((await pullRequest(OWNER, REPO, { number: 5, action: "synchronize", head: next })).status).toBe(202);
@@ -106,6 +107,17 @@ describe("previews per pull request", () => {
     expect(comments[0]!.body).toContain(`\`${next.slice(0, 7)}\``);
     expect(comments[0]!.body).not.toContain(head.slice(0, 7));
     lastHead = next;
+
+    // eserveless ls lists the project's environments: production and the open preview, with URLs, commit and state.
+    const ls = await runCli(["ls", `${OWNER}/${REPO}`], { ESERVELESS_URL: stack.server.url, ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN, XDG_CONFIG_HOME: "/nonexistent" });
+    expect(ls.code).toBe(0);
+    const previewRow = ls.stdout.split("\n").find((line) => line.includes("pr-5 (#5)"));
+    expect(previewRow).toContain(next.slice(0, 7));
+    expect(previewRow).toContain("success");
+    expect(previewRow).toContain(previewUrl(REPO, 5));
+    const productionRow = ls.stdout.split("\n").find((line) => line.includes(" production "));
+    expect(productionRow).toContain(main.slice(0, 7));
+    expect(productionRow).toContain(`${stack.server.url}/fn/${OWNER}/${REPO}/API`);
   });
 
   it("closing the pull request removes the preview's containers, images and routes within 30 s; its URLs answer 410 and the comment says so", async () => {
