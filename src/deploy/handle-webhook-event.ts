@@ -36,7 +36,7 @@ const InstallationRepositoriesEvent = v.object({
 });
 
 /** Parses the part of a payload eserveless uses; a 400 names the field that is off. */
-function parse<S extends v.GenericSchema>(schema: S, payload: unknown, event: string): v.InferOutput<S> {
+export function parse<S extends v.GenericSchema>(schema: S, payload: unknown, event: string): v.InferOutput<S> {
   const result = v.safeParse(schema, payload);
   if (result.success) return result.output;
   const issue = result.issues[0];

@@ -1,7 +1,6 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import * as v from "valibot";
-import { BadRequestError } from "../errors.js";
 import { shortSha } from "../format.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { canWrite, lacksPermission, writePullRequestComment } from "../github/pull-request-comment.js";
@@ -15,7 +14,7 @@ import type { RepositoryStore } from "../store/repository-store.js";
 import { deploymentUrl, environmentFunctionUrl, LOCAL_OWNER, previewEnvironment, previewNumber, type ServerUrls } from "../urls.js";
 import type { DeployJob, DeployRequest } from "./deploy-request.js";
 import type { PreviewHooks } from "./deployer.js";
-import type { WebhookOutcome } from "./handle-webhook-event.js";
+import { parse, type WebhookOutcome } from "./handle-webhook-event.js";
 
 /** Hidden in every comment eserveless writes, so a reader of the thread's source can tell it. */
 const MARKER = "<!-- eserveless-preview -->";
@@ -41,13 +40,6 @@ const IssueCommentEvent = v.object({
   repository: v.object({ full_name: v.string() }),
   installation: v.optional(v.object({ id: v.number() })),
 });
-
-function parse<S extends v.GenericSchema>(schema: S, payload: unknown, event: string): v.InferOutput<S> {
-  const result = v.safeParse(schema, payload);
-  if (result.success) return result.output;
-  const issue = result.issues[0];
-  throw new BadRequestError(`The ${event} payload has no valid ${v.getDotPath(issue) ?? "body"}: ${issue.message}`);
-}
 
 export interface PreviewOptions {
   store: PreviewStore &
