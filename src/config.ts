@@ -153,6 +153,8 @@ const EnvFields = v.object({
   ESERVELESS_KEEP_RELEASES: v.optional(boundedInt(1, 100, "latest releases of a repository whose images are kept for a rollback"), "5"),
   ESERVELESS_CHECKS_GRACE: v.optional(boundedInt(0, 3600, "seconds a waitForChecks: true deployment waits for the first check to appear"), "60"),
   ESERVELESS_CHECKS_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds a waitForChecks deployment waits for its checks to end"), "1800"),
+  ESERVELESS_MAX_PREVIEWS: v.optional(boundedInt(0, 1000, "pull-request previews per repository, the oldest removed first; 0 turns previews off"), "10"),
+  ESERVELESS_PREVIEW_IDLE_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds a preview's replica stays up without requests"), "60"),
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
   LOG_FORMAT: v.optional(v.picklist(["pretty", "json"], "must be pretty or json (unset: pretty on a terminal, JSON otherwise)")),
 });
@@ -300,6 +302,8 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     keepReleases: e.ESERVELESS_KEEP_RELEASES,
     /** How a `waitForChecks` deployment waits for the commit's other checks. */
     checks: { graceMs: e.ESERVELESS_CHECKS_GRACE * 1000, timeoutMs: e.ESERVELESS_CHECKS_TIMEOUT * 1000 },
+    /** Pull-request previews: how many per repository (0: none), and how soon their replicas stop when idle (seconds). */
+    previews: { max: e.ESERVELESS_MAX_PREVIEWS, idleTimeout: e.ESERVELESS_PREVIEW_IDLE_TIMEOUT },
     logLevel: e.LOG_LEVEL,
     /** `pretty` or `json`; undefined: pretty when the log goes to a terminal. */
     logFormat: e.LOG_FORMAT,

@@ -8,6 +8,7 @@ import { Slots } from "./slots.js";
 import type { Config } from "./config.js";
 import { CronScheduler } from "./cron/cron-scheduler.js";
 import { createDeployer } from "./deploy/deployer.js";
+import { createPreviews } from "./deploy/previews.js";
 import { ContainerFailedError } from "./errors.js";
 import { APP_FILE_NAME, PendingStates, type AppFileSystem } from "./github/app-setup.js";
 import { GitHubAppHolder } from "./github/github-app-holder.js";
@@ -16,6 +17,7 @@ import { createApp } from "./http/create-app.js";
 import { removeProject } from "./deploy/remove-project.js";
 import { createSecretRoller } from "./deploy/roll-secrets.js";
 import { secretActions } from "./http/secret-routes.js";
+import { secretEnvironmentOf } from "./contract/secret.js";
 import { createMetrics } from "./http/metrics-routes.js";
 import { adoptContainers } from "./run/adopt-containers.js";
 import { ContainerBudget } from "./run/container-budget.js";
@@ -93,8 +95,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     self: config.networks.container,
     log: log.child({ component: "networks" }),
   });
-  // Read as each container is created; deployments are production's until previews land.
-  const secretValues = (repository: string, names: readonly string[]) => store.secretValues(repository, "production", names);
+  // Read as each container is created: a preview's get `preview` secrets, never production's.
+  const secretValues = (repository: string, names: readonly string[], environment?: string) => store.secretValues(repository, secretEnvironmentOf(environment), names);
   // One budget for every function container: http replicas and cron runs.
   const budget = new ContainerBudget(config.containerBudget);
   const pool = new ContainerPool({
@@ -119,14 +121,30 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   });
   const adoption = await adoptContainers({
     pool,
-    live: () => store.liveFunctions().filter((fn) => fn.type === "http").map(functionTarget),
+    live: () => store.allLiveFunctions().filter((fn) => fn.type === "http").map(functionTarget),
     // The networks of projects with nothing live any more: their containers went with the adoption.
-    then: () => networks.prune(store.liveFunctions().map((fn) => fn.repository)),
+    then: () => networks.prune(store.allLiveFunctions().map((fn) => fn.repository)),
     log,
   });
   const metrics = createMetrics(() => pool.stats());
   const roller = createSecretRoller({ store, pool, log: log.child({ component: "secrets" }) });
   const scheduler = new CronScheduler({ instance, store, docker, networks, log: log.child({ component: "cron" }), now, budget, cpus: config.functionCpus, secretValues });
+  const previews =
+    config.previews.max > 0
+      ? createPreviews({
+          store,
+          github: getGitHub,
+          // The deployer is made below; a pull request event arrives only once the app serves.
+          deploy: (request) => deployer.enqueue(request),
+          pool,
+          docker,
+          instance,
+          urls: { publicUrl: config.publicUrl, functionsUrl: config.functionsUrl },
+          maxPreviews: config.previews.max,
+          idleTimeout: config.previews.idleTimeout,
+          log: log.child({ component: "previews" }),
+        })
+      : undefined;
   const deployer = createDeployer({
     instance,
     store,
@@ -152,6 +170,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     log,
     onLive: (repository) => scheduler.sync(repository),
     secrets: roller,
+    previews: previews?.hooks,
   });
   scheduler.start();
   // Deployments a previous process left half-done end as errors, on their commits too.
@@ -163,6 +182,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     deployer,
     secrets: secretActions({ store, roller, log: log.child({ component: "secrets" }) }),
     removeProject: (repository) => removeProject(repository, { store, pool, scheduler, networks, docker, instance }),
+    previews,
     pool,
     docker,
     scheduler,
@@ -198,6 +218,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     networks,
     deployer,
     scheduler,
+    /** Pull-request previews (undefined with ESERVELESS_MAX_PREVIEWS=0). */
+    previews,
     /** The GitHub App in use; /setup swaps one in. */
     github,
     /** Settles once the deployments the last stop interrupted are ended, and the images of those that never went live removed. */
@@ -213,6 +235,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
       await interrupted;
       await scheduler.stop();
       await deployer.close();
+      await previews?.idle();
       await pool.close(options);
       if (!options.keepContainers) {
         // Docker may be gone by now; the next start prunes the networks with nothing live.

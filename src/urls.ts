@@ -24,3 +24,24 @@ export function deploymentUrl(publicUrl: string, id: string): string {
 export function projectUrl(publicUrl: string, repository: string): string {
   return `${publicUrl}/dashboard/projects/${repository}`;
 }
+
+/** Where preview URLs start on the functions host: `/pr/<owner>/<repo>/<number>/<function>`. */
+export const PREVIEWS_PATH = "/pr";
+
+/** The environment of a pull request's preview. */
+export function previewEnvironment(number: number): string {
+  return `pr-${number}`;
+}
+
+/** The pull request number of a preview environment (`pr-12` → 12); undefined for production. */
+export function previewNumber(environment: string): number | undefined {
+  const match = /^pr-([1-9][0-9]{0,9})$/.exec(environment);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The URL of an http function in `environment`: production's {@link functionUrl}, or the pull request's, stable for its life. */
+export function environmentFunctionUrl(urls: ServerUrls, repository: string, environment: string, name: string): string {
+  const number = previewNumber(environment);
+  if (number === undefined) return functionUrl(urls, repository, name);
+  return `${urls.functionsUrl ?? urls.publicUrl}${PREVIEWS_PATH}/${repository}/${number}/${name}`;
+}

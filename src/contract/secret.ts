@@ -80,3 +80,8 @@ export const SecretChangedSchema = v.object({
   roll: SecretRollSchema,
 });
 export type SecretChanged = v.InferOutput<typeof SecretChangedSchema>;
+
+/** The secrets a deployment environment gets: production's for `production`, `preview` ones for every pull request's preview. */
+export function secretEnvironmentOf(environment: string | undefined): SecretEnvironment {
+  return environment === undefined || environment === "production" ? "production" : "preview";
+}

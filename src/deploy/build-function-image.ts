@@ -42,7 +42,7 @@ export async function buildFunctionImage(
   const baseImage = builder.images[manifest.runtime];
   await checkBaseImage(builder.docker, baseImage, manifest.runtime);
   say(`Building image ${tag}`);
-  const labels = eserveslessLabels({ instance: builder.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId });
+  const labels = eserveslessLabels({ instance: builder.instance, repository: job.repository, commit: job.commit, deployment: job.deploymentId, environment: job.environment });
   let compileError: string | undefined;
   const onLine = (line: string) => {
     if (manifest.runtime === "golang") compileError ??= goCompileError(line);

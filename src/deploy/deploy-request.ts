@@ -24,6 +24,8 @@ export interface DeployRequest {
   source: DeploySource;
   /** Set for a rollback: its kept image starts, without a build, while it exists. */
   rollback?: RollbackTo;
+  /** Where it goes live: `production` (when absent) or a pull request's preview, `pr-<number>`. */
+  environment?: string;
 }
 
 /** A deploy request once recorded: it has a deployment id. */

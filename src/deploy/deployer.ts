@@ -18,8 +18,10 @@ import type { DeployJob, DeployRequest } from "./deploy-request.js";
 import { createDeploymentContext, type DeploymentContext } from "./deployment-context.js";
 import { fetchSource, type SourceLimits } from "./fetch-source.js";
 import { plural, shortSha } from "../format.js";
-import { pruneAbandonedImages } from "../image/prune-images.js";
-import { goLive, liveFunctions } from "./go-live.js";
+import { pruneAbandonedImages, pruneImages } from "../image/prune-images.js";
+import { goLive, liveFunctions, type PreviewScaling } from "./go-live.js";
+import { environmentKey } from "../run/container-pool.js";
+import { secretEnvironmentOf } from "../contract/secret.js";
 import type { ManifestLimits } from "../manifest/manifest-limits.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
 import { DEFAULT_KEEP_RELEASES, pruneOldReleases } from "./prune-old-releases.js";
@@ -76,7 +78,20 @@ export interface DeployerOptions {
   onLive?: (repository: string) => void;
   /** Secret changes: one made while a deployment started its containers rolls them once it is live. */
   secrets?: Pick<SecretRoller, "generation" | "roll">;
+  /** Pull-request previews: how they scale, whether one is still open, and its comment once a deployment ends. */
+  previews?: PreviewHooks;
 }
+
+/** What the deployer asks of pull-request previews (deploy/previews.ts). */
+export interface PreviewHooks extends PreviewScaling {
+  /** False once the pull request closed: its deployment must not go live. */
+  isOpen(job: DeployJob): boolean;
+  /** Edits the pull request's comment to say how its deployment stands; never throws. */
+  report(job: DeployJob): Promise<void>;
+}
+
+/** Why a preview's deployment stopped before going live: its pull request closed meanwhile. */
+const PREVIEW_CLOSED = "The pull request was closed, so its preview was not deployed";
 
 /** Runs deployments: one at a time per repository, the latest push wins. */
 export type Deployer = ReturnType<typeof createDeployer>;
@@ -105,15 +120,27 @@ export function createDeployer(options: DeployerOptions) {
     // A reason that quotes a function's output never shows a secret on GitHub.
     return (state, context, description, targetUrl) => post(state, context, store.maskSecrets(description), targetUrl);
   };
-  const secretValues = (repository: string, names: readonly string[]) => store.secretValues(repository, "production", names);
-
+  /** Runs one deployment; a preview's comment says how it ended (a superseded one leaves that to its successor). */
   async function run(job: DeployJob, signal: AbortSignal): Promise<void> {
+    const preview = (job.environment ?? PRODUCTION) !== PRODUCTION ? options.previews : undefined;
+    await pipeline(job, signal, preview);
+    if (!preview) return;
+    if (store.getDeployment(job.deploymentId)?.state !== "superseded") await preview.report(job);
+    // Its pull request closed while it built: the preview's removal may have run before its image existed.
+    if (!preview.isOpen(job)) await prunePreviewImages(job, rootLog, undefined);
+  }
+
+  async function pipeline(job: DeployJob, signal: AbortSignal, preview: PreviewHooks | undefined): Promise<void> {
+    const environment = job.environment ?? PRODUCTION;
+    // A preview's containers and cron checks get `preview` secrets, never production's.
+    const secretValues = (repository: string, names: readonly string[]) => store.secretValues(repository, secretEnvironmentOf(environment), names);
     const deployment = createDeploymentContext(job, signal, { store, log: rootLog, status: statusesOf(job), publicUrl, mask: store.maskSecrets });
     // Started replicas that are not live yet: removed if the deployment ends any other way.
     let started: StartedFunction[] = [];
-    const mirror = deploymentMirror(job, { github: options.github, urls: options, logUrl: deployment.pageUrl, say: deployment.say, log: deployment.log, environment: PRODUCTION });
+    const mirror = deploymentMirror(job, { github: options.github, urls: options, logUrl: deployment.pageUrl, say: deployment.say, log: deployment.log, environment });
     try {
       deployment.record({ state: "building" });
+      if (preview) await preview.report(job);
       mirror.start();
       const kept = job.rollback ? await keptRelease(deployment, { docker, store }, job.rollback) : undefined;
       let image: string;
@@ -122,20 +149,21 @@ export function createDeployer(options: DeployerOptions) {
         image = kept.image;
         live = kept.specs.map((spec) => liveFunctionOf({ repository: job.repository, deploymentId: job.deploymentId, commit: job.commit, image }, spec));
         // The release's functions may declare secrets deleted since: say so before a container starts.
-        checkDeclaredSecrets(deployment, store, { functions: live.map((fn) => fn.spec) });
+        checkDeclaredSecrets(deployment, store, { functions: live.map((fn) => fn.spec) }, secretEnvironmentOf(environment));
         await deployment.status("pending", "eserveless", `Rolling back to ${shortSha(job.commit)}…`, deployment.pageUrl);
       } else {
         const source = await fetchSource(deployment, options.github, options.sourceLimits);
         const manifest = await readProjectManifest(deployment, source, options.manifestLimits);
         if (!manifest) return skip(deployment, source.size);
         // Before the build, and before waiting for CI: a missing secret is said at once.
-        checkDeclaredSecrets(deployment, store, manifest);
-        if (manifest.waitForChecks !== false && job.trigger !== "rollback") {
+        checkDeclaredSecrets(deployment, store, manifest, secretEnvironmentOf(environment));
+        // Production waits for CI; a preview is there to be looked at while CI runs.
+        if (manifest.waitForChecks !== false && !preview && job.trigger !== "rollback") {
           await waitForChecks(deployment, options.github, manifest.waitForChecks, options.checks ?? DEFAULT_CHECKS_WAIT);
         }
         await deployment.status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, deployment.pageUrl);
         image = await buildFunctionImage(deployment, options, source, manifest);
-        live = liveFunctions(job, manifest, image);
+        live = liveFunctions(job, manifest, image, options.previews);
       }
       deployment.record({ state: "starting", image });
       const secretsGeneration = options.secrets?.generation(job.repository);
@@ -144,16 +172,19 @@ export function createDeployer(options: DeployerOptions) {
       if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks, secretValues }, live);
       // The last point a newer push can take over: after it, this deployment is live.
       signal.throwIfAborted();
+      if (preview && !preview.isOpen(job)) throw new EserveslessError(PREVIEW_CLOSED, { code: "preview_closed" });
       const { coldStartMs } = goLive(deployment, { store, pool }, image, live, started);
       started = [];
       // Kept for a rollback to this deployment: its image and these restart it without its source.
       store.recordSpecs(job.deploymentId, live.map((fn) => fn.spec));
-      options.onLive?.(job.repository);
+      // Cron schedules follow production only: a preview's cron functions run by hand.
+      if (!preview) options.onLive?.(job.repository);
       // Its containers may hold a value changed since they started: roll them to the current one.
       if (options.secrets && options.secrets.generation(job.repository) !== secretsGeneration) void options.secrets.roll(job.repository);
       await reportSuccess(deployment, options, { functions: live.map((fn) => fn.spec) }, coldStartMs, store.getDeployment(job.deploymentId)?.warnings.length ?? 0);
       // After the statuses: the user waits for those, not for the clean-up.
-      await pruneOldReleases(deployment, { docker, instance, store, keep: options.keepReleases ?? DEFAULT_KEEP_RELEASES }, image);
+      if (preview) await prunePreviewImages(job, deployment.log, image);
+      else await pruneOldReleases(deployment, { docker, instance, store, keep: options.keepReleases ?? DEFAULT_KEEP_RELEASES }, image);
     } catch (error) {
       await pool.discard(started.flatMap((f) => f.replicas));
       if (signal.aborted && signal.reason instanceof Superseded) return await supersede(job, signal.reason.by, deployment.log);
@@ -162,6 +193,15 @@ export function createDeployer(options: DeployerOptions) {
     } finally {
       await mirror.end(store.getDeployment(job.deploymentId));
     }
+  }
+
+  /** Removes a preview's earlier images: a preview keeps only its live one (there is no rollback of a preview). */
+  async function prunePreviewImages(job: DeployJob, log: Logger, image: string | undefined): Promise<void> {
+    const pruned = await pruneImages(docker, instance, job.repository, image ? [image] : [], job.environment).catch((error: unknown) => {
+      log.warn({ err: error }, "could not list the preview's old images; they go with its next deployment or its removal");
+      return [];
+    });
+    if (pruned.length > 0) log.info({ pruned }, "removed the preview's old images");
   }
 
   /** Ends a deployment whose commit has no manifest: not an eserveless project. */
@@ -206,7 +246,7 @@ export function createDeployer(options: DeployerOptions) {
    */
   async function pruneNeverLiveImages(): Promise<void> {
     // A process that died between the switch and the success left a live image on an interrupted deployment.
-    const live = new Set(store.liveFunctions().map((fn) => fn.image));
+    const live = new Set(store.allLiveFunctions().map((fn) => fn.image));
     const abandoned = (id: string, tags: string[]) => {
       const state = store.getDeployment(id)?.state;
       // An image of a deployment this database does not know is left alone.
@@ -225,8 +265,9 @@ export function createDeployer(options: DeployerOptions) {
     /** Records a deployment and queues it; returns at once. */
     enqueue(request: DeployRequest): Deployment {
       if (closed) throw new EserveslessError("eserveless is shutting down; retry in a moment", { status: 503, code: "shutting_down", headers: { "retry-after": "5" } });
-      const deployment = store.createDeployment({ repository: request.repository, commit: request.commit, ref: request.ref, trigger: request.trigger });
-      queue.push(request.repository.toLowerCase(), { ...request, deploymentId: deployment.id });
+      const deployment = store.createDeployment({ repository: request.repository, commit: request.commit, ref: request.ref, trigger: request.trigger, environment: request.environment });
+      // One queue per environment: a preview never supersedes production, nor production a preview.
+      queue.push(environmentKey(request.repository, request.environment), { ...request, deploymentId: deployment.id });
       rootLog.info({ deployment: deployment.id, repository: request.repository, commit: request.commit, trigger: request.trigger }, "deployment queued");
       return deployment;
     },

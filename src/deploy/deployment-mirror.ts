@@ -1,5 +1,6 @@
 import { RequestError } from "@octokit/request-error";
 import type { Logger } from "pino";
+import { PRODUCTION } from "../store/deployment-store.js";
 import type { GitHubApp } from "../github/github-app.js";
 import { createGitHubDeployment, postDeploymentStatus, type DeploymentStatusState } from "../github/github-deployment.js";
 import type { Deployment } from "../store/deployment-store.js";
@@ -51,7 +52,7 @@ export function deploymentMirror(
       if (!client) return;
       starting = (async () => {
         try {
-          id = await createGitHubDeployment(client, { owner, repo, sha: job.commit, environment: options.environment, description: `eserveless ${job.trigger}` });
+          id = await createGitHubDeployment(client, { owner, repo, sha: job.commit, environment: options.environment, transient: options.environment !== PRODUCTION, description: `eserveless ${job.trigger}` });
           await postDeploymentStatus(client, { owner, repo, deploymentId: id, state: "in_progress", description: "Deploying…", logUrl: options.logUrl });
         } catch (error) {
           refused(error, "the GitHub deployment");

@@ -11,6 +11,7 @@ export function functionTarget(fn: LiveHttpFunction): FunctionTarget {
     image: fn.image,
     commit: fn.commit,
     deploymentId: fn.deploymentId,
+    environment: fn.environment,
     env: containerEnvironment(spec, spec),
     secrets: spec.secrets,
     memoryBytes: spec.memory,

@@ -1,15 +1,29 @@
 import { storedSpec, type Manifest } from "../manifest/manifest-schema.js";
 import type { ContainerPool } from "../run/container-pool.js";
+import { PRODUCTION } from "../store/deployment-store.js";
 import { liveFunctionOf, type LiveFunction, type LiveFunctionStore } from "../store/live-function-store.js";
 import type { DeployJob } from "./deploy-request.js";
 import type { DeploymentContext } from "./deployment-context.js";
 import type { StartedFunction } from "./start-replicas.js";
 
-/** The functions a deployment makes live: one per function of its manifest, with the spec it runs with. */
-export function liveFunctions(job: DeployJob, manifest: Manifest, image: string): LiveFunction[] {
-  return manifest.functions.map((fn) =>
-    liveFunctionOf({ repository: job.repository, deploymentId: job.deploymentId, commit: job.commit, image }, storedSpec(fn, manifest)),
-  );
+/** How a preview's functions scale: to zero, and sooner than production's (ESERVELESS_PREVIEW_IDLE_TIMEOUT, seconds). */
+export interface PreviewScaling {
+  idleTimeout: number;
+}
+
+/**
+ * The functions a deployment makes live: one per function of its manifest,
+ * with the spec it runs with. In a preview (`previews` given, a `pr-` job)
+ * http functions keep no replica warm and stop after the shorter of their
+ * own idle timeout and the previews' one.
+ */
+export function liveFunctions(job: DeployJob, manifest: Manifest, image: string, previews?: PreviewScaling): LiveFunction[] {
+  const environment = job.environment ?? PRODUCTION;
+  return manifest.functions.map((fn) => {
+    const spec = storedSpec(fn, manifest);
+    const scaled = previews && environment !== PRODUCTION && spec.type === "http" ? { ...spec, minReplicas: 0, idleTimeout: Math.min(spec.idleTimeout, previews.idleTimeout) } : spec;
+    return liveFunctionOf({ repository: job.repository, environment, deploymentId: job.deploymentId, commit: job.commit, image }, scaled);
+  });
 }
 
 /**
@@ -25,9 +39,10 @@ export function goLive(
   live: LiveFunction[],
   started: StartedFunction[],
 ): { previousImage: string | undefined; coldStartMs: number } {
-  const previousImage = parts.store.liveFunctions(job.repository)[0]?.image;
-  parts.store.setLiveFunctions(job.repository, { id: job.deploymentId, commit: job.commit, image }, live.map((fn) => fn.spec));
+  const environment = job.environment ?? PRODUCTION;
+  const previousImage = parts.store.liveFunctions(job.repository, environment)[0]?.image;
+  parts.store.setLiveFunctions(job.repository, { id: job.deploymentId, commit: job.commit, image }, live.map((fn) => fn.spec), environment);
   const coldStartMs = Math.max(0, ...started.flatMap((f) => f.replicas).map((r) => r.coldStartMs));
-  parts.pool.activate(job.repository, started);
+  parts.pool.activate(job.repository, started, environment);
   return { previousImage, coldStartMs };
 }

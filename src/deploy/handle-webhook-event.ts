@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import * as v from "valibot";
 import type { Deployer } from "./deployer.js";
+import type { Previews } from "./previews.js";
 import { BadRequestError } from "../errors.js";
 import { shortSha } from "../format.js";
 import { finalStates, PRODUCTION, type DeploymentStore } from "../store/deployment-store.js";
@@ -35,7 +36,7 @@ const InstallationRepositoriesEvent = v.object({
 });
 
 /** Parses the part of a payload eserveless uses; a 400 names the field that is off. */
-function parse<S extends v.GenericSchema>(schema: S, payload: unknown, event: string): v.InferOutput<S> {
+export function parse<S extends v.GenericSchema>(schema: S, payload: unknown, event: string): v.InferOutput<S> {
   const result = v.safeParse(schema, payload);
   if (result.success) return result.output;
   const issue = result.issues[0];
@@ -57,9 +58,15 @@ const ZERO_SHA = /^0{40}$/;
 export function handleWebhookEvent(
   name: string,
   payload: unknown,
-  deps: { store: RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">; deployer: Deployer; log: Logger },
+  deps: { store: RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">; deployer: Deployer; log: Logger; /** Pull-request previews; their events are ignored without. */ previews?: Pick<Previews, "onPullRequest" | "onIssueComment"> },
 ): WebhookOutcome {
   switch (name) {
+    case "pull_request":
+      if (!deps.previews) return { action: "ignored", reason: "previews are off on this server (ESERVELESS_MAX_PREVIEWS=0)" };
+      return deps.previews.onPullRequest(payload, deps.log);
+    case "issue_comment":
+      if (!deps.previews) return { action: "ignored", reason: "previews are off on this server (ESERVELESS_MAX_PREVIEWS=0)" };
+      return deps.previews.onIssueComment(payload, deps.log);
     case "ping":
       return { action: "recorded", reason: "pong" };
     case "push":

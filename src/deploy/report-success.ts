@@ -1,5 +1,5 @@
 import type { Manifest } from "../manifest/manifest-schema.js";
-import { functionUrl, type ServerUrls } from "../urls.js";
+import { environmentFunctionUrl, type ServerUrls } from "../urls.js";
 import type { DeploymentContext } from "./deployment-context.js";
 import { plural, seconds } from "../format.js";
 
@@ -10,6 +10,8 @@ import { plural, seconds } from "../format.js";
  */
 export async function reportSuccess(deployment: DeploymentContext, urls: ServerUrls, manifest: Pick<Manifest, "functions">, coldStartMs: number, warnings = 0): Promise<void> {
   const { job, say, status, pageUrl } = deployment;
+  // A preview's URLs are its pull request's, stable for its life.
+  const functionUrl = (urls: ServerUrls, repository: string, name: string) => environmentFunctionUrl(urls, repository, job.environment ?? "production", name);
   const functions = manifest.functions.map((fn) =>
     fn.type === "http" ? { name: fn.name, type: fn.type, url: functionUrl(urls, job.repository, fn.name) } : { name: fn.name, type: fn.type, schedule: fn.schedule, timezone: fn.timezone },
   );

@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
 import { Hono } from "hono";
+import type { PreviewStore } from "../store/preview-store.js";
+import { projectEnvironments } from "./project-environments.js";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
 import { DeploymentListSchema, DeploymentStartedSchema, RollbackBodySchema } from "../contract/deployment.js";
@@ -37,7 +39,7 @@ export function apiRoutes(options: {
   adminToken: string | undefined;
   /** Limits wrong admin tokens per client, with the dashboard's sign-in. */
   tokenGuard?: TokenGuard;
-  store: LiveFunctionStore & DeploymentStore & FunctionOutputStore;
+  store: LiveFunctionStore & DeploymentStore & FunctionOutputStore & Partial<Pick<PreviewStore, "openPreviews">>;
   invocations: InvocationLog;
   /** Where a cron function's next run comes from. */
   scheduler: Pick<CronScheduler, "schedules">;
@@ -97,6 +99,7 @@ export function apiRoutes(options: {
           const next = schedules.find((s) => s.function.toLowerCase() === fn.name.toLowerCase())?.nextRun;
           return { name: fn.name, type: fn.type, schedule: fn.spec.schedule, timezone: fn.spec.timezone, nextRun: next?.toISOString() ?? null };
         }),
+        environments: projectEnvironments(options, repository),
       };
     });
     return c.json(toWire(ProjectListSchema, { projects }));

@@ -5,6 +5,7 @@ import type { ProjectRemoved } from "../contract/project-removed.js";
 import { HealthSchema } from "../contract/server-status.js";
 import type { CronScheduler } from "../cron/cron-scheduler.js";
 import type { Deployer } from "../deploy/deployer.js";
+import type { Previews } from "../deploy/previews.js";
 import { defaultLimits } from "../default-limits.js";
 import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
@@ -44,6 +45,8 @@ export interface AppOptions {
   trustedProxies?: readonly ProxyRange[];
   adminToken: string | undefined;
   metrics: Metrics;
+  /** Pull-request previews: their webhook events, and why a closed one's URLs answer 410. Off when absent. */
+  previews?: Pick<Previews, "onPullRequest" | "onIssueComment" | "gone">;
   /** Takes a project down (`DELETE /api/projects/:owner/:repo`). */
   removeProject?: (repository: string) => Promise<ProjectRemoved>;
   /** The latest invocations per function; a fresh one when absent. */
@@ -79,7 +82,7 @@ export function createApp(options: AppOptions) {
     const healthy = docker === "ok";
     return c.json(toWire(HealthSchema, { status: healthy ? "ok" : "degraded", docker, github: options.github() ? "configured" : "not configured" }), healthy ? 200 : 503);
   });
-  app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log }));
+  app.route("/", webhookRoutes({ webhookSecret: () => options.github()?.credentials.webhookSecret, store: options.store, deployer: options.deployer, log: options.log, previews: options.previews }));
   app.route("/", redeployRoutes({ ...options, tokenGuard }));
   if (options.secrets) app.route("/", secretRoutes({ adminToken: options.adminToken, tokenGuard, actions: options.secrets }));
   app.route("/", apiRoutes({ ...options, invocations, tokenGuard, maxUploadBytes: options.maxUploadBytes ?? defaultLimits.sourceBytes }));

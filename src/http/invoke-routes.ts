@@ -10,7 +10,7 @@ import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
 import type { Lease } from "../run/function-pool.js";
 import { ProxyError, proxyRequest } from "../run/proxy.js";
 import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function-store.js";
-import { FUNCTIONS_PATH } from "../urls.js";
+import { FUNCTIONS_PATH, PREVIEWS_PATH, previewEnvironment, previewNumber } from "../urls.js";
 import { peerOf } from "./forwarded-headers.js";
 import { functionRequestHeaders } from "./function-request-headers.js";
 import { functionResponseHeaders } from "./function-response-headers.js";
@@ -106,6 +106,8 @@ export interface InvokeOptions {
   functionsUrl?: string | undefined;
   /** Peers whose X-Forwarded-* headers are believed. */
   trustedProxies?: readonly ProxyRange[];
+  /** Why a closed pull request's preview URLs answer 410; previews are not served when absent. */
+  previews?: { gone(repository: string, number: number): string | undefined };
 }
 
 /**
@@ -129,16 +131,22 @@ export function invokeRoutes(options: InvokeOptions) {
   };
 
   const handler = async (c: Context) => {
-    const { owner, repo, name } = c.req.param() as { owner: string; repo: string; name: string };
+    const { owner, repo, name, number } = c.req.param() as { owner: string; repo: string; name: string; number?: string };
     const repository = `${owner}/${repo}`;
-    const fn = options.store.liveFunction(repository, name);
+    // A preview URL (/pr/<owner>/<repo>/<number>/<function>) looks the function up in the pull request's environment.
+    const preview = number === undefined ? undefined : previewNumber(`pr-${number}`);
+    if (number !== undefined && preview === undefined) throw new NotFoundError(`"${number}" is not a pull request number.`, { code: "function_not_found" });
+    const fn = options.store.liveFunction(repository, name, preview === undefined ? undefined : previewEnvironment(preview));
+    const gone = !fn && preview !== undefined ? options.previews?.gone(repository, preview) : undefined;
+    if (gone) throw new EserveslessError(gone, { status: 410, code: "preview_removed" });
     if (!fn) throw new NotFoundError(`No function "${name}" is live in ${repository}. Check the name in .eserveless.yaml and that a deployment succeeded.`, { code: "function_not_found" });
     if (fn.type !== "http") throw new NotFoundError(`${repository}/${name} is a cron function; it runs on its schedule and has no URL.`, { code: "not_http" });
     if (Number(c.req.header("content-length") ?? 0) > maxBodyBytes) throw tooLarge();
-    const label = `${fn.repository}/${fn.name}`;
+    // A preview's invocations and metrics are its own, not production's.
+    const label = preview === undefined ? `${fn.repository}/${fn.name}` : `${fn.repository}@pr-${preview}/${fn.name}`;
 
     const url = new URL(c.req.url);
-    const prefix = url.pathname.split("/").slice(0, 5).join("/");
+    const prefix = url.pathname.split("/").slice(0, preview === undefined ? 5 : 6).join("/");
     // The log keeps the path only: query strings carry tokens and personal data.
     const path = url.pathname.slice(prefix.length) || "/";
     const timeoutMs = fn.spec.timeout * 1000;
@@ -222,5 +230,7 @@ export function invokeRoutes(options: InvokeOptions) {
     const callerGone = () => c.req.raw.signal.aborted;
     return streamResponse(upstream, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra, callerGone);
   };
-  return new Hono().all(`${FUNCTIONS_PATH}/:owner/:repo/:name`, handler).all(`${FUNCTIONS_PATH}/:owner/:repo/:name/*`, handler);
+  const routes = new Hono().all(`${FUNCTIONS_PATH}/:owner/:repo/:name`, handler).all(`${FUNCTIONS_PATH}/:owner/:repo/:name/*`, handler);
+  if (!options.previews) return routes;
+  return routes.all(`${PREVIEWS_PATH}/:owner/:repo/:number/:name`, handler).all(`${PREVIEWS_PATH}/:owner/:repo/:number/:name/*`, handler);
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { createMiddleware } from "hono/factory";
 import { NotFoundError } from "../errors.js";
-import { FUNCTIONS_PATH } from "../urls.js";
+import { FUNCTIONS_PATH, PREVIEWS_PATH } from "../urls.js";
 import { hostnameOf, peerOf, requestHost } from "./forwarded-headers.js";
 import { trustedProxies, type ProxyRange } from "./trusted-proxies.js";
 
@@ -19,7 +19,7 @@ export function splitHosts(options: { functionsUrl: string; publicUrl: string; t
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
     const headers = incoming?.headers ?? Object.fromEntries(c.req.raw.headers);
     const onFunctionsHost = hostnameOf(requestHost(headers, peerOf(incoming, isTrusted))) === functionsHostname;
-    const functionPath = c.req.path.startsWith(`${FUNCTIONS_PATH}/`);
+    const functionPath = c.req.path.startsWith(`${FUNCTIONS_PATH}/`) || c.req.path.startsWith(`${PREVIEWS_PATH}/`);
     if (functionPath && !onFunctionsHost) {
       throw new NotFoundError(`Functions are served on ${options.functionsUrl}${c.req.path} (ESERVELESS_FUNCTIONS_URL), not on this host.`, { code: "not_found" });
     }

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserveslessError, UnauthorizedError } from "../errors.js";
 import { handleWebhookEvent } from "../deploy/handle-webhook-event.js";
+import type { Previews } from "../deploy/previews.js";
 import type { DeliveryStore } from "../store/delivery-store.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
@@ -42,7 +43,13 @@ const refusals: Record<SignedBodyRefusal, () => EserveslessError> = {
  * {@link WEBHOOK_BODY_SLOTS} bodies at a time while verifying the signature over the raw bytes,
  * drops redeliveries, and answers at once; deployments run after the response.
  */
-export function webhookRoutes(options: { webhookSecret: () => string | undefined; store: DeliveryStore & RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">; deployer: Deployer; log: Logger }) {
+export function webhookRoutes(options: {
+  webhookSecret: () => string | undefined;
+  store: DeliveryStore & RepositoryStore & Pick<DeploymentStore, "deploymentOfCommit">;
+  deployer: Deployer;
+  log: Logger;
+  previews?: Pick<Previews, "onPullRequest" | "onIssueComment">;
+}) {
   const slots = new Slots(WEBHOOK_BODY_SLOTS);
 
   return new Hono().post("/webhooks/github", async (c) => {
@@ -94,7 +101,7 @@ export function webhookRoutes(options: { webhookSecret: () => string | undefined
       }
       let outcome;
       try {
-        outcome = handleWebhookEvent(name, payload, { store: options.store, deployer: options.deployer, log });
+        outcome = handleWebhookEvent(name, payload, { store: options.store, deployer: options.deployer, log, previews: options.previews });
       } catch (error) {
         // Not handled, so a redelivery must be handled again rather than acknowledged.
         options.store.forgetDelivery(id);

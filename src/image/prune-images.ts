@@ -2,12 +2,14 @@ import type Docker from "dockerode";
 import { LABEL } from "../run/sandbox.js";
 
 /**
- * Removes a repository's images (of this instance) except those tagged in `keep` (the live one
- * and the one it replaced, for a quick rollback). Returns the removed tags.
+ * Removes a repository's images (of this instance) in `environment` (production's unless told; a
+ * preview's carry its label) except those tagged in `keep` (the live one and the one it replaced,
+ * for a quick rollback). With `environment` null, those of every environment. Returns the removed tags.
  */
-export async function pruneImages(docker: Docker, instance: string, repository: string, keep: string[]): Promise<string[]> {
+export async function pruneImages(docker: Docker, instance: string, repository: string, keep: string[], environment: string | null = "production"): Promise<string[]> {
   const images = await docker.listImages({ filters: { label: [`${LABEL}.instance=${instance}`, `${LABEL}.repository=${repository}`] } });
-  return removeImages(docker, images.filter((image) => !image.RepoTags?.some((tag) => keep.includes(tag))));
+  const inEnvironment = (image: Docker.ImageInfo) => environment === null || (image.Labels?.[`${LABEL}.environment`] ?? "production") === environment;
+  return removeImages(docker, images.filter((image) => inEnvironment(image) && !image.RepoTags?.some((tag) => keep.includes(tag))));
 }
 
 /**

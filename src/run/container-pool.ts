@@ -19,6 +19,8 @@ export interface FunctionTarget {
   image: string;
   commit: string;
   deploymentId: string;
+  /** A preview's environment (`pr-12`): its replicas, containers and output are apart from production's. Production when absent. */
+  environment?: string;
   env: Record<string, string>;
   /** The secrets its manifest entry declares: their values are looked up when a container is created, never kept here. */
   secrets?: readonly string[];
@@ -26,12 +28,21 @@ export interface FunctionTarget {
   scaling: Scaling;
 }
 
-/** The values of those of `names` that are set for a project: given to a container at its creation only. */
-export type SecretValues = (repository: string, names: readonly string[]) => Record<string, string>;
+/**
+ * The values of those of `names` that are set for a project in the secrets
+ * environment of `environment` (a preview's are `preview` ones): given to a
+ * container at its creation only.
+ */
+export type SecretValues = (repository: string, names: readonly string[], environment?: string) => Record<string, string>;
+
+/** What a function's pool key starts with: the repository, and a preview's environment after `@`, which no repository name holds. */
+export function environmentKey(repository: string, environment?: string): string {
+  return (!environment || environment === "production" ? repository : `${repository}@${environment}`).toLowerCase();
+}
 
 /** The pool key of a function: names are case-insensitive, like its URL. */
-export function functionKey(repository: string, name: string): string {
-  return `${repository}/${name}`.toLowerCase();
+export function functionKey(repository: string, name: string, environment?: string): string {
+  return `${environmentKey(repository, environment)}/${name}`.toLowerCase();
 }
 
 
@@ -126,12 +137,13 @@ export class ContainerPool {
    */
   async start(target: FunctionTarget, signal?: AbortSignal): Promise<Replica> {
     const started = performance.now();
-    const name = `es-${slug(target.repository)}-${slug(target.name)}-${randomBytes(3).toString("hex")}`;
+    const preview = target.environment && target.environment !== "production" ? `${slug(target.environment)}-` : "";
+    const name = `es-${slug(target.repository)}-${preview}${slug(target.name)}-${randomBytes(3).toString("hex")}`;
     const byName = this.#networks.joinsNetworks;
     const reservation = this.#budget.reserve(target.memoryBytes ?? sandboxDefaults.memoryBytes);
     let container: Docker.Container | undefined;
     // Read now, at creation: a container started after a change gets the new value.
-    const secrets = target.secrets?.length ? (this.#secretValues?.(target.repository, target.secrets) ?? {}) : {};
+    const secrets = target.secrets?.length ? (this.#secretValues?.(target.repository, target.secrets, target.environment) ?? {}) : {};
     try {
       const network = await this.#networks.forProject(target.repository);
       container = await this.#docker.createContainer(
@@ -139,7 +151,7 @@ export class ContainerPool {
           image: target.image,
           name,
           env: { ...target.env, ...secrets, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
-          labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name }),
+          labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name, environment: target.environment }),
           memoryBytes: target.memoryBytes,
           network,
           nanoCpus: this.#nanoCpus,
@@ -180,11 +192,11 @@ export class ContainerPool {
    * Makes freshly started replicas current (a deployment going live): new
    * requests go to them at once, while replicas of the previous deployment
    * finish their requests and are removed. Functions of `repository` absent
-   * from `targets` are dropped.
+   * from `targets` are dropped, in `environment` only (production unless told).
    */
-  activate(repository: string, targets: Array<{ target: FunctionTarget; replicas: Replica[] }>): void {
-    const prefix = `${repository.toLowerCase()}/`;
-    const keep = new Set(targets.map(({ target }) => functionKey(target.repository, target.name)));
+  activate(repository: string, targets: Array<{ target: FunctionTarget; replicas: Replica[] }>, environment?: string): void {
+    const prefix = `${environmentKey(repository, environment)}/`;
+    const keep = new Set(targets.map(({ target }) => functionKey(target.repository, target.name, target.environment)));
     for (const [key, pool] of this.#pools) {
       if (key.startsWith(prefix) && !keep.has(key)) {
         this.#pools.delete(key);
@@ -198,8 +210,8 @@ export class ContainerPool {
   }
 
   /** How many replicas of a function serve now (ready or paused), to start as many for a roll. */
-  replicaCount(repository: string, name: string): number {
-    return this.#pools.get(functionKey(repository, name))?.replicas.filter((r) => r.state !== "draining").length ?? 0;
+  replicaCount(repository: string, name: string, environment?: string): number {
+    return this.#pools.get(functionKey(repository, name, environment))?.replicas.filter((r) => r.state !== "draining").length ?? 0;
   }
 
   /**
@@ -208,7 +220,7 @@ export class ContainerPool {
    * waiting move over, and the old replicas finish theirs and are removed.
    */
   replace(target: FunctionTarget, replicas: Replica[]): void {
-    const key = functionKey(target.repository, target.name);
+    const key = functionKey(target.repository, target.name, target.environment);
     const existing = this.#pools.get(key);
     this.#pools.delete(key);
     const pool = this.#poolFor(target);
@@ -219,10 +231,11 @@ export class ContainerPool {
   /**
    * Takes a removed project's functions out of the pool: new requests find
    * none, those in flight finish (up to the drain timeout), then its
-   * containers are removed. Resolves to how many there were.
+   * containers are removed. Resolves to how many there were. Only those of
+   * `environment` (production unless told): a closed preview goes alone.
    */
-  async removeProject(repository: string): Promise<number> {
-    const prefix = `${repository.toLowerCase()}/`;
+  async removeProject(repository: string, environment?: string): Promise<number> {
+    const prefix = `${environmentKey(repository, environment)}/`;
     const pools = [...this.#pools].filter(([key]) => key.startsWith(prefix));
     for (const [key] of pools) this.#pools.delete(key);
     const containers = pools.reduce((sum, [, pool]) => sum + pool.replicas.length, 0);
@@ -248,7 +261,8 @@ export class ContainerPool {
       const target = live.find(
         (t) =>
           t.deploymentId === labels[`${LABEL}.deployment`] &&
-          functionKey(t.repository, t.name) === functionKey(labels[`${LABEL}.repository`] ?? "", labels[`${LABEL}.function`] ?? ""),
+          functionKey(t.repository, t.name, t.environment) ===
+            functionKey(labels[`${LABEL}.repository`] ?? "", labels[`${LABEL}.function`] ?? "", labels[`${LABEL}.environment`]),
       );
       const container = this.#docker.getContainer(info.Id);
       const name = info.Names[0]?.replace(/^\//, "") ?? info.Id;
@@ -305,7 +319,7 @@ export class ContainerPool {
   }
 
   #poolFor(target: FunctionTarget): FunctionPool {
-    const key = functionKey(target.repository, target.name);
+    const key = functionKey(target.repository, target.name, target.environment);
     const existing = this.#pools.get(key);
     if (existing?.deploymentId === target.deploymentId) return existing;
     const log = this.#log.child({ function: `${target.repository}/${target.name}`, deployment: target.deploymentId });
@@ -348,7 +362,8 @@ export class ContainerPool {
       const following = await followReplicaOutput(container, {
         sinceMs,
         now: this.#now,
-        onLine: (stream, at, line) => output.add({ repository: target.repository, function: target.name, replica: name, stream, at, line }),
+        // A preview's output is kept apart from production's, under its environment key.
+        onLine: (stream, at, line) => output.add({ repository: outputKey(target), function: target.name, replica: name, stream, at, line }),
         onEnd: () => this.#following.delete(container),
       });
       this.#following.set(container, following);
@@ -384,4 +399,9 @@ function newAgent(): Agent {
 async function publishedPort(container: Docker.Container): Promise<number> {
   const info = await container.inspect();
   return Number(info.NetworkSettings.Ports[`${CONTAINER_PORT}/tcp`]?.[0]?.HostPort);
+}
+
+/** Where a function's output is kept: production's under its repository, a preview's under its environment key. */
+export function outputKey(target: Pick<FunctionTarget, "repository" | "environment">): string {
+  return target.environment && target.environment !== "production" ? environmentKey(target.repository, target.environment) : target.repository;
 }

@@ -30,7 +30,7 @@ const message = (error: unknown) => (error as Error).message ?? String(error);
 
 /**
  * The Docker networks of eserveless: one bridge per project (repository),
- * which its functions, its cron runs and (later) its previews share, and one
+ * which its functions, its cron runs and its pull-request previews share, and one
  * build network. Each has an explicit subnet from the pool, eserveless's
  * labels and a bridge interface named `es…`, so a host firewall rule can
  * match them all (`-i es+`). Docker isolates bridge networks from each

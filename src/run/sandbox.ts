@@ -8,7 +8,7 @@ export const LABEL = "dev.eserveless";
  * it (several may share a Docker host) and to its repository, function,
  * commit and deployment.
  */
-export function eserveslessLabels(input: { instance: string; repository: string; commit: string; deployment: string; function?: string }): Record<string, string> {
+export function eserveslessLabels(input: { instance: string; repository: string; commit: string; deployment: string; function?: string; /** A preview's (`pr-12`); production's is implied when absent. */ environment?: string }): Record<string, string> {
   return {
     [`${LABEL}.managed`]: "true",
     [`${LABEL}.instance`]: input.instance,
@@ -16,6 +16,7 @@ export function eserveslessLabels(input: { instance: string; repository: string;
     [`${LABEL}.commit`]: input.commit,
     [`${LABEL}.deployment`]: input.deployment,
     ...(input.function ? { [`${LABEL}.function`]: input.function } : {}),
+    ...(input.environment && input.environment !== "production" ? { [`${LABEL}.environment`]: input.environment } : {}),
   };
 }
 

@@ -1,9 +1,10 @@
 import type Database from "better-sqlite3";
 import * as v from "valibot";
 import { CronSpecSchema, HttpSpecSchema, type StoredSpec } from "../manifest/manifest-schema.js";
+import { PRODUCTION } from "./deployment-store.js";
 import { parseRow } from "./parse-row.js";
 
-const liveEntries = { repository: v.string(), name: v.string(), deploymentId: v.string(), commit: v.string(), image: v.string() };
+const liveEntries = { repository: v.string(), environment: v.string(), name: v.string(), deploymentId: v.string(), commit: v.string(), image: v.string() };
 
 /** A live function: where it comes from, and its spec, parsed once here with its type's schema. */
 const LiveFunctionSchema = v.variant("type", [
@@ -14,6 +15,7 @@ const LiveFunctionSchema = v.variant("type", [
 const LiveFunctionRow = v.pipe(
   v.object({
     repository: v.string(),
+    environment: v.string(),
     name: v.string(),
     type: v.string(),
     deployment_id: v.string(),
@@ -23,6 +25,7 @@ const LiveFunctionRow = v.pipe(
   }),
   v.transform((row) => ({
     repository: row.repository,
+    environment: row.environment,
     name: row.name,
     type: row.type,
     deploymentId: row.deployment_id,
@@ -41,69 +44,83 @@ export type LiveHttpFunction = Extract<LiveFunction, { type: "http" }>;
 export type LiveCronFunction = Extract<LiveFunction, { type: "cron" }>;
 
 /** The live function that `spec` becomes once its deployment is live. */
-export function liveFunctionOf(deployment: { repository: string; deploymentId: string; commit: string; image: string }, spec: StoredSpec): LiveFunction {
+export function liveFunctionOf(input: { repository: string; environment?: string; deploymentId: string; commit: string; image: string }, spec: StoredSpec): LiveFunction {
+  const deployment = { ...input, environment: input.environment ?? PRODUCTION };
   return spec.type === "http" ? { ...deployment, name: spec.name, type: "http", spec } : { ...deployment, name: spec.name, type: "cron", spec };
 }
 
 const UNREADABLE = ["a live function", "deploy its repository again to replace it"] as const;
-const KeyRow = v.object({ repository: v.string(), name: v.string() });
-const cacheKey = (repository: string, name: string) => `${repository}/${name}`.toLowerCase();
+const KeyRow = v.object({ repository: v.string(), environment: v.string(), name: v.string() });
+const cacheKey = (repository: string, name: string, environment: string) => `${environment}:${repository}/${name}`.toLowerCase();
 
-/** The functions each repository serves: those of its live deployment. */
+/** The functions each repository serves, per environment: those of the environment's live deployment. */
 export type LiveFunctionStore = ReturnType<typeof createLiveFunctionStore>;
 
 /** The functions table of `db`. */
 export function createLiveFunctionStore(db: Database.Database) {
-  const selectLive = db.prepare(`SELECT * FROM functions WHERE repository = ? AND name = ?`);
+  const selectLive = db.prepare(`SELECT * FROM functions WHERE repository = ? AND environment = ? AND name = ?`);
   // Only this process writes the functions table, so the cache is dropped on each switch. A row is
   // parsed once (its schedule and time zone are checked again), then handed out as the same object.
   const liveCache = new Map<string, LiveFunction | undefined>();
   const toLiveFunction = (row: unknown): LiveFunction => {
-    const { repository, name } = parseRow(KeyRow, row, ...UNREADABLE);
-    const key = cacheKey(repository, name);
+    const { repository, name, environment } = parseRow(KeyRow, row, ...UNREADABLE);
+    const key = cacheKey(repository, name, environment);
     let fn = liveCache.get(key);
     if (!fn) liveCache.set(key, (fn = parseRow(LiveFunctionRow, row, ...UNREADABLE)));
     return fn;
   };
 
   return {
-    /** Switches a repository's live functions to those of one deployment, atomically. */
-    setLiveFunctions(repository: string, deployment: { id: string; commit: string; image: string }, specs: StoredSpec[]): void {
+    /** Switches a repository's live functions in `environment` to those of one deployment, atomically; other environments keep theirs. */
+    setLiveFunctions(repository: string, deployment: { id: string; commit: string; image: string }, specs: StoredSpec[], environment: string = PRODUCTION): void {
       liveCache.clear();
       db.transaction(() => {
-        db.prepare(`DELETE FROM functions WHERE repository = ?`).run(repository);
+        db.prepare(`DELETE FROM functions WHERE repository = ? AND environment = ?`).run(repository, environment);
         const insert = db.prepare(
-          `INSERT INTO functions (repository, name, type, deployment_id, commit_sha, image, spec) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO functions (repository, environment, name, type, deployment_id, commit_sha, image, spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         );
         for (const spec of specs) {
-          insert.run(repository, spec.name, spec.type, deployment.id, deployment.commit, deployment.image, JSON.stringify(spec));
+          insert.run(repository, environment, spec.name, spec.type, deployment.id, deployment.commit, deployment.image, JSON.stringify(spec));
         }
       })();
     },
 
-    /** One live function; answered from memory after the first look-up (every invocation asks). */
-    liveFunction(repository: string, name: string): LiveFunction | undefined {
-      const key = cacheKey(repository, name);
+    /** One live function of `environment`; answered from memory after the first look-up (every invocation asks). */
+    liveFunction(repository: string, name: string, environment: string = PRODUCTION): LiveFunction | undefined {
+      const key = cacheKey(repository, name, environment);
       if (liveCache.has(key)) return liveCache.get(key);
-      const row = selectLive.get(repository, name);
+      const row = selectLive.get(repository, environment, name);
       const fn = row === undefined ? undefined : toLiveFunction(row);
       liveCache.set(key, fn);
       return fn;
     },
 
-    /** Takes every live function of a repository away (`eserveless rm`); returns their names. */
-    removeLiveFunctions(repository: string): string[] {
+    /**
+     * Takes the live functions of a repository away: those of one environment
+     * (a closed preview), or of every environment (`eserveless rm`). Returns
+     * their distinct names.
+     */
+    removeLiveFunctions(repository: string, environment?: string): string[] {
       liveCache.clear();
-      const rows = db.prepare(`DELETE FROM functions WHERE repository = ? RETURNING name`).all(repository) as Array<{ name: string }>;
-      return rows.map((row) => row.name).sort();
+      const rows = (
+        environment === undefined
+          ? db.prepare(`DELETE FROM functions WHERE repository = ? RETURNING name`).all(repository)
+          : db.prepare(`DELETE FROM functions WHERE repository = ? AND environment = ? RETURNING name`).all(repository, environment)
+      ) as Array<{ name: string }>;
+      return [...new Set(rows.map((row) => row.name))].sort();
     },
 
-    /** The live functions of one repository (whatever its case) or of all, by repository and name. */
-    liveFunctions(repository?: string): LiveFunction[] {
+    /** The live functions of `environment` (production unless told), of one repository (whatever its case) or of all, by repository and name. */
+    liveFunctions(repository?: string, environment: string = PRODUCTION): LiveFunction[] {
       const rows = repository
-        ? db.prepare(`SELECT * FROM functions WHERE repository = ? ORDER BY name`).all(repository)
-        : db.prepare(`SELECT * FROM functions ORDER BY repository, name`).all();
+        ? db.prepare(`SELECT * FROM functions WHERE repository = ? AND environment = ? ORDER BY name`).all(repository, environment)
+        : db.prepare(`SELECT * FROM functions WHERE environment = ? ORDER BY repository, name`).all(environment);
       return rows.map(toLiveFunction);
+    },
+
+    /** Every live function of every environment (containers to adopt, images and networks in use). */
+    allLiveFunctions(): LiveFunction[] {
+      return db.prepare(`SELECT * FROM functions ORDER BY repository, environment, name`).all().map(toLiveFunction);
     },
   };
 }

@@ -103,6 +103,37 @@ export const MIGRATIONS: readonly string[] = [
    );`,
   // What a live deployment's functions ran with, so a rollback restarts its kept image without its source.
   `ALTER TABLE deployments ADD COLUMN specs TEXT;`,
+  // Environments: a repository's live functions per environment (production, or pr-<number> per pull request), and its previews.
+  `CREATE TABLE functions_by_environment (
+     repository TEXT NOT NULL COLLATE NOCASE,
+     environment TEXT NOT NULL DEFAULT 'production' COLLATE NOCASE,
+     name TEXT NOT NULL COLLATE NOCASE,
+     type TEXT NOT NULL,
+     deployment_id TEXT NOT NULL,
+     commit_sha TEXT NOT NULL,
+     image TEXT NOT NULL,
+     spec TEXT NOT NULL,
+     PRIMARY KEY (repository, environment, name)
+   );
+   INSERT INTO functions_by_environment (repository, environment, name, type, deployment_id, commit_sha, image, spec)
+     SELECT repository, 'production', name, type, deployment_id, commit_sha, image, spec FROM functions;
+   DROP TABLE functions;
+   ALTER TABLE functions_by_environment RENAME TO functions;
+   CREATE TABLE previews (
+     repository TEXT NOT NULL COLLATE NOCASE,
+     number INTEGER NOT NULL,
+     head_sha TEXT NOT NULL,
+     head_repository TEXT,
+     fork INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     approved_sha TEXT,
+     comment_id INTEGER,
+     installation_id INTEGER NOT NULL,
+     opened_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     closed_at INTEGER,
+     PRIMARY KEY (repository, number)
+   );`,
 ];
 
 /**

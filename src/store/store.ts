@@ -4,6 +4,7 @@ import { createDeploymentStore, type DeploymentStore } from "./deployment-store.
 import { createFunctionOutputStore, type FunctionOutputStore } from "./function-output-store.js";
 import { createLiveFunctionStore, type LiveFunctionStore } from "./live-function-store.js";
 import { openDatabase } from "./open-database.js";
+import { createPreviewStore, type PreviewStore } from "./preview-store.js";
 import { createRepositoryStore, type RepositoryStore } from "./repository-store.js";
 import { createRevokedSessionStore, type RevokedSessionStore } from "./revoked-session-store.js";
 import { createSecretStore, type SecretKeys, type SecretStore } from "./secrets-store.js";
@@ -22,7 +23,8 @@ export type Store = RepositoryStore &
   CronRunStore &
   RevokedSessionStore &
   FunctionOutputStore &
-  SecretStore & {
+  SecretStore &
+  PreviewStore & {
     /** Values the previous key (ESERVELESS_SECRETS_KEY_PREVIOUS) opened, sealed again under the key at open. */
     secretsReencrypted: number;
     close(): void;
@@ -56,6 +58,7 @@ export function createStore(path: string, options: { now?: () => number; secrets
     ...createCronRunStore(db, { ...clock, mask }),
     ...createRevokedSessionStore(db, clock),
     ...createFunctionOutputStore(db, { mask }),
+    ...createPreviewStore(db, clock),
     /** Closes the database; the store is unusable after. */
     close: () => db.close(),
   };

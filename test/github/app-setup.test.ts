@@ -113,8 +113,8 @@ describe("renderManifest", () => {
       hook_attributes: { url: "https://fn.example.com/webhooks/github", active: true },
       redirect_url: "https://fn.example.com/setup/callback",
       public: false,
-      default_permissions: { contents: "read", statuses: "write", deployments: "write", checks: "read", metadata: "read" },
-      default_events: ["push"],
+      default_permissions: { contents: "read", statuses: "write", deployments: "write", checks: "read", metadata: "read", pull_requests: "write" },
+      default_events: ["push", "pull_request", "issue_comment"],
     });
     expect(JSON.stringify(manifest)).not.toContain("${PUBLIC_URL}");
   });

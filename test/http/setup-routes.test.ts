@@ -92,8 +92,8 @@ describe("GitHub App setup from its manifest", () => {
       name: "eserveless",
       hook_attributes: { url: `${server.url}/webhooks/github`, active: true },
       redirect_url: `${server.url}/setup/callback`,
-      default_permissions: { contents: "read", statuses: "write", deployments: "write", checks: "read", metadata: "read" },
-      default_events: ["push"],
+      default_permissions: { contents: "read", statuses: "write", deployments: "write", checks: "read", metadata: "read", pull_requests: "write" },
+      default_events: ["push", "pull_request", "issue_comment"],
     });
     // A loopback PUBLIC_URL cannot receive GitHub's webhooks: the page warns.
     expect(page).toContain("GitHub cannot deliver webhooks there");

@@ -30,8 +30,8 @@ describe("live functions", () => {
     temp.store.setLiveFunctions("octo/other", { id: "dep9", commit: SHA_B, image: "img:9" }, [http("hello")]);
 
     expect(temp.store.liveFunctions("octo/hello")).toEqual([
-      { repository: "octo/hello", name: "hello", type: "http", deploymentId: "dep1", commit: SHA_A, image: "img:1", spec: hello },
-      { repository: "octo/hello", name: "nightly", type: "cron", deploymentId: "dep1", commit: SHA_A, image: "img:1", spec: nightly },
+      { repository: "octo/hello", environment: "production", name: "hello", type: "http", deploymentId: "dep1", commit: SHA_A, image: "img:1", spec: hello },
+      { repository: "octo/hello", environment: "production", name: "nightly", type: "cron", deploymentId: "dep1", commit: SHA_A, image: "img:1", spec: nightly },
     ]);
 
     temp.store.setLiveFunctions("octo/hello", { id: "dep2", commit: SHA_B, image: "img:2" }, [http("bye")]);
@@ -96,6 +96,7 @@ describe("live functions", () => {
     );
     expect(temp.store.liveFunction("octo/old", "hello")).toEqual({
       repository: "octo/old",
+      environment: "production",
       name: "hello",
       type: "http",
       deploymentId: "dep0",
@@ -156,5 +157,23 @@ describe("live functions", () => {
     );
     expect(() => temp.store.liveFunction("octo/old", "retyped")).toThrow(/cannot read \(spec\.type: /);
     expect(() => temp.store.liveFunctions("octo/old")).toThrow(/deploy its repository again/);
+  });
+});
+
+describe("live functions per environment", () => {
+  it("keeps a preview's functions apart from production's: switching or removing one leaves the other", () => {
+    const { store } = temp;
+    const hello = http("hello");
+    store.setLiveFunctions("octo/hello", { id: "prod1", commit: SHA_A, image: "img:prod" }, [hello]);
+    store.setLiveFunctions("octo/hello", { id: "pr1", commit: SHA_A, image: "img:pr" }, [hello], "pr-7");
+    expect(store.liveFunction("octo/hello", "hello")?.deploymentId).toBe("prod1");
+    expect(store.liveFunction("octo/hello", "hello", "pr-7")?.deploymentId).toBe("pr1");
+    expect(store.liveFunctions("octo/hello").map((fn) => fn.environment)).toEqual(["production"]);
+    expect(store.allLiveFunctions().map((fn) => fn.environment).sort()).toEqual(["pr-7", "production"]);
+    store.setLiveFunctions("octo/hello", { id: "prod2", commit: SHA_A, image: "img:prod2" }, [hello]);
+    expect(store.liveFunction("octo/hello", "hello", "pr-7")?.deploymentId).toBe("pr1");
+    expect(store.removeLiveFunctions("octo/hello", "pr-7")).toEqual(["hello"]);
+    expect(store.liveFunction("octo/hello", "hello", "pr-7")).toBeUndefined();
+    expect(store.liveFunction("octo/hello", "hello")?.deploymentId).toBe("prod2");
   });
 });

@@ -20,7 +20,7 @@ const DOCS = "https://docs.github.com/rest";
 /** Clock skew GitHub tolerates on JWT `iat` / `exp`. */
 const JWT_SLACK_SECONDS = 60;
 const TOKEN_TTL_MS = 60 * 60 * 1000;
-const PERMISSIONS: Record<string, string> = { contents: "read", metadata: "read", statuses: "write", deployments: "write", checks: "read" };
+const PERMISSIONS: Record<string, string> = { contents: "read", metadata: "read", statuses: "write", deployments: "write", checks: "read", pull_requests: "write" };
 const STATUS_STATES = ["error", "failure", "pending", "success"];
 const DEPLOYMENT_STATES = ["error", "failure", "inactive", "in_progress", "queued", "pending", "success"];
 const CHECK_CONCLUSIONS = ["success", "failure", "neutral", "cancelled", "skipped", "timed_out", "action_required", "stale"];
@@ -108,6 +108,18 @@ interface Repo {
   statuses: Map<string, Status[]>;
   deployments: Deployment[];
   checkRuns: Map<string, CheckRun[]>;
+  /** Comments on its issues and pull requests, by id. */
+  comments: Map<number, IssueComment>;
+  /** Collaborators' permissions by login (lower case): admin, maintain, write, triage, read. */
+  collaborators: Map<string, string>;
+}
+
+interface IssueComment {
+  id: number;
+  number: number;
+  body: string;
+  created_at: string;
+  updated_at: string;
 }
 
 interface InstallationToken {
@@ -247,6 +259,8 @@ export class GitHubEmulator {
       statuses: new Map(),
       deployments: [],
       checkRuns: new Map(),
+      comments: new Map(),
+      collaborators: new Map(),
     };
     this.#repos.set(fullName.toLowerCase(), repo);
     const { id, owner, name, defaultBranch } = repo;
@@ -364,6 +378,67 @@ export class GitHubEmulator {
     });
   }
 
+  /** Comments on an issue or pull request, oldest first. */
+  comments(owner: string, name: string, number: number) {
+    return [...this.#repo(owner, name).comments.values()].filter((c) => c.number === number).map(({ id, body, created_at, updated_at }) => ({ id, body, created_at, updated_at }));
+  }
+
+  /** Gives `login` a permission on the repository (admin, maintain, write, triage or read), as a collaborator. */
+  setCollaborator(owner: string, name: string, login: string, permission: string): void {
+    this.#repo(owner, name).collaborators.set(login.toLowerCase(), permission);
+  }
+
+  /** Sets the permissions an installation granted (an installation that has not accepted new ones lacks them). */
+  setInstallationPermissions(installationId: number, permissions: Record<string, string>): void {
+    const installation = this.#installations.get(installationId);
+    if (!installation) throw new Error(`unknown installation ${installationId}`);
+    installation.permissions = permissions;
+  }
+
+  /**
+   * A `pull_request` event payload shaped like GitHub's: `head` is a commit of this repository
+   * (GitHub keeps a fork's under refs/pull/<number>/head too); `fork` names the head repository
+   * when it is another one.
+   */
+  pullRequestPayload(owner: string, name: string, input: { number: number; action: string; head: string; fork?: string; merged?: boolean; branch?: string }) {
+    const repo = this.#repo(owner, name);
+    const headRepo = input.fork ?? repo.fullName;
+    const [headOwner = ""] = headRepo.split("/");
+    const user = { login: headOwner, type: "User" };
+    return {
+      action: input.action,
+      number: input.number,
+      pull_request: {
+        url: `${this.url}/repos/${repo.fullName}/pulls/${input.number}`,
+        html_url: `https://github.com/${repo.fullName}/pull/${input.number}`,
+        number: input.number,
+        state: input.action === "closed" ? "closed" : "open",
+        title: `Change #${input.number}`,
+        user,
+        merged: input.action === "closed" ? Boolean(input.merged) : false,
+        head: { label: `${headOwner}:${input.branch ?? "feature"}`, ref: input.branch ?? "feature", sha: input.head, user, repo: { ...this.#repoJson(repo), full_name: headRepo, fork: input.fork !== undefined } },
+        base: { label: `${repo.owner}:${repo.defaultBranch}`, ref: repo.defaultBranch, sha: repo.branches.get(repo.defaultBranch) ?? ZERO_SHA, repo: this.#repoJson(repo) },
+      },
+      repository: this.#repoJson(repo),
+      sender: user,
+      installation: { id: repo.installationId, node_id: Buffer.from(`Installation${repo.installationId}`).toString("base64") },
+    };
+  }
+
+  /** An `issue_comment` event payload for a new comment by `user` on pull request `number`. */
+  issueCommentPayload(owner: string, name: string, input: { number: number; body: string; user: string }) {
+    const repo = this.#repo(owner, name);
+    const user = { login: input.user, type: "User" };
+    return {
+      action: "created",
+      issue: { number: input.number, title: `Change #${input.number}`, state: "open", pull_request: { url: `${this.url}/repos/${repo.fullName}/pulls/${input.number}` } },
+      comment: { id: ++this.#counter, body: input.body, user, created_at: isoNow() },
+      repository: this.#repoJson(repo),
+      sender: user,
+      installation: { id: repo.installationId },
+    };
+  }
+
   /**
    * Registers a one-time code for the App manifest flow. The conversion returns this
    * emulator's own credentials (pem, webhook secret), so they authenticate here; `app`
@@ -465,7 +540,7 @@ export class GitHubEmulator {
       target_type: "User",
       repository_selection: "selected",
       permissions: installation.permissions,
-      events: ["push"],
+      events: ["push", "pull_request", "issue_comment"],
       access_tokens_url: `${this.url}/app/installations/${id}/access_tokens`,
     };
   }
@@ -611,6 +686,39 @@ export class GitHubEmulator {
         deployment.statuses.push(status);
         return { status: 201, json: { ...status, url: `${this.url}/repos/${repo.fullName}/deployments/${deployment.id}/statuses/${status.id}` } };
       }, ["deployments", "write"]),
+      route("POST", `${repoPath}/issues/(\\d+)/comments`, "installation", (ctx) => {
+        const repo = this.#coveredRepo(ctx);
+        this.#requirePermission(ctx, "pull_requests");
+        const body = ctx.body.body;
+        if (typeof body !== "string" || body === "") throw new HttpError(422, "Validation Failed", [{ resource: "IssueComment", code: "missing_field", field: "body" }]);
+        if (body.length > 65_536) throw new HttpError(422, "Validation Failed", [{ resource: "IssueComment", code: "custom", field: "body", message: "body is too long (maximum is 65536 characters)" }]);
+        const comment = { id: ++this.#counter, number: Number(ctx.params[2]), body, created_at: isoNow(), updated_at: isoNow() };
+        repo.comments.set(comment.id, comment);
+        return { status: 201, json: this.#commentJson(repo, comment) };
+      }),
+      route("GET", `${repoPath}/issues/(\\d+)/comments`, "installation", (ctx) => {
+        const repo = this.#coveredRepo(ctx);
+        const number = Number(ctx.params[2]);
+        return { status: 200, json: [...repo.comments.values()].filter((c) => c.number === number).map((c) => this.#commentJson(repo, c)) };
+      }),
+      route("PATCH", `${repoPath}/issues/comments/(\\d+)`, "installation", (ctx) => {
+        const repo = this.#coveredRepo(ctx);
+        this.#requirePermission(ctx, "pull_requests");
+        const comment = repo.comments.get(Number(ctx.params[2]));
+        if (!comment) throw notFound();
+        if (typeof ctx.body.body !== "string" || ctx.body.body === "") throw new HttpError(422, "Validation Failed", [{ resource: "IssueComment", code: "missing_field", field: "body" }]);
+        Object.assign(comment, { body: ctx.body.body, updated_at: isoNow() });
+        return { status: 200, json: this.#commentJson(repo, comment) };
+      }),
+      route("GET", `${repoPath}/collaborators/([^/]+)/permission`, "installation", (ctx) => {
+        const repo = this.#coveredRepo(ctx);
+        const login = ctx.params[2] ?? "";
+        const permission = repo.collaborators.get(login.toLowerCase());
+        if (!permission) throw new HttpError(404, `${login} is not a collaborator`);
+        // GitHub's `permission` folds maintain into write and triage into read; `role_name` keeps them.
+        const folded = permission === "maintain" ? "write" : permission === "triage" ? "read" : permission;
+        return { status: 200, json: { permission: folded, role_name: permission, user: { login, type: "User" } } };
+      }),
       route("POST", "/app-manifests/([^/]+)/conversions", "none", ({ params: [code = ""] }) => {
         const app = this.#manifestCodes.get(code);
         if (!app) throw notFound();
@@ -691,6 +799,22 @@ export class GitHubEmulator {
   #deploymentJson(repo: Repo, d: Deployment) {
     const { statuses: _statuses, required_contexts: _required, auto_merge: _merge, ...fields } = d;
     return { ...fields, task: "deploy", url: `${this.url}/repos/${repo.fullName}/deployments/${d.id}`, creator: { login: `${this.#app().slug}[bot]`, type: "Bot" } };
+  }
+
+  /** GitHub answers 403 when the installation has not granted the permission an endpoint needs. */
+  #requirePermission(ctx: Context, permission: string): void {
+    const token = ctx.auth.kind === "installation" ? ctx.auth.token : undefined;
+    const granted = token ? (this.#installations.get(token.installationId)?.permissions ?? PERMISSIONS) : {};
+    if ((granted as Record<string, string>)[permission] !== "write") throw new HttpError(403, "Resource not accessible by integration");
+  }
+
+  #commentJson(repo: Repo, comment: IssueComment) {
+    return {
+      ...comment,
+      url: `${this.url}/repos/${repo.fullName}/issues/comments/${comment.id}`,
+      html_url: `https://github.com/${repo.fullName}/pull/${comment.number}#issuecomment-${comment.id}`,
+      user: { login: `${this.#app().slug}[bot]`, type: "Bot" },
+    };
   }
 
   #statusJson(repo: Repo, sha: string, status: Status) {

@@ -37,6 +37,18 @@ export async function lsCommand(ctx: CommandContext): Promise<number> {
     project.functions.map((fn) => [project.repository, fn.name, fn.type, shortSha(project.commit), fn.url ?? cronWhen(fn)]),
   );
   ctx.out(table(rows, ["PROJECT", "FUNCTION", "TYPE", "COMMIT", "URL / SCHEDULE"]));
+  // Each project's environments: production and every open pull request's preview.
+  const environments = projects.flatMap((project) =>
+    (project.environments ?? []).flatMap((env) => {
+      const where = env.pullRequest === undefined ? env.name : `${env.name} (#${env.pullRequest})`;
+      const urls = env.functions.map((fn) => fn.url ?? `${fn.name} (cron${env.pullRequest === undefined ? "" : ", not scheduled"})`);
+      return [[project.repository, where, env.commit ? shortSha(env.commit) : "-", env.state ?? "-", urls.join(" ") || "-"]];
+    }),
+  );
+  if (environments.some((row) => row[1] !== "production")) {
+    ctx.out("");
+    ctx.out(table(environments, ["PROJECT", "ENVIRONMENT", "COMMIT", "STATE", "URLS"]));
+  }
   return 0;
 }
 

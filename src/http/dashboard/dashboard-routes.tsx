@@ -24,6 +24,9 @@ import { FunctionOutputSchema } from "../../contract/function-output.js";
 import { toWire } from "../to-wire.js";
 import { FunctionOutputPage } from "./function-output-view.js";
 import { DashboardPage, LoginPage, MessagePage, ProjectPage, type FunctionView, type ProjectView } from "./pages.js";
+import { EnvironmentsSection } from "./environments-section.js";
+import { projectEnvironments } from "../project-environments.js";
+import type { PreviewStore } from "../../store/preview-store.js";
 import type { Sessions } from "./session.js";
 import { clientAddress, SignInLimiter } from "./sign-in-limiter.js";
 import { SecretsSection } from "./secrets-section.js";
@@ -31,7 +34,7 @@ import type { SecretActions } from "../secret-routes.js";
 import { SECRET_ENVIRONMENTS, type SecretEnvironment } from "../../contract/secret.js";
 
 export interface DashboardOptions {
-  store: LiveFunctionStore & DeploymentStore & CronRunStore & FunctionOutputStore;
+  store: LiveFunctionStore & DeploymentStore & CronRunStore & FunctionOutputStore & Partial<Pick<PreviewStore, "openPreviews">>;
   scheduler: CronScheduler;
   /** Where each http function's requests of the last hour are counted. */
   invocations: InvocationLog;
@@ -210,6 +213,7 @@ export function dashboardRoutes(options: DashboardOptions) {
     const secrets = options.secrets?.list(project.repository);
     return page(c, (nonce) => (
       <ProjectPage nonce={nonce} project={project} deployments={deployments}>
+        <EnvironmentsSection environments={projectEnvironments({ ...options, store }, project.repository)} />
         {secrets ? <SecretsSection repository={project.repository} secrets={secrets} /> : null}
       </ProjectPage>
     ));
