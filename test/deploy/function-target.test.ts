@@ -25,6 +25,7 @@ describe("functionTarget", () => {
       scaling: { concurrency: 10, minReplicas: 0, maxReplicas: 5, idleTimeoutMs: 300_000 },
       env: { ESERVELESS_ENTRY: "functions.js", ESERVELESS_HANDLER: "auto" },
       secrets: [],
+      environment: "production",
     });
   });
 
