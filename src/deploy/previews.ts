@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import * as v from "valibot";
 import { shortSha } from "../format.js";
 import type { GitHubApp } from "../github/github-app.js";
+import { deactivateEnvironment } from "../github/github-deployment.js";
 import { canWrite, lacksPermission, writePullRequestComment } from "../github/pull-request-comment.js";
 import { pruneImages } from "../image/prune-images.js";
 import { outputKey, type ContainerPool } from "../run/container-pool.js";
@@ -11,7 +12,7 @@ import type { FunctionOutputStore } from "../store/function-output-store.js";
 import type { LiveFunctionStore } from "../store/live-function-store.js";
 import type { Preview, PreviewStore } from "../store/preview-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
-import { deploymentUrl, environmentFunctionUrl, LOCAL_OWNER, previewEnvironment, previewNumber, type ServerUrls } from "../urls.js";
+import { deploymentUrl, environmentFunctionUrl, LOCAL_OWNER, previewEnvironment, previewNumber, projectUrl, type ServerUrls } from "../urls.js";
 import type { DeployJob, DeployRequest } from "./deploy-request.js";
 import type { PreviewHooks } from "./deployer.js";
 import { parse, type WebhookOutcome } from "./handle-webhook-event.js";
@@ -188,7 +189,23 @@ export function createPreviews(options: PreviewOptions) {
       return [];
     });
     log.info({ functions, containers, images }, "preview removed");
+    await deactivate(preview, log);
     await comment(preview, `### eserveless preview\n\n**Removed**: the preview was removed because ${why} Its URLs now answer 410 Gone.`);
+  }
+
+  /** GitHub's environment of the preview goes `inactive`; a refusal (no deployments: write) is logged, never thrown. */
+  async function deactivate(preview: Preview, log: Logger): Promise<void> {
+    const app = options.github();
+    if (!app) return;
+    const [owner, repo] = preview.repository.split("/") as [string, string];
+    const environment = previewEnvironment(preview.number);
+    await deactivateEnvironment(app.installation(preview.installationId), {
+      owner,
+      repo,
+      environment,
+      description: `Removed with pull request #${preview.number}`,
+      logUrl: projectUrl(options.urls.publicUrl, preview.repository),
+    }).catch((error: unknown) => log.warn({ err: error, environment }, "GitHub refused to mark the preview's environment inactive; it stays listed on GitHub"));
   }
 
   function onPullRequest(payload: unknown, log: Logger): WebhookOutcome {

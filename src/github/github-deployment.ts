@@ -45,3 +45,15 @@ export async function postDeploymentStatus(
     ...(input.environmentUrl ? { environment_url: input.environmentUrl } : {}),
   });
 }
+
+/**
+ * Marks an environment's latest GitHub deployment `inactive` (a closed pull
+ * request's preview): GitHub then shows the environment as gone. Nothing when
+ * it has none.
+ */
+export async function deactivateEnvironment(octokit: Octokit, input: { owner: string; repo: string; environment: string; description: string; logUrl: string }): Promise<void> {
+  const { data } = await octokit.rest.repos.listDeployments({ owner: input.owner, repo: input.repo, environment: input.environment, per_page: 1 });
+  const latest = data[0];
+  if (!latest) return;
+  await postDeploymentStatus(octokit, { owner: input.owner, repo: input.repo, deploymentId: latest.id, state: "inactive", description: input.description, logUrl: input.logUrl });
+}

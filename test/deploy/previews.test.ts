@@ -138,6 +138,13 @@ describe("previews per pull request", () => {
     expect(comments).toHaveLength(1);
     expect(comments[0]!.body).toContain("**Removed**");
     expect(comments[0]!.body).toContain("merged");
+    // GitHub's environments: the preview's, transient, ends inactive; production's stays.
+    const deployments = stack.emulator.deployments(OWNER, REPO);
+    const preview = deployments.filter((d) => d.environment === "pr-5");
+    expect(preview.length).toBeGreaterThan(0);
+    expect(preview.every((d) => d.transient_environment && !d.production_environment)).toBe(true);
+    expect(preview.at(-1)!.statuses.map((s) => s.state)).toEqual(["in_progress", "success", "inactive"]);
+    expect(deployments.filter((d) => d.environment === "production").at(-1)!.statuses.at(-1)!.state).toBe("success");
     // Production is untouched.
     expect(await answer(`${stack.server.url}/fn/${OWNER}/${REPO}/API`)).toMatchObject({ status: 200, body: { version: "main-1" } });
     expect((await containersOf(`${OWNER}/${REPO}`, "production")).length).toBeGreaterThan(0);
