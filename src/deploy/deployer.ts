@@ -166,7 +166,7 @@ export function createDeployer(options: DeployerOptions) {
         live = liveFunctions(job, manifest, image, options.previews);
       }
       deployment.record({ state: "starting", image });
-      const secretsGeneration = options.secrets?.generation(job.repository);
+      const secretsGeneration = options.secrets?.generation(job.repository, secretEnvironmentOf(environment));
       started = await startReplicas(deployment, pool, live);
       // The first http container checked the cron functions; without one, each gets a container of its own.
       if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks, secretValues }, live);
@@ -180,7 +180,9 @@ export function createDeployer(options: DeployerOptions) {
       // Cron schedules follow production only: a preview's cron functions run by hand.
       if (!preview) options.onLive?.(job.repository);
       // Its containers may hold a value changed since they started: roll them to the current one.
-      if (options.secrets && options.secrets.generation(job.repository) !== secretsGeneration) void options.secrets.roll(job.repository);
+      if (options.secrets && options.secrets.generation(job.repository, secretEnvironmentOf(environment)) !== secretsGeneration) {
+        void options.secrets.roll(job.repository, undefined, secretEnvironmentOf(environment));
+      }
       await reportSuccess(deployment, options, { functions: live.map((fn) => fn.spec) }, coldStartMs, store.getDeployment(job.deploymentId)?.warnings.length ?? 0);
       // After the statuses: the user waits for those, not for the clean-up.
       if (preview) await prunePreviewImages(job, deployment.log, image);

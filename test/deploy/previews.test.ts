@@ -229,6 +229,48 @@ describe("previews per pull request", () => {
     expect(stack.emulator.comments(OWNER, SECRETS_REPO, 3)).toHaveLength(1);
   });
 
+  it("changing or deleting a preview secret rolls every open preview's containers, never production's; rm without --force refuses while a preview declares it", async () => {
+    const repository = `${OWNER}/${SECRETS_REPO}`;
+    const cli = (args: string[], input?: string) =>
+      runCli(["secrets", ...args], { ESERVELESS_URL: stack.server.url, ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN, XDG_CONFIG_HOME: "/nonexistent" }, process.cwd(), input);
+    // A second open preview, next to #3 of the test before.
+    const head = stack.emulator.commit(OWNER, SECRETS_REPO, { files: { ...readFixture("node-secrets"), "README.md": "pr 4" }, branch: "other" });
+    await pullRequest(OWNER, SECRETS_REPO, { number: 4, action: "opened", head });
+    expect((await stack.settled(OWNER, SECRETS_REPO, head)).final.state).toBe("success");
+    expect(await answer(previewUrl(SECRETS_REPO, 4))).toMatchObject({ status: 200, body: { key: PREVIEW_KEY } });
+    const productionContainers = (await containersOf(repository, "production")).map((c) => c.Id).sort();
+    const deployments = stack.server.store.listDeployments(repository, 100).length;
+
+    const newKey = `sk_test_${"rolled".repeat(3)}_5c6d`;
+    const set = await cli(["set", repository, "STRIPE_KEY", "--env", "preview"], newKey);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain("Live: API (pr-3), API (pr-4) now run with the new value");
+    // Once set returns, both previews answer with the new value; production keeps its own, in the same containers.
+    expect(await answer(previewUrl(SECRETS_REPO, 3))).toMatchObject({ status: 200, body: { key: newKey } });
+    expect(await answer(previewUrl(SECRETS_REPO, 4))).toMatchObject({ status: 200, body: { key: newKey } });
+    expect(await answer(`${stack.server.url}/fn/${repository}/API`)).toMatchObject({ status: 200, body: { key: PROD_KEY } });
+    expect((await containersOf(repository, "production")).map((c) => c.Id).sort()).toEqual(productionContainers);
+    expect(stack.server.store.listDeployments(repository, 100).length).toBe(deployments);
+
+    const listed = await cli(["ls", repository, "--json"]);
+    const secrets = (JSON.parse(listed.stdout) as { secrets: Array<{ name: string; environment: string; functions: string[] }> }).secrets;
+    expect(secrets.find((s) => s.environment === "preview")).toMatchObject({ name: "STRIPE_KEY", functions: ["API (pr-3)", "API (pr-4)"] });
+
+    const refused = await cli(["rm", repository, "STRIPE_KEY", "--env", "preview"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/STRIPE_KEY \(preview\) is declared by live functions API \(pr-3\), API \(pr-4\).*--force/);
+    expect(await answer(previewUrl(SECRETS_REPO, 3))).toMatchObject({ status: 200, body: { key: newKey } });
+
+    const removed = await cli(["rm", repository, "STRIPE_KEY", "--env", "preview", "--force"]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain("Live: API (pr-3), API (pr-4) now run without it");
+    expect(await answer(previewUrl(SECRETS_REPO, 3))).toMatchObject({ status: 200, body: { key: null } });
+    expect(await answer(previewUrl(SECRETS_REPO, 4))).toMatchObject({ status: 200, body: { key: null } });
+    expect(await answer(`${stack.server.url}/fn/${repository}/API`)).toMatchObject({ status: 200, body: { key: PROD_KEY } });
+    await pullRequest(OWNER, SECRETS_REPO, { number: 4, action: "closed", head });
+    await stack.server.previews!.idle();
+  });
+
   it("a preview's cron function never runs on schedule but runs by hand (eserveless run --env, the API, the dashboard) with the preview's image and preview secrets, its runs apart from production's", async () => {
     const repository = `${OWNER}/${CRON_REPO}`;
     const env = { ESERVELESS_URL: stack.server.url, ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN, XDG_CONFIG_HOME: "/nonexistent" };
