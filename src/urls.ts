@@ -45,3 +45,19 @@ export function environmentFunctionUrl(urls: ServerUrls, repository: string, env
   if (number === undefined) return functionUrl(urls, repository, name);
   return `${urls.functionsUrl ?? urls.publicUrl}${PREVIEWS_PATH}/${repository}/${number}/${name}`;
 }
+
+/** Why `name` is not an environment (`production` or `pr-<number>`), or undefined when it is one. */
+export function environmentProblem(name: string): string | undefined {
+  if (name === "production" || previewNumber(name) !== undefined) return undefined;
+  return `${JSON.stringify(name.slice(0, 40))} is not an environment: use production, or pr-<number> for a pull request's preview`;
+}
+
+/** The page of a cron function's runs in `environment`; POST to it runs the function now there. */
+export function cronRunsUrl(publicUrl: string, repository: string, name: string, environment = "production"): string {
+  return `${publicUrl}/functions/${repository}/${name}/runs${environment === "production" ? "" : `?environment=${environment}`}`;
+}
+
+/** The command that runs a cron function of `environment` by hand, for messages. */
+export function runByHandCommand(repository: string, name: string, environment = "production"): string {
+  return `eserveless run ${repository}/${name}${environment === "production" ? "" : ` --env ${environment}`}`;
+}

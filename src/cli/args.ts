@@ -124,15 +124,18 @@ Options:
   },
   run: {
     summary: "Run a cron function now and print its output when it ends",
-    options: ["timeout"],
+    options: ["timeout", "env"],
     maxPositionals: 1,
-    help: `Usage: eserveless run OWNER/REPO/FUNCTION [--timeout SECS] [--json]
+    help: `Usage: eserveless run OWNER/REPO/FUNCTION [--env pr-NUMBER] [--timeout SECS] [--json]
 
 Starts a run of a cron function now (as its schedule would), waits for it to
 end, and prints its output on stdout and how it ended on stderr. Exits 0 when
 the run succeeded, 1 when it failed, timed out or could not start.
 
 Options:
+  --env ENV        production (default), or pr-NUMBER: the function of that pull
+                   request's preview, which never runs on its schedule; it runs
+                   the preview's image with preview secrets
   --timeout SECS   Stop waiting after this long; the run goes on (default: 900)
   --json           Print the finished run as JSON on stdout`,
   },

@@ -173,9 +173,10 @@ export class EserveslessClient {
     return (await this.#request(FunctionOutputSchema, "GET", path, { expect: "output", auth: true })).output;
   }
 
-  /** A cron function's schedule and latest runs, newest first (their output needs the token). */
-  async cronRuns(repository: string, fn: string, limit: number): Promise<RunsView> {
-    const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs?limit=${limit}`;
+  /** A cron function's schedule and latest runs in `environment`, newest first (their output needs the token). */
+  async cronRuns(repository: string, fn: string, limit: number, environment = "production"): Promise<RunsView> {
+    const query = new URLSearchParams({ limit: String(limit), ...(environment === "production" ? {} : { environment }) });
+    const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs?${query}`;
     return this.#request(RunsViewSchema, "GET", path, { expect: "runs", auth: true });
   }
 
@@ -202,9 +203,10 @@ export class EserveslessClient {
     }
   }
 
-  /** Starts a run of a cron function now; the answer names the run. */
-  async runNow(repository: string, fn: string): Promise<v.InferOutput<typeof RunStartedSchema>> {
-    const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs`;
+  /** Starts a run of a cron function of `environment` (production, or a preview's `pr-<number>`) now; the answer names the run. */
+  async runNow(repository: string, fn: string, environment = "production"): Promise<v.InferOutput<typeof RunStartedSchema>> {
+    const query = environment === "production" ? "" : `?${new URLSearchParams({ environment })}`;
+    const path = `/functions/${repository.split("/").map(encodeURIComponent).join("/")}/${encodeURIComponent(fn)}/runs${query}`;
     return this.#request(RunStartedSchema, "POST", path, { auth: true, expect: "run" });
   }
 

@@ -16,6 +16,8 @@ export const cronRunTriggers = ["schedule", "manual"] as const;
 export const CronRunSchema = v.object({
   id: v.string(),
   repository: v.string(),
+  /** `production`, or the preview (`pr-<number>`) it ran in; production's when a server does not say. */
+  environment: v.optional(v.string(), "production"),
   function: v.string(),
   deploymentId: v.string(),
   commit: v.string(),
@@ -37,6 +39,8 @@ export type CronRun = v.InferOutput<typeof CronRunSchema>;
 /** `GET /functions/:owner/:repo/:function/runs` with `Accept: application/json`: a cron function's schedule and runs, newest first. */
 export const RunsViewSchema = v.object({
   repository: v.string(),
+  /** The environment whose runs these are: `production` or a preview (`pr-<number>`). */
+  environment: v.optional(v.string(), "production"),
   function: v.string(),
   /** False for a function no longer deployed: its past runs only. */
   live: v.boolean(),
@@ -58,6 +62,6 @@ export type RunsView = v.InferOutput<typeof RunsViewSchema>;
 
 /** `POST /functions/:owner/:repo/:function/runs` (202): the run it started, and the page of its runs. */
 export const RunStartedSchema = v.object({
-  run: v.object({ id: v.string(), state: v.picklist(cronRunStates), repository: v.string(), function: v.string(), startedAt: v.number() }),
+  run: v.object({ id: v.string(), state: v.picklist(cronRunStates), repository: v.string(), environment: v.optional(v.string(), "production"), function: v.string(), startedAt: v.number() }),
   url: v.string(),
 });

@@ -9,6 +9,7 @@ import type { ProjectNetworks } from "../run/project-networks.js";
 import { RunOnceError, runOnce } from "../run/run-once.js";
 import { LABEL, eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
 import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type CronRunStore } from "../store/cron-run-store.js";
+import { PRODUCTION } from "../store/deployment-store.js";
 import type { LiveCronFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { slug } from "../slug.js";
 
@@ -69,6 +70,7 @@ interface ActiveRun {
 }
 
 const lower = (text: string) => text.toLowerCase();
+const runKey = (repository: string, name: string, environment: string) => lower(`${environment}:${repository}/${name}`);
 
 /** The schedule, limits and environment of a live cron function, from its stored manifest entry, with the values of its declared `secrets`. */
 export function cronSettings(fn: LiveCronFunction, secrets: Record<string, string> = {}): CronSettings {
@@ -103,7 +105,7 @@ export class CronScheduler {
   readonly #secretValues: SecretValues | undefined;
   /** Jobs by lower-cased repository, then lower-cased function name. */
   readonly #jobs = new Map<string, Map<string, Job>>();
-  /** Runs in progress, by lower-cased `repository/function`. */
+  /** Runs in progress, by lower-cased `environment:repository/function`. */
   readonly #running = new Map<string, ActiveRun>();
   #started = false;
   #stopped = false;
@@ -198,32 +200,34 @@ export class CronScheduler {
   }
 
   /** The run of a function in progress in this process, if any. */
-  activeRun(repository: string, name: string): CronRun | undefined {
-    return this.#running.get(lower(`${repository}/${name}`))?.run;
+  activeRun(repository: string, name: string, environment: string = PRODUCTION): CronRun | undefined {
+    return this.#running.get(runKey(repository, name, environment))?.run;
   }
 
   /**
-   * Starts a run of a live cron function now; returns its record (state
-   * `running`) without waiting for it. Throws 404 for an unknown or http
-   * function and 409 while a run of it is in progress.
+   * Starts a run of a live cron function of `environment` (production, or a
+   * preview, whose cron functions run only this way) now; returns its record
+   * (state `running`) without waiting for it. Throws 404 for an unknown or
+   * http function and 409 while a run of it is in progress.
    */
-  runNow(repository: string, name: string): CronRun {
+  runNow(repository: string, name: string, environment: string = PRODUCTION): CronRun {
     if (this.#stopped) throw new EserveslessError("eserveless is shutting down; no run was started.", { status: 503, code: "shutting_down" });
-    return this.#trigger(this.liveCronFunction(repository, name), "manual");
+    return this.#trigger(this.liveCronFunction(repository, name, environment), "manual");
   }
 
   /**
-   * The live cron function `name` of `repository`; throws a 404 that says
-   * what is missing, or that the function is an http one.
+   * The live cron function `name` of `repository` in `environment`; throws a
+   * 404 that says what is missing, or that the function is an http one.
    */
-  liveCronFunction(repository: string, name: string): LiveCronFunction {
-    const fn = this.#store.liveFunction(repository, name);
+  liveCronFunction(repository: string, name: string, environment: string = PRODUCTION): LiveCronFunction {
+    const fn = this.#store.liveFunction(repository, name, environment);
     if (!fn) {
-      const deployed = this.#store.liveFunctions(repository);
+      const deployed = this.#store.liveFunctions(repository, environment);
+      const where = environment === PRODUCTION ? repository : `${repository}'s ${environment}`;
       throw new NotFoundError(
         deployed.length === 0
-          ? `Nothing is deployed from ${repository}, so it has no function "${name}".`
-          : `${repository} has no function "${name}" (it has: ${deployed.map((f) => `${f.name} (${f.type})`).join(", ")}).`,
+          ? `Nothing is deployed from ${where}, so it has no function "${name}".`
+          : `${where} has no function "${name}" (it has: ${deployed.map((f) => `${f.name} (${f.type})`).join(", ")}).`,
         { code: "function_not_found" },
       );
     }
@@ -256,19 +260,19 @@ export class CronScheduler {
   }
 
   #trigger(fn: LiveCronFunction, trigger: CronRun["trigger"]): CronRun {
-    const key = lower(`${fn.repository}/${fn.name}`);
-    const base = { repository: fn.repository, function: fn.name, deploymentId: fn.deploymentId, commit: fn.commit, trigger };
+    const key = runKey(fn.repository, fn.name, fn.environment);
+    const base = { repository: fn.repository, environment: fn.environment, function: fn.name, deploymentId: fn.deploymentId, commit: fn.commit, trigger };
     const active = this.#running.get(key);
     if (active) {
       const seconds = Math.round((this.#now() - active.run.startedAt) / 1000);
       if (trigger === "manual") {
-        throw new EserveslessError(`${fn.name} of ${fn.repository} is already running (run ${active.run.id}, started ${seconds} s ago); a cron function runs once at a time.`, {
+        throw new EserveslessError(`${fn.name} of ${fn.repository}${fn.environment === PRODUCTION ? "" : ` (${fn.environment})`} is already running (run ${active.run.id}, started ${seconds} s ago); a cron function runs once at a time.`, {
           status: 409,
           code: "run_in_progress",
         });
       }
       const skipped = this.#store.createRun({ ...base, state: "skipped", error: `Skipped: run ${active.run.id} was still running`, at: this.#now() });
-      this.#log.child({ repository: fn.repository, function: fn.name, run: skipped.id }).info({ running: active.run.id, runningForSeconds: seconds }, "cron tick skipped: the previous run is still going");
+      this.#log.child({ repository: fn.repository, environment: fn.environment, function: fn.name, run: skipped.id }).info({ running: active.run.id, runningForSeconds: seconds }, "cron tick skipped: the previous run is still going");
       return skipped;
     }
     const run = this.#store.createRun({ ...base, state: "running", at: this.#now() });
@@ -281,7 +285,7 @@ export class CronScheduler {
 
   /** Runs one container to its end or its time limit, then records the result; never throws. */
   async #execute(fn: LiveCronFunction, run: CronRun, signal: AbortSignal): Promise<void> {
-    const log = this.#log.child({ repository: fn.repository, function: fn.name, run: run.id });
+    const log = this.#log.child({ repository: fn.repository, environment: fn.environment, function: fn.name, run: run.id });
     let state: Exclude<CronRunState, "running" | "skipped"> = "failed";
     let exitCode: number | null = null;
     let error: string | null = null;
@@ -289,15 +293,19 @@ export class CronScheduler {
     let output = { text: "", truncated: false };
     let reservation: { release(): void } | undefined;
     try {
-      const settings = cronSettings(fn, fn.spec.secrets.length ? this.#secretValues?.(fn.repository, fn.spec.secrets) : undefined);
+      // A preview's run gets `preview` secrets, never production's.
+      const settings = cronSettings(fn, fn.spec.secrets.length ? this.#secretValues?.(fn.repository, fn.spec.secrets, fn.environment) : undefined);
       // Refused when the server has no room: the run fails with the reason.
       reservation = this.#budget?.reserve(settings.memoryBytes ?? sandboxDefaults.memoryBytes);
       log.info({ trigger: run.trigger, deployment: fn.deploymentId, image: fn.image, timeoutSeconds: settings.timeoutSeconds }, "cron run started");
       const result = await runOnce(this.#docker, {
         image: fn.image,
-        name: `es-cron-${slug(fn.repository)}-${slug(fn.name)}-${run.id}`,
+        name: `es-cron-${slug(fn.repository)}-${fn.environment === PRODUCTION ? "" : `${fn.environment}-`}${slug(fn.name)}-${run.id}`,
         env: settings.env,
-        labels: { ...eserveslessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name }), [CRON_RUN_LABEL]: run.id },
+        labels: {
+          ...eserveslessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name, environment: fn.environment }),
+          [CRON_RUN_LABEL]: run.id,
+        },
         network: await this.#networks.forProject(fn.repository),
         memoryBytes: settings.memoryBytes,
         nanoCpus: this.#nanoCpus,

@@ -137,6 +137,8 @@ export function createDeployer(options: DeployerOptions) {
     const deployment = createDeploymentContext(job, signal, { store, log: rootLog, status: statusesOf(job), publicUrl, mask: store.maskSecrets });
     // Started replicas that are not live yet: removed if the deployment ends any other way.
     let started: StartedFunction[] = [];
+    // A rollback's pending status, posted while its container starts: every later status waits for it, so GitHub shows them in order.
+    let pending: Promise<void> = Promise.resolve();
     const mirror = deploymentMirror(job, { github: options.github, urls: options, logUrl: deployment.pageUrl, say: deployment.say, log: deployment.log, environment });
     try {
       deployment.record({ state: "building" });
@@ -150,7 +152,8 @@ export function createDeployer(options: DeployerOptions) {
         live = kept.specs.map((spec) => liveFunctionOf({ repository: job.repository, deploymentId: job.deploymentId, commit: job.commit, image }, spec));
         // The release's functions may declare secrets deleted since: say so before a container starts.
         checkDeclaredSecrets(deployment, store, { functions: live.map((fn) => fn.spec) }, secretEnvironmentOf(environment));
-        await deployment.status("pending", "eserveless", `Rolling back to ${shortSha(job.commit)}…`, deployment.pageUrl);
+        // Not awaited: a rollback's container starts while GitHub takes the status (statusPoster never throws).
+        pending = deployment.status("pending", "eserveless", `Rolling back to ${shortSha(job.commit)}…`, deployment.pageUrl);
       } else {
         const source = await fetchSource(deployment, options.github, options.sourceLimits);
         const manifest = await readProjectManifest(deployment, source, options.manifestLimits);
@@ -166,7 +169,7 @@ export function createDeployer(options: DeployerOptions) {
         live = liveFunctions(job, manifest, image, options.previews);
       }
       deployment.record({ state: "starting", image });
-      const secretsGeneration = options.secrets?.generation(job.repository);
+      const secretsGeneration = options.secrets?.generation(job.repository, secretEnvironmentOf(environment));
       started = await startReplicas(deployment, pool, live);
       // The first http container checked the cron functions; without one, each gets a container of its own.
       if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks, secretValues }, live);
@@ -180,13 +183,16 @@ export function createDeployer(options: DeployerOptions) {
       // Cron schedules follow production only: a preview's cron functions run by hand.
       if (!preview) options.onLive?.(job.repository);
       // Its containers may hold a value changed since they started: roll them to the current one.
-      if (options.secrets && options.secrets.generation(job.repository) !== secretsGeneration) void options.secrets.roll(job.repository);
+      if (options.secrets && options.secrets.generation(job.repository, secretEnvironmentOf(environment)) !== secretsGeneration) {
+        void options.secrets.roll(job.repository, undefined, secretEnvironmentOf(environment));
+      }
+      await pending;
       await reportSuccess(deployment, options, { functions: live.map((fn) => fn.spec) }, coldStartMs, store.getDeployment(job.deploymentId)?.warnings.length ?? 0);
       // After the statuses: the user waits for those, not for the clean-up.
       if (preview) await prunePreviewImages(job, deployment.log, image);
       else await pruneOldReleases(deployment, { docker, instance, store, keep: options.keepReleases ?? DEFAULT_KEEP_RELEASES }, image);
     } catch (error) {
-      await pool.discard(started.flatMap((f) => f.replicas));
+      await Promise.all([pool.discard(started.flatMap((f) => f.replicas)), pending]);
       if (signal.aborted && signal.reason instanceof Superseded) return await supersede(job, signal.reason.by, deployment.log);
       if (signal.aborted && signal.reason instanceof ShuttingDown) return await interrupted(deployment);
       return await fail(deployment, error);

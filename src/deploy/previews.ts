@@ -7,12 +7,13 @@ import { deactivateEnvironment } from "../github/github-deployment.js";
 import { canWrite, lacksPermission, writePullRequestComment } from "../github/pull-request-comment.js";
 import { pruneImages } from "../image/prune-images.js";
 import { outputKey, type ContainerPool } from "../run/container-pool.js";
+import type { CronRunStore } from "../store/cron-run-store.js";
 import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
 import type { FunctionOutputStore } from "../store/function-output-store.js";
 import type { LiveFunctionStore } from "../store/live-function-store.js";
 import type { Preview, PreviewStore } from "../store/preview-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
-import { deploymentUrl, environmentFunctionUrl, LOCAL_OWNER, previewEnvironment, previewNumber, projectUrl, type ServerUrls } from "../urls.js";
+import { cronRunsUrl, deploymentUrl, environmentFunctionUrl, runByHandCommand, LOCAL_OWNER, previewEnvironment, previewNumber, projectUrl, type ServerUrls } from "../urls.js";
 import type { DeployJob, DeployRequest } from "./deploy-request.js";
 import type { PreviewHooks } from "./deployer.js";
 import { parse, type WebhookOutcome } from "./handle-webhook-event.js";
@@ -47,6 +48,7 @@ export interface PreviewOptions {
     Pick<LiveFunctionStore, "allLiveFunctions" | "removeLiveFunctions"> &
     Pick<DeploymentStore, "getDeployment" | "deploymentOfCommit"> &
     Pick<FunctionOutputStore, "forgetOutput"> &
+    Pick<CronRunStore, "forgetRuns"> &
     Pick<RepositoryStore, "upsertRepository">;
   github: () => GitHubApp | undefined;
   /** Queues a deployment (the deployer's enqueue). */
@@ -119,7 +121,7 @@ export function createPreviews(options: PreviewOptions) {
       const rows = deployment.functions.map((fn) =>
         fn.type === "http"
           ? `| ${fn.name} | http | ${environmentFunctionUrl(options.urls, preview.repository, environment, fn.name)} |`
-          : `| ${fn.name} | cron | not scheduled in previews (production runs it on \`${fn.schedule ?? ""}\`) |`,
+          : `| ${fn.name} | cron | not scheduled in previews; run it by hand: \`${runByHandCommand(preview.repository, fn.name, environment)}\` ([runs](${cronRunsUrl(options.urls.publicUrl, preview.repository, fn.name, environment)})) |`,
       );
       return `${head}\n\n| Function | Type | Preview URL |\n| --- | --- | --- |\n${rows.join("\n")}\n\n${deployment.description ?? ""} ([log](${page}))\n\nThe URLs stay the same for this pull request's life; each push updates them.`;
     }
@@ -184,11 +186,13 @@ export function createPreviews(options: PreviewOptions) {
     const functions = store.removeLiveFunctions(preview.repository, environment);
     const containers = await options.pool.removeProject(preview.repository, environment);
     store.forgetOutput(outputKey({ repository: preview.repository, environment }));
+    // Its cron functions' runs (by hand) go with it: a pull request number is never reused.
+    const runs = store.forgetRuns(preview.repository, environment);
     const images = await pruneImages(options.docker, options.instance, preview.repository, [], environment).catch((error: unknown) => {
       log.warn({ err: error }, "could not remove the preview's images; remove them with docker image rm, or they go when eserveless next removes the project");
       return [];
     });
-    log.info({ functions, containers, images }, "preview removed");
+    log.info({ functions, containers, images, runs }, "preview removed");
     await deactivate(preview, log);
     await comment(preview, `### eserveless preview\n\n**Removed**: the preview was removed because ${why} Its URLs now answer 410 Gone.`);
   }

@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
-import type { SecretRoll } from "../contract/secret.js";
+import { secretEnvironmentOf, type SecretEnvironment, type SecretRoll } from "../contract/secret.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { Replica } from "../run/function-pool.js";
+import { PRODUCTION } from "../store/deployment-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { functionTarget } from "./function-target.js";
 
@@ -11,29 +12,44 @@ const MAX_ATTEMPTS = 3;
 /** Rolls the live containers of the functions that declare a secret when its value changes. */
 export type SecretRoller = ReturnType<typeof createSecretRoller>;
 
+/** How a rolled function is named in answers: its name, with its preview's environment (`API (pr-5)`). */
+const labelOf = (fn: LiveFunction) => (fn.environment === PRODUCTION ? fn.name : `${fn.name} (${fn.environment})`);
+
 /**
  * After a secret changed: for each live http function that declares it, as
  * many new containers as serve now (at least minReplicas) are started with
  * the new value and ready on HTTP before the switch; then requests go to
  * them and the old ones drain (ContainerPool.replace). Nothing is rebuilt.
- * Cron functions read the value at each run. Rolls of one repository run one
- * after another, so the last change wins.
+ * Cron functions read the value at each run. A `production` secret rolls
+ * production's functions; a `preview` one, those of every open preview.
+ * Rolls of one repository run one after another, so the last change wins.
  */
-export function createSecretRoller(parts: { store: Pick<LiveFunctionStore, "liveFunction" | "liveFunctions">; pool: Pick<ContainerPool, "start" | "discard" | "replace" | "replicaCount">; log: Logger }) {
+export function createSecretRoller(parts: {
+  store: Pick<LiveFunctionStore, "liveFunction" | "liveFunctions" | "allLiveFunctions">;
+  pool: Pick<ContainerPool, "start" | "discard" | "replace" | "replicaCount">;
+  log: Logger;
+}) {
   const { store, pool } = parts;
   const chains = new Map<string, Promise<unknown>>();
   const generations = new Map<string, number>();
 
-  /** The live functions of `repository` that declare one of `names`, by name. */
-  const declaring = (repository: string, names: readonly string[]): LiveFunction[] =>
-    store.liveFunctions(repository).filter((fn) => fn.spec.secrets.some((name) => names.includes(name)));
+  /** The live functions that get `environment`'s secrets: production's, or those of every open preview of the repository. */
+  const liveIn = (repository: string, environment: SecretEnvironment): LiveFunction[] =>
+    environment === "production"
+      ? store.liveFunctions(repository)
+      : store.allLiveFunctions().filter((fn) => fn.repository.toLowerCase() === repository.toLowerCase() && secretEnvironmentOf(fn.environment) === environment);
 
-  async function rollFunction(repository: string, name: string, names: readonly string[]): Promise<void> {
+  /** The live functions of `repository` getting `environment`'s secrets that declare one of `names`. */
+  const declaring = (repository: string, names: readonly string[], environment: SecretEnvironment): LiveFunction[] =>
+    liveIn(repository, environment).filter((fn) => fn.spec.secrets.some((name) => names.includes(name)));
+
+  async function rollFunction(live: LiveFunction, names: readonly string[]): Promise<void> {
+    const { repository, name, environment } = live;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const fn = store.liveFunction(repository, name);
+      const fn = store.liveFunction(repository, name, environment);
       if (!fn || fn.type !== "http" || !fn.spec.secrets.some((secret) => names.includes(secret))) return;
       const target = functionTarget(fn);
-      const count = Math.min(Math.max(pool.replicaCount(fn.repository, fn.name), fn.spec.minReplicas), fn.spec.maxReplicas);
+      const count = Math.min(Math.max(pool.replicaCount(fn.repository, fn.name, fn.environment), fn.spec.minReplicas), fn.spec.maxReplicas);
       const started = await Promise.allSettled(Array.from({ length: count }, () => pool.start(target)));
       const replicas = started.filter((s): s is PromiseFulfilledResult<Replica> => s.status === "fulfilled").map((s) => s.value);
       const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
@@ -42,39 +58,46 @@ export function createSecretRoller(parts: { store: Pick<LiveFunctionStore, "live
         throw new Error(`${fn.name} could not start with the new value: ${(failed.reason as Error).message}`);
       }
       // A deployment that went live meanwhile started its containers before: roll its own instead.
-      if (store.liveFunction(repository, name)?.deploymentId !== fn.deploymentId) {
+      if (store.liveFunction(repository, name, environment)?.deploymentId !== fn.deploymentId) {
         await pool.discard(replicas);
         continue;
       }
       pool.replace(target, replicas);
-      parts.log.info({ repository: fn.repository, function: fn.name, containers: count }, "secrets rolled: new containers serve");
+      parts.log.info({ repository: fn.repository, environment: fn.environment, function: fn.name, containers: count }, "secrets rolled: new containers serve");
       return;
     }
   }
 
   return {
-    /** The live functions of `repository` that declare `name`. */
-    functionsDeclaring: (repository: string, name: string) => declaring(repository, [name]).map((fn) => fn.name),
+    /** The live functions of `repository` getting `environment`'s secrets that declare `name`. */
+    declaring: (repository: string, name: string, environment: SecretEnvironment = "production") => declaring(repository, [name], environment),
 
-    /** Counts the changes of a repository's secrets, for a deployment to tell whether one happened while it started. */
-    generation: (repository: string) => generations.get(repository.toLowerCase()) ?? 0,
+    /** The live functions of `repository` that declare `name` of `environment`: names, with the preview for a preview's (`API (pr-5)`). */
+    functionsDeclaring: (repository: string, name: string, environment: SecretEnvironment = "production") => declaring(repository, [name], environment).map(labelOf),
+
+    /** Counts the changes of a repository's secrets of `environment`, for a deployment to tell whether one happened while it started. */
+    generation: (repository: string, environment: SecretEnvironment = "production") => generations.get(`${environment}:${repository.toLowerCase()}`) ?? 0,
 
     /**
-     * Rolls the functions of `repository` declaring one of `names` (every
-     * secret when absent); resolves once new containers serve, with what happened.
+     * Rolls the functions of `repository` getting `environment`'s secrets
+     * (production's, or every open preview's) that declare one of `names`
+     * (every secret when absent); resolves once new containers serve, with
+     * what happened.
      */
-    roll(repository: string, names?: readonly string[]): Promise<SecretRoll> {
+    roll(repository: string, names?: readonly string[], environment: SecretEnvironment = "production"): Promise<SecretRoll> {
       const key = repository.toLowerCase();
-      generations.set(key, (generations.get(key) ?? 0) + 1);
+      const generation = `${environment}:${key}`;
+      generations.set(generation, (generations.get(generation) ?? 0) + 1);
       const run = async (): Promise<SecretRoll> => {
-        const wanted = names ?? [...new Set(store.liveFunctions(repository).flatMap((fn) => fn.spec.secrets))];
-        const functions = declaring(repository, wanted).map((fn) => fn.name);
+        const wanted = names ?? [...new Set(liveIn(repository, environment).flatMap((fn) => fn.spec.secrets))];
+        const live = declaring(repository, wanted, environment);
+        const functions = live.map(labelOf);
         if (functions.length === 0) return { state: "none", functions };
         try {
-          for (const name of functions) await rollFunction(repository, name, wanted);
+          for (const fn of live) await rollFunction(fn, wanted);
           return { state: "live", functions };
         } catch (error) {
-          parts.log.warn({ err: error, repository }, "secrets roll failed; the previous containers still serve");
+          parts.log.warn({ err: error, repository, environment }, "secrets roll failed; the previous containers still serve");
           return { state: "failed", functions, error: `${(error as Error).message}; the previous containers still serve` };
         }
       };

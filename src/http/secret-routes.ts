@@ -17,7 +17,6 @@ import {
 } from "../contract/secret.js";
 import type { SecretRoller } from "../deploy/roll-secrets.js";
 import { BadRequestError, EserveslessError, NotFoundError } from "../errors.js";
-import type { LiveFunctionStore } from "../store/live-function-store.js";
 import type { SecretStore } from "../store/secrets-store.js";
 import { bearerAuth, type TokenGuard } from "./bearer-auth.js";
 import { toWire } from "./to-wire.js";
@@ -29,7 +28,7 @@ const MAX_BODY_BYTES = 512 * 1024;
 export type SecretActions = ReturnType<typeof secretActions>;
 
 /** Sets, deletes and lists a project's secrets, rolling the live functions that declare one that changed. */
-export function secretActions(options: { store: SecretStore & Pick<LiveFunctionStore, "liveFunctions">; roller: SecretRoller; log: Logger }) {
+export function secretActions(options: { store: SecretStore; roller: SecretRoller; log: Logger }) {
   const { store, roller, log } = options;
   const repositoryOf = (owner: string, repo: string) => {
     const repository = `${owner}/${repo}`;
@@ -41,11 +40,13 @@ export function secretActions(options: { store: SecretStore & Pick<LiveFunctionS
     if (problem) throw new BadRequestError(problem, { code: "invalid_secret" });
     return name;
   };
-  /** Rolls when production changed (previews take theirs at their deployment); waits when asked. */
+  /** Rolls the live functions getting `environment`'s secrets that declare `name` (production's, or every open preview's); waits when asked. */
   const rollAfter = async (repository: string, name: string, environment: SecretEnvironment, wait: boolean): Promise<SecretRoll> => {
-    if (environment !== "production") return { state: "none", functions: [] };
-    const rolling = roller.roll(repository, [name]);
-    if (!wait) return { state: roller.functionsDeclaring(repository, name).length ? "rolling" : "none", functions: roller.functionsDeclaring(repository, name) };
+    const rolling = roller.roll(repository, [name], environment);
+    if (!wait) {
+      const functions = roller.functionsDeclaring(repository, name, environment);
+      return { state: functions.length ? "rolling" : "none", functions };
+    }
     const roll = await rolling;
     return roll.error === undefined ? roll : { ...roll, error: store.maskSecrets(roll.error) };
   };
@@ -57,20 +58,19 @@ export function secretActions(options: { store: SecretStore & Pick<LiveFunctionS
         name: secret.name,
         environment: secret.environment,
         updatedAt: secret.updatedAt,
-        functions: secret.environment === "production" ? roller.functionsDeclaring(repository, secret.name) : [],
+        functions: roller.functionsDeclaring(repository, secret.name, secret.environment),
       }));
     },
     async set(repository: string, name: string, input: { value: string; environment: SecretEnvironment }, wait: boolean) {
       nameOf(name);
       const problem = secretValueProblem(input.value);
       if (problem) throw new BadRequestError(`Secret not set: ${problem}`, { code: "invalid_secret" });
-      if (input.environment === "production") {
-        for (const fn of store.liveFunctions(repository).filter((f) => f.spec.secrets.includes(name))) {
-          const others = store.secretValues(repository, input.environment, fn.spec.secrets.filter((secret) => secret !== name));
-          const bytes = Object.entries({ ...others, [name]: input.value }).reduce((sum, [key, value]) => sum + secretEnvironmentBytes(key, value), 0);
-          if (bytes > MAX_SECRET_BYTES_PER_FUNCTION) {
-            throw new BadRequestError(`Secret not set: ${fn.name}'s secrets would hold ${Math.ceil(bytes / 1024)} KiB together; a function's may hold at most 256 KiB`, { code: "secrets_too_large" });
-          }
+      // Every function that would get the value: production's, or every open preview's.
+      for (const fn of roller.declaring(repository, name, input.environment)) {
+        const others = store.secretValues(repository, input.environment, fn.spec.secrets.filter((secret) => secret !== name));
+        const bytes = Object.entries({ ...others, [name]: input.value }).reduce((sum, [key, value]) => sum + secretEnvironmentBytes(key, value), 0);
+        if (bytes > MAX_SECRET_BYTES_PER_FUNCTION) {
+          throw new BadRequestError(`Secret not set: ${fn.name}'s secrets would hold ${Math.ceil(bytes / 1024)} KiB together; a function's may hold at most 256 KiB`, { code: "secrets_too_large" });
         }
       }
       store.setSecret({ repository, environment: input.environment, name, value: input.value });
@@ -79,10 +79,11 @@ export function secretActions(options: { store: SecretStore & Pick<LiveFunctionS
     },
     async delete(repository: string, name: string, environment: SecretEnvironment, force: boolean, wait: boolean) {
       nameOf(name);
-      const users = environment === "production" ? roller.functionsDeclaring(repository, name) : [];
+      // A preview one is in use while any open preview's function declares it.
+      const users = roller.functionsDeclaring(repository, name, environment);
       if (users.length > 0 && !force) {
         throw new EserveslessError(
-          `${name} is declared by live ${users.length === 1 ? "function" : "functions"} ${users.join(", ")} of ${repository}, whose new containers would start without it; remove it from their secrets: in .eserveless.yaml and deploy first, or delete with --force`,
+          `${name} (${environment}) is declared by live ${users.length === 1 ? "function" : "functions"} ${users.join(", ")} of ${repository}, whose new containers would start without it; remove it from their secrets: in .eserveless.yaml and deploy first, or delete with --force`,
           { status: 409, code: "secret_in_use" },
         );
       }

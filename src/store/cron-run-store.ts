@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
 import { cronRunStates, cronRunTriggers, type CronRunState } from "../contract/cron-run.js";
+import { PRODUCTION } from "./deployment-store.js";
 import { parseRow } from "./parse-row.js";
 
 // The states are part of the wire contract, which the CLI shares.
@@ -17,6 +18,7 @@ const CronRunRow = v.pipe(
   v.object({
     id: v.string(),
     repository: v.string(),
+    environment: v.string(),
     function: v.string(),
     deployment_id: v.string(),
     commit_sha: v.string(),
@@ -33,6 +35,8 @@ const CronRunRow = v.pipe(
   v.transform((row) => ({
     id: row.id,
     repository: row.repository,
+    /** `production`, or the preview (`pr-<number>`) it ran in. */
+    environment: row.environment,
     function: row.function,
     deploymentId: row.deployment_id,
     commit: row.commit_sha,
@@ -76,10 +80,12 @@ export function createCronRunStore(db: Database.Database, options: { now: () => 
     /**
      * Records a cron run: `running` (its container is about to start) or
      * `skipped` (final at once). Keeps the latest {@link MAX_RUNS_PER_FUNCTION}
-     * runs of the function, never deleting one that still runs.
+     * runs of the function in its environment, never deleting one that still runs.
      */
     createRun(input: {
       repository: string;
+      /** Production's unless told: a preview's runs are kept apart. */
+      environment?: string;
       function: string;
       deploymentId: string;
       commit: string;
@@ -91,17 +97,18 @@ export function createCronRunStore(db: Database.Database, options: { now: () => 
       const id = randomBytes(6).toString("hex");
       const at = input.at ?? now();
       const final = input.state === "skipped";
+      const environment = input.environment ?? PRODUCTION;
       db.transaction(() => {
         db.prepare(
-          `INSERT INTO cron_runs (id, repository, function, deployment_id, commit_sha, trigger, state, error, started_at, finished_at, duration_ms)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(id, input.repository, input.function, input.deploymentId, input.commit, input.trigger, input.state,
+          `INSERT INTO cron_runs (id, repository, environment, function, deployment_id, commit_sha, trigger, state, error, started_at, finished_at, duration_ms)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(id, input.repository, environment, input.function, input.deploymentId, input.commit, input.trigger, input.state,
           clip(input.error, MAX_RUN_ERROR_CHARS), at, final ? at : null, final ? 0 : null);
         db.prepare(
-          `DELETE FROM cron_runs WHERE repository = @repository AND function = @function AND state != 'running' AND rowid NOT IN (
-             SELECT rowid FROM cron_runs WHERE repository = @repository AND function = @function ORDER BY started_at DESC, rowid DESC LIMIT @keep
+          `DELETE FROM cron_runs WHERE repository = @repository AND environment = @environment AND function = @function AND state != 'running' AND rowid NOT IN (
+             SELECT rowid FROM cron_runs WHERE repository = @repository AND environment = @environment AND function = @function ORDER BY started_at DESC, rowid DESC LIMIT @keep
            )`,
-        ).run({ repository: input.repository, function: input.function, keep: MAX_RUNS_PER_FUNCTION });
+        ).run({ repository: input.repository, environment, function: input.function, keep: MAX_RUNS_PER_FUNCTION });
       })();
       return getRun(id)!;
     },
@@ -129,20 +136,25 @@ export function createCronRunStore(db: Database.Database, options: { now: () => 
 
     getRun,
 
-    /** A cron function's runs, newest first. */
-    listRuns(repository: string, name: string, limit = 50): CronRun[] {
+    /** A cron function's runs in `environment` (production unless told), newest first. */
+    listRuns(repository: string, name: string, limit = 50, environment: string = PRODUCTION): CronRun[] {
       return db
-        .prepare(`SELECT * FROM cron_runs WHERE repository = ? AND function = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`)
-        .all(repository, name, limit)
+        .prepare(`SELECT * FROM cron_runs WHERE repository = ? AND environment = ? AND function = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`)
+        .all(repository, environment, name, limit)
         .map(toCronRun);
     },
 
-    /** The run of a cron function that is still running, if any. */
-    runningRun(repository: string, name: string): CronRun | undefined {
+    /** The run of a cron function in `environment` that is still running, if any. */
+    runningRun(repository: string, name: string, environment: string = PRODUCTION): CronRun | undefined {
       const row = db
-        .prepare(`SELECT * FROM cron_runs WHERE repository = ? AND function = ? AND state = 'running' ORDER BY started_at DESC LIMIT 1`)
-        .get(repository, name);
+        .prepare(`SELECT * FROM cron_runs WHERE repository = ? AND environment = ? AND function = ? AND state = 'running' ORDER BY started_at DESC LIMIT 1`)
+        .get(repository, environment, name);
       return row === undefined ? undefined : toCronRun(row);
+    },
+
+    /** Deletes the runs of one environment of a repository (a removed preview's); returns how many. */
+    forgetRuns(repository: string, environment: string): number {
+      return db.prepare(`DELETE FROM cron_runs WHERE repository = ? AND environment = ?`).run(repository, environment).changes;
     },
 
     /** Fails every run still marked running (a previous process stopped mid-run); returns how many. */

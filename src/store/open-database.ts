@@ -134,6 +134,9 @@ export const MIGRATIONS: readonly string[] = [
      closed_at INTEGER,
      PRIMARY KEY (repository, number)
    );`,
+  // A preview's cron functions run by hand: their runs are kept apart from production's.
+  `ALTER TABLE cron_runs ADD COLUMN environment TEXT NOT NULL DEFAULT 'production' COLLATE NOCASE;
+   CREATE INDEX cron_runs_by_environment ON cron_runs (repository, environment, function, started_at);`,
 ];
 
 /**

@@ -13,6 +13,7 @@ import { useEserveless } from "../support/use-eserveless.js";
 const OWNER = "octo-org";
 const REPO = "previews";
 const SECRETS_REPO = "preview-secrets";
+const CRON_REPO = "preview-cron";
 /** An installation that has not accepted the pull_requests permission. */
 const OLD_OWNER = "old-install";
 const PROD_KEY = `sk_live_${"production".repeat(2)}_4e1f`;
@@ -25,6 +26,7 @@ const stack = useEserveless({
   repositories: [
     { owner: OWNER, name: REPO },
     { owner: OWNER, name: SECRETS_REPO },
+    { owner: OWNER, name: CRON_REPO },
     { owner: OLD_OWNER, name: REPO },
   ],
   env: { LOG_LEVEL: "info" },
@@ -37,6 +39,15 @@ function project(version: string) {
   const files: Record<string, string | Buffer | { content: Buffer; mode: number }> = readFixture("node-hello");
   const source = (files["functions.js"] as { content: Buffer }).content.toString();
   files["functions.js"] = source.replace('const VERSION = "v1"', `const VERSION = "${version}"`);
+  return files;
+}
+
+/** node-hello whose Ticker declares the secret CRON_KEY and prints its version and which kind of key it got (the value itself is masked in runs). */
+function cronProject(version: string) {
+  const files = project(version);
+  const manifest = files[".eserveless.yaml"] as { content: Buffer; mode: number };
+  files[".eserveless.yaml"] = { ...manifest, content: Buffer.from(`${manifest.content.toString()}    secrets: [CRON_KEY]\n`) };
+  files["functions.js"] = (files["functions.js"] as string).replace("console.log(`tick ${envs.ESERVELESS_TARGET}`);", "console.log(`tick ${VERSION} key ${process.env.CRON_KEY.slice(0, 8)}`);");
   return files;
 }
 
@@ -216,6 +227,126 @@ describe("previews per pull request", () => {
     expect(await answer(`${stack.server.url}/fn/${repository}/API`)).toMatchObject({ status: 200, body: { key: PROD_KEY } });
     await stack.server.previews!.idle();
     expect(stack.emulator.comments(OWNER, SECRETS_REPO, 3)).toHaveLength(1);
+  });
+
+  it("changing or deleting a preview secret rolls every open preview's containers, never production's; rm without --force refuses while a preview declares it", async () => {
+    const repository = `${OWNER}/${SECRETS_REPO}`;
+    const cli = (args: string[], input?: string) =>
+      runCli(["secrets", ...args], { ESERVELESS_URL: stack.server.url, ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN, XDG_CONFIG_HOME: "/nonexistent" }, process.cwd(), input);
+    // A second open preview, next to #3 of the test before.
+    const head = stack.emulator.commit(OWNER, SECRETS_REPO, { files: { ...readFixture("node-secrets"), "README.md": "pr 4" }, branch: "other" });
+    await pullRequest(OWNER, SECRETS_REPO, { number: 4, action: "opened", head });
+    expect((await stack.settled(OWNER, SECRETS_REPO, head)).final.state).toBe("success");
+    expect(await answer(previewUrl(SECRETS_REPO, 4))).toMatchObject({ status: 200, body: { key: PREVIEW_KEY } });
+    const productionContainers = (await containersOf(repository, "production")).map((c) => c.Id).sort();
+    const deployments = stack.server.store.listDeployments(repository, 100).length;
+
+    const newKey = `sk_test_${"rolled".repeat(3)}_5c6d`;
+    const set = await cli(["set", repository, "STRIPE_KEY", "--env", "preview"], newKey);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain("Live: API (pr-3), API (pr-4) now run with the new value");
+    // Once set returns, both previews answer with the new value; production keeps its own, in the same containers.
+    expect(await answer(previewUrl(SECRETS_REPO, 3))).toMatchObject({ status: 200, body: { key: newKey } });
+    expect(await answer(previewUrl(SECRETS_REPO, 4))).toMatchObject({ status: 200, body: { key: newKey } });
+    expect(await answer(`${stack.server.url}/fn/${repository}/API`)).toMatchObject({ status: 200, body: { key: PROD_KEY } });
+    expect((await containersOf(repository, "production")).map((c) => c.Id).sort()).toEqual(productionContainers);
+    expect(stack.server.store.listDeployments(repository, 100).length).toBe(deployments);
+
+    const listed = await cli(["ls", repository, "--json"]);
+    const secrets = (JSON.parse(listed.stdout) as { secrets: Array<{ name: string; environment: string; functions: string[] }> }).secrets;
+    expect(secrets.find((s) => s.environment === "preview")).toMatchObject({ name: "STRIPE_KEY", functions: ["API (pr-3)", "API (pr-4)"] });
+
+    const refused = await cli(["rm", repository, "STRIPE_KEY", "--env", "preview"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/STRIPE_KEY \(preview\) is declared by live functions API \(pr-3\), API \(pr-4\).*--force/);
+    expect(await answer(previewUrl(SECRETS_REPO, 3))).toMatchObject({ status: 200, body: { key: newKey } });
+
+    const removed = await cli(["rm", repository, "STRIPE_KEY", "--env", "preview", "--force"]);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain("Live: API (pr-3), API (pr-4) now run without it");
+    expect(await answer(previewUrl(SECRETS_REPO, 3))).toMatchObject({ status: 200, body: { key: null } });
+    expect(await answer(previewUrl(SECRETS_REPO, 4))).toMatchObject({ status: 200, body: { key: null } });
+    expect(await answer(`${stack.server.url}/fn/${repository}/API`)).toMatchObject({ status: 200, body: { key: PROD_KEY } });
+    await pullRequest(OWNER, SECRETS_REPO, { number: 4, action: "closed", head });
+    await stack.server.previews!.idle();
+  });
+
+  it("a preview's cron function never runs on schedule but runs by hand (eserveless run --env, the API, the dashboard) with the preview's image and preview secrets, its runs apart from production's", async () => {
+    const repository = `${OWNER}/${CRON_REPO}`;
+    const env = { ESERVELESS_URL: stack.server.url, ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN, XDG_CONFIG_HOME: "/nonexistent" };
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`${stack.server.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, accept: "application/json", "content-type": "application/json", ...init.headers } });
+    for (const [environment, value] of [["production", PROD_KEY], ["preview", PREVIEW_KEY]]) {
+      expect((await api(`/api/projects/${repository}/secrets/CRON_KEY`, { method: "PUT", body: JSON.stringify({ value, environment }) })).status).toBe(200);
+    }
+    const main = stack.emulator.commit(OWNER, CRON_REPO, { files: cronProject("main-1") });
+    await stack.server.deliver("push", stack.emulator.pushPayload(OWNER, CRON_REPO, { after: main }));
+    expect((await stack.settled(OWNER, CRON_REPO, main)).final.state).toBe("success");
+    const head = stack.emulator.commit(OWNER, CRON_REPO, { files: cronProject("pr-9"), branch: "feature" });
+    await pullRequest(OWNER, CRON_REPO, { number: 9, action: "opened", head });
+    expect((await stack.settled(OWNER, CRON_REPO, head)).final.state).toBe("success");
+
+    // Not scheduled: production's Ticker is the repository's only schedule.
+    expect(stack.server.scheduler.schedules(repository).map((s) => [s.function, s.commit])).toEqual([["Ticker", main]]);
+    await stack.server.previews!.idle();
+    const comment = stack.emulator.comments(OWNER, CRON_REPO, 9)[0]!.body;
+    expect(comment).toContain(`| Ticker | cron | not scheduled in previews; run it by hand: \`eserveless run ${repository}/Ticker --env pr-9\``);
+    expect(comment).toContain(`(${stack.server.url}/functions/${repository}/Ticker/runs?environment=pr-9)`);
+
+    // By hand, as the comment says: the preview's code, the preview's secret.
+    const preview = await runCli(["run", `${repository}/Ticker`, "--env", "pr-9"], env);
+    expect(preview.stderr).toContain(`of ${repository}/Ticker (pr-9) succeeded`);
+    expect(preview.code, preview.stderr).toBe(0);
+    expect(preview.stdout.split("\n")[0]).toBe(`tick pr-9 key ${PREVIEW_KEY.slice(0, 8)}`);
+    const production = await runCli(["run", `${repository}/Ticker`], env);
+    expect(production.code, production.stderr).toBe(0);
+    expect(production.stdout.split("\n")[0]).toBe(`tick main-1 key ${PROD_KEY.slice(0, 8)}`);
+
+    // The API: a run of the preview answers with its page; each environment lists its own runs only.
+    const started = await api(`/functions/${repository}/Ticker/runs?environment=pr-9`, { method: "POST" });
+    expect(started.status).toBe(202);
+    const startedBody = (await started.json()) as { run: { id: string; environment: string }; url: string };
+    expect(startedBody).toMatchObject({ run: { environment: "pr-9" }, url: `${stack.server.url}/functions/${repository}/Ticker/runs?environment=pr-9` });
+    await stack.server.scheduler.idle();
+    const runsOf = async (query: string) => {
+      const response = await api(`/functions/${repository}/Ticker/runs${query}`);
+      return { status: response.status, body: (await response.json()) as { environment: string; schedule: unknown; runs: Array<{ id: string; environment: string; commit: string; state: string }> } };
+    };
+    const previewRuns = await runsOf("?environment=pr-9");
+    expect(previewRuns.body.environment).toBe("pr-9");
+    expect(previewRuns.body.schedule).toBeNull();
+    expect(previewRuns.body.runs.map((r) => [r.environment, r.commit, r.state])).toEqual([["pr-9", head, "succeeded"], ["pr-9", head, "succeeded"]]);
+    expect(previewRuns.body.runs[0]!.id).toBe(startedBody.run.id);
+    const productionRuns = await runsOf("");
+    expect(productionRuns.body.runs.map((r) => [r.environment, r.commit])).toEqual([["production", main]]);
+    expect((await runsOf("?environment=staging")).status).toBe(400);
+    const badFlag = await runCli(["run", `${repository}/Ticker`, "--env", "staging"], env);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toContain('"staging" is not an environment');
+
+    // The dashboard's environments list runs the preview's Ticker by hand too.
+    const login = await fetch(`${stack.server.url}/login`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: stack.server.url },
+      body: new URLSearchParams({ token: ADMIN_TOKEN, next: "/dashboard" }),
+      redirect: "manual",
+    });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const page = await (await fetch(`${stack.server.url}/dashboard/projects/${repository}`, { headers: { cookie } })).text();
+    const action = `/dashboard/projects/${repository}/functions/Ticker/run?environment=pr-9`;
+    expect(page).toContain(`action="${action}"`);
+    const clicked = await fetch(`${stack.server.url}${action}`, { method: "POST", headers: { cookie, origin: stack.server.url }, redirect: "manual" });
+    expect(clicked.status).toBe(303);
+    expect(clicked.headers.get("location")).toBe(`/functions/${repository}/Ticker/runs?environment=pr-9`);
+    await stack.server.scheduler.idle();
+    expect((await runsOf("?environment=pr-9")).body.runs).toHaveLength(3);
+    expect((await runsOf("")).body.runs).toHaveLength(1);
+
+    // Closed: the preview's runs go with it; production's stay.
+    await pullRequest(OWNER, CRON_REPO, { number: 9, action: "closed", head });
+    await stack.server.previews!.idle();
+    expect((await runsOf("?environment=pr-9")).status).toBe(404);
+    expect((await runsOf("")).body.runs).toHaveLength(1);
   });
 
   it("an installation that has not accepted pull_requests: write still gets previews, and the log names the permission to accept", async () => {

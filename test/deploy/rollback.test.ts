@@ -58,6 +58,12 @@ describe("instant rollback", () => {
     expect(await liveVersion()).toBe("v2");
     const rolled = deploymentOf(deployment.id);
     expect(rolled).toMatchObject({ trigger: "rollback", state: "success", commit: commits[1] });
+    // Its pending status is posted while the container starts, yet GitHub gets it before the success, never after.
+    const statuses = stack.emulator.statuses(OWNER, REPO, commits[1]!).filter((s) => s.context === "eserveless");
+    expect(statuses.slice(-2).map((s) => [s.state, s.description])).toEqual([
+      ["pending", `Rolling back to ${commits[1]!.slice(0, 7)}…`],
+      ["success", expect.stringContaining("Deployed")],
+    ]);
     const v2 = stack.server.store.successfulDeployments(`${OWNER}/${REPO}`, "production", 10).find((d) => d.commit === commits[1] && d.trigger === "push")!;
     expect(rolled.image).toBe(v2.image);
     const log = logOf(deployment.id);

@@ -3,25 +3,29 @@ import type { CronRun } from "../../contract/cron-run.js";
 import { duration } from "../../format.js";
 import { integerFlag } from "../args.js";
 import type { CommandContext } from "../context.js";
-import { CliError } from "../errors.js";
+import { environmentProblem } from "../../urls.js";
+import { CliError, UsageError } from "../errors.js";
 import { functionTarget } from "../find-function.js";
 
 const POLL_MS = 500;
 /** Runs listed per poll: the new run is the newest, unless scheduled runs pile up meanwhile. */
 const RUNS_PER_POLL = 20;
 
-/** `eserveless run OWNER/REPO/FUNCTION`: runs a cron function now, waits for its end, prints its output. */
+/** `eserveless run OWNER/REPO/FUNCTION [--env pr-N]`: runs a cron function (of production or a preview) now, waits for its end, prints its output. */
 export async function runCommand(ctx: CommandContext): Promise<number> {
   const target = functionTarget(ctx.args.positionals[0], "run");
   const timeoutMs = integerFlag("timeout", ctx.args.flags.timeout, 900, { min: 1, max: 86_400 }, "run") * 1000;
-  const started = await ctx.client.runNow(target.repository, target.name);
-  const name = `${started.run.repository}/${started.run.function}`;
+  const environment = ctx.args.flags.env ?? "production";
+  const problem = environmentProblem(environment);
+  if (problem) throw new UsageError(`--env: ${problem}`);
+  const started = await ctx.client.runNow(target.repository, target.name, environment);
+  const name = `${started.run.repository}/${started.run.function}${started.run.environment === "production" ? "" : ` (${started.run.environment})`}`;
   ctx.note(`Started run ${started.run.id} of ${name}: ${started.url}`);
 
   const deadline = Date.now() + timeoutMs;
   let run: CronRun | undefined;
   for (;;) {
-    const view = await ctx.client.cronRuns(started.run.repository, started.run.function, RUNS_PER_POLL);
+    const view = await ctx.client.cronRuns(started.run.repository, started.run.function, RUNS_PER_POLL, started.run.environment);
     run = view.runs.find((r) => r.id === started.run.id);
     if (!run) throw new CliError(`run ${started.run.id} of ${name} is no longer listed; see ${started.url}`);
     if (run.state !== "running") break;

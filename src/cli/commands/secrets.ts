@@ -92,7 +92,9 @@ function report(ctx: CommandContext, repository: string, changes: SecretChanged[
   }
   if (roll.state === "live") ctx.out(`Live: ${functions} now ${last.secret.deleted ? "run without it" : "run with the new value"} (new containers, no rebuild)`);
   else if (roll.state === "rolling") ctx.out(`Rolling: ${functions} get new containers in the background (--no-wait)`);
-  else if (last.secret.environment === "production" && !last.secret.deleted) ctx.out(`No live function declares it yet: list it under secrets: in .eserveless.yaml, then deploy`);
+  else if (last.secret.deleted) return 0;
+  else if (last.secret.environment === "production") ctx.out(`No live function declares it yet: list it under secrets: in .eserveless.yaml, then deploy`);
+  else ctx.out(`No open preview's function declares it: the next preview deployment gets it`);
   return 0;
 }
 

@@ -11,10 +11,10 @@ import { RollbackBodySchema } from "../../contract/deployment.js";
 import { BadRequestError, EserveslessError } from "../../errors.js";
 import type { HttpSpec } from "../../manifest/manifest-schema.js";
 import type { CronRunStore } from "../../store/cron-run-store.js";
-import type { DeploymentStore } from "../../store/deployment-store.js";
+import { PRODUCTION, type DeploymentStore } from "../../store/deployment-store.js";
 import type { FunctionOutputStore } from "../../store/function-output-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../../store/live-function-store.js";
-import { functionUrl } from "../../urls.js";
+import { cronRunsUrl, environmentProblem, functionUrl } from "../../urls.js";
 import { errorPage } from "../error-handler.js";
 import { trustedProxies, type ProxyRange } from "../trusted-proxies.js";
 import type { InvocationLog } from "../invocation-log.js";
@@ -213,7 +213,7 @@ export function dashboardRoutes(options: DashboardOptions) {
     const secrets = options.secrets?.list(project.repository);
     return page(c, (nonce) => (
       <ProjectPage nonce={nonce} project={project} deployments={deployments}>
-        <EnvironmentsSection environments={projectEnvironments({ ...options, store }, project.repository)} />
+        <EnvironmentsSection repository={project.repository} environments={projectEnvironments({ ...options, store }, project.repository)} />
         {secrets ? <SecretsSection repository={project.repository} secrets={secrets} /> : null}
       </ProjectPage>
     ));
@@ -244,8 +244,12 @@ export function dashboardRoutes(options: DashboardOptions) {
     html: "always",
   }));
   app.post("/dashboard/projects/:owner/:repo/functions/:name/run", ...sameOrigin, signedIn, notStarted, (c) => {
-    const run = scheduler.runNow(repositoryOf(c), c.req.param("name"));
-    return c.redirect(`/functions/${run.repository}/${encodeURIComponent(run.function)}/runs`, 303);
+    // `?environment=pr-<number>`: a preview's cron function, which runs only by hand.
+    const environment = c.req.query("environment") ?? PRODUCTION;
+    const problem = environmentProblem(environment);
+    if (problem) throw new BadRequestError(problem, { code: "invalid_environment" });
+    const run = scheduler.runNow(repositoryOf(c), c.req.param("name"), environment);
+    return c.redirect(cronRunsUrl("", run.repository, encodeURIComponent(run.function), run.environment), 303);
   });
 
   const secretActions = options.secrets;

@@ -4,6 +4,7 @@ import type { CronRun } from "../../store/cron-run-store.js";
 import type { Deployment } from "../../store/deployment-store.js";
 import { duration, plural, shortSha, when, zonedTime } from "../../format.js";
 import type { RequestStats } from "../invocation-log.js";
+import { runByHandCommand } from "../../urls.js";
 import { projectPath, shortRef } from "./format.js";
 import { Page } from "./layout.js";
 import { Table } from "./table.js";
@@ -342,10 +343,13 @@ export const ProjectPage: FC<{ nonce: string; project: ProjectView; deployments:
  */
 export const RunsPage: FC<{ view: RunsView; signedIn: boolean }> = ({ view, signedIn }) => {
   const running = view.runs.some((run) => run.state === "running");
+  const preview = view.environment !== "production";
+  const where = preview ? ` (${view.environment})` : "";
   return (
-    <Page title={`${view.repository} · ${view.function} runs`} signedIn={signedIn} refresh={running ? "always" : undefined}>
+    <Page title={`${view.repository} · ${view.function}${where} runs`} signedIn={signedIn} refresh={running ? "always" : undefined}>
       <h1>
         {view.repository} · {view.function}
+        {where}
       </h1>
       {view.schedule ? (
         <p>
@@ -353,7 +357,17 @@ export const RunsPage: FC<{ view: RunsView; signedIn: boolean }> = ({ view, sign
           {view.schedule.nextRun ? <ZonedTime ms={Date.parse(view.schedule.nextRun)} zone={view.schedule.timezone} /> : "never"}.
         </p>
       ) : (
-        <p>{view.live ? "Live, but not scheduled (see the server log)." : "No longer deployed: these are its past runs."}</p>
+        <p>
+          {!view.live ? (
+            "No longer deployed: these are its past runs."
+          ) : preview ? (
+            <>
+              A preview's cron functions do not run on their schedule; run it by hand with <code>{runByHandCommand(view.repository, view.function, view.environment)}</code>.
+            </>
+          ) : (
+            "Live, but not scheduled (see the server log)."
+          )}
+        </p>
       )}
       <h2>Runs</h2>
       {view.runs.length === 0 ? (
