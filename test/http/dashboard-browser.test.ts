@@ -126,7 +126,7 @@ describe("the dashboard in a browser", () => {
     await card.getByRole("link", { name: `${OWNER}/${REPO}`, exact: true }).click();
     await page.waitForURL(`${server.url}/dashboard/projects/${OWNER}/${REPO}`);
     expect(await page.getByRole("heading", { level: 1 }).textContent()).toBe(`${OWNER}/${REPO}`);
-    expect(await page.getByRole("row", { name: /Ticker/ }).textContent()).toContain("*/5 * * * *");
+    expect(await page.locator('section[aria-labelledby="cron-heading"]').getByRole("row", { name: /Ticker/ }).textContent()).toContain("*/5 * * * *");
     await page.screenshot({ path: SCREENSHOTS.project, fullPage: true });
 
     // The function's page shows its output and follows it: a request's line appears without a reload.
