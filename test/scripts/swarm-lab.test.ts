@@ -1,10 +1,12 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import Docker from "dockerode";
 import { pack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/eventually.js";
-import { buildEservelessImage, mainProcessIds, runEservelessContainer, runScript } from "../support/eserveless-image.js";
+import { buildEservelessImage, mainProcessIds, runScript } from "../support/eserveless-image.js";
 import { nodeDocker, swarmLabDown, swarmLabLoad, swarmLabUp, type SwarmLab } from "../support/swarm-lab.js";
 import { testImages } from "../support/wire-app.js";
 
@@ -55,6 +57,24 @@ async function push(docker: Docker, repository: string, tag: string): Promise<st
   const digest = events.find((e) => e.aux?.Digest)?.aux?.Digest;
   if (!digest) throw new Error("the push reported no digest");
   return digest;
+}
+
+/** The sh block of the README's "A lab on one machine" that starts eserveless on the manager. */
+function readmeLabRun(): string {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const section = readme.split(/^### A lab on one machine$/m)[1]?.split(/^##/m)[0] ?? "";
+  const block = [...section.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]!).find((b) => b.includes("docker run"));
+  if (!block) throw new Error('README.md has no ```sh block with "docker run" under "### A lab on one machine"');
+  return block;
+}
+
+/** Runs a README block in bash with `env` added; resolves with its stdout. */
+function runReadmeBlock(block: string, env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("bash", ["-euo", "pipefail", "-c", block], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`the README's block failed: ${stderr}`)) : resolve(stdout),
+    );
+  });
 }
 
 beforeAll(async () => {
@@ -123,15 +143,18 @@ describe("scripts/swarm-lab.sh", () => {
     }
   });
 
-  it("runs eserveless from the docker:build image on the manager, answering on the published 127.0.0.1 port as a user other than root", async () => {
-    const container = await runEservelessContainer(manager, {
-      image,
-      name: "eserveless",
-      dataVolume: "eserveless-data",
-      dockerGid: lab.dockerGid,
-      hostPort: "3000",
-      env: { ESERVELESS_ADMIN_TOKEN: randomBytes(16).toString("hex"), PUBLIC_URL: lab.serverUrl, ESERVELESS_REGISTRY: lab.registry },
+  it("runs eserveless from the docker:build image on the manager as the README says, answering on the published 127.0.0.1 port as a user other than root", async () => {
+    // The README's lab runs the image as eserveless:latest; this one is that name inside the lab only.
+    await manager.getImage(image).tag({ repo: "eserveless", tag: "latest" });
+    const id = await runReadmeBlock(readmeLabRun(), {
+      SWARM_LAB_DOCKER_HOST: `unix://${lab.managerSocket}`,
+      SWARM_LAB_DOCKER_GID: lab.dockerGid,
+      SWARM_LAB_REGISTRY: lab.registry,
+      SWARM_LAB_SERVER_URL: lab.serverUrl,
+      ESERVELESS_ADMIN_TOKEN: randomBytes(16).toString("hex"),
     });
+    const container = manager.getContainer(id.trim());
+    expect((await container.inspect()).HostConfig.RestartPolicy?.Name).toBe("unless-stopped");
     expect(new URL(lab.serverUrl).hostname).toBe("127.0.0.1");
     const health = await eventually(
       "eserveless's /healthz through the manager's published port",
