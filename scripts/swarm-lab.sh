@@ -110,6 +110,9 @@ socket_of() { printf '%s/%s/docker.sock' "$lab_dir" "${1#"$name-"}"; }
 # The docker CLI talking to node $1's engine.
 node_docker() { local node=$1; shift; docker --host "unix://$(socket_of "$node")" "$@"; }
 
+# A Unix socket's path holds at most 107 bytes.
+longest_socket="$lab_dir/worker-$MAX_WORKERS/docker.sock"
+((${#longest_socket} <= 107)) || die "socket paths under $lab_dir would be longer than 107 bytes: set SWARM_LAB_DIR to a shorter folder"
 docker info >/dev/null 2>&1 || die "the host's Docker engine does not answer (run scripts/start-docker.sh)"
 
 # ----------------------------------------------------------------------- down
