@@ -300,7 +300,7 @@ build_node_image() {
   xtables_dir=$(dirname "$(libs_of "${paths[xtables-nft-multi]}" | grep -m1 /libxtables)")/xtables
   [[ -d $xtables_dir ]] || die "iptables' extensions not found at $xtables_dir"
 
-  cache=${XDG_CACHE_HOME:-$HOME/.cache}/eserveless-swarm-lab
+  cache=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/eserveless-swarm-lab
   mkdir -p -- "$cache"
   local busybox_deb registry_deb
   busybox_deb=$(debian_package busybox-static "$cache")
