@@ -55,7 +55,7 @@ export interface DeployerOptions {
   store: DeploymentStore & LiveFunctionStore & RepositoryStore & Pick<SecretStore, "secretValues" | "maskSecrets">;
   docker: Docker;
   pool: ContainerPool;
-  /** The project networks: cron checks join theirs. */
+  /** The project and preview networks: cron checks join theirs; a preview closed while it deployed loses its own. */
   networks: ProjectNetworks;
   templates: Map<string, RuntimeTemplate>;
   images: { node: string; golang: string };
@@ -126,8 +126,11 @@ export function createDeployer(options: DeployerOptions) {
     await pipeline(job, signal, preview);
     if (!preview) return;
     if (store.getDeployment(job.deploymentId)?.state !== "superseded") await preview.report(job);
-    // Its pull request closed while it built: the preview's removal may have run before its image existed.
-    if (!preview.isOpen(job)) await prunePreviewImages(job, rootLog, undefined);
+    // Its pull request closed while it built: the preview's removal may have run before its image and network existed.
+    if (!preview.isOpen(job)) {
+      await prunePreviewImages(job, rootLog, undefined);
+      await options.networks.removeEnvironment(job.repository, job.environment!);
+    }
   }
 
   async function pipeline(job: DeployJob, signal: AbortSignal, preview: PreviewHooks | undefined): Promise<void> {
