@@ -220,8 +220,12 @@ interface RollbackSample {
 
 /**
  * Rolls back to the previous release through the API and times it until the
- * function answers that release's `version` (polled as often as the
- * baseline's container); checks that nothing was built.
+ * function answers that release's `version`; checks that nothing was built.
+ * The old version cannot answer before the rollback switched, so the bench
+ * waits for the switch in the server's store, then polls the function as
+ * often as the baseline polls its container: polling the function all along
+ * would load the machine (each poll is a proxied request) while the
+ * container starts, which the baseline's `docker run` is spared.
  */
 async function eservelessRollback(server: TestEserveless, version: string): Promise<RollbackSample> {
   interrupted.signal.throwIfAborted();
@@ -233,6 +237,13 @@ async function eservelessRollback(server: TestEserveless, version: string): Prom
   const acceptedMs = performance.now() - started;
   const { deployment } = (await response.json()) as { deployment: { id: string } };
   const deadline = started + DEPLOY_TIMEOUT_MS;
+  while (server.store.liveFunctions(`${OWNER}/${REPO}`)[0]?.deploymentId !== deployment.id) {
+    const state = server.store.getDeployment(deployment.id)?.state;
+    if (state === "error" || state === "failure" || performance.now() > deadline) {
+      throw new Error(`the rollback did not switch (${state}):\n  ${server.store.deploymentLog(deployment.id).map((l) => l.line).join("\n  ")}`);
+    }
+    await sleep(READY_POLL_MS);
+  }
   while (((await (await fetch(url)).json()) as { version?: string }).version !== version) {
     if (performance.now() > deadline) throw new Error(`the rollback did not bring ${version} back within ${DEPLOY_TIMEOUT_MS} ms`);
     await sleep(READY_POLL_MS);
