@@ -6,6 +6,7 @@ import { readFixture } from "../support/fixtures.js";
 import { runCli } from "../support/run-cli.js";
 import { ADMIN_TOKEN } from "../support/start-eserveless.js";
 import { useEserveless } from "../support/use-eserveless.js";
+import { signIn } from "../support/sign-in.js";
 
 // Previews per pull request, end to end: the GitHub emulator's pull_request
 // and issue_comment events over signed HTTP, real builds and containers.
@@ -325,13 +326,7 @@ describe("previews per pull request", () => {
     expect(badFlag.stderr).toContain('"staging" is not an environment');
 
     // The dashboard's environments list runs the preview's Ticker by hand too.
-    const login = await fetch(`${stack.server.url}/login`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", origin: stack.server.url },
-      body: new URLSearchParams({ token: ADMIN_TOKEN, next: "/dashboard" }),
-      redirect: "manual",
-    });
-    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const { cookie } = await signIn(stack.server);
     const page = await (await fetch(`${stack.server.url}/dashboard/projects/${repository}`, { headers: { cookie } })).text();
     const action = `/dashboard/projects/${repository}/functions/Ticker/run?environment=pr-9`;
     expect(page).toContain(`action="${action}"`);

@@ -16,6 +16,7 @@ import { readFixture } from "../support/fixtures.js";
 import { runCli } from "../support/run-cli.js";
 import { ADMIN_TOKEN } from "../support/start-eserveless.js";
 import { useEserveless } from "../support/use-eserveless.js";
+import { signIn } from "../support/sign-in.js";
 
 // Secrets end to end: the CLI against a whole eserveless, the GitHub
 // emulator, real builds and containers. The values must reach the function
@@ -142,8 +143,7 @@ describe("secrets", () => {
   it("the dashboard's Secrets section lists names, sets and deletes behind the sign-in and the same-origin check", async () => {
     const form = (path: string, fields: Record<string, string>, headers: Record<string, string>) =>
       fetch(`${stack.server.url}${path}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(fields), redirect: "manual" });
-    const login = await form("/login", { token: ADMIN_TOKEN, next: "/dashboard" }, { origin: stack.server.url });
-    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const { cookie } = await signIn(stack.server);
     const projectPage = `/dashboard/projects/${OWNER}/${REPO}`;
     const page = await (await fetch(`${stack.server.url}${projectPage}`, { headers: { cookie } })).text();
     expect(page).toContain('id="secrets-heading"');
