@@ -76,7 +76,7 @@ export interface DeployerOptions {
   checks?: ChecksWait;
   /** Called after a repository's functions switched to a new deployment (cron schedules follow it). */
   onLive?: (repository: string) => void;
-  /** Secret changes: one made while a deployment started its containers rolls them once it is live. */
+  /** Secret changes: one made while a deployment started its containers rolls them once it is live (the one place that race is caught). */
   secrets?: Pick<SecretRoller, "generation" | "roll">;
   /** Pull-request previews: how they scale, whether one is still open, and its comment once a deployment ends. */
   previews?: PreviewHooks;

@@ -26,6 +26,7 @@ const OWNER = "octo-org";
 const REPO = "secrets";
 const FIRST = `sk_live_${"first".repeat(4)}_7f3a9c2e41b8`;
 const SECOND = `sk_live_${"second".repeat(4)}_0d5e6f7a8b9c`;
+const THIRD = `sk_live_${"third".repeat(4)}_5b1c2d3e4f60`;
 const UNDECLARED = "undeclared-password-3c1d0e9f";
 
 // The server's whole log, at debug level, to search for the values.
@@ -237,5 +238,23 @@ describe("secrets", () => {
     expect(stack.server.store.deploymentLog(deployment.id).some((line) => /answered HTTP/.test(line.line))).toBe(false);
     expect(stack.server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.deploymentId).toBe(live);
     expect((await fetch(`${stack.server.url}/fn/${OWNER}/${REPO}/API`)).status).toBe(200);
+  });
+
+  it("a value changed while a deployment starts its containers is what the function has once that deployment is live", async () => {
+    expect((await cli(["set", `${OWNER}/${REPO}`, "STRIPE_KEY"], FIRST)).code).toBe(0);
+    // node-secrets, slow to load: its container reads the value at creation, then takes seconds to answer.
+    const files = readFixture("node-secrets");
+    const code = files["functions.js"]!;
+    files["functions.js"] = { ...code, content: Buffer.from(`Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);\n${code.content.toString()}`) };
+    const sha = stack.emulator.commit(OWNER, REPO, { files });
+    expect((await stack.server.deliver("push", stack.emulator.pushPayload(OWNER, REPO, { after: sha }))).status).toBe(202);
+    const [deployment] = stack.server.store.listDeployments(`${OWNER}/${REPO}`, 1);
+    await eventually("its container starting", async () => (stack.server.store.deploymentLog(deployment!.id).some((l) => l.line === "Starting API…") ? true : undefined));
+    // Nothing live declares it yet, so this rolls nothing: the deployment going live must notice.
+    const set = await cli(["set", `${OWNER}/${REPO}`, "STRIPE_KEY"], THIRD);
+    expect(set.code, set.stderr).toBe(0);
+    expect(stack.server.store.getDeployment(deployment!.id)?.state).toBe("starting");
+    expect((await stack.settled(OWNER, REPO, sha)).final.state).toBe("success");
+    expect(await eventually("the new value live", async () => ((await callApi()).body.key === THIRD ? true : undefined), { timeoutMs: 30_000 })).toBe(true);
   });
 });
