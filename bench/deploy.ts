@@ -4,6 +4,7 @@
  * container on the same machine.
  *
  *   npm run bench:deploy -- --runs 5      (or: npx tsx bench/deploy.ts --runs 5)
+ *   npm run bench:deploy -- --runs 5 --only rollback
  *
  * Scenarios, both for eserveless and for the baseline:
  *   first push  the layer cache is emptied before, so the dependency layer is built
@@ -11,7 +12,9 @@
  *
  * eserveless is timed from sending the signed push webhook to the commit's
  * `eserveless` status turning `success`; the baseline from `docker build` to
- * the first HTTP answer of a `docker run` container. Results go to stdout,
+ * the first HTTP answer of a `docker run` container. `--only rollback` times
+ * the rollback alone, against `docker run` of an already built image until
+ * it answers, with where the rollback's time went. Results go to stdout,
  * progress to stderr. See bench/README.md for what is and is not measured.
  */
 import { randomBytes } from "node:crypto";
@@ -207,27 +210,49 @@ async function eservelessDeploy(emulator: GitHubEmulator, server: TestEserveless
   return { ms, cache: buildCache(log) };
 }
 
+/** A timed rollback, and when each line of its deployment log was written (ms after the request was sent). */
+interface RollbackSample {
+  ms: number;
+  /** The API's 202, ms after the request was sent. */
+  acceptedMs: number;
+  phases: Array<{ ms: number; line: string }>;
+}
+
 /**
  * Rolls back to the previous release through the API and times it until the
  * function answers that release's `version`; checks that nothing was built.
+ * The old version cannot answer before the rollback switched, so the bench
+ * waits for the switch in the server's store, then polls the function as
+ * often as the baseline polls its container: polling the function all along
+ * would load the machine (each poll is a proxied request) while the
+ * container starts, which the baseline's `docker run` is spared.
  */
-async function eservelessRollback(server: TestEserveless, version: string): Promise<number> {
+async function eservelessRollback(server: TestEserveless, version: string): Promise<RollbackSample> {
   interrupted.signal.throwIfAborted();
   const url = `${server.url}/fn/${OWNER}/${REPO}/${FUNCTION}/`;
+  const wallStart = Date.now();
   const started = performance.now();
   const response = await fetch(`${server.url}/api/projects/${OWNER}/${REPO}/rollback`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   if (response.status !== 202) throw new Error(`the rollback answered ${response.status}: ${await response.text()}`);
+  const acceptedMs = performance.now() - started;
   const { deployment } = (await response.json()) as { deployment: { id: string } };
   const deadline = started + DEPLOY_TIMEOUT_MS;
+  while (server.store.liveFunctions(`${OWNER}/${REPO}`)[0]?.deploymentId !== deployment.id) {
+    const state = server.store.getDeployment(deployment.id)?.state;
+    if (state === "error" || state === "failure" || performance.now() > deadline) {
+      throw new Error(`the rollback did not switch (${state}):\n  ${server.store.deploymentLog(deployment.id).map((l) => l.line).join("\n  ")}`);
+    }
+    await sleep(READY_POLL_MS);
+  }
   while (((await (await fetch(url)).json()) as { version?: string }).version !== version) {
     if (performance.now() > deadline) throw new Error(`the rollback did not bring ${version} back within ${DEPLOY_TIMEOUT_MS} ms`);
-    await sleep(STATUS_POLL_MS);
+    await sleep(READY_POLL_MS);
   }
   const ms = performance.now() - started;
   await server.deployer.idle();
-  const log = server.store.deploymentLog(deployment.id).map((l) => l.line);
-  if (log.some((line) => /Building image/.test(line))) throw new Error(`the rollback built an image:\n  ${log.join("\n  ")}`);
-  return ms;
+  const log = server.store.deploymentLog(deployment.id);
+  if (log.some((l) => /Building image/.test(l.line))) throw new Error(`the rollback built an image:\n  ${log.map((l) => l.line).join("\n  ")}`);
+  return { ms, acceptedMs, phases: log.map((l) => ({ ms: new Date(l.at).getTime() - wallStart, line: l.line })) };
 }
 
 async function expectVersion(url: string, version: string): Promise<void> {
@@ -357,15 +382,75 @@ async function ensureBaseImage(): Promise<void> {
   await exec("bash", [join(ROOT, "scripts/build-base-images.sh"), "--only", "node"]);
 }
 
-function readRuns(): number {
-  const { values } = parseArgs({ options: { runs: { type: "string", default: "5" } }, strict: true });
+function readArgs(): { runs: number; only: "rollback" | undefined } {
+  const { values } = parseArgs({ options: { runs: { type: "string", default: "5" }, only: { type: "string" } }, strict: true });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number of at least 1, got ${values.runs}`);
-  return runs;
+  if (values.only !== undefined && values.only !== "rollback") throw new Error(`--only takes rollback, got ${values.only}`);
+  return { runs, only: values.only };
+}
+
+/**
+ * `--only rollback`: per run, a fresh eserveless deploys two versions (on a
+ * warm layer cache) and rolls back to the first, timed; and `docker run` of
+ * the same function's image until it answers HTTP, timed. The sides
+ * alternate. Prints the rollback's log with when each line was written.
+ */
+async function rollbackOnly(emulator: GitHubEmulator, template: RuntimeTemplate, runs: number, nonce: string): Promise<void> {
+  const base = await coldBase(`${nonce}-rollback`);
+  const rollbacks: number[] = [];
+  const starts: number[] = [];
+  /** What each rollback took beyond its own container's start (its log's "answered HTTP after"). */
+  const overheads: number[] = [];
+  const sides = {
+    async eserveless(run: number) {
+      const server = await startEserveless({ emulator, env: { ESERVELESS_NODE_IMAGE: base } });
+      try {
+        await eservelessDeploy(emulator, server, `${nonce}-${run}-es-first`);
+        await eservelessDeploy(emulator, server, `${nonce}-${run}-es-code`);
+        const sample = await eservelessRollback(server, `${nonce}-${run}-es-first`);
+        rollbacks.push(sample.ms);
+        const coldStart = sample.phases.map((p) => / answered HTTP after (\d+) ms/.exec(p.line)?.[1]).find(Boolean);
+        if (coldStart) overheads.push(sample.ms - Number(coldStart));
+        progress(
+          [`run ${run}/${runs}  eserveless  rollback ${Math.round(sample.ms)} ms (202 after ${Math.round(sample.acceptedMs)} ms)`, ...sample.phases.map((p) => `    +${p.ms} ms  ${p.line}`)].join("\n"),
+        );
+      } finally {
+        await server.stop();
+      }
+    },
+    async baseline(run: number) {
+      const sample = await baselineDeploy(template, base, `${nonce}-${run}-bl`, `eserveless-bench/baseline:${nonce}-${run}`);
+      starts.push(sample.startMs!);
+      progress(`run ${run}/${runs}  baseline    docker run → HTTP answer ${Math.round(sample.startMs!)} ms`);
+    },
+  };
+  try {
+    for (let run = 1; run <= runs; run++) {
+      const order = run % 2 === 1 ? (["eserveless", "baseline"] as const) : (["baseline", "eserveless"] as const);
+      for (const side of order) await sides[side](run);
+    }
+  } finally {
+    await removeBenchArtifacts();
+  }
+  const ratio = summary(rollbacks).median / summary(starts).median;
+  process.stdout.write(
+    [
+      "",
+      `Rollback benchmark: test/fixtures/${FIXTURE}, ${runs} run${runs === 1 ? "" : "s"}, median (min–max)`,
+      "",
+      `rollback, request → old version answering   ${formatMs(rollbacks)} ms`,
+      `one docker run → HTTP answer                 ${formatMs(starts)} ms`,
+      `rollback beyond its own container's start    ${overheads.length ? formatMs(overheads) : "?"} ms`,
+      "",
+      `Goal: rollback ≤ ${ROLLBACK_GOAL_RATIO}× one container start: ${ratio <= ROLLBACK_GOAL_RATIO ? "PASS" : "MISS"} (${ratio.toFixed(2)}×)`,
+      "",
+    ].join("\n"),
+  );
 }
 
 async function main(): Promise<void> {
-  const runs = readRuns();
+  const { runs, only } = readArgs();
   await docker("info", "--format", "{{.ServerVersion}}").catch((cause: Error) => {
     throw new Error("Docker is not reachable: start the engine or set DOCKER_HOST", { cause });
   });
@@ -384,6 +469,13 @@ async function main(): Promise<void> {
 
   // Versions unique to this invocation, so no build finds a previous one's app layer in the cache.
   const nonce = randomBytes(3).toString("hex");
+  if (only === "rollback") {
+    try {
+      return await rollbackOnly(emulator, template, runs, nonce);
+    } finally {
+      await emulator.close();
+    }
+  }
   const samples: Record<Scenario, Record<Side, Sample[]>> = { first: { eserveless: [], baseline: [] }, code: { eserveless: [], baseline: [] } };
   const surprises: string[] = [];
   const rollbacks: number[] = [];
@@ -403,7 +495,7 @@ async function main(): Promise<void> {
         const first = await eservelessDeploy(emulator, server, `${nonce}-${run}-es-first`);
         const code = await eservelessDeploy(emulator, server, `${nonce}-${run}-es-code`);
         // Back to the first push's release, whose image is kept: no build, one container start, the switch.
-        rollbacks.push(await eservelessRollback(server, `${nonce}-${run}-es-first`));
+        rollbacks.push((await eservelessRollback(server, `${nonce}-${run}-es-first`)).ms);
         progress(`run ${run}/${runs}  eserveless  rollback ${Math.round(rollbacks.at(-1)!)} ms`);
         return [first, code];
       } finally {

@@ -122,8 +122,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   const adoption = await adoptContainers({
     pool,
     live: () => store.allLiveFunctions().filter((fn) => fn.type === "http").map(functionTarget),
-    // The networks of projects with nothing live any more: their containers went with the adoption.
-    then: () => networks.prune(store.allLiveFunctions().map((fn) => fn.repository)),
+    // The networks of projects and previews with nothing live any more: their containers went with the adoption.
+    then: () => networks.prune(store.allLiveFunctions()),
     log,
   });
   const metrics = createMetrics(() => pool.stats());
@@ -137,6 +137,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
           // The deployer is made below; a pull request event arrives only once the app serves.
           deploy: (request) => deployer.enqueue(request),
           pool,
+          networks,
           docker,
           instance,
           urls: { publicUrl: config.publicUrl, functionsUrl: config.functionsUrl },

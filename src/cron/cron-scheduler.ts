@@ -306,7 +306,8 @@ export class CronScheduler {
           ...eserveslessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name, environment: fn.environment }),
           [CRON_RUN_LABEL]: run.id,
         },
-        network: await this.#networks.forProject(fn.repository),
+        // A preview's run joins the preview's network, never production's.
+        network: await this.#networks.forProject(fn.repository, fn.environment),
         memoryBytes: settings.memoryBytes,
         nanoCpus: this.#nanoCpus,
         timeoutMs: settings.timeoutSeconds * 1000,

@@ -22,7 +22,7 @@ export async function checkCronFunctions(
     signal.throwIfAborted();
     say(`Checking ${fn.name}…`);
     try {
-      const network = await runner.networks.forProject(fn.repository);
+      const network = await runner.networks.forProject(fn.repository, fn.environment);
       const secrets = fn.type === "cron" && fn.spec.secrets.length ? runner.secretValues?.(fn.repository, fn.spec.secrets) : undefined;
       const checkedMs = await checkCronFunction(runner.docker, fn, { instance: runner.instance, signal, log, network, secrets });
       say(`${fn.name} can run on schedule (checked in ${checkedMs} ms)`);

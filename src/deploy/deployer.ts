@@ -7,7 +7,7 @@ import type { GitHubApp } from "../github/github-app.js";
 import type { ContainerPool } from "../run/container-pool.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
 import { PRODUCTION, type Deployment, type DeploymentStore } from "../store/deployment-store.js";
-import { liveFunctionOf, type LiveFunction, type LiveFunctionStore } from "../store/live-function-store.js";
+import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import type { RepositoryStore } from "../store/repository-store.js";
 import type { SecretStore } from "../store/secrets-store.js";
 import { deploymentUrl, LOCAL_OWNER } from "../urls.js";
@@ -25,7 +25,7 @@ import { secretEnvironmentOf } from "../contract/secret.js";
 import type { ManifestLimits } from "../manifest/manifest-limits.js";
 import { LatestWinsQueue, Superseded } from "./latest-wins-queue.js";
 import { DEFAULT_KEEP_RELEASES, pruneOldReleases } from "./prune-old-releases.js";
-import { keptRelease } from "./kept-release.js";
+import { IMAGE_GONE, keptRelease, type KeptRelease } from "./kept-release.js";
 import { deploymentMirror } from "./deployment-mirror.js";
 import { DEFAULT_CHECKS_WAIT, waitForChecks, type ChecksWait } from "./wait-for-checks.js";
 import { rollbackTarget } from "./rollback-target.js";
@@ -55,7 +55,7 @@ export interface DeployerOptions {
   store: DeploymentStore & LiveFunctionStore & RepositoryStore & Pick<SecretStore, "secretValues" | "maskSecrets">;
   docker: Docker;
   pool: ContainerPool;
-  /** The project networks: cron checks join theirs. */
+  /** The project and preview networks: cron checks join theirs; a preview closed while it deployed loses its own. */
   networks: ProjectNetworks;
   templates: Map<string, RuntimeTemplate>;
   images: { node: string; golang: string };
@@ -76,7 +76,7 @@ export interface DeployerOptions {
   checks?: ChecksWait;
   /** Called after a repository's functions switched to a new deployment (cron schedules follow it). */
   onLive?: (repository: string) => void;
-  /** Secret changes: one made while a deployment started its containers rolls them once it is live. */
+  /** Secret changes: one made while a deployment started its containers rolls them once it is live (the one place that race is caught). */
   secrets?: Pick<SecretRoller, "generation" | "roll">;
   /** Pull-request previews: how they scale, whether one is still open, and its comment once a deployment ends. */
   previews?: PreviewHooks;
@@ -126,8 +126,11 @@ export function createDeployer(options: DeployerOptions) {
     await pipeline(job, signal, preview);
     if (!preview) return;
     if (store.getDeployment(job.deploymentId)?.state !== "superseded") await preview.report(job);
-    // Its pull request closed while it built: the preview's removal may have run before its image existed.
-    if (!preview.isOpen(job)) await prunePreviewImages(job, rootLog, undefined);
+    // Its pull request closed while it built: the preview's removal may have run before its image and network existed.
+    if (!preview.isOpen(job)) {
+      await prunePreviewImages(job, rootLog, undefined);
+      await options.networks.removeEnvironment(job.repository, job.environment!);
+    }
   }
 
   async function pipeline(job: DeployJob, signal: AbortSignal, preview: PreviewHooks | undefined): Promise<void> {
@@ -144,16 +147,36 @@ export function createDeployer(options: DeployerOptions) {
       deployment.record({ state: "building" });
       if (preview) await preview.report(job);
       mirror.start();
-      const kept = job.rollback ? await keptRelease(deployment, { docker, store }, job.rollback) : undefined;
-      let image: string;
-      let live: LiveFunction[];
-      if (kept) {
-        image = kept.image;
-        live = kept.specs.map((spec) => liveFunctionOf({ repository: job.repository, deploymentId: job.deploymentId, commit: job.commit, image }, spec));
+      let secretsGeneration: number | undefined;
+      /** Starts the containers of `live` (one per http function; cron functions checked), remembering them for the clean-up. */
+      const start = async (image: string, live: LiveFunction[]) => {
+        deployment.record({ state: "starting", image });
+        secretsGeneration = options.secrets?.generation(job.repository, secretEnvironmentOf(environment));
+        started = await startReplicas(deployment, pool, live);
+        // The first http container checked the cron functions; without one, each gets a container of its own.
+        if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks, secretValues }, live);
+      };
+      /** Starts a kept release while its image is looked up: false when the image is gone, so the commit is rebuilt. */
+      const startKept = async (kept: KeptRelease): Promise<boolean> => {
         // The release's functions may declare secrets deleted since: say so before a container starts.
-        checkDeclaredSecrets(deployment, store, { functions: live.map((fn) => fn.spec) }, secretEnvironmentOf(environment));
+        checkDeclaredSecrets(deployment, store, { functions: kept.live.map((fn) => fn.spec) }, secretEnvironmentOf(environment));
         // Not awaited: a rollback's container starts while GitHub takes the status (statusPoster never throws).
         pending = deployment.status("pending", "eserveless", `Rolling back to ${shortSha(job.commit)}…`, deployment.pageUrl);
+        try {
+          await start(kept.image, kept.live);
+          return true;
+        } catch (error) {
+          if (await kept.present) throw error;
+          signal.throwIfAborted();
+          deployment.say(`Rolling back to deployment ${job.rollback!.deploymentId}: ${IMAGE_GONE}, so commit ${shortSha(job.commit)} is rebuilt`);
+          return false;
+        }
+      };
+      const kept = job.rollback ? keptRelease(deployment, { docker, store }, job.rollback) : undefined;
+      let image: string;
+      let live: LiveFunction[];
+      if (kept && (await startKept(kept))) {
+        ({ image, live } = kept);
       } else {
         const source = await fetchSource(deployment, options.github, options.sourceLimits);
         const manifest = await readProjectManifest(deployment, source, options.manifestLimits);
@@ -164,15 +187,13 @@ export function createDeployer(options: DeployerOptions) {
         if (manifest.waitForChecks !== false && !preview && job.trigger !== "rollback") {
           await waitForChecks(deployment, options.github, manifest.waitForChecks, options.checks ?? DEFAULT_CHECKS_WAIT);
         }
+        // After a kept image turned out gone, its "Rolling back" status first.
+        await pending;
         await deployment.status("pending", "eserveless", `Building ${plural(manifest.functions.length, "function")}…`, deployment.pageUrl);
         image = await buildFunctionImage(deployment, options, source, manifest);
         live = liveFunctions(job, manifest, image, options.previews);
+        await start(image, live);
       }
-      deployment.record({ state: "starting", image });
-      const secretsGeneration = options.secrets?.generation(job.repository, secretEnvironmentOf(environment));
-      started = await startReplicas(deployment, pool, live);
-      // The first http container checked the cron functions; without one, each gets a container of its own.
-      if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks, secretValues }, live);
       // The last point a newer push can take over: after it, this deployment is live.
       signal.throwIfAborted();
       if (preview && !preview.isOpen(job)) throw new EserveslessError(PREVIEW_CLOSED, { code: "preview_closed" });

@@ -1,34 +1,46 @@
 import type Docker from "dockerode";
 import { shortSha } from "../format.js";
-import type { StoredSpec } from "../manifest/manifest-schema.js";
+import { liveFunctionOf, type LiveFunction } from "../store/live-function-store.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import type { DeploymentContext } from "./deployment-context.js";
 import type { RollbackTo } from "./deploy-request.js";
 
+/** What a rollback restarts without a build. */
+export interface KeptRelease {
+  image: string;
+  /** The target's functions, as they ran, for this deployment. */
+  live: LiveFunction[];
+  /** Whether the image is still there, looked up while its containers are created (off the rollback's critical path). */
+  present: Promise<boolean>;
+}
+
+/** Why a rollback rebuilds when its target's image turns out to be gone. */
+export const IMAGE_GONE = "its image is gone (only the images of the last ESERVELESS_KEEP_RELEASES releases are kept)";
+
 /**
  * What a rollback restarts: the target's kept image and the specs its
- * functions ran with. Undefined when either is gone (the image was pruned, or
- * the target went live before specs were kept); the deployment log says the
- * commit is rebuilt instead.
+ * functions ran with. Undefined when it went live before specs were kept
+ * (the deployment log says the commit is rebuilt instead). The image is
+ * looked up, not awaited: when it was pruned, starting it fails and
+ * {@link KeptRelease.present} says why.
  */
-export async function keptRelease(
+export function keptRelease(
   { job, say }: DeploymentContext,
   parts: { docker: Docker; store: Pick<DeploymentStore, "deploymentSpecs"> },
   target: RollbackTo,
-): Promise<{ image: string; specs: StoredSpec[] } | undefined> {
+): KeptRelease | undefined {
   const specs = parts.store.deploymentSpecs(target.deploymentId);
   const image = target.image;
-  const present =
-    image !== null &&
-    (await parts.docker
-      .getImage(image)
-      .inspect()
-      .then(() => true, () => false));
-  if (image !== null && present && specs) {
-    say(`Rolling back to deployment ${target.deploymentId} (${shortSha(job.commit)}): starting its kept image ${image}, no build`);
-    return { image, specs };
+  if (image === null || !specs) {
+    const why = specs ? IMAGE_GONE : "it went live before eserveless kept what its functions run with";
+    say(`Rolling back to deployment ${target.deploymentId}: ${why}, so commit ${shortSha(job.commit)} is rebuilt`);
+    return undefined;
   }
-  const why = specs ? "its image is gone (only the images of the last ESERVELESS_KEEP_RELEASES releases are kept)" : "it went live before eserveless kept what its functions run with";
-  say(`Rolling back to deployment ${target.deploymentId}: ${why}, so commit ${shortSha(job.commit)} is rebuilt`);
-  return undefined;
+  const present = parts.docker
+    .getImage(image)
+    .inspect()
+    .then(() => true, () => false);
+  say(`Rolling back to deployment ${target.deploymentId} (${shortSha(job.commit)}): starting its kept image ${image}, no build`);
+  const live = specs.map((spec) => liveFunctionOf({ repository: job.repository, deploymentId: job.deploymentId, commit: job.commit, image }, spec));
+  return { image, live, present };
 }

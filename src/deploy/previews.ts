@@ -7,6 +7,7 @@ import { deactivateEnvironment } from "../github/github-deployment.js";
 import { canWrite, lacksPermission, writePullRequestComment } from "../github/pull-request-comment.js";
 import { pruneImages } from "../image/prune-images.js";
 import { outputKey, type ContainerPool } from "../run/container-pool.js";
+import type { ProjectNetworks } from "../run/project-networks.js";
 import type { CronRunStore } from "../store/cron-run-store.js";
 import type { Deployment, DeploymentStore } from "../store/deployment-store.js";
 import type { FunctionOutputStore } from "../store/function-output-store.js";
@@ -54,6 +55,8 @@ export interface PreviewOptions {
   /** Queues a deployment (the deployer's enqueue). */
   deploy: (request: DeployRequest) => Deployment;
   pool: Pick<ContainerPool, "removeProject">;
+  /** Each preview has a network of its own, removed with it. */
+  networks: Pick<ProjectNetworks, "removeEnvironment">;
   docker: Docker;
   instance: string;
   urls: ServerUrls;
@@ -176,8 +179,8 @@ export function createPreviews(options: PreviewOptions) {
 
   /**
    * Takes a preview down: its functions first (its URLs answer 410 at once),
-   * then its containers once their requests finish, its output and its
-   * images; then its comment says so. Never throws: what Docker refuses stays
+   * then its containers once their requests finish, its network, its output
+   * and its images; then its comment says so. Never throws: what Docker refuses stays
    * until the next start, and is logged.
    */
   async function remove(preview: Preview, why: string): Promise<void> {
@@ -185,6 +188,8 @@ export function createPreviews(options: PreviewOptions) {
     const log = rootLog.child({ repository: preview.repository, environment });
     const functions = store.removeLiveFunctions(preview.repository, environment);
     const containers = await options.pool.removeProject(preview.repository, environment);
+    // A run by hand still under way keeps it until the next start (logged).
+    const network = await options.networks.removeEnvironment(preview.repository, environment);
     store.forgetOutput(outputKey({ repository: preview.repository, environment }));
     // Its cron functions' runs (by hand) go with it: a pull request number is never reused.
     const runs = store.forgetRuns(preview.repository, environment);
@@ -192,7 +197,7 @@ export function createPreviews(options: PreviewOptions) {
       log.warn({ err: error }, "could not remove the preview's images; remove them with docker image rm, or they go when eserveless next removes the project");
       return [];
     });
-    log.info({ functions, containers, images, runs }, "preview removed");
+    log.info({ functions, containers, network, images, runs }, "preview removed");
     await deactivate(preview, log);
     await comment(preview, `### eserveless preview\n\n**Removed**: the preview was removed because ${why} Its URLs now answer 410 Gone.`);
   }

@@ -6,9 +6,6 @@ import { PRODUCTION } from "../store/deployment-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
 import { functionTarget } from "./function-target.js";
 
-/** How often a roll starts again when a deployment went live while its containers started. */
-const MAX_ATTEMPTS = 3;
-
 /** Rolls the live containers of the functions that declare a secret when its value changes. */
 export type SecretRoller = ReturnType<typeof createSecretRoller>;
 
@@ -23,6 +20,13 @@ const labelOf = (fn: LiveFunction) => (fn.environment === PRODUCTION ? fn.name :
  * Cron functions read the value at each run. A `production` secret rolls
  * production's functions; a `preview` one, those of every open preview.
  * Rolls of one repository run one after another, so the last change wins.
+ *
+ * A deployment that starts its containers while a value changes is the
+ * deployer's to catch, in one place: it reads {@link generation} before its
+ * containers start and, once live, rolls when the count moved. So a roll
+ * that finds another deployment went live while it started containers drops
+ * them: that deployment's own containers either read the new value or are
+ * rolled by its going live.
  */
 export function createSecretRoller(parts: {
   store: Pick<LiveFunctionStore, "liveFunction" | "liveFunctions" | "allLiveFunctions">;
@@ -44,28 +48,24 @@ export function createSecretRoller(parts: {
     liveIn(repository, environment).filter((fn) => fn.spec.secrets.some((name) => names.includes(name)));
 
   async function rollFunction(live: LiveFunction, names: readonly string[]): Promise<void> {
-    const { repository, name, environment } = live;
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const fn = store.liveFunction(repository, name, environment);
-      if (!fn || fn.type !== "http" || !fn.spec.secrets.some((secret) => names.includes(secret))) return;
-      const target = functionTarget(fn);
-      const count = Math.min(Math.max(pool.replicaCount(fn.repository, fn.name, fn.environment), fn.spec.minReplicas), fn.spec.maxReplicas);
-      const started = await Promise.allSettled(Array.from({ length: count }, () => pool.start(target)));
-      const replicas = started.filter((s): s is PromiseFulfilledResult<Replica> => s.status === "fulfilled").map((s) => s.value);
-      const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
-      if (failed) {
-        await pool.discard(replicas);
-        throw new Error(`${fn.name} could not start with the new value: ${(failed.reason as Error).message}`);
-      }
-      // A deployment that went live meanwhile started its containers before: roll its own instead.
-      if (store.liveFunction(repository, name, environment)?.deploymentId !== fn.deploymentId) {
-        await pool.discard(replicas);
-        continue;
-      }
-      pool.replace(target, replicas);
-      parts.log.info({ repository: fn.repository, environment: fn.environment, function: fn.name, containers: count }, "secrets rolled: new containers serve");
+    const fn = store.liveFunction(live.repository, live.name, live.environment);
+    if (!fn || fn.type !== "http" || !fn.spec.secrets.some((secret) => names.includes(secret))) return;
+    const target = functionTarget(fn);
+    const count = Math.min(Math.max(pool.replicaCount(fn.repository, fn.name, fn.environment), fn.spec.minReplicas), fn.spec.maxReplicas);
+    const started = await Promise.allSettled(Array.from({ length: count }, () => pool.start(target)));
+    const replicas = started.filter((s): s is PromiseFulfilledResult<Replica> => s.status === "fulfilled").map((s) => s.value);
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) {
+      await pool.discard(replicas);
+      throw new Error(`${fn.name} could not start with the new value: ${(failed.reason as Error).message}`);
+    }
+    // A deployment went live meanwhile: these are the old one's, and its going live rolls its own if they predate the change.
+    if (store.liveFunction(fn.repository, fn.name, fn.environment)?.deploymentId !== fn.deploymentId) {
+      await pool.discard(replicas);
       return;
     }
+    pool.replace(target, replicas);
+    parts.log.info({ repository: fn.repository, environment: fn.environment, function: fn.name, containers: count }, "secrets rolled: new containers serve");
   }
 
   return {
@@ -75,7 +75,7 @@ export function createSecretRoller(parts: {
     /** The live functions of `repository` that declare `name` of `environment`: names, with the preview for a preview's (`API (pr-5)`). */
     functionsDeclaring: (repository: string, name: string, environment: SecretEnvironment = "production") => declaring(repository, [name], environment).map(labelOf),
 
-    /** Counts the changes of a repository's secrets of `environment`, for a deployment to tell whether one happened while it started. */
+    /** Counts the changes of a repository's secrets of `environment`: a deployment reads it before its containers start and rolls once live when it moved. */
     generation: (repository: string, environment: SecretEnvironment = "production") => generations.get(`${environment}:${repository.toLowerCase()}`) ?? 0,
 
     /**

@@ -145,7 +145,7 @@ export class ContainerPool {
     // Read now, at creation: a container started after a change gets the new value.
     const secrets = target.secrets?.length ? (this.#secretValues?.(target.repository, target.secrets, target.environment) ?? {}) : {};
     try {
-      const network = await this.#networks.forProject(target.repository);
+      const network = await this.#networks.forProject(target.repository, target.environment);
       container = await this.#docker.createContainer(
         sandboxedContainer({
           image: target.image,
@@ -167,7 +167,7 @@ export class ContainerPool {
       if (container) await this.#remove(container);
       reservation.release();
       // The network may have been removed from outside: the next start checks it again.
-      this.#networks.forget(target.repository);
+      this.#networks.forget(target.repository, target.environment);
       if (cause instanceof EserveslessError) throw cause;
       throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
     }
@@ -268,7 +268,7 @@ export class ContainerPool {
       const name = info.Names[0]?.replace(/^\//, "") ?? info.Id;
       // Only containers on their project's network are kept (not those an older eserveless put on
       // Docker's shared bridge); a restarted eserveless in a new container joins it before probing.
-      const network = target ? await this.#networks.forProject(target.repository) : undefined;
+      const network = target ? await this.#networks.forProject(target.repository, target.environment) : undefined;
       const onNetwork = network !== undefined && network in (info.NetworkSettings?.Networks ?? {});
       const { host, port } = this.#networks.joinsNetworks
         ? { host: name, port: CONTAINER_PORT }

@@ -6,6 +6,19 @@ import { slug } from "../slug.js";
 import { LABEL } from "./sandbox.js";
 import type { SubnetPool } from "./subnet-pool.js";
 
+/** Which network: a project's production, or one of its previews (`pr-12`). */
+interface NetworkInput {
+  kind: "project" | "build";
+  repository: string | undefined;
+  environment: string | undefined;
+  join: boolean;
+}
+
+const isPreview = (environment: string | undefined): environment is string => environment !== undefined && environment !== "production";
+
+/** A network's key: the repository, and a preview's environment after `@`, which no repository name holds (as the pool's keys). */
+const keyOf = (repository: string, environment?: string) => (isPreview(environment) ? `${repository}@${environment}` : repository).toLowerCase();
+
 /** The label that tells a project's network (`project`) from the build network (`build`). */
 export const NETWORK_LABEL = `${LABEL}.network`;
 
@@ -29,13 +42,14 @@ const statusCode = (error: unknown) => (error as { statusCode?: number }).status
 const message = (error: unknown) => (error as Error).message ?? String(error);
 
 /**
- * The Docker networks of eserveless: one bridge per project (repository),
- * which its functions, its cron runs and its pull-request previews share, and one
- * build network. Each has an explicit subnet from the pool, eserveless's
+ * The Docker networks of eserveless: one bridge per project (repository)
+ * for its production functions and cron runs, one per pull-request preview
+ * (a pull request's code must not reach production's containers, nor
+ * production a preview's), and one build network. Each has an explicit subnet from the pool, eserveless's
  * labels and a bridge interface named `es…`, so a host firewall rule can
  * match them all (`-i es+`). Docker isolates bridge networks from each
- * other, so a function cannot reach another project's containers. Within a
- * project, containers reach each other (they are one repository's code, and
+ * other, so a function cannot reach another project's or environment's
+ * containers. Within one environment of a project, containers reach each other (they are one repository's code, and
  * an eserveless in a container reaches them over that bridge); the build
  * network turns that off, so concurrent builds cannot reach each other.
  */
@@ -65,46 +79,72 @@ export class ProjectNetworks {
   }
 
   /**
-   * The name of the repository's network, created on first use and joined by
+   * The name of the network of the repository's `environment` (production's
+   * when absent, or a preview's own), created on first use and joined by
    * eserveless's own container when it runs in one. The same for every
    * spelling of the repository, as its URLs are.
    */
-  forProject(repository: string): Promise<string> {
-    return this.#ensure(repository.toLowerCase(), { kind: "project", repository, join: true });
+  forProject(repository: string, environment?: string): Promise<string> {
+    const preview = isPreview(environment) ? environment : undefined;
+    return this.#ensure(keyOf(repository, preview), { kind: "project", repository, environment: preview, join: true });
   }
 
   /** The network image builds run on: it reaches the internet, not functions nor other builds. */
   forBuilds(): Promise<string> {
-    return this.#ensure("\0build", { kind: "build", repository: undefined, join: false });
+    return this.#ensure("\0build", { kind: "build", repository: undefined, environment: undefined, join: false });
   }
 
-  /** Forgets what is known of the repository's network, so the next use checks it again (after a container failed to join it). */
-  forget(repository: string): void {
-    this.#ready.delete(repository.toLowerCase());
-  }
-
-  /** Removes the repository's network (true when it is gone); a network that still has containers stays (logged) until the next start. */
-  async removeProject(repository: string): Promise<boolean> {
-    this.#ready.delete(repository.toLowerCase());
-    return this.#remove(this.#names(repository.toLowerCase(), "project").name);
+  /** Forgets what is known of the network of the repository's `environment`, so the next use checks it again (after a container failed to join it). */
+  forget(repository: string, environment?: string): void {
+    this.#ready.delete(keyOf(repository, environment));
   }
 
   /**
-   * Removes this instance's project networks whose repository is not in
-   * `keep` (after a restart removed their containers), except those this
-   * process has used since it started (a first deployment under way).
-   * Returns their names.
+   * Removes every network of the repository, its previews' included (true
+   * when they are gone); a network that still has containers stays (logged)
+   * until the next start.
    */
-  async prune(keep: Iterable<string>): Promise<string[]> {
-    const kept = new Set([...keep].map((repository) => repository.toLowerCase()));
+  async removeProject(repository: string): Promise<boolean> {
+    let gone = true;
+    for (const name of await this.#networksOf(repository)) gone = (await this.#remove(name)) && gone;
+    return gone;
+  }
+
+  /** Removes the network of one environment of the repository (a closed preview's); as {@link removeProject} otherwise. */
+  removeEnvironment(repository: string, environment: string): Promise<boolean> {
+    const key = keyOf(repository, environment);
+    this.#ready.delete(key);
+    return this.#remove(this.#names(key, "project").name);
+  }
+
+  /**
+   * Removes this instance's project and preview networks whose environment
+   * is not in `keep` (after a restart removed their containers), except
+   * those this process has used since it started (a first deployment under
+   * way). Returns their names.
+   */
+  async prune(keep: Iterable<{ repository: string; environment?: string }>): Promise<string[]> {
+    const kept = new Set([...keep].map((live) => keyOf(live.repository, live.environment)));
     const networks = await this.#list();
     const removed: string[] = [];
     for (const network of networks) {
-      const repository = network.Labels?.[`${LABEL}.repository`]?.toLowerCase();
-      if (network.Labels?.[NETWORK_LABEL] !== "project" || repository === undefined || kept.has(repository) || this.#ready.has(repository)) continue;
+      const repository = network.Labels?.[`${LABEL}.repository`];
+      if (network.Labels?.[NETWORK_LABEL] !== "project" || repository === undefined) continue;
+      const key = keyOf(repository, network.Labels?.[`${LABEL}.environment`]);
+      if (kept.has(key) || this.#ready.has(key)) continue;
       if (await this.#remove(network.Name)) removed.push(network.Name);
     }
     return removed;
+  }
+
+  /** The names of every network of the repository: production's (whether it exists or not) and its previews' that exist. */
+  async #networksOf(repository: string): Promise<string[]> {
+    const key = repository.toLowerCase();
+    for (const known of [...this.#ready.keys()]) if (known === key || known.startsWith(`${key}@`)) this.#ready.delete(known);
+    const previews = (await this.#list()).filter(
+      (network) => network.Labels?.[NETWORK_LABEL] === "project" && network.Labels?.[`${LABEL}.repository`]?.toLowerCase() === key && network.Labels?.[`${LABEL}.environment`] !== undefined,
+    );
+    return [this.#names(key, "project").name, ...previews.map((network) => network.Name)];
   }
 
   /** Removes every network of this instance, the build network included (when its containers are gone too). */
@@ -124,7 +164,7 @@ export class ProjectNetworks {
     return { name, bridge: `es${hash.slice(0, 13)}` };
   }
 
-  #ensure(key: string, input: { kind: "project" | "build"; repository: string | undefined; join: boolean }): Promise<string> {
+  #ensure(key: string, input: NetworkInput): Promise<string> {
     const known = this.#ready.get(key);
     if (known) return known;
     const ready = this.#create(key, input);
@@ -136,7 +176,7 @@ export class ProjectNetworks {
     return ready;
   }
 
-  async #create(key: string, input: { kind: "project" | "build"; repository: string | undefined; join: boolean }): Promise<string> {
+  async #create(key: string, input: NetworkInput): Promise<string> {
     const { name, bridge } = this.#names(key, input.kind);
     let network = await this.#inspect(name);
     if (!network) {
@@ -160,7 +200,7 @@ export class ProjectNetworks {
     }
   }
 
-  async #createNetwork(name: string, bridge: string, input: { kind: "project" | "build"; repository: string | undefined }): Promise<Docker.NetworkInspectInfo> {
+  async #createNetwork(name: string, bridge: string, input: NetworkInput): Promise<Docker.NetworkInspectInfo> {
     // Subnets Docker refused as overlapping, though no listed network had them (another engine user raced us).
     const refused: string[] = [];
     for (;;) {
@@ -188,9 +228,10 @@ export class ProjectNetworks {
             [`${LABEL}.instance`]: this.#instance,
             [NETWORK_LABEL]: input.kind,
             ...(input.repository === undefined ? {} : { [`${LABEL}.repository`]: input.repository }),
+            ...(input.environment === undefined ? {} : { [`${LABEL}.environment`]: input.environment }),
           },
         });
-        this.#log.info({ network: name, subnet, bridge, repository: input.repository }, "created a network");
+        this.#log.info({ network: name, subnet, bridge, repository: input.repository, environment: input.environment }, "created a network");
       } catch (error) {
         if (statusCode(error) === 409) continue;
         if (/overlap/i.test(message(error))) {

@@ -6,6 +6,7 @@ import { readFixture } from "../support/fixtures.js";
 import { runCli } from "../support/run-cli.js";
 import { ADMIN_TOKEN } from "../support/start-eserveless.js";
 import { useEserveless } from "../support/use-eserveless.js";
+import { signIn } from "../support/sign-in.js";
 
 const OWNER = "octo-org";
 const REPO = "rollback";
@@ -116,8 +117,7 @@ describe("instant rollback", () => {
         body: new URLSearchParams(fields),
         redirect: "manual",
       });
-    const signIn = await form("/login", { token: ADMIN_TOKEN, next: "/dashboard" }, stack.server.url);
-    const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const { cookie } = await signIn(stack.server);
     const page = await (await fetch(`${stack.server.url}/dashboard/projects/${OWNER}/${REPO}`, { headers: { cookie } })).text();
     const live = stack.server.store.liveFunctions(`${OWNER}/${REPO}`)[0]!.deploymentId;
     const buttons = [...page.matchAll(/name="to" value="([0-9a-f]+)"/g)].map((match) => match[1]);

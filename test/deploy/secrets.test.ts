@@ -16,6 +16,7 @@ import { readFixture } from "../support/fixtures.js";
 import { runCli } from "../support/run-cli.js";
 import { ADMIN_TOKEN } from "../support/start-eserveless.js";
 import { useEserveless } from "../support/use-eserveless.js";
+import { signIn } from "../support/sign-in.js";
 
 // Secrets end to end: the CLI against a whole eserveless, the GitHub
 // emulator, real builds and containers. The values must reach the function
@@ -25,6 +26,7 @@ const OWNER = "octo-org";
 const REPO = "secrets";
 const FIRST = `sk_live_${"first".repeat(4)}_7f3a9c2e41b8`;
 const SECOND = `sk_live_${"second".repeat(4)}_0d5e6f7a8b9c`;
+const THIRD = `sk_live_${"third".repeat(4)}_5b1c2d3e4f60`;
 const UNDECLARED = "undeclared-password-3c1d0e9f";
 
 // The server's whole log, at debug level, to search for the values.
@@ -142,8 +144,7 @@ describe("secrets", () => {
   it("the dashboard's Secrets section lists names, sets and deletes behind the sign-in and the same-origin check", async () => {
     const form = (path: string, fields: Record<string, string>, headers: Record<string, string>) =>
       fetch(`${stack.server.url}${path}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(fields), redirect: "manual" });
-    const login = await form("/login", { token: ADMIN_TOKEN, next: "/dashboard" }, { origin: stack.server.url });
-    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const { cookie } = await signIn(stack.server);
     const projectPage = `/dashboard/projects/${OWNER}/${REPO}`;
     const page = await (await fetch(`${stack.server.url}${projectPage}`, { headers: { cookie } })).text();
     expect(page).toContain('id="secrets-heading"');
@@ -237,5 +238,23 @@ describe("secrets", () => {
     expect(stack.server.store.deploymentLog(deployment.id).some((line) => /answered HTTP/.test(line.line))).toBe(false);
     expect(stack.server.store.liveFunction(`${OWNER}/${REPO}`, "API")!.deploymentId).toBe(live);
     expect((await fetch(`${stack.server.url}/fn/${OWNER}/${REPO}/API`)).status).toBe(200);
+  });
+
+  it("a value changed while a deployment starts its containers is what the function has once that deployment is live", async () => {
+    expect((await cli(["set", `${OWNER}/${REPO}`, "STRIPE_KEY"], FIRST)).code).toBe(0);
+    // node-secrets, slow to load: its container reads the value at creation, then takes seconds to answer.
+    const files = readFixture("node-secrets");
+    const code = files["functions.js"]!;
+    files["functions.js"] = { ...code, content: Buffer.from(`Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);\n${code.content.toString()}`) };
+    const sha = stack.emulator.commit(OWNER, REPO, { files });
+    expect((await stack.server.deliver("push", stack.emulator.pushPayload(OWNER, REPO, { after: sha }))).status).toBe(202);
+    const [deployment] = stack.server.store.listDeployments(`${OWNER}/${REPO}`, 1);
+    await eventually("its container starting", async () => (stack.server.store.deploymentLog(deployment!.id).some((l) => l.line === "Starting API…") ? true : undefined));
+    // Nothing live declares it yet, so this rolls nothing: the deployment going live must notice.
+    const set = await cli(["set", `${OWNER}/${REPO}`, "STRIPE_KEY"], THIRD);
+    expect(set.code, set.stderr).toBe(0);
+    expect(stack.server.store.getDeployment(deployment!.id)?.state).toBe("starting");
+    expect((await stack.settled(OWNER, REPO, sha)).final.state).toBe("success");
+    expect(await eventually("the new value live", async () => ((await callApi()).body.key === THIRD ? true : undefined), { timeoutMs: 30_000 })).toBe(true);
   });
 });

@@ -8,6 +8,7 @@ import { readFixture } from "../support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
 import { unreachableDocker } from "../support/wire-app.js";
+import { signIn } from "../support/sign-in.js";
 
 // The dashboard over HTTP against a whole eserveless, with no Docker engine:
 // the store holds what a successful deployment of the node-hello fixture
@@ -33,14 +34,6 @@ function request(path: string, init: { method?: string; cookie?: string; form?: 
     headers["content-type"] = "application/x-www-form-urlencoded";
   }
   return fetch(`${server.url}${path}`, { method: init.method ?? (init.form ? "POST" : "GET"), headers, body, redirect: "manual" });
-}
-
-/** Signs in with the admin token; returns the `name=value` of the session cookie and its Set-Cookie header. */
-async function signIn() {
-  const response = await request("/login", { form: { token: ADMIN_TOKEN, next: "/dashboard" } });
-  expect(response.status).toBe(303);
-  const setCookie = response.headers.get("set-cookie") ?? "";
-  return { response, setCookie, cookie: setCookie.split(";")[0]! };
 }
 
 /**
@@ -129,7 +122,7 @@ describe("dashboard sign-in", () => {
   });
 
   it("trades the right token for an HttpOnly, SameSite=Strict cookie that does not hold the token", async () => {
-    const { response, setCookie, cookie } = await signIn();
+    const { response, setCookie, cookie } = await signIn(server);
     expect(response.headers.get("location")).toBe("/dashboard");
     const attributes = setCookie.split(";").map((part) => part.trim().toLowerCase());
     expect(attributes).toContain("httponly");
@@ -155,7 +148,7 @@ describe("dashboard sign-in", () => {
   });
 
   it("does not take a cookie that was edited or signed with another key", async () => {
-    const { cookie } = await signIn();
+    const { cookie } = await signIn(server);
     const [name, value] = cookie.split("=") as [string, string];
     const decoded = decodeURIComponent(value);
     const [payload, signature] = [decoded.slice(0, decoded.lastIndexOf(".")), decoded.slice(decoded.lastIndexOf(".") + 1)];
@@ -177,7 +170,7 @@ describe("dashboard sign-in", () => {
   });
 
   it("lists the deployed project with its function URL, live commit and deployments", async () => {
-    const { cookie } = await signIn();
+    const { cookie } = await signIn(server);
     const response = await request("/dashboard", { cookie });
     expect(response.status).toBe(200);
     expect(response.headers.get("cache-control")).toBe("no-store");
@@ -207,7 +200,7 @@ describe("dashboard sign-in", () => {
   });
 
   it("runs a cron function now from the project page, only from this origin and signed in", async () => {
-    const { cookie } = await signIn();
+    const { cookie } = await signIn(server);
     const path = `/dashboard/projects/${OWNER}/${REPO}/functions/Ticker/run`;
     expect((await request(path, { method: "POST", cookie, origin: "http://evil.example" })).status).toBe(403);
     const anonymous = await request(path, { method: "POST" });
@@ -226,7 +219,7 @@ describe("dashboard sign-in", () => {
   });
 
   it("says why a function was not started, with a way back to its project", async () => {
-    const { cookie } = await signIn();
+    const { cookie } = await signIn(server);
     for (const [name, status, text] of [
       ["Nope", 404, `${OWNER}/${REPO} has no function &quot;Nope&quot;`],
       ["API", 404, `&quot;API&quot; of ${OWNER}/${REPO} is an http function: only cron functions have runs.`],
@@ -243,7 +236,7 @@ describe("dashboard sign-in", () => {
   });
 
   it("signs out: the cookie is cleared and no longer accepted", async () => {
-    const { cookie } = await signIn();
+    const { cookie } = await signIn(server);
     expect((await request("/dashboard", { cookie })).status).toBe(200);
     const response = await request("/logout", { method: "POST", cookie });
     expect(response.status).toBe(303);
@@ -283,7 +276,7 @@ describe("a function's output on the dashboard", () => {
 
   it("shows what the replicas printed, as text, with a script that follows it through ?after", async () => {
     server.store.appendOutput([printed("hit /one", Date.UTC(2026, 0, 2, 3, 4, 5, 678)), printed("<script>alert(1)</script>", Date.UTC(2026, 0, 2, 3, 4, 6), "stderr")]);
-    const { cookie } = await signIn();
+    const { cookie } = await signIn(server);
     const project = await (await request(`/dashboard/projects/${OWNER}/${REPO}`, { cookie })).text();
     expect(project).toContain(`href="${path}"`);
 
@@ -311,7 +304,7 @@ describe("a function's output on the dashboard", () => {
       expect(response.status).toBe(302);
       expect(await response.text()).not.toContain("hit /one");
     }
-    const { cookie } = await signIn();
+    const { cookie } = await signIn(server);
     expect((await request(`/dashboard/projects/${OWNER}/${REPO}/functions/Ticker`, { cookie })).status).toBe(404);
   });
 });

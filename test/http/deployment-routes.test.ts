@@ -3,6 +3,7 @@ import { EserveslessClient } from "../../src/cli/client.js";
 import { readManifest } from "../../src/manifest/read-manifest.js";
 import { readFixture } from "../support/fixtures.js";
 import { ADMIN_TOKEN } from "../support/start-eserveless.js";
+import { signIn } from "../support/sign-in.js";
 import { useEserveless } from "../support/use-eserveless.js";
 
 // The public deployment page of a function that prints its environment as it
@@ -34,18 +35,6 @@ async function deployFailing(functionsJs?: string): Promise<string> {
   // The commit status is public to whoever reads the repository, and beyond.
   for (const status of stack.emulator.statuses(OWNER, REPO, sha)) expect(JSON.stringify(status)).not.toContain(PASSWORD);
   return deployment.id;
-}
-
-/** Signs in to the dashboard; returns the session cookie. */
-async function signIn(): Promise<string> {
-  const response = await fetch(`${stack.server.url}/login`, {
-    method: "POST",
-    headers: { origin: stack.server.url, "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token: ADMIN_TOKEN, next: "/dashboard" }),
-    redirect: "manual",
-  });
-  expect(response.status).toBe(303);
-  return response.headers.get("set-cookie")!.split(";")[0]!;
 }
 
 async function page(id: string, headers: Record<string, string> = {}): Promise<string> {
@@ -89,7 +78,7 @@ describe("the deployment page of a function that prints its environment and cras
     expect(withToken.body.log.some((l) => l.line.startsWith("  API | environment: ") && l.line.includes(SECRET))).toBe(true);
     expect(withToken.body.log.map((l) => l.line)).toContain(BUILD_OUTPUT);
     expect(withToken.body.log.length).toBe(anonymous.body.log.length + anonymous.body.hiddenLines);
-    const cookie = await signIn();
+    const { cookie } = await signIn(stack.server);
     const signedInHtml = await page(id, { cookie });
     expect(signedInHtml).toContain(SECRET);
     expect(signedInHtml).toContain(BUILD_OUTPUT);

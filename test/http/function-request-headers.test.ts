@@ -3,6 +3,7 @@ import { withoutSessionCookies } from "../../src/http/function-request-headers.j
 import { deployFixture } from "../support/deploy-fixture.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { httpRequest, rawExchange, responseBody, statusCodes } from "../support/raw-http.js";
+import { signIn } from "../support/sign-in.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
 
 // What a function receives from its callers, through the router, in a real
@@ -31,18 +32,6 @@ async function echo(path: string, init: { headers?: Record<string, string>; from
   return JSON.parse(answer.text) as Echo;
 }
 
-/** Signs in to the dashboard with the admin token, as an operator does; returns the `name=value` of the session cookie. */
-async function signIn(): Promise<string> {
-  const response = await fetch(`${server.url}/login`, {
-    method: "POST",
-    headers: { origin: server.url, "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token: ADMIN_TOKEN, next: "/dashboard" }),
-    redirect: "manual",
-  });
-  expect(response.status).toBe(303);
-  return response.headers.get("set-cookie")!.split(";")[0]!;
-}
-
 beforeAll(async () => {
   emulator = await startGitHubEmulator();
   emulator.addRepository({ owner: OWNER, name: REPO });
@@ -58,7 +47,7 @@ afterAll(async () => {
 
 describe("eserveless' credentials never reach a function", () => {
   it("filters the signed-in operator's session cookie out, under every name, and keeps the caller's other cookies", async () => {
-    const session = await signIn();
+    const { cookie: session } = await signIn(server);
     // The cookie is a live credential: it opens the dashboard.
     expect((await fetch(`${server.url}/dashboard`, { headers: { cookie: session }, redirect: "manual" })).status).toBe(200);
     const value = session.slice(session.indexOf("=") + 1);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storedSpec } from "../../src/manifest/manifest-schema.js";
 import { readManifest } from "../../src/manifest/read-manifest.js";
 import { runCli } from "../support/run-cli.js";
+import { signIn } from "../support/sign-in.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
 import { unreachableDocker } from "../support/wire-app.js";
 
@@ -41,17 +42,6 @@ afterAll(async () => {
 /** The hour and minute of an ISO time on Paris's wall clock. */
 const parisClock = (iso: string) => new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Paris", hour: "2-digit", minute: "2-digit" }).format(new Date(iso));
 
-async function signIn(): Promise<string> {
-  const response = await fetch(`${server.url}/login`, {
-    method: "POST",
-    headers: { origin: server.url, "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token: ADMIN_TOKEN, next: "/dashboard" }),
-    redirect: "manual",
-  });
-  expect(response.status).toBe(303);
-  return response.headers.get("set-cookie")!.split(";")[0]!;
-}
-
 describe("a cron function's next run", () => {
   it("is given in its schedule's own zone, named, by ls, ls --json and the dashboard", async () => {
     const env = { ESERVELESS_URL: server.url, ESERVELESS_ADMIN_TOKEN: ADMIN_TOKEN };
@@ -68,7 +58,7 @@ describe("a cron function's next run", () => {
     const line = ls.stdout.split("\n").find((l) => l.includes("Morning"))!;
     expect(line).toMatch(/0 7 \* \* \* \(Europe\/Paris\), next \d{4}-\d\d-\d\d 07:00:00 Europe\/Paris/);
 
-    const cookie = await signIn();
+    const { cookie } = await signIn(server);
     for (const path of ["/dashboard", `/dashboard/projects/${REPOSITORY}`]) {
       const page = await (await fetch(`${server.url}${path}`, { headers: { cookie } })).text();
       expect(page, path).toMatch(/<time datetime="[^"]+">\d{4}-\d\d-\d\d 07:00:00 Europe\/Paris<\/time>/);
@@ -78,7 +68,7 @@ describe("a cron function's next run", () => {
 
 describe("an http function's last hour", () => {
   it("shows on the overview and the project page how many requests failed, and in ls --json", async () => {
-    const cookie = await signIn();
+    const { cookie } = await signIn(server);
     const quiet = await (await fetch(`${server.url}/dashboard`, { headers: { cookie } })).text();
     expect(quiet).toContain("no requests in the last hour");
 

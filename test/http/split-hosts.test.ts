@@ -5,6 +5,7 @@ import { deployFixture } from "../support/deploy-fixture.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { httpRequest, rawExchange, statusCodes } from "../support/raw-http.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import { signIn } from "../support/sign-in.js";
 
 // ESERVELESS_FUNCTIONS_URL: function URLs on a hostname of their own, the
 // dashboard, API and webhooks on PUBLIC_URL's, one server behind both. Every
@@ -109,13 +110,7 @@ describe("a functions host of its own", () => {
     const serverStatus = await on(dashboardHost, "/api/status", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     expect(JSON.parse(serverStatus.text)).toMatchObject({ publicUrl: server.url, functionsUrl });
 
-    const signIn = await fetch(`${server.url}/login`, {
-      method: "POST",
-      headers: { origin: server.url, "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ token: ADMIN_TOKEN }),
-      redirect: "manual",
-    });
-    const cookie = signIn.headers.get("set-cookie")!.split(";")[0]!;
+    const { cookie } = await signIn(server);
     const page = await fetch(`${server.url}/dashboard/projects/${OWNER}/${REPO}`, { headers: { cookie } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain(`href="${url}"`);

@@ -113,16 +113,20 @@ describe("project networks", () => {
     expect(address!.first >= subnet.first && address!.first <= subnet.last, `${printed} in ${network}`).toBe(true);
   });
 
-  it("keeps the networks of live projects across a restart and removes those of projects with nothing live", async () => {
+  it("keeps the networks of live projects across a restart and removes those of projects and previews with nothing live", async () => {
     const gone = await server.networks.forProject("local/never-deployed");
     const a = await server.networks.forProject(`local/${PROJECT_A}`);
+    // A preview of a live project whose preview has nothing live (closed while eserveless was down).
+    const goneA = await server.networks.forProject(`local/${PROJECT_A}`, "pr-3");
+    expect(goneA).not.toBe(a);
     await server.stop({ restart: true });
-    expect((await networksOf()).map((n) => n.Name)).toEqual(expect.arrayContaining([gone, a]));
+    expect((await networksOf()).map((n) => n.Name)).toEqual(expect.arrayContaining([gone, a, goneA]));
 
     server = await startEserveless({ env: { DATA_DIR: server.dataDir } });
     const names = (await networksOf()).map((n) => n.Name);
     expect(names).toContain(a);
     expect(names).not.toContain(gone);
+    expect(names).not.toContain(goneA);
     // The adopted containers answer at once, on their network.
     expect((await fetch(`${server.url}/fn/local/${PROJECT_A}/Hello`)).status).toBe(200);
   });
@@ -136,7 +140,7 @@ describe("project networks", () => {
 });
 
 describe("eserveless in a container", () => {
-  it("connects its own container to each project's network, reaches the functions there by name, and leaves with the network", async () => {
+  it("connects its own container to each project's and preview's network, reaches the functions there by name, and leaves with the network", async () => {
     const image = testImages.ESERVELESS_NODE_IMAGE;
     const id = `es-test-self-${randomBytes(3).toString("hex")}`;
     // A stand-in for eserveless's container; its id is what ESERVELESS_CONTAINER=auto reads from HOSTNAME.
@@ -156,8 +160,10 @@ describe("eserveless in a container", () => {
       await self.start();
       await fn.start();
       const network = await networks.forProject("octo/in-container");
+      const preview = await networks.forProject("octo/in-container", "pr-3");
       const joined = Object.keys((await self.inspect()).NetworkSettings.Networks);
-      expect(joined).toContain(network);
+      expect(joined).toEqual(expect.arrayContaining([network, preview]));
+      expect(preview).not.toBe(network);
 
       const exec = await self.exec({
         Cmd: ["node", "-e", `setTimeout(async () => console.log(await (await fetch("http://${id}-fn:8080/")).text()), 300)`],
@@ -171,8 +177,13 @@ describe("eserveless in a container", () => {
       expect(demuxDockerLog(Buffer.concat(chunks)).toString().trim()).toBe("by name");
 
       await fn.remove({ force: true });
+      // A closed preview's network goes alone; the project's with all of its previews'.
+      await networks.removeEnvironment("octo/in-container", "pr-3");
+      expect(Object.keys((await self.inspect()).NetworkSettings.Networks)).toEqual(expect.arrayContaining([network]));
+      expect(Object.keys((await self.inspect()).NetworkSettings.Networks)).not.toContain(preview);
+      await networks.forProject("octo/in-container", "pr-4");
       await networks.removeProject("octo/in-container");
-      expect(Object.keys((await self.inspect()).NetworkSettings.Networks)).not.toContain(network);
+      expect(Object.keys((await self.inspect()).NetworkSettings.Networks).filter((name) => name !== "bridge")).toEqual([]);
       expect((await docker.listNetworks({ filters: { name: [network] } })).filter((n) => n.Name === network)).toEqual([]);
     } finally {
       await fn.remove({ force: true }).catch(() => undefined);
