@@ -139,6 +139,9 @@ const EnvFields = v.object({
   ESERVELESS_NETWORK_SIZE: v.optional(boundedInt(16, 29, "the prefix length of each project's network, 26 for 61 containers"), "26"),
   ESERVELESS_CONTAINER: optionalText,
   HOSTNAME: optionalText,
+  ESERVELESS_TRANSPORT: v.optional(v.picklist(["auto", "unix", "tcp"], "must be auto, unix or tcp"), "auto"),
+  // Read by dockerode itself; here only to tell a local engine from a remote one.
+  DOCKER_HOST: optionalText,
   ESERVELESS_BUILD_MEMORY: v.optional(memorySize("the memory an image build may use", 64), "2g"),
   ESERVELESS_BUILD_CPUS: v.optional(cpus("the CPUs an image build may use"), "1"),
   ESERVELESS_BUILD_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds an image build may take"), "600"),
@@ -181,7 +184,27 @@ const EnvSchema = v.pipe(
     ),
     ["ESERVELESS_CONTAINER"],
   ),
+  v.forward(
+    v.partialCheck(
+      [["ESERVELESS_TRANSPORT"], ["ESERVELESS_CONTAINER"], ["DOCKER_HOST"]],
+      (input) => input.ESERVELESS_TRANSPORT !== "unix" || unixProblem(input) === undefined,
+      (issue) => unixProblem(issue.input as TransportFields) ?? "cannot be unix here",
+    ),
+    ["ESERVELESS_TRANSPORT"],
+  ),
 );
+
+type TransportFields = { ESERVELESS_CONTAINER?: string; DOCKER_HOST?: string };
+/** Why function containers cannot share a socket directory with this eserveless, or undefined when they can. */
+function unixProblem(input: TransportFields): string | undefined {
+  if (input.ESERVELESS_CONTAINER !== undefined) {
+    return "eserveless runs in a container (ESERVELESS_CONTAINER), so it cannot share a host folder with function containers; use tcp or auto";
+  }
+  if (input.DOCKER_HOST !== undefined && !input.DOCKER_HOST.startsWith("unix://")) {
+    return `the Docker engine is remote (DOCKER_HOST=${input.DOCKER_HOST}), so its containers cannot reach this machine's folders; use tcp or auto`;
+  }
+  return undefined;
+}
 /** PUBLIC_URL, or where this server answers locally. */
 const publicUrlOf = (env: { PUBLIC_URL?: string; PORT: number }) => env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
 
@@ -281,6 +304,13 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       /** The container eserveless runs in (Docker sets HOSTNAME to its short id), or undefined on the host. */
       container: e.ESERVELESS_CONTAINER === "auto" ? e.HOSTNAME : e.ESERVELESS_CONTAINER,
     },
+    /**
+     * How the router reaches function containers: `unix`, a socket in a folder
+     * under DATA_DIR mounted into each container (no published port), or
+     * `tcp`, a published port (or the container's name on its project network).
+     * `auto` is unix unless eserveless runs in a container or the engine is remote.
+     */
+    transport: (e.ESERVELESS_TRANSPORT === "auto" ? (unixProblem(e) === undefined ? "unix" : "tcp") : e.ESERVELESS_TRANSPORT) as "unix" | "tcp",
     build: {
       memoryBytes: e.ESERVELESS_BUILD_MEMORY,
       cpus: e.ESERVELESS_BUILD_CPUS,
