@@ -10,6 +10,9 @@
  * the one measured. Results go to stdout, progress to stderr.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import Docker from "dockerode";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -24,7 +27,7 @@ const TRANSPORTS = ["tcp", "unix"] as const;
 type Transport = (typeof TRANSPORTS)[number];
 const PROJECT = "bench-hello";
 
-type Message = { id: number; command: "start" | "idle-cold" | "stop"; transport?: Transport };
+type Message = { id: number; command: "start" | "idle-cold" | "cpu" | "stop"; transport?: Transport };
 
 /** The router side: one eserveless with the fixture deployed. */
 async function serveRouter(): Promise<void> {
@@ -35,8 +38,9 @@ async function serveRouter(): Promise<void> {
         server = await startEserveless({ env: { ESERVELESS_TRANSPORT: message.transport! } });
         const { deployment } = await deployUpload(server, PROJECT, readFixture(PROJECT));
         if (deployment.state !== "success") throw new Error(`deployment ${deployment.state}: ${deployment.description}`);
-        return { url: server.url };
+        return { url: server.url, instance: readFileSync(join(server.dataDir, "instance-id"), "utf8").trim() };
       }
+      if (message.command === "cpu") return process.cpuUsage();
       if (message.command === "idle-cold") {
         // Until only Hello runs: Cold's replica goes after one idle second.
         for (;;) {
@@ -61,6 +65,10 @@ class Router {
   #next = 0;
   readonly #pending = new Map<number, (reply: { value?: unknown; error?: string }) => void>();
   url = "";
+  /** The docker-proxy process in front of Hello's container (tcp only). */
+  proxyPid: number | undefined;
+  /** Hello's container, whose CPU its cgroup counts. */
+  container = "";
 
   constructor(readonly transport: Transport) {
     this.child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [ROLE]: "router" }, execArgv: process.execArgv, stdio: ["ignore", "ignore", "inherit", "ipc"] });
@@ -83,17 +91,49 @@ class Router {
 interface Wrk {
   rps: number;
   p50: number;
+  requests: number;
+}
+
+/** CPU seconds a process spent so far (user + system), from /proc. */
+function processCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds a container spent so far, from its cgroup (v1 cpuacct, or v2). */
+function containerCpu(id: string): number {
+  try {
+    return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, "utf8")) / 1e9;
+  } catch {
+    const stat = readFileSync(`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, "utf8");
+    return Number(/usage_usec (\d+)/.exec(stat)?.[1]) / 1e6;
+  }
+}
+
+/** The docker-proxy that publishes `port`, found by its command line. */
+function dockerProxyOf(port: number): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (args[0]?.endsWith("docker-proxy") && args[args.indexOf("-host-port") + 1] === String(port)) return Number(entry);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
 }
 
 async function wrk(url: string, connections: number, seconds: number): Promise<Wrk> {
   const out = await exec("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "10s", "--latency", url]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   const p50 = /\s50%\s+([\d.]+)(us|ms|s)/.exec(out);
   const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: .*/.exec(out);
   if (errors) throw new Error(`wrk saw failures:\n${out}`);
   if (!rps || !p50) throw new Error(`cannot read wrk's output:\n${out}`);
   const ms = Number(p50[1]) * (p50[2] === "us" ? 0.001 : p50[2] === "s" ? 1000 : 1);
-  return { rps, p50: ms };
+  return { rps, p50: ms, requests };
 }
 
 /** Time to the first byte of a request that starts a container, and the router's own count (Server-Timing). */
@@ -121,15 +161,33 @@ async function main(): Promise<void> {
   try {
     for (const router of routers) {
       progress(`${router.transport}: starting eserveless and deploying ${PROJECT}…`);
-      router.url = (await router.call<{ url: string }>("start")).url;
+      const { url, instance } = await router.call<{ url: string; instance: string }>("start");
+      router.url = url;
+      const [hello] = await new Docker().listContainers({ filters: { label: [`dev.eserveless.instance=${instance}`, "dev.eserveless.function=Hello"] } });
+      const port = hello?.Ports.find((p) => p.PublicPort)?.PublicPort;
+      router.proxyPid = port === undefined ? undefined : dockerProxyOf(port);
+      router.container = hello!.Id;
+      progress(`${router.transport}: Hello published on ${port ?? "no port"}${router.proxyPid ? `, docker-proxy pid ${router.proxyPid}` : ""}`);
     }
-    const warm: Record<Transport, { loaded: Wrk[]; single: Wrk[] }> = { tcp: { loaded: [], single: [] }, unix: { loaded: [], single: [] } };
+    const warm: Record<Transport, { loaded: Wrk[]; single: Wrk[]; routerUs: number[]; proxyUs: number[]; containerUs: number[] }> = {
+      tcp: { loaded: [], single: [], routerUs: [], proxyUs: [], containerUs: [] },
+      unix: { loaded: [], single: [], routerUs: [], proxyUs: [], containerUs: [] },
+    };
     for (const router of routers) await wrk(router.fn("Hello"), connections, 3);
     for (let round = 1; round <= rounds; round++) {
       // Interleaved, and the order flips each round, so drift on a shared machine hits both alike.
       for (const router of round % 2 ? routers : [...routers].reverse()) {
         progress(`round ${round}: ${router.transport}, ${connections} connections then 1…`);
-        warm[router.transport].loaded.push(await wrk(router.fn("Hello"), connections, seconds));
+        const before = await router.call<NodeJS.CpuUsage>("cpu");
+        const proxyBefore = router.proxyPid ? processCpu(router.proxyPid) : 0;
+        const containerBefore = containerCpu(router.container);
+        const loaded = await wrk(router.fn("Hello"), connections, seconds);
+        const after = await router.call<NodeJS.CpuUsage>("cpu");
+        warm[router.transport].loaded.push(loaded);
+        // CPU per request holds better than req/s on a shared machine: others' load slows both but costs neither.
+        warm[router.transport].routerUs.push((after.user + after.system - before.user - before.system) / loaded.requests);
+        warm[router.transport].containerUs.push(((containerCpu(router.container) - containerBefore) * 1e6) / loaded.requests);
+        warm[router.transport].proxyUs.push(router.proxyPid ? ((processCpu(router.proxyPid) - proxyBefore) * 1e6) / loaded.requests : 0);
         warm[router.transport].single.push(await wrk(router.fn("Hello"), 1, seconds));
       }
     }
@@ -142,13 +200,13 @@ async function main(): Promise<void> {
       }
     }
     console.log(`transports: wrk -t1, keep-alive, ${rounds} interleaved rounds of ${seconds} s; cold: ${samples} samples each. median (min–max)`);
-    console.log(`| transport | req/s at ${connections} | p50 ms at ${connections} | req/s at 1 | p50 ms at 1 | cold start, first byte ms | cold start, router's count ms |`);
-    console.log("|---|---|---|---|---|---|---|");
+    console.log(`| transport | req/s at ${connections} | p50 ms at ${connections} | router CPU µs/req | docker-proxy CPU µs/req | container CPU µs/req | req/s at 1 | p50 ms at 1 | cold start, first byte ms | cold start, router's count ms |`);
+    console.log("|---|---|---|---|---|---|---|---|---|---|");
     for (const transport of TRANSPORTS) {
       const w = warm[transport];
       const c = cold[transport];
       console.log(
-        `| ${transport} | ${range(w.loaded.map((r) => r.rps))} | ${range(w.loaded.map((r) => r.p50), 2)} | ${range(w.single.map((r) => r.rps))} | ${range(w.single.map((r) => r.p50), 3)} | ${range(c.map((s) => s.ttfb))} | ${range(c.map((s) => s.ready))} |`,
+        `| ${transport} | ${range(w.loaded.map((r) => r.rps))} | ${range(w.loaded.map((r) => r.p50), 2)} | ${range(w.routerUs)} | ${range(w.proxyUs)} | ${range(w.containerUs)} | ${range(w.single.map((r) => r.rps))} | ${range(w.single.map((r) => r.p50), 3)} | ${range(c.map((s) => s.ttfb))} | ${range(c.map((s) => s.ready))} |`,
       );
     }
     console.log(`unix ÷ tcp, req/s at ${connections}: ${(median(warm.unix.loaded.map((r) => r.rps)) / median(warm.tcp.loaded.map((r) => r.rps))).toFixed(2)}`);
