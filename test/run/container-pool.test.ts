@@ -1,4 +1,5 @@
 import Docker from "dockerode";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -12,6 +13,7 @@ import { readManifest } from "../../src/manifest/read-manifest.js";
 import { ContainerPool, type FunctionTarget } from "../../src/run/container-pool.js";
 import type { Replica } from "../../src/run/function-pool.js";
 import { proxyRequest } from "../../src/run/proxy.js";
+import { SOCKET_LABEL } from "../../src/run/sandbox.js";
 import { SOCKET_MOUNT, SocketDirs } from "../../src/run/socket-dirs.js";
 import { SourceTree } from "../../src/source/extract-tarball.js";
 import { deploymentTestbed } from "../support/deployment-testbed.js";
@@ -241,6 +243,30 @@ describe.each(["unix", "tcp"] as const)("ContainerPool over %s", (transport) => 
       await next.close();
     } finally {
       await after.close();
+    }
+  });
+});
+
+describe("ContainerPool over unix, with an image built before sockets", () => {
+  it("serves it over a published port, as before", async () => {
+    // The same runtime under an image without the label that says it reads ESERVELESS_SOCKET.
+    const stencil = await docker.createContainer({ Image: image, Labels: { [`dev.eserveless.instance`]: INSTANCE } });
+    const old = await stencil.commit({ repo: `es-test-container-pool-old`, tag: randomBytes(4).toString("hex"), changes: [`LABEL ${SOCKET_LABEL}=`] });
+    await stencil.remove({ force: true });
+    const { pool, sockets } = poolOf("unix");
+    try {
+      const replica = await pool.start({ ...target(), image: old.Id });
+      started.push(replica);
+      expect(replica.socketPath).toBeUndefined();
+      const info = await inspect(replica);
+      expect(Object.values(info.NetworkSettings.Ports ?? {}).flat().filter(Boolean)).toEqual([{ HostIp: "127.0.0.1", HostPort: String(replica.port) }]);
+      expect(info.Mounts).toEqual([]);
+      expect((await get(replica)).pid).toEqual(expect.any(Number));
+      expect(readdirSync(sockets!.root)).toEqual([]);
+      await pool.discard([replica]);
+    } finally {
+      await pool.close();
+      await docker.getImage(old.Id).remove({ force: true });
     }
   });
 });
