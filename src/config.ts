@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import * as v from "valibot";
 import { defaultLimits } from "./default-limits.js";
 import { githubWebUrl } from "./github/app-setup.js";
@@ -7,6 +8,7 @@ import { memoryBytes } from "./manifest/manifest-schema.js";
 import { defaultContainerBudget } from "./run/container-budget.js";
 import { sandboxDefaults } from "./run/sandbox.js";
 import { subnetPoolProblem } from "./run/subnet-pool.js";
+import { SOCKETS_DIR, socketRootProblem } from "./run/socket-dirs.js";
 import { parseProxyRange } from "./http/trusted-proxies.js";
 import { parseSecretsKey } from "./store/secret-box.js";
 
@@ -186,7 +188,7 @@ const EnvSchema = v.pipe(
   ),
   v.forward(
     v.partialCheck(
-      [["ESERVELESS_TRANSPORT"], ["ESERVELESS_CONTAINER"], ["DOCKER_HOST"]],
+      [["ESERVELESS_TRANSPORT"], ["ESERVELESS_CONTAINER"], ["DOCKER_HOST"], ["DATA_DIR"]],
       (input) => input.ESERVELESS_TRANSPORT !== "unix" || unixProblem(input) === undefined,
       (issue) => unixProblem(issue.input as TransportFields) ?? "cannot be unix here",
     ),
@@ -194,7 +196,7 @@ const EnvSchema = v.pipe(
   ),
 );
 
-type TransportFields = { ESERVELESS_CONTAINER?: string; DOCKER_HOST?: string };
+type TransportFields = { ESERVELESS_CONTAINER?: string; DOCKER_HOST?: string; DATA_DIR: string };
 /** Why function containers cannot share a socket directory with this eserveless, or undefined when they can. */
 function unixProblem(input: TransportFields): string | undefined {
   if (input.ESERVELESS_CONTAINER !== undefined) {
@@ -203,6 +205,8 @@ function unixProblem(input: TransportFields): string | undefined {
   if (input.DOCKER_HOST !== undefined && !input.DOCKER_HOST.startsWith("unix://")) {
     return `the Docker engine is remote (DOCKER_HOST=${input.DOCKER_HOST}), so its containers cannot reach this machine's folders; use tcp or auto`;
   }
+  const tooLong = socketRootProblem(join(input.DATA_DIR, SOCKETS_DIR));
+  if (tooLong !== undefined) return `DATA_DIR (${input.DATA_DIR}) is too deep: ${tooLong}; use a shorter DATA_DIR, or tcp or auto`;
   return undefined;
 }
 /** PUBLIC_URL, or where this server answers locally. */
@@ -311,6 +315,8 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
      * `auto` is unix unless eserveless runs in a container or the engine is remote.
      */
     transport: (e.ESERVELESS_TRANSPORT === "auto" ? (unixProblem(e) === undefined ? "unix" : "tcp") : e.ESERVELESS_TRANSPORT) as "unix" | "tcp",
+    /** Where the socket folders live under unix: DATA_DIR/sockets. */
+    socketsDir: join(e.DATA_DIR, SOCKETS_DIR),
     build: {
       memoryBytes: e.ESERVELESS_BUILD_MEMORY,
       cpus: e.ESERVELESS_BUILD_CPUS,

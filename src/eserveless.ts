@@ -111,7 +111,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     pauseAfterMs: config.pool.pauseAfterMs,
     networks,
     // ESERVELESS_TRANSPORT: a socket folder per container under DATA_DIR/sockets, or TCP.
-    sockets: config.transport === "unix" ? new SocketDirs(join(config.dataDir, "sockets")) : undefined,
+    sockets: config.transport === "unix" ? new SocketDirs(config.socketsDir) : undefined,
     now,
     // What functions print, kept per function in the store (a bounded ring), shown by `eserveless logs` and the dashboard.
     output: (lines) => store.appendOutput(lines),

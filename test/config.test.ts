@@ -290,6 +290,13 @@ describe("readConfig", () => {
     expect(configError(() => readConfig({ ESERVELESS_TRANSPORT: "unix", DOCKER_HOST: "tcp://docker.internal:2376" })).problems).toEqual([
       expect.stringMatching(/^ESERVELESS_TRANSPORT: the Docker engine is remote \(DOCKER_HOST=tcp:\/\/docker.internal:2376\).*use tcp or auto/),
     ]);
+    // A socket's path has at most 107 bytes: a deep DATA_DIR cannot hold them.
+    const deep = `/srv/${"d".repeat(80)}`;
+    expect(readConfig({ DATA_DIR: deep }).transport).toBe("tcp");
+    expect(configError(() => readConfig({ ESERVELESS_TRANSPORT: "unix", DATA_DIR: deep })).problems).toEqual([
+      expect.stringMatching(/^ESERVELESS_TRANSPORT: DATA_DIR \(\/srv\/d+\) is too deep: its sockets' paths would be 120 bytes long, past the 107 a Unix socket's path may have; use a shorter DATA_DIR, or tcp or auto/),
+    ]);
+    expect(readConfig({ DATA_DIR: "/var/lib/eserveless" })).toMatchObject({ transport: "unix", socketsDir: "/var/lib/eserveless/sockets" });
     expect(configError(() => readConfig({ ESERVELESS_TRANSPORT: "socket" })).problems).toEqual([expect.stringMatching(/^ESERVELESS_TRANSPORT: must be auto, unix or tcp/)]);
   });
 

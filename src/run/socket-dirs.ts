@@ -4,10 +4,21 @@ import { basename, dirname, join, resolve } from "node:path";
 
 /** Where a function container sees its socket folder; its runtime listens on {@link SOCKET_FILE} there (ESERVELESS_SOCKET). */
 export const SOCKET_MOUNT = "/run/eserveless";
+/** The folder of socket folders in DATA_DIR. */
+export const SOCKETS_DIR = "sockets";
 /** The runtime's socket in its folder. */
 export const SOCKET_FILE = "http.sock";
 
 const ID = /^[0-9a-f]{16}$/;
+/** The longest path a Unix socket may have on Linux (sun_path, less its NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/** Why sockets cannot live under `root`, or undefined when they can: a path too long to connect to. */
+export function socketRootProblem(root: string): string | undefined {
+  const longest = Buffer.byteLength(join(resolve(root), "0123456789abcdef", SOCKET_FILE));
+  if (longest <= MAX_SOCKET_PATH_BYTES) return undefined;
+  return `its sockets' paths would be ${longest} bytes long, past the ${MAX_SOCKET_PATH_BYTES} a Unix socket's path may have`;
+}
 
 /** A socket folder that holds something else than the runtime's socket, or that its container could change back. */
 export class SocketDirError extends Error {
