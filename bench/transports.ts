@@ -35,7 +35,8 @@ async function serveRouter(): Promise<void> {
   process.on("message", (message: Message) => {
     const run = async () => {
       if (message.command === "start") {
-        server = await startEserveless({ env: { ESERVELESS_TRANSPORT: message.transport! } });
+        // The paused tier on: Hello is paused after a second without requests (never during a wrk run).
+        server = await startEserveless({ env: { ESERVELESS_TRANSPORT: message.transport!, ESERVELESS_PAUSE_AFTER: "1" } });
         const { deployment } = await deployUpload(server, PROJECT, readFixture(PROJECT));
         if (deployment.state !== "success") throw new Error(`deployment ${deployment.state}: ${deployment.description}`);
         return { url: server.url, instance: readFileSync(join(server.dataDir, "instance-id"), "utf8").trim() };
@@ -147,6 +148,15 @@ async function coldSample(url: string): Promise<{ ttfb: number; ready: number }>
   return { ttfb, ready };
 }
 
+/** Time to the whole answer of one request on a new connection. */
+async function timed(url: string): Promise<number> {
+  const started = performance.now();
+  const response = await fetch(url, { headers: { connection: "close" } });
+  await response.text();
+  if (response.status !== 200) throw new Error(`${url} answered ${response.status}`);
+  return performance.now() - started;
+}
+
 const range = (values: number[], digits = 0) => `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
 
 async function main(): Promise<void> {
@@ -199,6 +209,20 @@ async function main(): Promise<void> {
         cold[router.transport].push(await coldSample(router.fn("Cold")));
       }
     }
+    // The paused tier: a request to Hello once it is paused, next to one while it runs.
+    const docker = new Docker();
+    const paused: Record<Transport, { resumed: number[]; running: number[] }> = { tcp: { resumed: [], running: [] }, unix: { resumed: [], running: [] } };
+    for (let sample = 1; sample <= samples; sample++) {
+      for (const router of sample % 2 ? routers : [...routers].reverse()) {
+        const deadline = Date.now() + 30_000;
+        while (!(await docker.getContainer(router.container).inspect()).State.Paused) {
+          if (Date.now() > deadline) throw new Error(`${router.transport}: Hello was not paused within 30 s`);
+          await sleep(50);
+        }
+        paused[router.transport].resumed.push(await timed(router.fn("Hello")));
+        paused[router.transport].running.push(await timed(router.fn("Hello")));
+      }
+    }
     console.log(`transports: wrk -t1, keep-alive, ${rounds} interleaved rounds of ${seconds} s; cold: ${samples} samples each. median (min–max)`);
     console.log(`| transport | req/s at ${connections} | p50 ms at ${connections} | router CPU µs/req | docker-proxy CPU µs/req | container CPU µs/req | req/s at 1 | p50 ms at 1 | cold start, first byte ms | cold start, router's count ms |`);
     console.log("|---|---|---|---|---|---|---|---|---|---|");
@@ -209,6 +233,9 @@ async function main(): Promise<void> {
         `| ${transport} | ${range(w.loaded.map((r) => r.rps))} | ${range(w.loaded.map((r) => r.p50), 2)} | ${range(w.routerUs)} | ${range(w.proxyUs)} | ${range(w.containerUs)} | ${range(w.single.map((r) => r.rps))} | ${range(w.single.map((r) => r.p50), 3)} | ${range(c.map((s) => s.ttfb))} | ${range(c.map((s) => s.ready))} |`,
       );
     }
+    console.log(`\n| transport | paused tier: request to a paused container ms | the next, running ms |`);
+    console.log("|---|---|---|");
+    for (const transport of TRANSPORTS) console.log(`| ${transport} | ${range(paused[transport].resumed, 1)} | ${range(paused[transport].running, 1)} |`);
     console.log(`unix ÷ tcp, req/s at ${connections}: ${(median(warm.unix.loaded.map((r) => r.rps)) / median(warm.tcp.loaded.map((r) => r.rps))).toFixed(2)}`);
   } finally {
     await Promise.all(routers.map((router) => router.call("stop").catch(() => router.child.kill())));
