@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import * as v from "valibot";
 import { defaultLimits } from "./default-limits.js";
 import { githubWebUrl } from "./github/app-setup.js";
@@ -7,6 +8,7 @@ import { memoryBytes } from "./manifest/manifest-schema.js";
 import { defaultContainerBudget } from "./run/container-budget.js";
 import { sandboxDefaults } from "./run/sandbox.js";
 import { subnetPoolProblem } from "./run/subnet-pool.js";
+import { SOCKETS_DIR, socketRootProblem } from "./run/socket-dirs.js";
 import { parseProxyRange } from "./http/trusted-proxies.js";
 import { parseSecretsKey } from "./store/secret-box.js";
 
@@ -139,6 +141,9 @@ const EnvFields = v.object({
   ESERVELESS_NETWORK_SIZE: v.optional(boundedInt(16, 29, "the prefix length of each project's network, 26 for 61 containers"), "26"),
   ESERVELESS_CONTAINER: optionalText,
   HOSTNAME: optionalText,
+  ESERVELESS_TRANSPORT: v.optional(v.picklist(["auto", "unix", "tcp"], "must be auto, unix or tcp"), "auto"),
+  // Read by dockerode itself; here only to tell a local engine from a remote one.
+  DOCKER_HOST: optionalText,
   ESERVELESS_BUILD_MEMORY: v.optional(memorySize("the memory an image build may use", 64), "2g"),
   ESERVELESS_BUILD_CPUS: v.optional(cpus("the CPUs an image build may use"), "1"),
   ESERVELESS_BUILD_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds an image build may take"), "600"),
@@ -181,7 +186,29 @@ const EnvSchema = v.pipe(
     ),
     ["ESERVELESS_CONTAINER"],
   ),
+  v.forward(
+    v.partialCheck(
+      [["ESERVELESS_TRANSPORT"], ["ESERVELESS_CONTAINER"], ["DOCKER_HOST"], ["DATA_DIR"]],
+      (input) => input.ESERVELESS_TRANSPORT !== "unix" || unixProblem(input) === undefined,
+      (issue) => unixProblem(issue.input as TransportFields) ?? "cannot be unix here",
+    ),
+    ["ESERVELESS_TRANSPORT"],
+  ),
 );
+
+type TransportFields = { ESERVELESS_CONTAINER?: string; DOCKER_HOST?: string; DATA_DIR: string };
+/** Why function containers cannot share a socket directory with this eserveless, or undefined when they can. */
+function unixProblem(input: TransportFields): string | undefined {
+  if (input.ESERVELESS_CONTAINER !== undefined) {
+    return "eserveless runs in a container (ESERVELESS_CONTAINER), so it cannot share a host folder with function containers; use tcp or auto";
+  }
+  if (input.DOCKER_HOST !== undefined && !input.DOCKER_HOST.startsWith("unix://")) {
+    return `the Docker engine is remote (DOCKER_HOST=${input.DOCKER_HOST}), so its containers cannot reach this machine's folders; use tcp or auto`;
+  }
+  const tooLong = socketRootProblem(join(input.DATA_DIR, SOCKETS_DIR));
+  if (tooLong !== undefined) return `DATA_DIR (${input.DATA_DIR}) is too deep: ${tooLong}; use a shorter DATA_DIR, or tcp or auto`;
+  return undefined;
+}
 /** PUBLIC_URL, or where this server answers locally. */
 const publicUrlOf = (env: { PUBLIC_URL?: string; PORT: number }) => env.PUBLIC_URL ?? `http://localhost:${env.PORT}`;
 
@@ -281,6 +308,15 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       /** The container eserveless runs in (Docker sets HOSTNAME to its short id), or undefined on the host. */
       container: e.ESERVELESS_CONTAINER === "auto" ? e.HOSTNAME : e.ESERVELESS_CONTAINER,
     },
+    /**
+     * How the router reaches function containers: `unix`, a socket in a folder
+     * under DATA_DIR mounted into each container (no published port), or
+     * `tcp`, a published port (or the container's name on its project network).
+     * `auto` is unix unless eserveless runs in a container or the engine is remote.
+     */
+    transport: (e.ESERVELESS_TRANSPORT === "auto" ? (unixProblem(e) === undefined ? "unix" : "tcp") : e.ESERVELESS_TRANSPORT) as "unix" | "tcp",
+    /** Where the socket folders live under unix: DATA_DIR/sockets. */
+    socketsDir: join(e.DATA_DIR, SOCKETS_DIR),
     build: {
       memoryBytes: e.ESERVELESS_BUILD_MEMORY,
       cpus: e.ESERVELESS_BUILD_CPUS,

@@ -24,6 +24,7 @@ import { ContainerBudget } from "./run/container-budget.js";
 import { ContainerPool } from "./run/container-pool.js";
 import type { Store } from "./store/store.js";
 import { ProjectNetworks } from "./run/project-networks.js";
+import { SocketDirs } from "./run/socket-dirs.js";
 import { SubnetPool } from "./run/subnet-pool.js";
 
 const RUNTIMES_DIR = fileURLToPath(new URL("../runtimes", import.meta.url));
@@ -109,6 +110,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     queueSize: config.pool.queueSize,
     pauseAfterMs: config.pool.pauseAfterMs,
     networks,
+    // ESERVELESS_TRANSPORT: a socket folder per container under DATA_DIR/sockets, or TCP.
+    sockets: config.transport === "unix" ? new SocketDirs(config.socketsDir) : undefined,
     now,
     // What functions print, kept per function in the store (a bounded ring), shown by `eserveless logs` and the dashboard.
     output: (lines) => store.appendOutput(lines),

@@ -276,6 +276,30 @@ describe("readConfig", () => {
     expect(configError(() => readConfig({ ESERVELESS_CONTAINER: "auto" })).problems).toEqual([expect.stringMatching(/^ESERVELESS_CONTAINER: auto takes the container's id from HOSTNAME/)]);
   });
 
+  it("reaches functions over a socket on a local engine, over TCP from a container or to a remote engine, as told", () => {
+    expect(readConfig({}).transport).toBe("unix");
+    expect(readConfig({ DOCKER_HOST: "unix:///run/user/1000/docker.sock" }).transport).toBe("unix");
+    expect(readConfig({ DOCKER_HOST: "tcp://docker.internal:2376" }).transport).toBe("tcp");
+    expect(readConfig({ DOCKER_HOST: "ssh://me@builder" }).transport).toBe("tcp");
+    expect(readConfig({ ESERVELESS_CONTAINER: "auto", HOSTNAME: "3f4c395412b9" }).transport).toBe("tcp");
+    expect(readConfig({ ESERVELESS_TRANSPORT: "tcp" }).transport).toBe("tcp");
+    expect(readConfig({ ESERVELESS_TRANSPORT: "unix" }).transport).toBe("unix");
+    expect(configError(() => readConfig({ ESERVELESS_TRANSPORT: "unix", ESERVELESS_CONTAINER: "eserveless-1" })).problems).toEqual([
+      expect.stringMatching(/^ESERVELESS_TRANSPORT: eserveless runs in a container \(ESERVELESS_CONTAINER\), so it cannot share a host folder with function containers; use tcp or auto/),
+    ]);
+    expect(configError(() => readConfig({ ESERVELESS_TRANSPORT: "unix", DOCKER_HOST: "tcp://docker.internal:2376" })).problems).toEqual([
+      expect.stringMatching(/^ESERVELESS_TRANSPORT: the Docker engine is remote \(DOCKER_HOST=tcp:\/\/docker.internal:2376\).*use tcp or auto/),
+    ]);
+    // A socket's path has at most 107 bytes: a deep DATA_DIR cannot hold them.
+    const deep = `/srv/${"d".repeat(80)}`;
+    expect(readConfig({ DATA_DIR: deep }).transport).toBe("tcp");
+    expect(configError(() => readConfig({ ESERVELESS_TRANSPORT: "unix", DATA_DIR: deep })).problems).toEqual([
+      expect.stringMatching(/^ESERVELESS_TRANSPORT: DATA_DIR \(\/srv\/d+\) is too deep: its sockets' paths would be 120 bytes long, past the 107 a Unix socket's path may have; use a shorter DATA_DIR, or tcp or auto/),
+    ]);
+    expect(readConfig({ DATA_DIR: "/var/lib/eserveless" })).toMatchObject({ transport: "unix", socketsDir: "/var/lib/eserveless/sockets" });
+    expect(configError(() => readConfig({ ESERVELESS_TRANSPORT: "socket" })).problems).toEqual([expect.stringMatching(/^ESERVELESS_TRANSPORT: must be auto, unix or tcp/)]);
+  });
+
   it("refuses a bad network pool, build limits, and the old ESERVELESS_DOCKER_NETWORK, saying what to do", () => {
     const error = configError(() =>
       readConfig({

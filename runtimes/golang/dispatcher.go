@@ -371,24 +371,42 @@ func guard(name string, next http.Handler) http.Handler {
 	})
 }
 
-// serve answers HTTP on PORT until SIGTERM, then lets in-flight requests
-// finish and returns the exit code.
-func serve(name string, handler http.Handler) int {
+// listen opens where the router reaches this function: the Unix socket that
+// ESERVELESS_SOCKET names (in a folder mounted into this container alone,
+// nothing published), else PORT.
+func listen() (net.Listener, string, error) {
+	if path := os.Getenv("ESERVELESS_SOCKET"); path != "" {
+		// The router runs as another user than this container's and needs
+		// write access to connect. The socket is made so at once: a chmod
+		// after it could come too late, as the router takes the folder from
+		// this container as soon as the socket appears.
+		umask := syscall.Umask(0)
+		listener, err := net.Listen("unix", path)
+		syscall.Umask(umask)
+		return listener, path, err
+	}
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "8080"
 	}
-	server := &http.Server{Handler: guard(name, handler), ReadHeaderTimeout: 30 * time.Second}
 	listener, err := net.Listen("tcp", ":"+port)
+	return listener, port, err
+}
+
+// serve answers HTTP on ESERVELESS_SOCKET or PORT until SIGTERM, then lets
+// in-flight requests finish and returns the exit code.
+func serve(name string, handler http.Handler) int {
+	server := &http.Server{Handler: guard(name, handler), ReadHeaderTimeout: 30 * time.Second}
+	listener, where, err := listen()
 	if err != nil {
-		logf("cannot listen on port %s: %v", port, err)
+		logf("cannot listen on %s: %v", where, err)
 		return 1
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(listener) }()
-	logf("%s listening on %s", name, port)
+	logf("%s listening on %s", name, where)
 	select {
 	case err := <-served:
 		logf("the server stopped: %v", err)

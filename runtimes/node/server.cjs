@@ -28,6 +28,9 @@ const handlerKind = (process.env.ESERVELESS_HANDLER || "auto").toLowerCase();
 const entry = path.resolve("/app", process.env.ESERVELESS_ENTRY || "functions.js");
 const entryName = path.relative("/app", entry);
 const port = Number(process.env.PORT || 8080);
+// Set by eserveless: a Unix socket in a folder mounted into this container
+// alone, where the router connects (no published port). Unset: PORT.
+const socketPath = process.env.ESERVELESS_SOCKET || undefined;
 // The router sends this header to learn that the function answers HTTP; it
 // strips the header from callers' requests, so it never reaches user code.
 const PROBE_HEADER = "x-eserveless-probe";
@@ -262,8 +265,19 @@ function serve(listener) {
     listener(req, res);
   });
   server.keepAliveTimeout = 65_000;
-  server.on("error", (error) => fail(`cannot listen on port ${port}: ${error.message}`));
-  server.listen(port, () => console.log(`eserveless: ${name} listening on ${port}`));
+  const where = socketPath === undefined ? String(port) : socketPath;
+  server.on("error", (error) => fail(`cannot listen on ${where}: ${error.message}`));
+  const listening = () => console.log(`eserveless: ${name} listening on ${where}`);
+  if (socketPath === undefined) {
+    server.listen(port, listening);
+  } else {
+    // The router runs as another user than this container's and needs write access to connect. The
+    // socket is made so at once (bind is synchronous here): a chmod after it could come too late, as
+    // the router takes the folder from this container as soon as the socket appears.
+    const umask = process.umask(0);
+    server.listen(socketPath, listening);
+    process.umask(umask);
+  }
   let stopping = false;
   const stop = (signal) => {
     if (stopping) return;

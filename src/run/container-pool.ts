@@ -1,15 +1,16 @@
 import type Docker from "dockerode";
 import { randomBytes } from "node:crypto";
-import { Agent } from "node:http";
+import { Agent, type AgentOptions } from "node:http";
 import type { Logger } from "pino";
 import { EserveslessError, UpstreamError } from "../errors.js";
 import { ContainerBudget, type Reservation } from "./container-budget.js";
 import { redactEnvironment } from "../manifest/function-environment.js";
 import { FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
-import { probe, waitUntilReady } from "./readiness.js";
+import { probe, waitUntilReady, type Endpoint } from "./readiness.js";
 import { OutputCollector, followReplicaOutput, type OutputSink } from "./replica-output.js";
 import type { ProjectNetworks } from "./project-networks.js";
-import { CONTAINER_PORT, LABEL, eserveslessLabels, sandboxDefaults, sandboxedContainer } from "./sandbox.js";
+import { CONTAINER_PORT, LABEL, SOCKET_LABEL, eserveslessLabels, sandboxDefaults, sandboxedContainer } from "./sandbox.js";
+import type { SocketDirs } from "./socket-dirs.js";
 import { slug } from "../slug.js";
 
 /** What to run: one http function of one deployment. */
@@ -59,6 +60,13 @@ export interface ContainerPoolOptions extends Partial<PoolSettings> {
    * too and reaches each function by container name, nothing published.
    */
   networks: ProjectNetworks;
+  /**
+   * Where runtimes listen on a Unix socket (ESERVELESS_TRANSPORT=unix): each
+   * container gets a folder of its own, mounted into it alone, and nothing is
+   * published. Absent: TCP, a published port or the container's name. Images
+   * whose runtime predates sockets (no {@link SOCKET_LABEL}) get TCP anyway.
+   */
+  sockets?: SocketDirs;
   /** How often idle replicas are paused or removed. */
   reapIntervalMs?: number;
   /** Told when a container of a deployment fails to start (the deployment log). */
@@ -108,6 +116,11 @@ export class ContainerPool {
   /** The output stream of each container, ended when it is removed. */
   readonly #following = new Map<Docker.Container, { stop(): void }>();
   readonly #secretValues: SecretValues | undefined;
+  readonly #sockets: SocketDirs | undefined;
+  /** The socket folder of each container that has one, removed with it. */
+  readonly #socketDirs = new Map<Docker.Container, string>();
+  /** Whether each image's runtime listens on ESERVELESS_SOCKET, asked once per image. */
+  readonly #socketImages = new Map<string, Promise<boolean>>();
 
   constructor(options: ContainerPoolOptions) {
     this.#budget = options.budget ?? new ContainerBudget();
@@ -120,6 +133,7 @@ export class ContainerPool {
     this.#now = options.now ?? Date.now;
     this.#onStartFailure = options.onStartFailure;
     this.#secretValues = options.secretValues;
+    this.#sockets = options.sockets;
     this.#output = options.output ? new OutputCollector({ sink: options.output, log: this.#log, now: this.#now }) : undefined;
     this.#settings = {
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
@@ -142,10 +156,12 @@ export class ContainerPool {
     const byName = this.#networks.joinsNetworks;
     const reservation = this.#budget.reserve(target.memoryBytes ?? sandboxDefaults.memoryBytes);
     let container: Docker.Container | undefined;
+    let socketDir: string | undefined;
     // Read now, at creation: a container started after a change gets the new value.
     const secrets = target.secrets?.length ? (this.#secretValues?.(target.repository, target.secrets, target.environment) ?? {}) : {};
     try {
       const network = await this.#networks.forProject(target.repository, target.environment);
+      if (this.#sockets && !byName && (await this.#servesSocket(target.image))) socketDir = await this.#sockets.create();
       container = await this.#docker.createContainer(
         sandboxedContainer({
           image: target.image,
@@ -155,9 +171,11 @@ export class ContainerPool {
           memoryBytes: target.memoryBytes,
           network,
           nanoCpus: this.#nanoCpus,
-          ...(byName ? {} : { publishHost: this.#publishHost }),
+          ...(byName || socketDir !== undefined ? {} : { publishHost: this.#publishHost }),
+          socketDir,
         }),
       );
+      if (socketDir !== undefined) this.#socketDirs.set(container, socketDir);
       this.#reservations.set(container, reservation);
       await container.start();
       // From its first line: what it prints while loading is output too.
@@ -165,6 +183,7 @@ export class ContainerPool {
     } catch (cause) {
       // Created but not started (a bad network, a port clash): do not leave it behind.
       if (container) await this.#remove(container);
+      else if (socketDir !== undefined) await this.#sockets!.remove(socketDir);
       reservation.release();
       // The network may have been removed from outside: the next start checks it again.
       this.#networks.forget(target.repository, target.environment);
@@ -172,11 +191,18 @@ export class ContainerPool {
       throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
     }
     try {
-      const { host, port } = byName ? { host: name, port: CONTAINER_PORT } : { host: this.#publishHost, port: await publishedPort(container) };
-      await waitUntilReady(container, { host, port, timeoutMs: this.#settings.readyTimeoutMs, signal, redact: (text) => redactEnvironment(text, { ...target.env, ...secrets }) });
+      const endpoint: Endpoint =
+        socketDir !== undefined
+          ? { socketPath: this.#sockets!.socketPath(socketDir) }
+          : byName
+            ? { host: name, port: CONTAINER_PORT }
+            : { host: this.#publishHost, port: await publishedPort(container) };
+      // A socket is connected to only once its folder is sealed: the container can no longer swap it.
+      const seal = socketDir === undefined ? undefined : () => this.#sockets!.seal(socketDir!);
+      await waitUntilReady(container, { ...endpoint, seal, timeoutMs: this.#settings.readyTimeoutMs, signal, redact: (text) => redactEnvironment(text, { ...target.env, ...secrets }) });
       const coldStartMs = Math.round(performance.now() - started);
-      this.#log.info({ function: `${target.repository}/${target.name}`, container: name, host, port, coldStartMs }, "container ready");
-      return { container, name, host, port, agent: newAgent(), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };
+      this.#log.info({ function: `${target.repository}/${target.name}`, container: name, ...endpoint, coldStartMs }, "container ready");
+      return { container, name, ...replicaEndpoint(endpoint), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };
     } catch (error) {
       await this.#remove(container);
       throw error;
@@ -270,21 +296,34 @@ export class ContainerPool {
       // Docker's shared bridge); a restarted eserveless in a new container joins it before probing.
       const network = target ? await this.#networks.forProject(target.repository, target.environment) : undefined;
       const onNetwork = network !== undefined && network in (info.NetworkSettings?.Networks ?? {});
-      const { host, port } = this.#networks.joinsNetworks
-        ? { host: name, port: CONTAINER_PORT }
-        : { host: this.#publishHost, port: info.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort };
+      // A container started with a socket is reached there, whatever this start's transport; one with a port, there.
+      const socketDir = this.#sockets?.fromMounts(info.Mounts);
+      if (socketDir !== undefined) this.#socketDirs.set(container, socketDir);
+      const port = info.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort;
+      const endpoint: Endpoint | undefined =
+        socketDir !== undefined
+          ? { socketPath: this.#sockets!.socketPath(socketDir) }
+          : this.#networks.joinsNetworks
+            ? { host: name, port: CONTAINER_PORT }
+            : port === undefined
+              ? undefined
+              : { host: this.#publishHost, port };
       if (target && onNetwork && info.State === "paused") await container.unpause().catch(() => undefined);
-      if (target && onNetwork && (info.State === "running" || info.State === "paused") && port && (await probe(host, port))) {
+      // Sealed again (a crash may have come between its start and its seal), and checked, before the first connection.
+      const reachable = endpoint !== undefined && (socketDir === undefined || (await this.#sockets!.seal(socketDir).catch(() => false)));
+      if (target && onNetwork && (info.State === "running" || info.State === "paused") && reachable && (await probe(endpoint))) {
         // It runs already: counted whatever the budget says.
         this.#reservations.set(container, this.#budget.reserve(target.memoryBytes ?? sandboxDefaults.memoryBytes, { force: true }));
         // What it printed before this start was collected by the previous one (or lost while none ran).
         await this.#follow(container, name, target, this.#now());
-        this.#poolFor(target).add({ container, name, host, port, agent: newAgent(), coldStartMs: 0, state: "ready", inflight: 0, lastUsed: this.#now() });
+        this.#poolFor(target).add({ container, name, ...replicaEndpoint(endpoint), coldStartMs: 0, state: "ready", inflight: 0, lastUsed: this.#now() });
         adopted++;
       } else {
         await this.#remove(container);
       }
     }
+    // Folders of containers gone while no eserveless ran (or removed from outside it).
+    await this.#sockets?.prune(new Set(this.#socketDirs.values()));
     return { adopted, removed: containers.length - adopted };
   }
 
@@ -372,14 +411,41 @@ export class ContainerPool {
     }
   }
 
+  /** Whether the runtime of `image` listens on ESERVELESS_SOCKET (its image says so); an image that cannot be read is asked again next time. */
+  #servesSocket(image: string): Promise<boolean> {
+    let answer = this.#socketImages.get(image);
+    if (!answer) {
+      answer = this.#docker
+        .getImage(image)
+        .inspect()
+        .then((info) => info.Config?.Labels?.[SOCKET_LABEL] === "ESERVELESS_SOCKET");
+      answer.catch(() => this.#socketImages.delete(image));
+      // Bounded: images come and go with deployments.
+      if (this.#socketImages.size >= 1000) this.#socketImages.clear();
+      this.#socketImages.set(image, answer);
+    }
+    return answer.catch(() => false);
+  }
+
+  /** Removes the socket folder of a removed container; one that stays is removed at the next start. */
+  async #removeSocketDir(container: Docker.Container): Promise<void> {
+    const dir = this.#socketDirs.get(container);
+    if (dir === undefined) return;
+    this.#socketDirs.delete(container);
+    await this.#sockets?.remove(dir).catch((error: unknown) => this.#log.warn({ err: error, dir }, "could not remove a socket folder; the next start removes it"));
+  }
+
   // Its output stream is left to end by itself when Docker removes it: its last lines (a crash trace) are kept.
   async #remove(container: Docker.Container): Promise<void> {
     try {
       await container.remove({ force: true });
+      await this.#removeSocketDir(container);
     } catch (error) {
       // Already gone is fine; anything else is an orphan the next start removes.
       if ((error as { statusCode?: number }).statusCode !== 404) {
         this.#log.warn({ err: error, container: container.id }, "could not remove container; the next start removes it");
+      } else {
+        await this.#removeSocketDir(container);
       }
     } finally {
       this.#reservations.get(container)?.release();
@@ -388,12 +454,21 @@ export class ContainerPool {
 }
 
 /**
- * Keep-alive, so warm requests skip the TCP handshake through docker-proxy.
- * Idle sockets close after 30 s, before the runtimes' 65 s keep-alive, so we
- * never reuse one the container is closing.
+ * Keep-alive, so warm requests skip the connection set-up (a TCP handshake
+ * through docker-proxy). Idle sockets close after 30 s, before the runtimes'
+ * 65 s keep-alive, so we never reuse one the container is closing. Over a
+ * Unix socket the agent carries its path: Node merges an agent's options into
+ * each request's, `socketPath` included (its types lack it).
  */
-function newAgent(): Agent {
-  return new Agent({ keepAlive: true, timeout: 30_000 });
+function newAgent(socketPath?: string): Agent {
+  return new Agent({ keepAlive: true, timeout: 30_000, ...(socketPath === undefined ? {} : { socketPath }) } as AgentOptions);
+}
+
+/** A replica's address fields and agent: over a socket, host and port only name it (the agent connects to the socket). */
+function replicaEndpoint(endpoint: Endpoint): Pick<Replica, "host" | "port" | "socketPath" | "agent"> {
+  return endpoint.socketPath === undefined
+    ? { host: endpoint.host, port: endpoint.port, agent: newAgent() }
+    : { host: "localhost", port: 0, socketPath: endpoint.socketPath, agent: newAgent(endpoint.socketPath) };
 }
 
 async function publishedPort(container: Docker.Container): Promise<number> {

@@ -20,6 +20,8 @@ export interface Replica {
   name: string;
   host: string;
   port: number;
+  /** Set when it is reached over this Unix socket (its agent connects there, host and port only name it). */
+  socketPath?: string;
   /** Keep-alive connections to this replica only; destroyed with it. */
   agent: Agent;
   /** Milliseconds from create to the first HTTP answer (0 when adopted). */

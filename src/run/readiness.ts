@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerFailedError } from "../errors.js";
 import { containerLogs } from "./container-logs.js";
 import { runtimeReason } from "./runtime-reason.js";
+import { SocketDirError } from "./socket-dirs.js";
 
 /** The header of the router's readiness probe; runtimes answer it without calling user code. */
 export const PROBE_HEADER = "x-eserveless-probe";
@@ -21,10 +22,19 @@ export class ReadinessError extends ContainerFailedError {
   }
 }
 
+/** Where a function answers HTTP: a TCP port (published, or on its project's network), or a Unix socket in its sealed folder. */
+export type Endpoint = { host: string; port: number; socketPath?: undefined } | { socketPath: string };
+
+/** How an endpoint is named in messages. */
+export function describeEndpoint(endpoint: Endpoint): string {
+  return endpoint.socketPath === undefined ? `${endpoint.host}:${endpoint.port}` : "its socket";
+}
+
 /** One HTTP probe: resolves true on any HTTP answer, false when nothing answers yet. */
-export function probe(host: string, port: number): Promise<boolean> {
+export function probe(endpoint: Endpoint): Promise<boolean> {
+  const where = endpoint.socketPath === undefined ? { host: endpoint.host, port: endpoint.port } : { socketPath: endpoint.socketPath };
   return new Promise((resolve) => {
-    const req = request({ host, port, path: "/", method: "GET", headers: { [PROBE_HEADER]: "1" }, agent: false, timeout: 1000 }, (res) => {
+    const req = request({ ...where, path: "/", method: "GET", headers: { [PROBE_HEADER]: "1" }, agent: false, timeout: 1000 }, (res) => {
       res.resume();
       resolve(true);
     });
@@ -35,16 +45,17 @@ export function probe(host: string, port: number): Promise<boolean> {
 }
 
 /**
- * Waits until a started container answers HTTP on host:port, probing every
+ * Waits until a started container answers HTTP at its endpoint, probing every
  * few milliseconds. Fails fast with the container's last log lines when it
  * exits (the message quotes only the runtime's own reason, through `redact`),
- * and after `timeoutMs` when it never answers.
+ * and after `timeoutMs` when it never answers. With `seal` (a socket), the
+ * first probe waits until it resolved true: nothing connects before.
  */
 export async function waitUntilReady(
   container: Docker.Container,
-  input: {
-    host: string;
-    port: number;
+  input: Endpoint & {
+    /** Resolves false while the socket is not there yet, true once its folder is sealed; throws when the folder is not as it must be. */
+    seal?: () => Promise<boolean>;
     timeoutMs: number;
     intervalMs?: number;
     signal?: AbortSignal;
@@ -58,6 +69,7 @@ export async function waitUntilReady(
     .then((result: { StatusCode: number }) => result.StatusCode)
     .catch(() => undefined);
   const deadline = Date.now() + input.timeoutMs;
+  let sealed = input.seal === undefined;
   try {
     let exitCode: number | undefined;
     let done = false;
@@ -69,11 +81,17 @@ export async function waitUntilReady(
     });
     while (!done) {
       input.signal?.throwIfAborted();
-      if (await probe(input.host, input.port)) return;
+      if (!sealed) {
+        sealed = await input.seal!().catch(async (error: unknown) => {
+          if (!(error instanceof SocketDirError)) throw error;
+          throw new ReadinessError(error.message, undefined, await containerLogs(container).catch(() => []));
+        });
+      }
+      if (sealed && (await probe(input))) return;
       if (Date.now() > deadline) {
         const logs = await containerLogs(container).catch(() => []);
         throw new ReadinessError(
-          `The function did not answer HTTP on ${input.host}:${input.port} within ${Math.round(input.timeoutMs / 1000)} s. Make sure it starts quickly and does not block at load time` +
+          `The function did not answer HTTP on ${describeEndpoint(input)} within ${Math.round(input.timeoutMs / 1000)} s. Make sure it starts quickly and does not block at load time` +
             ` (if eserveless itself runs in a container, set ESERVELESS_CONTAINER=auto so it joins the functions' networks).`,
           undefined,
           logs,

@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import { SOCKET_FILE, SOCKET_MOUNT } from "./socket-dirs.js";
 
 /** The label that marks every container and image eserveless manages. */
 export const LABEL = "dev.eserveless";
@@ -20,6 +21,13 @@ export function eserveslessLabels(input: { instance: string; repository: string;
   };
 }
 
+/**
+ * The label of runtime images whose runtime listens on the socket that
+ * ESERVELESS_SOCKET names (its value is that variable's name); images built
+ * before have none and are reached over TCP.
+ */
+export const SOCKET_LABEL = `${LABEL}.socket`;
+
 /** The port every runtime listens on inside its container. */
 export const CONTAINER_PORT = 8080;
 
@@ -38,6 +46,9 @@ export const sandboxDefaults = {
  * and process limits, on its project's Docker `network`. With `publishHost`
  * its port is published there (loopback); without, nothing is published: an
  * eserveless on the same network reaches it by name, and cron runs serve nothing.
+ * With `socketDir` (a folder of SocketDirs), that folder alone is
+ * mounted at {@link SOCKET_MOUNT} and the runtime listens on a socket there
+ * (ESERVELESS_SOCKET) instead of a port.
  */
 export function sandboxedContainer(input: {
   image: string;
@@ -48,6 +59,8 @@ export function sandboxedContainer(input: {
   /** CPU limit in billionths of a CPU (ESERVELESS_MAX_CPUS); the default's one CPU when undefined. */
   nanoCpus?: number | undefined;
   publishHost?: string;
+  /** The host folder of the container's socket, made by SocketDirs. */
+  socketDir?: string;
   /** The project's network (see ProjectNetworks); never Docker's shared default bridge. */
   network: string;
   cmd?: string[];
@@ -56,13 +69,14 @@ export function sandboxedContainer(input: {
   return {
     Image: input.image,
     name: input.name,
-    Env: Object.entries(input.env).map(([key, value]) => `${key}=${value}`),
+    Env: Object.entries({ ...input.env, ...(input.socketDir === undefined ? {} : { ESERVELESS_SOCKET: `${SOCKET_MOUNT}/${SOCKET_FILE}` }) }).map(([key, value]) => `${key}=${value}`),
     Labels: input.labels,
     User: sandboxDefaults.user,
     ...(input.publishHost === undefined ? {} : { ExposedPorts: { [`${CONTAINER_PORT}/tcp`]: {} } }),
     ...(input.cmd ? { Cmd: input.cmd } : {}),
     HostConfig: {
       ...(input.publishHost === undefined ? {} : { PortBindings: { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: input.publishHost, HostPort: "" }] } }),
+      ...(input.socketDir === undefined ? {} : { Mounts: [{ Type: "bind" as const, Source: input.socketDir, Target: SOCKET_MOUNT }] }),
       NetworkMode: input.network,
       Memory: memory,
       MemorySwap: memory,

@@ -74,7 +74,8 @@ describe("image builds, sandboxed", () => {
   let server: TestEserveless;
 
   beforeAll(async () => {
-    server = await startEserveless({ env: { ESERVELESS_MAX_CONCURRENT_BUILDS: "2" } });
+    // Over tcp: the target function then listens on port 8080 of its network, which the build must not reach (over unix it listens on no port).
+    server = await startEserveless({ env: { ESERVELESS_MAX_CONCURRENT_BUILDS: "2", ESERVELESS_TRANSPORT: "tcp" } });
   });
 
   afterAll(async () => {

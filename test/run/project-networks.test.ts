@@ -26,7 +26,8 @@ let instance: string;
 let stopped = false;
 
 beforeAll(async () => {
-  server = await startEserveless();
+  // Over tcp: functions then listen on port 8080 on their network, which the probe needs (over unix they listen on no port).
+  server = await startEserveless({ env: { ESERVELESS_TRANSPORT: "tcp" } });
   instance = readFileSync(join(server.dataDir, "instance-id"), "utf8").trim();
   for (const project of [PROJECT_A, PROJECT_B]) {
     const { deployment, log } = await deployUpload(server, project, readFixture("node-net-probe"));

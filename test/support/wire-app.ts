@@ -31,7 +31,9 @@ export function unreachableDocker(): Docker {
  */
 export async function wireApp(options: { docker: Docker; env?: Record<string, string>; now?: () => number; logTo?: NodeJS.WritableStream }) {
   const dataDir = options.env?.DATA_DIR ?? mkdtempSync(join(tmpdir(), "eserveless-test-"));
-  const config = readConfig({ DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", ...testImages, ...options.env });
+  // ESERVELESS_TRANSPORT=tcp npx vitest … runs the suite over published ports instead of sockets.
+  const transport = process.env.ESERVELESS_TRANSPORT === undefined ? {} : { ESERVELESS_TRANSPORT: process.env.ESERVELESS_TRANSPORT };
+  const config = readConfig({ DATA_DIR: dataDir, LOG_LEVEL: process.env.LOG_LEVEL ?? "silent", ...testImages, ...transport, ...options.env });
   const log = options.logTo ? pino({ level: config.logLevel }, options.logTo) : pino({ level: config.logLevel });
   prepareDataDir(dataDir, log);
   const now = options.now ?? Date.now;
