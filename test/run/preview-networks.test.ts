@@ -15,7 +15,9 @@ import { useEserveless } from "../support/use-eserveless.js";
 const OWNER = "octo-org";
 const REPO = "preview-net";
 const NUMBER = 7;
-const stack = useEserveless({ repositories: [{ owner: OWNER, name: REPO }] });
+// Over tcp: the probes need functions listening on their network's port
+// 8080, which over a Unix socket listen on none.
+const stack = useEserveless({ repositories: [{ owner: OWNER, name: REPO }], env: { ESERVELESS_TRANSPORT: "tcp" } });
 const docker = new Docker();
 
 const instance = () => readFileSync(join(stack.server.dataDir, "instance-id"), "utf8").trim();
