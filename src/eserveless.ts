@@ -108,6 +108,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     readyTimeoutMs: config.pool.coldStartTimeoutMs,
     queueSize: config.pool.queueSize,
     pauseAfterMs: config.pool.pauseAfterMs,
+    scaleUpAfterMs: config.pool.scaleUpAfterMs,
     networks,
     now,
     // What functions print, kept per function in the store (a bounded ring), shown by `eserveless logs` and the dashboard.
