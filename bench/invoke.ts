@@ -680,9 +680,9 @@ async function startServer(emulator: GitHubEmulator, nodeArgs: string[] = []): P
       PRIVATE_KEY: emulator.privateKey,
       WEBHOOK_SECRET: emulator.webhookSecret,
       GITHUB_API_URL: emulator.url,
+      // The bench's own ESERVELESS_* settings (ESERVELESS_SCALE_UP_AFTER_MS, say), LOG_LEVEL and DOCKER_HOST reach the server.
+      ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && /^(ESERVELESS_(?!BENCH_)|LOG_LEVEL$|DOCKER_HOST$)/.test(e[0]))),
       ...testImages,
-      ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
-      ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}),
     },
     nodeArgs,
   );
@@ -1078,6 +1078,8 @@ function printProfile(path: string, window?: [number, number]): void {
   }
   const profile = JSON.parse(readFileSync(path, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number };
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parents = new Map<number, Node>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node);
   // Samples taken while the profiler itself started or stopped are not the router's.
   const excluded = new Set<number>();
   const exclude = (node: Node) => {
@@ -1116,9 +1118,14 @@ function printProfile(path: string, window?: [number, number]): void {
     // Frames without a script are V8 and native code: socket writes, SQLite, GC.
     const module = frame.url ? where(frame.url) : frame.functionName.startsWith("(") ? frame.functionName : "(native)";
     byModule.set(module, (byModule.get(module) ?? 0) + us);
-    const fn = frame.url ? `${frame.functionName || "(anonymous)"} ${module}` : frame.functionName;
+    // Native code (a socket write, say) is named after the module that called it: pino's writes are pino's.
+    let caller = parents.get(id);
+    while (caller && !caller.callFrame.url && parents.has(caller.id)) caller = parents.get(caller.id);
+    const from = !frame.url && caller?.callFrame.url ? where(caller.callFrame.url) : undefined;
+    const fn = frame.url ? `${frame.functionName || "(anonymous)"} ${module}` : `${frame.functionName}${from ? ` ← ${from}` : ""}`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
-    const group = PROFILE_GROUPS.find(([, rule]) => rule(frame.functionName, module))?.[0] ?? `other: ${module}`;
+    const rule = ([, matches]: (typeof PROFILE_GROUPS)[number]) => matches(frame.functionName, module) || (from !== undefined && matches(frame.functionName, from));
+    const group = (from && PROFILE_GROUPS.slice(1).find(([, matches]) => matches("", from))?.[0]) || PROFILE_GROUPS.find(rule)?.[0] || `other: ${module}`;
     byGroup.set(group, (byGroup.get(group) ?? 0) + us);
   }
   const top = (map: Map<string, number>, n: number) =>

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -41,5 +42,7 @@ func main() {
 	}
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: host})
 	proxy.Transport = transport
+	// wrk closes its connections mid-request when a run ends: not worth a line each.
+	proxy.ErrorLog = log.New(io.Discard, "", 0)
 	log.Fatal(http.ListenAndServe(*listen, proxy))
 }

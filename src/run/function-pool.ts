@@ -362,6 +362,10 @@ export class FunctionPool {
     let overdue = 0;
     // Waiters are in arrival order: the overdue ones are at the front.
     while (overdue < this.#waiters.length && now - since(this.#waiters[overdue]!) >= this.settings.scaleUpAfterMs) overdue++;
+    if (overdue > this.#starting * this.scaling.concurrency && this.#canGrow()) {
+      const waitedMs = now - since(this.#waiters[0]!);
+      this.log.info({ waitedMs, waiting: this.#waiters.length, replicas: this.#live(), starting: this.#starting }, "requests wait for a slot: starting another container");
+    }
     while (overdue > this.#starting * this.scaling.concurrency && this.#canGrow()) this.#start();
     if (overdue < this.#waiters.length && this.#scaleTimer === undefined && this.#canGrow()) {
       const next = since(this.#waiters[overdue]!) + this.settings.scaleUpAfterMs - now;
