@@ -672,7 +672,7 @@ async function buildDist(): Promise<void> {
 }
 
 /** `node dist/main.js` against the GitHub emulator, LOG_LEVEL as the bench's environment says or the server's default. */
-async function startServer(emulator: GitHubEmulator, nodeArgs: string[] = []): Promise<ServerProcess> {
+async function startServer(emulator: GitHubEmulator, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
   const server = await startServerProcess(
     ROOT,
     {
@@ -683,6 +683,7 @@ async function startServer(emulator: GitHubEmulator, nodeArgs: string[] = []): P
       // The bench's own ESERVELESS_* settings (ESERVELESS_SCALE_UP_AFTER_MS, say), LOG_LEVEL and DOCKER_HOST reach the server.
       ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && /^(ESERVELESS_(?!BENCH_)|LOG_LEVEL$|DOCKER_HOST$)/.test(e[0]))),
       ...testImages,
+      ...env,
     },
     nodeArgs,
   );
@@ -861,7 +862,13 @@ async function rssNow(server: ServerProcess, samples = 5): Promise<number> {
 }
 
 async function memoryPhase(emulator: GitHubEmulator, files: Files, o: Options): Promise<Memory> {
-  const server = await startServer(emulator);
+  // Room for the many functions: one project of --functions, each deployment starting one container of each.
+  const room = o.functions + 10;
+  const server = await startServer(emulator, [], {
+    ESERVELESS_MAX_FUNCTIONS: String(Math.max(room, 10)),
+    ESERVELESS_MAX_CONTAINERS: String(room * 2),
+    ESERVELESS_MEMORY_BUDGET: `${room * 2}g`,
+  });
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, server.rss() ?? 0)), 100);
   try {
@@ -1216,17 +1223,40 @@ async function main(): Promise<void> {
 
   const surprises: string[] = [];
   const goals: Goal[] = [];
-  const out: string[] = [];
+  // Each phase's section is printed as soon as it is done, so a later failure loses nothing.
+  const out = {
+    push: (...lines: string[]) => {
+      process.stdout.write(lines.map((l) => `${l}\n`).join(""));
+    },
+  };
   const loadStart = loadavg()[0]!;
   let profile: { path: string; window?: [number, number] } | undefined;
+  /** Runs a phase; a failure is reported and the next phase runs. */
+  const phase = async (name: string, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (error) {
+      if (interrupted.signal.aborted) throw error;
+      progress(`phase ${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      surprises.push(`the ${name} phase failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+      process.exitCode = 1;
+    }
+  };
+  out.push(
+    "",
+    `Invoke benchmark: test/fixtures/${FIXTURE} on ${BASE_IMAGE}, ${cpus().length} CPUs, ${wrkVersion} (1 thread, keep-alive), load average ${loadStart.toFixed(1)} at start; phases: ${[...o.phases].join(", ")}`,
+    "",
+  );
   try {
     if (o.phases.has("peers")) {
-      const peers = await peersPhase(emulator, files, o);
-      out.push(...peersReport(peers, goals));
-      profile = peers.profile;
+      await phase("peers", async () => {
+        const peers = await peersPhase(emulator, files, o);
+        out.push(...peersReport(peers, goals));
+        profile = peers.profile;
+      });
     }
     let cold: Cold | undefined;
-    if (o.phases.has("warm") || o.phases.has("cold")) {
+    if (o.phases.has("warm") || o.phases.has("cold")) await phase("warm and cold", async () => {
       const first = await startRouter("main", emulator);
       progress(`deploying test/fixtures/${FIXTURE} to ${first.url} (under tsx)…`);
       await deploy(emulator, first, REPO, files);
@@ -1245,25 +1275,28 @@ async function main(): Promise<void> {
         out.push(...coldReport(cold, goals));
       }
       await first.stop();
-    }
+    });
     if (o.phases.has("paused")) {
-      const pausing = await startRouter("paused", emulator, { ESERVELESS_PAUSE_AFTER: "1" });
-      progress(`paused: deploying test/fixtures/${FIXTURE} to ${pausing.url} with ESERVELESS_PAUSE_AFTER=1…`);
-      await deploy(emulator, pausing, REPO, files);
-      out.push(...pausedReport(await pausedPhase(pausing, o.samples, surprises), cold, goals));
-      await pausing.stop();
+      await phase("paused", async () => {
+        const pausing = await startRouter("paused", emulator, { ESERVELESS_PAUSE_AFTER: "1" });
+        progress(`paused: deploying test/fixtures/${FIXTURE} to ${pausing.url} with ESERVELESS_PAUSE_AFTER=1…`);
+        await deploy(emulator, pausing, REPO, files);
+        out.push(...pausedReport(await pausedPhase(pausing, o.samples, surprises), cold, goals));
+        await pausing.stop();
+      });
     }
     // Before the memory phase, whose container starts load the machine themselves.
     const loadEnd = loadavg()[0]!;
-    if (o.phases.has("memory")) out.push(...memoryReport(await memoryPhase(emulator, files, o), goals));
+    if (o.phases.has("memory")) {
+      await phase("memory", async () => out.push(...memoryReport(await memoryPhase(emulator, files, o), goals)));
+      if (!goals.some((g) => g.gate)) goals.push({ text: "server RSS: not measured (the memory phase failed)", ok: false, gate: true });
+    }
 
     const failedGates = goals.filter((g) => g.gate && !g.ok);
     process.stdout.write(
       [
+        `load average ${loadEnd.toFixed(1)} before the memory phase, ${loadavg()[0]!.toFixed(1)} at the end`,
         "",
-        `Invoke benchmark: test/fixtures/${FIXTURE} on ${BASE_IMAGE}, ${cpus().length} CPUs, ${wrkVersion} (1 thread, keep-alive), load average ${loadStart.toFixed(1)} at start, ${loadEnd.toFixed(1)} before the memory phase; phases: ${[...o.phases].join(", ")}`,
-        "",
-        ...out,
         "Goals (issue 11):",
         ...goals.map((g) => `  ${g.gate && !g.ok ? "FAIL" : verdict(g.ok)}  ${g.text}${g.gate ? " [gate]" : ""}`),
         ...(surprises.length > 0 ? ["", "Warning: some measurements are suspect:", ...surprises.map((s) => `  - ${s}`)] : []),
