@@ -868,6 +868,8 @@ async function memoryPhase(emulator: GitHubEmulator, files: Files, o: Options): 
     ESERVELESS_MAX_FUNCTIONS: String(Math.max(room, 10)),
     ESERVELESS_MAX_CONTAINERS: String(room * 2),
     ESERVELESS_MEMORY_BUDGET: `${room * 2}g`,
+    // A /26 holds 61 containers of one project; a /24, 253.
+    ESERVELESS_NETWORK_SIZE: "24",
   });
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, server.rss() ?? 0)), 100);
@@ -1065,7 +1067,8 @@ function memoryReport(m: Memory, goals: Goal[]): string[] {
  */
 const PROFILE_GROUPS: [string, (fn: string, module: string) => boolean][] = [
   ["garbage collection", (fn) => fn === "(garbage collector)"],
-  ["pino (the per-request log line)", (_, m) => /^(pino|sonic-boom|thread-stream|fast-redact|pino-std-serializers|quick-format-unescaped|atomic-sleep|on-exit-leak-free|safe-stable-stringify)/.test(m)],
+  // node:fs: sonic-boom's synchronous write of each line; the router writes no other file per request.
+  ["pino (the per-request log line)", (_, m) => m === "node:fs" || /^(pino|sonic-boom|thread-stream|fast-redact|pino-std-serializers|quick-format-unescaped|atomic-sleep|on-exit-leak-free|safe-stable-stringify)/.test(m)],
   ["metrics (prom-client)", (_, m) => /^(prom-client|tdigest|bintrees)/.test(m) || /metrics/i.test(m)],
   ["invocation log", (_, m) => /invocation/i.test(m)],
   ["URL parsing", (fn, m) => /^(URL|parse|URLContext|getPath|getQueryStrings?|parseURL|new URL)$/.test(fn) || m === "node:url"],
