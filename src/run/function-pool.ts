@@ -351,10 +351,11 @@ export class FunctionPool {
    * scaleUpAfterMs 0 starts one per `concurrency` waiting requests at once.
    */
   #scaleUp(): void {
-    if (this.#waiters.length === 0) return;
+    // At maxReplicas nothing is to be measured: this runs on every release while requests wait.
+    if (this.#waiters.length === 0 || !this.#canGrow()) return;
     if (this.#live() === 0 && this.settings.scaleUpAfterMs > 0) {
       // Waiting for a start is not queueing for a slot: one start at a time until a replica runs.
-      if (this.#starting === 0 && this.#canGrow()) this.#start();
+      if (this.#starting === 0) this.#start();
       return;
     }
     const now = this.now();
@@ -362,7 +363,7 @@ export class FunctionPool {
     let overdue = 0;
     // Waiters are in arrival order: the overdue ones are at the front.
     while (overdue < this.#waiters.length && now - since(this.#waiters[overdue]!) >= this.settings.scaleUpAfterMs) overdue++;
-    if (overdue > this.#starting * this.scaling.concurrency && this.#canGrow()) {
+    if (overdue > this.#starting * this.scaling.concurrency) {
       const waitedMs = now - since(this.#waiters[0]!);
       this.log.info({ waitedMs, waiting: this.#waiters.length, replicas: this.#live(), starting: this.#starting }, "requests wait for a slot: starting another container");
     }
