@@ -1,26 +1,29 @@
 /**
  * Invoke benchmark: what the router adds to a function call, next to calling
- * the function's container straight, and what a cold start, a resume from the
- * paused tier and the router's memory come to, on the same machine in one run.
+ * the function's container straight and next to the gateways people would use
+ * instead (Go's httputil.ReverseProxy, nginx, a minimal Node proxy), and what a
+ * cold start, a resume from the paused tier and the router's memory come to,
+ * on the same machine in one run.
  *
- *   npm run bench:invoke -- --duration 10 --connections 50 --samples 10 --functions 100
- *   (or: npx tsx bench/invoke.ts …; add --profile DIR for a CPU profile of the router)
+ *   npm run bench:invoke -- --rounds 3 --round-seconds 8 --samples 10 --functions 100 [--only peers,memory] [--profile DIR]
+ *   (or: npx tsx bench/invoke.ts …)
  *
- * Phases, on fresh eserveless instances (warm and cold on one, paused and
- * memory on one each), each in a child process of its own, so that the router
- * shares its event loop with neither the load generator (wrk, another
- * process) nor this one:
- *   warm    wrk through /fn/… and straight to the container's published port
+ * Phases, each on a fresh eserveless in a child process of its own, so that
+ * the router shares its event loop with neither the load generator (wrk,
+ * another process) nor this one:
+ *   peers   `node dist/main.js` as `npm start` runs it; wrk in interleaved rounds through
+ *           /fn/…, straight to the container, and through the three peers in front of it
+ *   warm    (under tsx) wrk through /fn/… and straight to the container, with CPU per request
  *   cold    time to first byte with no container, next to `docker run` until its port answers
  *   paused  ESERVELESS_PAUSE_AFTER=1: a request to a paused container, and what it holds in memory
- *   memory  the router's RSS idle and with --functions http functions deployed
+ *   memory  `node dist/main.js`: RSS idle, then after load with --functions http functions deployed
  *
  * Results go to stdout, progress to stderr. See bench/README.md for what is
  * and is not measured.
  */
 import { execFile, fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request, type IncomingHttpHeaders } from "node:http";
 import { Session } from "node:inspector/promises";
 import { cpus, loadavg } from "node:os";
@@ -39,6 +42,8 @@ import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github
 import { startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
 import { webhookDelivery } from "../test/support/webhook-delivery.js";
 import { exec, progress } from "./support/exec.js";
+import { buildGoProxy, describeUpstream, startGoProxy, startNginx, startNodeProxy, tempDir, transportOf, upstreamOf, type Peer, type Upstream } from "./support/peers.js";
+import { processRss, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { median, summary } from "./support/summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -49,6 +54,8 @@ const REPO = "bench-hello";
 /** The fixture's code under a generated manifest of F1…Fn, for the memory phase. */
 const MANY_REPO = "bench-many";
 const WARM_FUNCTION = "Hello";
+/** The peers phase's function: the same code under the manifest's defaults (concurrency, maxReplicas, idleTimeout). */
+const DEFAULT_FUNCTION = "Plain";
 const COLD_FUNCTION = "Cold";
 /** The fixture's functions.js exports F1…F100. */
 const MAX_FUNCTIONS = 100;
@@ -65,9 +72,23 @@ const RUN = randomBytes(4).toString("hex");
 /** Tells the child process started from this file that it is the router. */
 const ROLE_VARIABLE = "ESERVELESS_BENCH_ROLE";
 
-const GOAL_THROUGHPUT = 0.8;
-const GOAL_ADDED_P50_MS = 1;
-const GOAL_COLD = 1.1;
+/** Issue 11's goals, in one place. */
+const GOALS = {
+  /** Router req/s at --connections ÷ Go's httputil.ReverseProxy's, at least. */
+  vsGo: 1.0,
+  /** Router req/s at --connections ÷ the minimal Node proxy's, at least. */
+  vsNode: 0.9,
+  /** Added p50 at 1 connection (router − direct), ms, at most. */
+  singleAddedMs: 0.25,
+  /** RSS of `node dist/main.js` idle, MiB, below. */
+  idleRssMiB: 80,
+  /** RSS after the load with --functions http functions deployed, MiB, below. */
+  loadedRssMiB: 120,
+  /** Cold start ÷ `docker run` until the port answers, at most. */
+  cold: 1.0,
+  /** Resume of a paused container, ms, at most (about 16 ms when the goal was set). */
+  resumeMs: 20,
+};
 /** The same interval eserveless' readiness probe uses, so neither side waits longer for a ready container. */
 const READY_POLL_MS = 5;
 /** Quiet time before each cold sample, so Docker is not still busy removing the previous container. */
@@ -107,15 +128,6 @@ async function removeImagesLabelled(label: string): Promise<void> {
   await docker("image", "rm", ...new Set(refs)).catch((error: Error) => progress(`warning: ${error.message}`));
 }
 
-/** Resident set size of a process, from /proc (Linux), in bytes; undefined when it cannot be read. */
-function processRss(pid: number): number | undefined {
-  try {
-    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-    return kb === undefined ? undefined : Number(kb) * 1024;
-  } catch {
-    return undefined;
-  }
-}
 
 // ------------------------------------------------------- the router, a child
 
@@ -132,8 +144,6 @@ interface RouterInfo {
   instance: string;
   pid: number;
 }
-/** What `memory` answers: process.memoryUsage() after a full GC. */
-type MemoryUsage = NodeJS.MemoryUsage;
 
 /**
  * The child side: a whole eserveless (startEserveless, as the tests run it)
@@ -306,8 +316,14 @@ function manyFunctions(count: number): Files {
   return { ...files, ".eserveless.yaml": { content: Buffer.from(`${lines.join("\n")}\n`), mode: 0o644 } };
 }
 
+/** An eserveless to deploy to: a router child (which waits for its deployer to idle) or a `node dist/main.js` process. */
+interface Target {
+  url: string;
+  call?: Router["call"];
+}
+
 /** Pushes `files` to the emulator, delivers the webhook to `router` and waits for the deployment to succeed. */
-async function deploy(emulator: GitHubEmulator, router: Router, repo: string, files: Files, timeoutMs = DEPLOY_TIMEOUT_MS): Promise<void> {
+async function deploy(emulator: GitHubEmulator, router: Target, repo: string, files: Files, timeoutMs = DEPLOY_TIMEOUT_MS): Promise<void> {
   interrupted.signal.throwIfAborted();
   const sha = emulator.commit(OWNER, repo, { files, message: `bench ${RUN}` });
   const delivery = webhookDelivery({ event: "push", payload: emulator.pushPayload(OWNER, repo, { after: sha }), secret: emulator.webhookSecret });
@@ -317,7 +333,7 @@ async function deploy(emulator: GitHubEmulator, router: Router, repo: string, fi
   for (;;) {
     const last = emulator.statuses(OWNER, repo, sha).filter((s) => s.context === "eserveless").at(-1);
     if (last && last.state !== "pending") {
-      await router.call("idle");
+      await router.call?.("idle");
       if (last.state !== "success") throw new Error(`the deployment of ${repo} ended ${last.state}: ${last.description}`);
       return;
     }
@@ -330,13 +346,13 @@ async function deploy(emulator: GitHubEmulator, router: Router, repo: string, fi
 // ------------------------------------------------------------------ containers
 
 /** The containers of one function of one eserveless instance, running, paused or otherwise. */
-function containersOf(router: Router, name?: string) {
+function containersOf(router: { info?: { instance: string } }, name?: string) {
   const label = [`${LABEL}.instance=${router.info?.instance}`, ...(name ? [`${LABEL}.function=${name}`] : [])];
   return dockerApi.listContainers({ all: true, filters: { label } });
 }
 
 /** The running container of the function and its 127.0.0.1 port for 8080. */
-async function runningContainer(router: Router, name: string): Promise<{ id: string; port: number }> {
+async function runningContainer(router: { info?: { instance: string } }, name: string): Promise<{ id: string; port: number }> {
   const running = (await containersOf(router, name)).filter((c) => c.State === "running");
   if (running.length !== 1) throw new Error(`expected one running ${name} container, found ${running.length}`);
   const info = running[0]!;
@@ -642,51 +658,251 @@ async function pausedPhase(router: Router, samples: number, surprises: string[])
   return { resume, warm, memory: { running, paused: await containerMemory(id) } };
 }
 
+// ------------------------------------------------------- as `npm start` runs it
+
+/** Every `node dist/main.js` this run started, so that cleanup stops them and removes their containers and images. */
+const servers: ServerProcess[] = [];
+
+/** Builds dist/ as `npm run build` does, so the server processes run this checkout's code. */
+async function buildDist(): Promise<void> {
+  const started = performance.now();
+  progress("building dist/ (tsc -p tsconfig.build.json)…");
+  await exec(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", join(ROOT, "tsconfig.build.json")]);
+  progress(`built dist/ in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}
+
+/** `node dist/main.js` against the GitHub emulator, LOG_LEVEL as the bench's environment says or the server's default. */
+async function startServer(emulator: GitHubEmulator, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const server = await startServerProcess(
+    ROOT,
+    {
+      APP_ID: String(emulator.appId),
+      PRIVATE_KEY: emulator.privateKey,
+      WEBHOOK_SECRET: emulator.webhookSecret,
+      GITHUB_API_URL: emulator.url,
+      // The bench's own ESERVELESS_* settings (ESERVELESS_SCALE_UP_AFTER_MS, say), LOG_LEVEL and DOCKER_HOST reach the server.
+      ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && /^(ESERVELESS_(?!BENCH_)|LOG_LEVEL$|DOCKER_HOST$)/.test(e[0]))),
+      ...testImages,
+      ...env,
+    },
+    nodeArgs,
+  );
+  servers.push(server);
+  return server;
+}
+
+const asTarget = (server: ServerProcess) => ({ url: server.url, info: { instance: server.instance } });
+
+/** The one running container of `name`, waiting a little for the deployment's switch to settle. */
+async function theContainer(server: ServerProcess, name: string): Promise<Docker.ContainerInspectInfo> {
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    const running = (await containersOf(asTarget(server), name)).filter((c) => c.State === "running");
+    if (running.length === 1) return dockerApi.getContainer(running[0]!.Id).inspect();
+    if (performance.now() > deadline) throw new Error(`expected one running ${name} container, found ${running.length}`);
+    await sleep(200);
+  }
+}
+
+// ------------------------------------------------------------------ peers phase
+
+interface PathRuns {
+  name: string;
+  transport: string;
+  loaded: WrkResult[];
+  single: WrkResult[];
+}
+
+interface Peers {
+  connections: number;
+  rounds: number;
+  seconds: number;
+  upstream: Upstream;
+  paths: { router: PathRuns; direct: PathRuns; go: PathRuns; nginx: PathRuns; node: PathRuns };
+  /** Containers of the function the router ran at the end (the peers all reach the first one). */
+  replicas: number;
+  profile?: { path: string; window: [number, number] };
+}
+
+/**
+ * The direct path: the container's own published port when the router reaches
+ * it over TCP. When it reaches it over a Unix socket nothing is published, so
+ * a second container of the same image, with the same environment, is
+ * published on 127.0.0.1 for the bench only.
+ */
+async function directPath(info: Docker.ContainerInspectInfo, upstream: Upstream): Promise<{ url: string; transport: string }> {
+  if (upstream.kind === "tcp") return { url: `http://${upstream.host}:${upstream.port}/`, transport: "tcp loopback (published port)" };
+  // Listening on PORT instead of the socket: variables naming the socket are left out.
+  const env = (info.Config.Env ?? []).filter((e) => !/SOCKET/i.test(e.split("=")[0]!) && !e.startsWith("PORT="));
+  const args = ["run", "-d", "--label", `${BENCH_LABEL}=${RUN}`, "--user", info.Config.User || "65534:65534", "-p", "127.0.0.1::8080", "-e", "PORT=8080"];
+  const id = (await docker(...args, ...env.flatMap((e) => ["-e", e]), info.Config.Image)).trim();
+  const port = Number(/127\.0\.0\.1:(\d+)/.exec(await docker("port", id, "8080/tcp"))?.[1]);
+  const deadline = performance.now() + 30_000;
+  while (!(await probe(port))) {
+    if (performance.now() > deadline) throw new Error(`the bench's published container never answered HTTP:\n${await docker("logs", id).catch(() => "")}`);
+    await sleep(READY_POLL_MS);
+  }
+  return { url: `http://127.0.0.1:${port}/`, transport: "tcp loopback, a second container of the image published for the bench" };
+}
+
+/** GET through every path: each must answer 200 with the same body, or the comparison means nothing. */
+async function checkPaths(paths: Record<string, { url: string }>): Promise<void> {
+  const bodies = new Map<string, string>();
+  for (const [name, { url }] of Object.entries(paths)) {
+    const response = await fetch(url);
+    const body = await response.text();
+    if (response.status !== 200) throw new Error(`${name} (${url}) answered ${response.status}: ${body.slice(0, 200)}`);
+    bodies.set(name, body);
+  }
+  if (new Set(bodies.values()).size !== 1) throw new Error(`the paths answer different bodies: ${JSON.stringify(Object.fromEntries(bodies))}`);
+}
+
+async function peersPhase(emulator: GitHubEmulator, files: Files, o: Options): Promise<Peers> {
+  const server = await startServer(emulator);
+  progress(`peers: node dist/main.js (pid ${server.pid}) at ${server.url}; deploying test/fixtures/${FIXTURE}…`);
+  const stops: Peer[] = [];
+  try {
+    await deploy(emulator, server, REPO, files);
+    const info = await theContainer(server, DEFAULT_FUNCTION);
+    const upstream = upstreamOf(info);
+    if (!upstream) throw new Error(`the ${DEFAULT_FUNCTION} container ${info.Id.slice(0, 12)} has neither a socket in a bind mount nor a published 127.0.0.1 port`);
+    progress(`peers: the router reaches ${DEFAULT_FUNCTION} (${info.Id.slice(0, 12)}) over ${describeUpstream(upstream)}; the peers use the same`);
+    const direct = await directPath(info, upstream);
+    const goBinary = await buildGoProxy(ROOT, tempDir("eserveless-bench-go-"));
+    const go = await startGoProxy(goBinary, upstream);
+    stops.push(go);
+    const nginx = await startNginx(upstream);
+    stops.push(nginx);
+    const node = await startNodeProxy(ROOT, upstream);
+    stops.push(node);
+    const via = transportOf(upstream);
+    const urls = {
+      router: { url: `${server.url}/fn/${OWNER}/${REPO}/${DEFAULT_FUNCTION}/`, transport: `${via} (the router's own)`, label: "eserveless /fn/… (node dist/main.js)" },
+      direct: { url: direct.url, transport: direct.transport, label: "straight to the container" },
+      go: { url: go.url, transport: via, label: "Go httputil.ReverseProxy" },
+      nginx: { url: nginx.url, transport: via, label: "nginx proxy_pass, keep-alive upstream" },
+      node: { url: node.url, transport: via, label: "minimal Node proxy (http.request + pipe)" },
+    };
+    await checkPaths(urls);
+    const names = Object.keys(urls) as (keyof typeof urls)[];
+    const runs = (n: keyof typeof urls): PathRuns => ({ name: urls[n].label, transport: urls[n].transport, loaded: [], single: [] });
+    const paths: Peers["paths"] = { router: runs("router"), direct: runs("direct"), go: runs("go"), nginx: runs("nginx"), node: runs("node") };
+    progress(`peers: warm-up, ${WARMUP_SECONDS} s per path`);
+    for (const n of names) await wrk(urls[n].url, o.connections, WARMUP_SECONDS);
+    for (let round = 1; round <= o.rounds; round++) {
+      // Each round starts with another path, so drift in the machine's load spreads over all of them.
+      const order = names.map((_, i) => names[(i + round - 1) % names.length]!);
+      for (const connections of [o.connections, 1]) {
+        for (const n of order) {
+          const result = await wrk(urls[n].url, connections, o.roundSeconds);
+          (connections === 1 ? paths[n].single : paths[n].loaded).push(result);
+        }
+      }
+      progress(`peers round ${round}/${o.rounds}: ${names.map((n) => `${n} ${thousands(paths[n].loaded.at(-1)!.rps)}`).join(", ")} req/s`);
+    }
+    const replicas = (await containersOf(asTarget(server), DEFAULT_FUNCTION)).filter((c) => c.State === "running").length;
+    let profile: Peers["profile"];
+    if (o.profileDir) profile = await profilePeers(emulator, files, o, urls.router.url.slice(server.url.length));
+    return { connections: o.connections, rounds: o.rounds, seconds: o.roundSeconds, upstream, paths, replicas, profile };
+  } finally {
+    for (const peer of stops) await peer.stop();
+    await server.stop();
+  }
+}
+
+/** Microseconds on the monotonic clock V8's profiler stamps its samples with. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * A CPU profile of the router under the peers phase's load: a second
+ * `node --cpu-prof dist/main.js` (so sampling touches none of the figures),
+ * one round at --connections; only the samples within that round are read.
+ */
+async function profilePeers(emulator: GitHubEmulator, files: Files, o: Options, fnPath: string): Promise<Peers["profile"]> {
+  const dir = resolve(o.profileDir!);
+  mkdirSync(dir, { recursive: true });
+  const name = `router-peers-${RUN}.cpuprofile`;
+  const server = await startServer(emulator, ["--cpu-prof", "--cpu-prof-dir", dir, "--cpu-prof-name", name, "--cpu-prof-interval", "200"]);
+  try {
+    await deploy(emulator, server, REPO, files);
+    await theContainer(server, DEFAULT_FUNCTION);
+    const url = `${server.url}${fnPath}`;
+    await wrk(url, o.connections, WARMUP_SECONDS);
+    const from = monotonicUs();
+    await wrk(url, o.connections, o.roundSeconds);
+    const to = monotonicUs();
+    return { path: join(dir, name), window: [from, to] };
+  } finally {
+    // The profile is written as the process exits.
+    await server.stop();
+    progress(`peers: the router's CPU profile is in ${join(dir, name)}`);
+  }
+}
+
+// ----------------------------------------------------------------- memory phase
+
 interface Memory {
   functions: number;
-  /** Started, nothing deployed. */
-  idle: MemoryUsage;
-  /** One function deployed and its container reaped: what any first deployment loads and keeps. */
-  one: MemoryUsage;
-  /** `functions` functions deployed over it and their containers reaped. */
-  many: MemoryUsage;
-  /** Highest RSS sampled while they deployed (their containers start one by one), no GC forced. */
+  /** RSS of node dist/main.js, started, nothing deployed (median of samples over a second). */
+  idle: number;
+  /** After the peers phase's load through one function, with --functions more http functions deployed and their containers reaped. */
+  loaded: number;
+  /** Highest RSS sampled from start to the end. */
   peak: number;
   deploySeconds: number;
 }
 
-async function memoryPhase(emulator: GitHubEmulator, functions: number): Promise<Memory> {
-  const router = await startRouter("memory", emulator);
-  // Deploys `count` functions and lets the pool's idle path remove their containers (idleTimeout: 1).
-  const deployAndReap = async (count: number) => {
-    const started = performance.now();
-    await deploy(emulator, router, MANY_REPO, manyFunctions(count), DEPLOY_TIMEOUT_MS + count * 10_000);
-    const deploySeconds = (performance.now() - started) / 1000;
-    await untilNoContainer(router, undefined, 60_000 + count * 2000);
-    await sleep(1000);
-    return { usage: await router.call<MemoryUsage>("memory"), deploySeconds };
-  };
+async function rssNow(server: ServerProcess, samples = 5): Promise<number> {
+  const values: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    values.push(server.rss() ?? 0);
+    await sleep(200);
+  }
+  return median(values);
+}
+
+async function memoryPhase(emulator: GitHubEmulator, files: Files, o: Options): Promise<Memory> {
+  // Room for the many functions: one project of --functions, each deployment starting one container of each.
+  const room = o.functions + 10;
+  const server = await startServer(emulator, [], {
+    ESERVELESS_MAX_FUNCTIONS: String(Math.max(room, 10)),
+    ESERVELESS_MAX_CONTAINERS: String(room * 2),
+    ESERVELESS_MEMORY_BUDGET: `${room * 2}g`,
+    // A /26 holds 61 containers of one project; a /24, 253.
+    ESERVELESS_NETWORK_SIZE: "24",
+  });
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, server.rss() ?? 0)), 100);
   try {
     await sleep(1000);
-    const idle = await router.call<MemoryUsage>("memory");
-    // A first deployment loads code and fills caches whatever its size: measure it apart from the per-function cost.
-    const { usage: one } = await deployAndReap(1);
-    progress(`memory: router RSS idle ${mib(idle.rss)} MiB, after one function ${mib(one.rss)} MiB; deploying ${functions} http functions (one container each)…`);
-    let peak = processRss(router.pid) ?? 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, processRss(router.pid) ?? 0)), 100);
-    try {
-      const { usage: many, deploySeconds } = await deployAndReap(functions);
-      return { functions, idle, one, many, peak, deploySeconds };
-    } finally {
-      clearInterval(sampler);
+    const idle = await rssNow(server);
+    progress(`memory: node dist/main.js RSS idle ${mib(idle)} MiB; load through ${DEFAULT_FUNCTION}, then ${o.functions} http functions…`);
+    await deploy(emulator, server, REPO, files);
+    await theContainer(server, DEFAULT_FUNCTION);
+    const url = `${server.url}/fn/${OWNER}/${REPO}/${DEFAULT_FUNCTION}/`;
+    await wrk(url, o.connections, o.roundSeconds);
+    await wrk(url, 1, Math.min(o.roundSeconds, 3));
+    const started = performance.now();
+    if (o.functions > 0) {
+      await deploy(emulator, server, MANY_REPO, manyFunctions(o.functions), DEPLOY_TIMEOUT_MS + o.functions * 10_000);
+      // Each has idleTimeout: 1; the server's own reaper removes their containers.
+      const deadline = performance.now() + 60_000 + o.functions * 2000;
+      while ((await containersOf(asTarget(server))).some((c) => /^F\d+$/.test(c.Labels[`${LABEL}.function`] ?? ""))) {
+        interrupted.signal.throwIfAborted();
+        if (performance.now() > deadline) throw new Error("the many functions' containers were not reaped in time");
+        await sleep(500);
+      }
     }
+    const deploySeconds = (performance.now() - started) / 1000;
+    await sleep(1000);
+    return { functions: o.functions, idle, loaded: await rssNow(server), peak, deploySeconds };
   } finally {
-    await router.stop();
+    clearInterval(sampler);
+    await server.stop();
   }
 }
 
 // ---------------------------------------------------------------------- report
-
 
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 const fixed = (value: number, digits: number) => value.toFixed(digits);
@@ -695,6 +911,11 @@ const signed = (value: number, digits = 2) => `${value >= 0 ? "+" : "−"}${Math
 const spread = (values: number[], digits = 0) => {
   const { median: m, min, max } = summary(values);
   return `${m.toFixed(digits)} (${min.toFixed(digits)}–${max.toFixed(digits)})`;
+};
+/** Median, and the range across rounds when there are several. */
+const ranged = (values: number[], format: (n: number) => string) => {
+  const { median: m, min, max } = summary(values);
+  return values.length > 1 ? `${format(m)} (${format(min)}–${format(max)})` : format(m);
 };
 const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
 
@@ -705,14 +926,14 @@ function table(rows: string[][]): string[] {
   return [line(rows[0]!), widths.map((w) => "-".repeat(w)).join("   "), ...rows.slice(1).map(line)];
 }
 
-interface Results {
-  warm: Warm;
-  cold: Cold;
-  paused: Paused;
-  memory?: Memory;
-  samples: number;
-  load: { start: number; end: number };
-  wrkVersion: string;
+const rpsOf = (runs: WrkResult[]) => median(runs.map((r) => r.rps));
+const p50Of = (runs: WrkResult[]) => median(runs.map((r) => r.p50));
+
+/** One goal line; `gate` goals make the bench exit non-zero when they fail. */
+interface Goal {
+  text: string;
+  ok: boolean;
+  gate?: boolean;
 }
 
 function recommendation(paused: Paused, cold: Cold): string {
@@ -728,78 +949,147 @@ function recommendation(paused: Paused, cold: Cold): string {
   return `enable pausing by default: it frees ${(saved * 100).toFixed(0)}% of an idle container's memory for ${cost}, and a resume is ${(coldP50 / resume).toFixed(0)}× faster than a cold start`;
 }
 
-function printReport(r: Results, surprises: string[]): void {
-  const { warm, cold, paused, memory } = r;
-  const throughputRatio = warm.router.loaded.rps / warm.direct.loaded.rps;
-  const addedLoaded = warm.router.loaded.p50 - warm.direct.loaded.p50;
-  const addedSingle = warm.router.single.p50 - warm.direct.single.p50;
-  const coldRatio = median(cold.eserveless) / median(cold.baseline);
+function peersReport(p: Peers, goals: Goal[]): string[] {
+  const router = p.paths.router;
+  const rows = (which: "loaded" | "single") =>
+    Object.values(p.paths).map((path) => [
+      path.name,
+      path.transport,
+      ranged(path[which].map((r) => r.rps), thousands),
+      ranged(path[which].map((r) => r.p50), (n) => n.toFixed(2)),
+      ranged(path[which].map((r) => r.p99), (n) => n.toFixed(2)),
+      path === router ? "—" : (rpsOf(router[which]) / rpsOf(path[which])).toFixed(2),
+    ]);
+  const header = (connections: number) => [`path, ${connections} connection${connections === 1 ? "" : "s"}`, "transport", "req/s", "p50 ms", "p99 ms", "router ÷ it"];
+  const direct = p.paths.direct;
+  const added = (path: PathRuns, which: "loaded" | "single") => p50Of(path[which]) - p50Of(direct[which]);
+  const peers = [p.paths.router, p.paths.go, p.paths.nginx, p.paths.node];
+  const errors = Object.values(p.paths).flatMap((path) => [...path.loaded, ...path.single].filter((r) => r.errors > 0).map((r) => `${path.name}: ${r.errors} errors or non-2xx`));
+  const vsGo = rpsOf(router.loaded) / rpsOf(p.paths.go.loaded);
+  const vsNode = rpsOf(router.loaded) / rpsOf(p.paths.node.loaded);
+  goals.push(
+    { text: `router throughput at ${p.connections} connections ≥ ${GOALS.vsGo.toFixed(1)}× Go's httputil.ReverseProxy: ${vsGo.toFixed(2)}×`, ok: vsGo >= GOALS.vsGo },
+    { text: `router throughput at ${p.connections} connections ≥ ${GOALS.vsNode.toFixed(1)}× the minimal Node proxy: ${vsNode.toFixed(2)}×`, ok: vsNode >= GOALS.vsNode },
+    {
+      text: `added p50 at ${p.connections} connections ≤ Go's: router ${signed(added(router, "loaded"))} ms, Go ${signed(added(p.paths.go, "loaded"))} ms`,
+      ok: added(router, "loaded") <= added(p.paths.go, "loaded"),
+    },
+    { text: `added p50 at 1 connection ≤ ${GOALS.singleAddedMs} ms: ${signed(added(router, "single"))} ms`, ok: added(router, "single") <= GOALS.singleAddedMs },
+  );
+  return [
+    `peers: ${p.rounds} interleaved round${p.rounds === 1 ? "" : "s"} of ${p.seconds} s per path and connection count; median (min–max) across rounds; every path reaches the same container of ${DEFAULT_FUNCTION} (manifest defaults)`,
+    `the router reaches it over ${describeUpstream(p.upstream)}; at the end the router ran ${p.replicas} container${p.replicas === 1 ? "" : "s"} of it`,
+    "",
+    ...table([header(p.connections), ...rows("loaded")]),
+    "",
+    ...table([header(1), ...rows("single")]),
+    "",
+    `added p50 versus direct, ms: ${peers.map((path) => `${path.name.split(" (")[0]!.split(",")[0]} ${signed(added(path, "loaded"))} at ${p.connections}, ${signed(added(path, "single"))} at 1`).join("; ")}`,
+    ...(errors.length > 0 ? [`Warning: ${errors.join("; ")}`] : []),
+    ...(p.replicas > 1 ? [`Warning: the router ran ${p.replicas} containers of ${DEFAULT_FUNCTION} while the peers reached one`] : []),
+    "",
+  ];
+}
+
+function warmReport(warm: Warm): string[] {
   const cpu = (side: WarmSide) =>
     `${fixed(side.cpu.router, 0)} router + ${fixed(side.cpu.container, 0)} container + ${side.cpu.proxy === undefined ? "n/a" : fixed(side.cpu.proxy, 0)} docker-proxy`;
-
-  const out = [
-    "",
-    `Invoke benchmark: test/fixtures/${FIXTURE} on ${BASE_IMAGE}, ${cpus().length} CPUs, load average ${r.load.start.toFixed(1)} at start, ${r.load.end.toFixed(1)} after the paused tier`,
-    `warm: ${r.wrkVersion}, 1 thread, keep-alive, ${warm.seconds} s per run after a ${WARMUP_SECONDS} s warm-up; cold and paused: ${r.samples} samples, new connection each`,
-    "",
+  return [
     ...table([
-      [`warm (${warm.connections} connections)`, "router", "direct", "router vs direct"],
-      ["throughput, req/s", thousands(warm.router.loaded.rps), thousands(warm.direct.loaded.rps), `${throughputRatio.toFixed(2)}×`],
-      ["latency p50, ms", fixed(warm.router.loaded.p50, 2), fixed(warm.direct.loaded.p50, 2), `${signed(addedLoaded)} ms`],
+      [`warm, under tsx (${WARM_FUNCTION}, ${warm.connections} connections)`, "router", "direct", "router vs direct"],
+      ["throughput, req/s", thousands(warm.router.loaded.rps), thousands(warm.direct.loaded.rps), `${(warm.router.loaded.rps / warm.direct.loaded.rps).toFixed(2)}×`],
+      ["latency p50, ms", fixed(warm.router.loaded.p50, 2), fixed(warm.direct.loaded.p50, 2), `${signed(warm.router.loaded.p50 - warm.direct.loaded.p50)} ms`],
       ["latency p99, ms", fixed(warm.router.loaded.p99, 2), fixed(warm.direct.loaded.p99, 2), `${signed(warm.router.loaded.p99 - warm.direct.loaded.p99)} ms`],
       ["warm (1 connection)", "", "", ""],
       ["throughput, req/s", thousands(warm.router.single.rps), thousands(warm.direct.single.rps), `${(warm.router.single.rps / warm.direct.single.rps).toFixed(2)}×`],
-      ["latency p50, ms", fixed(warm.router.single.p50, 2), fixed(warm.direct.single.p50, 2), `${signed(addedSingle)} ms`],
+      ["latency p50, ms", fixed(warm.router.single.p50, 2), fixed(warm.direct.single.p50, 2), `${signed(warm.router.single.p50 - warm.direct.single.p50)} ms`],
       ["latency p99, ms", fixed(warm.router.single.p99, 2), fixed(warm.direct.single.p99, 2), `${signed(warm.router.single.p99 - warm.direct.single.p99)} ms`],
     ]),
     `CPU µs per request at ${warm.connections} connections: through the router ${cpu(warm.router)}; direct ${cpu(warm.direct)}`,
     "",
+  ];
+}
+
+function coldReport(cold: Cold, goals: Goal[]): string[] {
+  const ratio = median(cold.eserveless) / median(cold.baseline);
+  goals.push({ text: `cold start ≤ ${GOALS.cold.toFixed(1)}× docker run until the port answers: ${ratio.toFixed(2)}×`, ok: ratio <= GOALS.cold });
+  return [
     ...table([
       ["cold: time to first byte, ms", "eserveless", "docker run", "eserveless/baseline"],
-      ["median (min–max)", spread(cold.eserveless), spread(cold.baseline), `${coldRatio.toFixed(2)}×`],
+      ["median (min–max)", spread(cold.eserveless), spread(cold.baseline), `${ratio.toFixed(2)}×`],
     ]),
     `eserveless' own cold-start figure (server-timing): ${cold.serverTiming.length > 0 ? spread(cold.serverTiming) : "none"} ms`,
     "",
+  ];
+}
+
+function pausedReport(paused: Paused, cold: Cold | undefined, goals: Goal[]): string[] {
+  const resume = median(paused.resume);
+  goals.push({ text: `paused resume ≤ ${GOALS.resumeMs} ms (about 16 ms when set): ${resume.toFixed(1)} ms`, ok: resume <= GOALS.resumeMs });
+  return [
     ...table([
       ["paused tier (ESERVELESS_PAUSE_AFTER=1), ms", "median (min–max)", "vs resume"],
       ["resume: request to a paused container", spread(paused.resume, 1), ""],
-      ["warm: the next request, same container", spread(paused.warm, 1), `${signed(median(paused.resume) - median(paused.warm), 1)} ms`],
-      ["cold: no container (above)", spread(cold.eserveless, 0), `${(median(cold.eserveless) / median(paused.resume)).toFixed(1)}× slower`],
+      ["warm: the next request, same container", spread(paused.warm, 1), `${signed(resume - median(paused.warm), 1)} ms`],
+      ...(cold ? [["cold: no container (above)", spread(cold.eserveless, 0), `${(median(cold.eserveless) / resume).toFixed(1)}× slower`]] : []),
     ]),
-    `memory of the Hello container: paused ${mib(paused.memory.paused.cgroup)} MiB (cgroup, as docker stats), main process RSS ${paused.memory.paused.rss === undefined ? "n/a" : mib(paused.memory.paused.rss)} MiB; running idle ${mib(paused.memory.running.cgroup)} MiB, RSS ${paused.memory.running.rss === undefined ? "n/a" : mib(paused.memory.running.rss)} MiB`,
-    "",
-    ...(memory
-      ? [
-          ...table([
-            ["router process memory (under tsx, after a full GC), MiB", "RSS", "heap used"],
-            ["idle, nothing deployed", mib(memory.idle.rss), mib(memory.idle.heapUsed)],
-            ["1 http function live, its container reaped", mib(memory.one.rss), mib(memory.one.heapUsed)],
-            [`${memory.functions} http functions live, containers reaped`, mib(memory.many.rss), mib(memory.many.heapUsed)],
-            [`peak while deploying them, ≤ ${memory.functions} containers (sampled, no GC)`, mib(memory.peak), ""],
-          ]),
-          `from 1 to ${memory.functions} live functions: heap ${signed((memory.many.heapUsed - memory.one.heapUsed) / 2 ** 20, 1)} MiB (${((memory.many.heapUsed - memory.one.heapUsed) / (memory.functions - 1) / 1024).toFixed(0)} KiB per function), RSS ${signed((memory.many.rss - memory.one.rss) / 2 ** 20, 1)} MiB (RSS also moves with what V8 and malloc keep or give back); deploying the ${memory.functions} took ${memory.deploySeconds.toFixed(0)} s`,
-          "",
-        ]
-      : ["router process memory: skipped (--functions 0)", ""]),
-    `Goal: warm throughput ≥ ${GOAL_THROUGHPUT}× direct: ${verdict(throughputRatio >= GOAL_THROUGHPUT)} (${throughputRatio.toFixed(2)}×)`,
-    `Goal: warm added p50 ≤ ${GOAL_ADDED_P50_MS} ms at ${warm.connections} connections: ${verdict(addedLoaded <= GOAL_ADDED_P50_MS)} (${signed(addedLoaded)} ms); at 1 connection: ${verdict(addedSingle <= GOAL_ADDED_P50_MS)} (${signed(addedSingle)} ms)`,
-    `Goal: cold start ≤ ${GOAL_COLD}× docker run: ${verdict(coldRatio <= GOAL_COLD)} (${coldRatio.toFixed(2)}×)`,
-    `Recommendation: ${recommendation(paused, cold)}`,
-    ...(surprises.length > 0 ? ["", "Warning: some measurements are suspect:", ...surprises.map((s) => `  - ${s}`)] : []),
+    `memory of the ${WARM_FUNCTION} container: paused ${mib(paused.memory.paused.cgroup)} MiB (cgroup, as docker stats), main process RSS ${paused.memory.paused.rss === undefined ? "n/a" : mib(paused.memory.paused.rss)} MiB; running idle ${mib(paused.memory.running.cgroup)} MiB, RSS ${paused.memory.running.rss === undefined ? "n/a" : mib(paused.memory.running.rss)} MiB`,
+    ...(cold ? [`Recommendation: ${recommendation(paused, cold)}`] : []),
     "",
   ];
-  process.stdout.write(out.join("\n"));
 }
 
-/** The busiest modules and functions of a CPU profile, by self time, as a share of the non-idle time. */
-function printProfile(path: string): void {
+function memoryReport(m: Memory, goals: Goal[]): string[] {
+  goals.push(
+    { text: `server RSS idle < ${GOALS.idleRssMiB} MiB (node dist/main.js): ${mib(m.idle)} MiB`, ok: m.idle < GOALS.idleRssMiB * 2 ** 20, gate: true },
+    {
+      text: `server RSS after load with ${m.functions} http functions deployed < ${GOALS.loadedRssMiB} MiB: ${mib(m.loaded)} MiB`,
+      ok: m.loaded < GOALS.loadedRssMiB * 2 ** 20,
+      gate: true,
+    },
+  );
+  return [
+    ...table([
+      ["server process memory (node dist/main.js, as npm start), MiB", "RSS"],
+      ["idle, nothing deployed", mib(m.idle)],
+      [`after load through ${DEFAULT_FUNCTION}, ${m.functions} http functions deployed, their containers reaped`, mib(m.loaded)],
+      ["peak, sampled every 100 ms", mib(m.peak)],
+    ]),
+    `deploying the ${m.functions} and reaping their containers took ${m.deploySeconds.toFixed(0)} s`,
+    "",
+  ];
+}
+
+/**
+ * Where the router's time goes, by self time: the suspects of issue 11 first
+ * (each frame goes to the first group whose rule matches its function or
+ * module), then everything else by module.
+ */
+const PROFILE_GROUPS: [string, (fn: string, module: string) => boolean][] = [
+  ["garbage collection", (fn) => fn === "(garbage collector)"],
+  // node:fs: sonic-boom's synchronous write of each line; the router writes no other file per request.
+  ["pino (the per-request log line)", (_, m) => m === "node:fs" || /^(pino|sonic-boom|thread-stream|fast-redact|pino-std-serializers|quick-format-unescaped|atomic-sleep|on-exit-leak-free|safe-stable-stringify)/.test(m)],
+  ["metrics (prom-client)", (_, m) => /^(prom-client|tdigest|bintrees)/.test(m) || /metrics/i.test(m)],
+  ["invocation log", (_, m) => /invocation/i.test(m)],
+  ["URL parsing", (fn, m) => /^(URL|parse|URLContext|getPath|getQueryStrings?|parseURL|new URL)$/.test(fn) || m === "node:url"],
+  ["header copies", (fn, m) => /[Hh]eaders?|setHeader|getHeader|appendHeader|processHeader|checkIsHttpToken|checkInvalidHeaderChar|validateHeader/.test(fn) && !/write/i.test(fn) && (m.startsWith("node:") || m.includes("hono") || m.startsWith("src/"))],
+  ["hono routing and context", (_, m) => /^(hono|@hono\/)/.test(m)],
+  ["socket writes and reads (native, net, stream)", (fn, m) => /^(writev|writeBuffer|writeUtf8String|writeLatin1String|writeGeneric|_writeGeneric|onStreamRead|readStart|readStop)$/.test(fn) || /^node:(net|stream|streams)/.test(m) || (m === "(native)" && /write|read|shutdown/i.test(fn))],
+  ["node http (parser, outgoing, agent)", (_, m) => /^node:(http|_http|http_)/.test(m) || m === "node:http" || /_http_/.test(m)],
+  ["eserveless code", (_, m) => m.startsWith("src/") || m.startsWith("dist/")],
+];
+
+/** The busiest groups, modules and functions of a CPU profile, by self time, as a share of the non-idle time within `window` (monotonic µs). */
+function printProfile(path: string, window?: [number, number]): void {
   interface Node {
     id: number;
     callFrame: { functionName: string; url: string; lineNumber: number };
     children?: number[];
   }
-  const profile = JSON.parse(readFileSync(path, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
+  const profile = JSON.parse(readFileSync(path, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[]; startTime: number };
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parents = new Map<number, Node>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node);
   // Samples taken while the profiler itself started or stopped are not the router's.
   const excluded = new Set<number>();
   const exclude = (node: Node) => {
@@ -808,9 +1098,18 @@ function printProfile(path: string): void {
   };
   for (const node of profile.nodes) if (/^profile-(start|stop)$/.test(node.callFrame.functionName)) exclude(node);
   const self = new Map<number, number>();
+  let at = profile.startTime;
+  let inWindow = 0;
   profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (window && (at < window[0] || at > window[1])) return;
+    inWindow++;
     if (!excluded.has(id)) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
+  if (window && inWindow === 0) {
+    progress("warning: no profile sample falls within the load's window (clocks differ?); reading the whole profile");
+    return printProfile(path);
+  }
   const where = (url: string) => {
     if (url.startsWith("node:")) return `node:${url.slice(5).replace(/^internal\//, "").split("/")[0]!.replace(/^_/, "")}`;
     const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
@@ -818,6 +1117,7 @@ function printProfile(path: string): void {
     const file = url.replace(/^file:\/\//, "");
     return file.startsWith(ROOT) ? relative(ROOT, file) : file;
   };
+  const byGroup = new Map<string, number>();
   const byModule = new Map<string, number>();
   const byFunction = new Map<string, number>();
   let busy = 0;
@@ -828,8 +1128,15 @@ function printProfile(path: string): void {
     // Frames without a script are V8 and native code: socket writes, SQLite, GC.
     const module = frame.url ? where(frame.url) : frame.functionName.startsWith("(") ? frame.functionName : "(native)";
     byModule.set(module, (byModule.get(module) ?? 0) + us);
-    const fn = frame.url ? `${frame.functionName || "(anonymous)"} ${module}` : frame.functionName;
+    // Native code (a socket write, say) is named after the module that called it: pino's writes are pino's.
+    let caller = parents.get(id);
+    while (caller && !caller.callFrame.url && parents.has(caller.id)) caller = parents.get(caller.id);
+    const from = !frame.url && caller?.callFrame.url ? where(caller.callFrame.url) : undefined;
+    const fn = frame.url ? `${frame.functionName || "(anonymous)"} ${module}` : `${frame.functionName}${from ? ` ← ${from}` : ""}`;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
+    const rule = ([, matches]: (typeof PROFILE_GROUPS)[number]) => matches(frame.functionName, module) || (from !== undefined && matches(frame.functionName, from));
+    const group = (from && PROFILE_GROUPS.slice(1).find(([, matches]) => matches("", from))?.[0]) || PROFILE_GROUPS.find(rule)?.[0] || `other: ${module}`;
+    byGroup.set(group, (byGroup.get(group) ?? 0) + us);
   }
   const top = (map: Map<string, number>, n: number) =>
     [...map]
@@ -838,11 +1145,13 @@ function printProfile(path: string): void {
       .map(([name, us]) => [name, `${((us / busy) * 100).toFixed(1)}%`]);
   const out = [
     "",
-    `Router CPU profile of a warm run (${path}), self time as a share of ${(busy / 1e6).toFixed(1)} s busy:`,
+    `Router CPU profile (${path}), self time as a share of ${(busy / 1e6).toFixed(1)} s busy${window ? ` within the ${((window[1] - window[0]) / 1e6).toFixed(0)} s load` : ""}:`,
+    "",
+    ...table([["group", "self"], ...top(byGroup, 16)]),
     "",
     ...table([["module", "self"], ...top(byModule, 12)]),
     "",
-    ...table([["function", "self"], ...top(byFunction, 20)]),
+    ...table([["function", "self"], ...top(byFunction, 25)]),
     "",
   ];
   process.stdout.write(out.join("\n"));
@@ -850,9 +1159,16 @@ function printProfile(path: string): void {
 
 // ------------------------------------------------------------------------ main
 
+const PHASES = ["peers", "warm", "cold", "paused", "memory"] as const;
+type Phase = (typeof PHASES)[number];
+type Options = ReturnType<typeof readOptions>;
+
 function readOptions() {
   const { values } = parseArgs({
     options: {
+      rounds: { type: "string", default: "3" },
+      "round-seconds": { type: "string", default: "8" },
+      only: { type: "string", default: PHASES.join(",") },
       duration: { type: "string", default: "10" },
       connections: { type: "string", default: "50" },
       samples: { type: "string", default: "10" },
@@ -861,15 +1177,20 @@ function readOptions() {
     },
     strict: true,
   });
-  const whole = (name: keyof typeof values, min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const whole = (name: Exclude<keyof typeof values, "profile" | "only">, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const value = Number(values[name]);
     if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got ${values[name]}`);
     return value;
   };
-  if (values.functions === "1") throw new Error("--functions must be 0 (skip the memory phase) or at least 2: the per-function cost is measured from 1 to n");
+  const only = values.only.split(",").map((p) => p.trim());
+  const unknown = only.filter((p) => !(PHASES as readonly string[]).includes(p));
+  if (unknown.length > 0 || only.length === 0) throw new Error(`--only takes phases from ${PHASES.join(", ")} (comma-separated), got ${values.only}`);
   return {
+    phases: new Set(only as Phase[]),
+    rounds: whole("rounds", 1, 20),
+    roundSeconds: whole("round-seconds", 1, 600),
     duration: whole("duration", 1),
-    connections: whole("connections", 1),
+    connections: whole("connections", 1, 10_000),
     samples: whole("samples", 1),
     functions: whole("functions", 0, MAX_FUNCTIONS),
     profileDir: values.profile,
@@ -877,7 +1198,7 @@ function readOptions() {
 }
 
 async function main(): Promise<void> {
-  const options = readOptions();
+  const o = readOptions();
   await docker("info", "--format", "{{.ServerVersion}}").catch((cause: Error) => {
     throw new Error("Docker is not reachable: start the engine or set DOCKER_HOST", { cause });
   });
@@ -888,9 +1209,11 @@ async function main(): Promise<void> {
   const files = readFixture(FIXTURE);
   const manifest = await manifestOf(files);
   const concurrency = httpFunction(manifest, WARM_FUNCTION).concurrency;
-  if (options.connections > concurrency) {
-    throw new Error(`--connections ${options.connections} is more than ${WARM_FUNCTION}'s concurrency (${concurrency}): the router would queue or start replicas the direct run does not have`);
+  if (o.phases.has("warm") && o.connections > concurrency) {
+    throw new Error(`--connections ${o.connections} is more than ${WARM_FUNCTION}'s concurrency (${concurrency}): the router would queue or start replicas the direct run does not have`);
   }
+  httpFunction(manifest, DEFAULT_FUNCTION);
+  if (o.phases.has("peers") || o.phases.has("memory")) await buildDist();
 
   const emulator = await startGitHubEmulator();
   emulator.addRepository({ owner: OWNER, name: REPO });
@@ -902,47 +1225,109 @@ async function main(): Promise<void> {
   });
 
   const surprises: string[] = [];
+  const goals: Goal[] = [];
+  // Each phase's section is printed as soon as it is done, so a later failure loses nothing.
+  const out = {
+    push: (...lines: string[]) => {
+      process.stdout.write(lines.map((l) => `${l}\n`).join(""));
+    },
+  };
   const loadStart = loadavg()[0]!;
-  try {
-    // Warm and cold on one instance, the paused tier on a second, memory on a third: each starts clean.
-    const first = await startRouter("main", emulator);
-    progress(`deploying test/fixtures/${FIXTURE} to ${first.url}…`);
-    await deploy(emulator, first, REPO, files);
-    const warm = await warmPhase(first, options.connections, options.duration, options.profileDir);
-    for (const side of ["router", "direct"] as const) {
-      for (const run of ["loaded", "single"] as const) {
-        if (warm[side][run].errors > 0) surprises.push(`warm ${side} (${run === "single" ? 1 : options.connections} connections): ${warm[side][run].errors} errors or non-2xx answers`);
-      }
+  let profile: { path: string; window?: [number, number] } | undefined;
+  /** Runs a phase; a failure is reported and the next phase runs. */
+  const phase = async (name: string, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (error) {
+      if (interrupted.signal.aborted) throw error;
+      progress(`phase ${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      surprises.push(`the ${name} phase failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+      process.exitCode = 1;
     }
-    const cold = await coldPhase(first, manifest, options.samples, surprises);
-    await first.stop();
-
-    const pausing = await startRouter("paused", emulator, { ESERVELESS_PAUSE_AFTER: "1" });
-    progress(`paused: deploying test/fixtures/${FIXTURE} to ${pausing.url} with ESERVELESS_PAUSE_AFTER=1…`);
-    await deploy(emulator, pausing, REPO, files);
-    const paused = await pausedPhase(pausing, options.samples, surprises);
-    await pausing.stop();
-
-    // Before the memory phase, whose 100 container starts load the machine themselves.
+  };
+  out.push(
+    "",
+    `Invoke benchmark: test/fixtures/${FIXTURE} on ${BASE_IMAGE}, ${cpus().length} CPUs, ${wrkVersion} (1 thread, keep-alive), load average ${loadStart.toFixed(1)} at start; phases: ${[...o.phases].join(", ")}`,
+    "",
+  );
+  try {
+    if (o.phases.has("peers")) {
+      await phase("peers", async () => {
+        const peers = await peersPhase(emulator, files, o);
+        out.push(...peersReport(peers, goals));
+        profile = peers.profile;
+      });
+    }
+    let cold: Cold | undefined;
+    if (o.phases.has("warm") || o.phases.has("cold")) await phase("warm and cold", async () => {
+      const first = await startRouter("main", emulator);
+      progress(`deploying test/fixtures/${FIXTURE} to ${first.url} (under tsx)…`);
+      await deploy(emulator, first, REPO, files);
+      if (o.phases.has("warm")) {
+        const warm = await warmPhase(first, o.connections, o.duration, o.phases.has("peers") ? undefined : o.profileDir);
+        for (const side of ["router", "direct"] as const) {
+          for (const run of ["loaded", "single"] as const) {
+            if (warm[side][run].errors > 0) surprises.push(`warm ${side} (${run === "single" ? 1 : o.connections} connections): ${warm[side][run].errors} errors or non-2xx answers`);
+          }
+        }
+        out.push(...warmReport(warm));
+        if (warm.profile) profile ??= { path: warm.profile };
+      }
+      if (o.phases.has("cold")) {
+        cold = await coldPhase(first, manifest, o.samples, surprises);
+        out.push(...coldReport(cold, goals));
+      }
+      await first.stop();
+    });
+    if (o.phases.has("paused")) {
+      await phase("paused", async () => {
+        const pausing = await startRouter("paused", emulator, { ESERVELESS_PAUSE_AFTER: "1" });
+        progress(`paused: deploying test/fixtures/${FIXTURE} to ${pausing.url} with ESERVELESS_PAUSE_AFTER=1…`);
+        await deploy(emulator, pausing, REPO, files);
+        out.push(...pausedReport(await pausedPhase(pausing, o.samples, surprises), cold, goals));
+        await pausing.stop();
+      });
+    }
+    // Before the memory phase, whose container starts load the machine themselves.
     const loadEnd = loadavg()[0]!;
-    const memory = options.functions > 0 ? await memoryPhase(emulator, options.functions) : undefined;
-    printReport({ warm, cold, paused, memory, samples: options.samples, load: { start: loadStart, end: loadEnd }, wrkVersion }, surprises);
-    if (warm.profile) printProfile(warm.profile);
+    if (o.phases.has("memory")) {
+      await phase("memory", async () => out.push(...memoryReport(await memoryPhase(emulator, files, o), goals)));
+      if (!goals.some((g) => g.gate)) goals.push({ text: "server RSS: not measured (the memory phase failed)", ok: false, gate: true });
+    }
+
+    const failedGates = goals.filter((g) => g.gate && !g.ok);
+    process.stdout.write(
+      [
+        `load average ${loadEnd.toFixed(1)} before the memory phase, ${loadavg()[0]!.toFixed(1)} at the end`,
+        "",
+        "Goals (issue 11):",
+        ...goals.map((g) => `  ${g.gate && !g.ok ? "FAIL" : verdict(g.ok)}  ${g.text}${g.gate ? " [gate]" : ""}`),
+        ...(surprises.length > 0 ? ["", "Warning: some measurements are suspect:", ...surprises.map((s) => `  - ${s}`)] : []),
+        ...(failedGates.length > 0 ? ["", `FAIL: ${failedGates.length} gate${failedGates.length === 1 ? "" : "s"} failed (server RSS); the bench exits 2`] : []),
+        "",
+      ].join("\n"),
+    );
+    if (profile) printProfile(profile.path, profile.window);
+    if (failedGates.length > 0) process.exitCode = 2;
   } finally {
     await cleanup();
     await emulator.close();
   }
 }
 
-/** Stops the routers (their containers go with them), then removes anything left of this run, by label. */
+/** Stops the routers and servers, then removes anything left of this run (their containers and images, the bench's own containers), by label. */
 async function cleanup(): Promise<void> {
   progress("cleaning up…");
   for (const router of routers) {
     await router.stop().catch((error: Error) => progress(`warning: stopping router ${router.name}: ${error.message}`));
   }
-  const labels = [`${BENCH_LABEL}=${RUN}`, ...routers.flatMap((r) => (r.info ? [`${LABEL}.instance=${r.info.instance}`] : []))];
+  for (const server of servers) await server.stop().catch((error: Error) => progress(`warning: stopping a server: ${error.message}`));
+  const instances = [...routers.flatMap((r) => (r.info ? [r.info.instance] : [])), ...servers.map((s) => s.instance)];
+  const labels = [`${BENCH_LABEL}=${RUN}`, ...instances.map((instance) => `${LABEL}.instance=${instance}`)];
   for (const label of labels) await removeContainersLabelled(label).catch((error: Error) => progress(`warning: ${error.message}`));
   for (const label of labels.slice(1)) await removeImagesLabelled(label).catch((error: Error) => progress(`warning: ${error.message}`));
+  // Their DATA_DIRs (SQLite, keys, logs) unless asked to keep them.
+  if (!process.env.ESERVELESS_BENCH_KEEP_DATA) for (const server of servers) rmSync(server.dataDir, { recursive: true, force: true });
 }
 
 if (process.env[ROLE_VARIABLE] === "router") {

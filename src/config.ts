@@ -6,6 +6,7 @@ import { DEFAULT_MAX_TARBALL_BYTES } from "./github/download-tarball.js";
 import { defaultManifestLimits } from "./manifest/manifest-limits.js";
 import { memoryBytes } from "./manifest/manifest-schema.js";
 import { defaultContainerBudget } from "./run/container-budget.js";
+import { DEFAULT_SCALE_UP_AFTER_MS } from "./run/function-pool.js";
 import { sandboxDefaults } from "./run/sandbox.js";
 import { subnetPoolProblem } from "./run/subnet-pool.js";
 import { SOCKETS_DIR, socketRootProblem } from "./run/socket-dirs.js";
@@ -130,6 +131,10 @@ const EnvFields = v.object({
   ESERVELESS_MAX_BODY_BYTES: v.optional(positiveInt("bytes a request body may have"), String(defaultLimits.bodyBytes)),
   ESERVELESS_COLD_START_TIMEOUT: v.optional(positiveInt("seconds a request waits for a container to start"), "30"),
   ESERVELESS_QUEUE_SIZE: v.optional(positiveInt("requests per function that may wait for capacity"), "100"),
+  ESERVELESS_SCALE_UP_AFTER_MS: v.optional(
+    boundedInt(0, 60_000, "milliseconds a request may wait for a slot on a running container before another starts"),
+    String(DEFAULT_SCALE_UP_AFTER_MS),
+  ),
   ESERVELESS_PAUSE_AFTER: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number of seconds (0 disables pausing)"), v.transform(Number)), "0"),
   ESERVELESS_DOCKER_NETWORK: v.optional(
     v.custom<never>(
@@ -301,6 +306,7 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       coldStartTimeoutMs: e.ESERVELESS_COLD_START_TIMEOUT * 1000,
       queueSize: e.ESERVELESS_QUEUE_SIZE,
       pauseAfterMs: e.ESERVELESS_PAUSE_AFTER * 1000,
+      scaleUpAfterMs: e.ESERVELESS_SCALE_UP_AFTER_MS,
     },
     networks: {
       pool: e.ESERVELESS_NETWORK_POOL,

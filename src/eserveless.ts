@@ -109,6 +109,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     readyTimeoutMs: config.pool.coldStartTimeoutMs,
     queueSize: config.pool.queueSize,
     pauseAfterMs: config.pool.pauseAfterMs,
+    scaleUpAfterMs: config.pool.scaleUpAfterMs,
     networks,
     // ESERVELESS_TRANSPORT: a socket folder per container under DATA_DIR/sockets, or TCP.
     sockets: config.transport === "unix" ? new SocketDirs(config.socketsDir) : undefined,

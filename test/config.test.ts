@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, readConfig } from "../src/config.js";
 import { defaultManifestLimits } from "../src/manifest/manifest-limits.js";
 import { defaultContainerBudget } from "../src/run/container-budget.js";
+import { DEFAULT_SCALE_UP_AFTER_MS } from "../src/run/function-pool.js";
 import { sandboxDefaults } from "../src/run/sandbox.js";
 
 /** A real PEM, as GitHub hands out (PKCS#1, "BEGIN RSA PRIVATE KEY"). */
@@ -63,10 +64,28 @@ describe("readConfig", () => {
   });
 
   it("defaults the request limits and converts the timeouts it reads in seconds to milliseconds", () => {
-    expect(readConfig({}).pool).toEqual({ maxBodyBytes: 100 * 1024 * 1024, coldStartTimeoutMs: 30_000, queueSize: 100, pauseAfterMs: 0 });
+    expect(readConfig({}).pool).toEqual({
+      maxBodyBytes: 100 * 1024 * 1024,
+      coldStartTimeoutMs: 30_000,
+      queueSize: 100,
+      pauseAfterMs: 0,
+      scaleUpAfterMs: DEFAULT_SCALE_UP_AFTER_MS,
+    });
     expect(
-      readConfig({ ESERVELESS_MAX_BODY_BYTES: "1024", ESERVELESS_COLD_START_TIMEOUT: "5", ESERVELESS_QUEUE_SIZE: "7", ESERVELESS_PAUSE_AFTER: "60" }).pool,
-    ).toEqual({ maxBodyBytes: 1024, coldStartTimeoutMs: 5000, queueSize: 7, pauseAfterMs: 60_000 });
+      readConfig({
+        ESERVELESS_MAX_BODY_BYTES: "1024",
+        ESERVELESS_COLD_START_TIMEOUT: "5",
+        ESERVELESS_QUEUE_SIZE: "7",
+        ESERVELESS_PAUSE_AFTER: "60",
+        ESERVELESS_SCALE_UP_AFTER_MS: "0",
+      }).pool,
+    ).toEqual({ maxBodyBytes: 1024, coldStartTimeoutMs: 5000, queueSize: 7, pauseAfterMs: 60_000, scaleUpAfterMs: 0 });
+  });
+
+  it("refuses a scale-up wait that is not a whole number of milliseconds up to a minute, naming the setting", () => {
+    for (const value of ["-1", "0.5", "fifty", "60001"]) {
+      expect(() => readConfig({ ESERVELESS_SCALE_UP_AFTER_MS: value })).toThrow(/ESERVELESS_SCALE_UP_AFTER_MS: must be/);
+    }
   });
 
   it("defaults the maximums of a manifest and the container budget to the values their modules document", () => {

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { EserveslessError, UpstreamError } from "../errors.js";
 import { ContainerBudget, type Reservation } from "./container-budget.js";
 import { redactEnvironment } from "../manifest/function-environment.js";
-import { FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
+import { DEFAULT_SCALE_UP_AFTER_MS, FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe, waitUntilReady, type Endpoint } from "./readiness.js";
 import { OutputCollector, followReplicaOutput, type OutputSink } from "./replica-output.js";
 import type { ProjectNetworks } from "./project-networks.js";
@@ -140,6 +140,7 @@ export class ContainerPool {
       queueSize: options.queueSize ?? 100,
       pauseAfterMs: options.pauseAfterMs ?? 0,
       drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+      scaleUpAfterMs: options.scaleUpAfterMs ?? DEFAULT_SCALE_UP_AFTER_MS,
     };
     this.#reaper = setInterval(() => void this.reap(), options.reapIntervalMs ?? 1000);
     this.#reaper.unref();

@@ -72,7 +72,20 @@ export interface PoolSettings {
   pauseAfterMs: number;
   /** Longest in-flight requests may run on a replaced replica before it is removed. */
   drainTimeoutMs: number;
+  /**
+   * How long a request may wait for a slot on a running replica before the
+   * pool starts another (ESERVELESS_SCALE_UP_AFTER_MS): scaling follows
+   * measured queueing, not concurrency alone.
+   */
+  scaleUpAfterMs: number;
 }
+
+/**
+ * The default of {@link PoolSettings.scaleUpAfterMs}: a fast function whose
+ * queue drains within it stays on one replica; a slow one whose requests wait
+ * longer gets more.
+ */
+export const DEFAULT_SCALE_UP_AFTER_MS = 50;
 
 const MAX_BACKOFF_MS = 60_000;
 /** How long keeping minReplicas warm waits after the budget refused a start. */
@@ -94,6 +107,10 @@ export class FunctionPool {
   #closed = false;
   /** The budget refused the last start: said once in the deployment log, and keeping warm waits until then. */
   #budgetRefusedUntil: number | undefined;
+  /** When the last replica joined: queueing is measured from then, so a new replica gets its chance to drain the queue. */
+  #grewAt = Number.NEGATIVE_INFINITY;
+  /** Looks at the queue again once its oldest request may have waited scaleUpAfterMs. */
+  #scaleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly deploymentId: string,
@@ -146,7 +163,9 @@ export class FunctionPool {
     }
     // Requests that replicas already starting will take do not count against the queue.
     const queued = this.#waiters.length - this.#starting * this.scaling.concurrency;
-    if (queued >= this.settings.queueSize && !this.#canGrow()) {
+    // A full queue is queueing measured too: grow at once if there is room, else refuse.
+    if (queued >= this.settings.queueSize && this.#canGrow()) this.#start();
+    else if (queued >= this.settings.queueSize) {
       throw new EserveslessError(`Too many requests: all ${this.scaling.maxReplicas} replicas are busy and ${this.settings.queueSize} requests are waiting`, {
         status: 429,
         code: "queue_full",
@@ -181,6 +200,7 @@ export class FunctionPool {
   /** Adds a replica started elsewhere (a deployment's first, or one adopted after a restart). */
   add(replica: Replica): void {
     this.replicas.push(replica);
+    this.#grewAt = this.now();
     this.#dispatch();
   }
 
@@ -218,6 +238,8 @@ export class FunctionPool {
    */
   async close(successor?: FunctionPool): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#scaleTimer);
+    this.#scaleTimer = undefined;
     for (const waiter of this.#waiters.splice(0)) {
       clearTimeout(waiter.timer);
       if (successor) successor.acquire().then(waiter.resolve, waiter.reject);
@@ -322,9 +344,40 @@ export class FunctionPool {
     if (this.#waiters.length > 0) this.#scaleUp();
   }
 
-  /** Starts replicas while waiting requests exceed what is starting, up to maxReplicas. */
+  /**
+   * Starts replicas for requests that queue, up to maxReplicas. With none
+   * running, one starts at once, and no other before it runs. With some, only requests that
+   * waited for a slot at least scaleUpAfterMs (counted from when the last
+   * replica joined) count: one replica starts per `concurrency` of them, less
+   * those starting. A fast function drains its queue sooner and stays small.
+   * scaleUpAfterMs 0 starts one per `concurrency` waiting requests at once.
+   */
   #scaleUp(): void {
-    while (this.#waiters.length > this.#starting * this.scaling.concurrency && this.#canGrow()) this.#start();
+    // At maxReplicas nothing is to be measured: this runs on every release while requests wait.
+    if (this.#waiters.length === 0 || !this.#canGrow()) return;
+    if (this.#live() === 0 && this.settings.scaleUpAfterMs > 0) {
+      // Waiting for a start is not queueing for a slot: one start at a time until a replica runs.
+      if (this.#starting === 0) this.#start();
+      return;
+    }
+    const now = this.now();
+    const since = (waiter: Waiter) => Math.max(waiter.enqueuedAt, this.#grewAt);
+    let overdue = 0;
+    // Waiters are in arrival order: the overdue ones are at the front.
+    while (overdue < this.#waiters.length && now - since(this.#waiters[overdue]!) >= this.settings.scaleUpAfterMs) overdue++;
+    if (overdue > this.#starting * this.scaling.concurrency) {
+      const waitedMs = now - since(this.#waiters[0]!);
+      this.log.info({ waitedMs, waiting: this.#waiters.length, replicas: this.#live(), starting: this.#starting }, "requests wait for a slot: starting another container");
+    }
+    while (overdue > this.#starting * this.scaling.concurrency && this.#canGrow()) this.#start();
+    if (overdue < this.#waiters.length && this.#scaleTimer === undefined && this.#canGrow()) {
+      const next = since(this.#waiters[overdue]!) + this.settings.scaleUpAfterMs - now;
+      this.#scaleTimer = setTimeout(() => {
+        this.#scaleTimer = undefined;
+        if (!this.#closed) this.#scaleUp();
+      }, Math.max(next, 1));
+      this.#scaleTimer.unref();
+    }
   }
 
   #start(): void {
@@ -339,6 +392,7 @@ export class FunctionPool {
           return;
         }
         this.replicas.push(replica);
+        this.#grewAt = this.now();
         this.#dispatch(replica);
       },
       (error: unknown) => {

@@ -150,7 +150,15 @@ function setup(options: { scaling?: Partial<Scaling>; settings?: Partial<PoolSet
   const pool = new FunctionPool(
     "dep-1",
     { concurrency: 1, minReplicas: 0, maxReplicas: 1, idleTimeoutMs: 300_000, ...options.scaling },
-    { readyTimeoutMs: 30_000, queueSize: 100, pauseAfterMs: 0, drainTimeoutMs: 30_000, ...options.settings },
+    {
+      readyTimeoutMs: 30_000,
+      queueSize: 100,
+      pauseAfterMs: 0,
+      drainTimeoutMs: 30_000,
+      // Starts at once for every `concurrency` waiting requests, so these tests see each start; "scaling on measured queueing" sets it.
+      scaleUpAfterMs: 0,
+      ...options.settings,
+    },
     driver,
     log,
     now,
@@ -317,6 +325,107 @@ describe("lending replicas", () => {
     h.pool.add(r1);
     await settle();
     expect(leaseOf(call).replica).toBe(r1);
+  });
+});
+
+describe("scaling on measured queueing (scaleUpAfterMs)", () => {
+  const burst = (h: Harness, n: number) => Array.from({ length: n }, () => h.acquire());
+  /** Serves every request as it gets its replica, `serviceMs` each, until none waits: a function under load. */
+  async function serve(h: Harness, calls: Tracked<Lease>[], serviceMs: number): Promise<void> {
+    const released = new Set<Tracked<Lease>>();
+    while (released.size < calls.length) {
+      h.clock.t += serviceMs;
+      await vi.advanceTimersByTimeAsync(serviceMs);
+      for (const call of calls) {
+        if (call.settled && !released.has(call)) {
+          released.add(call);
+          leaseOf(call).release();
+        }
+      }
+      await settle();
+    }
+  }
+
+  it("keeps a fast function on one replica under a burst of 50 (concurrency 10): its queue drains before 50 ms", async () => {
+    fakeTimers();
+    const h = setup({ scaling: { concurrency: 10, maxReplicas: 5 }, settings: { scaleUpAfterMs: 50 } });
+    h.pool.add(h.driver.replica());
+    const calls = burst(h, 50);
+    await settle();
+    expect(h.pool.queued).toBe(40);
+    // 2 ms a request: five rounds of 10, the last served after 10 ms.
+    await serve(h, calls, 2);
+    expect(calls.every((c) => c.settled && !c.error)).toBe(true);
+    expect(h.driver.starts).toHaveLength(0);
+    expect(h.pool.replicas).toHaveLength(1);
+  });
+
+  it("starts no second replica for a burst from zero while the first starts, nor after when the queue drains fast", async () => {
+    fakeTimers();
+    const h = setup({ scaling: { concurrency: 10, maxReplicas: 5 }, settings: { scaleUpAfterMs: 50 } });
+    const calls = burst(h, 50);
+    await settle();
+    // A cold start takes longer than 50 ms, but waiting for a start is not queueing for a slot.
+    await elapse(h, 400);
+    expect(h.driver.starts).toHaveLength(1);
+    h.driver.starts[0]!.resolve();
+    await settle();
+    await serve(h, calls, 2);
+    expect(h.driver.starts).toHaveLength(1);
+  });
+
+  it("gives a slow function more replicas once its requests wait 50 ms for a slot: one per `concurrency` waiting, up to maxReplicas", async () => {
+    fakeTimers();
+    const h = setup({ scaling: { concurrency: 10, maxReplicas: 4 }, settings: { scaleUpAfterMs: 50 } });
+    h.pool.add(h.driver.replica());
+    const calls = burst(h, 50);
+    await settle();
+    await elapse(h, 40);
+    expect(h.driver.starts).toHaveLength(0);
+    await elapse(h, 20);
+    // 40 waited 60 ms: four replicas' worth, capped at maxReplicas 4 (one runs).
+    expect(h.driver.starts).toHaveLength(3);
+    for (const start of h.driver.starts) start.resolve();
+    await settle();
+    expect(calls.filter((c) => c.settled)).toHaveLength(40);
+    expect(h.pool.replicas).toHaveLength(4);
+  });
+
+  it("measures the wait from when the last replica joined, so a new one gets its chance to drain the queue", async () => {
+    fakeTimers();
+    const h = setup({ scaling: { concurrency: 1, maxReplicas: 5 }, settings: { scaleUpAfterMs: 50 } });
+    h.pool.add(h.driver.replica());
+    const first = h.acquire();
+    const waiting = burst(h, 2);
+    await elapse(h, 60);
+    expect(h.driver.starts).toHaveLength(2);
+    h.driver.starts[0]!.resolve();
+    await settle();
+    expect(leaseOf(waiting[0]!).replica.name).not.toBe(leaseOf(first).replica.name);
+    // The second start is still under way; a third request that waits 40 ms more is not overdue yet.
+    const third = h.acquire();
+    await elapse(h, 40);
+    expect(h.driver.starts).toHaveLength(2);
+    expect(third.settled).toBe(false);
+  });
+
+  it("grows at once when the queue is full and it may grow, and answers 429 only at maxReplicas", async () => {
+    fakeTimers();
+    const h = setup({ scaling: { concurrency: 1, maxReplicas: 2 }, settings: { scaleUpAfterMs: 50, queueSize: 2 } });
+    h.pool.add(h.driver.replica());
+    await h.pool.acquire();
+    const waiting = burst(h, 2);
+    await settle();
+    expect(h.driver.starts).toHaveLength(0);
+    const third = h.acquire();
+    await settle();
+    expect(h.driver.starts).toHaveLength(1);
+    expect(third.settled).toBe(false);
+    // Room for one more waiter while it starts; then the queue is full at maxReplicas.
+    h.acquire();
+    const refused = await rejection(h.pool.acquire());
+    expect(refused.status).toBe(429);
+    expect(waiting.map((w) => w.settled)).toEqual([false, false]);
   });
 });
 
