@@ -21,6 +21,7 @@ import { secretEnvironmentOf } from "./contract/secret.js";
 import { createMetrics } from "./http/metrics-routes.js";
 import { adoptContainers } from "./run/adopt-containers.js";
 import { ContainerBudget } from "./run/container-budget.js";
+import { routerSaturation } from "./run/router-saturation.js";
 import { ContainerPool } from "./run/container-pool.js";
 import type { Store } from "./store/store.js";
 import { ProjectNetworks } from "./run/project-networks.js";
@@ -110,6 +111,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     queueSize: config.pool.queueSize,
     pauseAfterMs: config.pool.pauseAfterMs,
     scaleUpAfterMs: config.pool.scaleUpAfterMs,
+    // Requests that wait because the router's loop is busy are not the function's queueing.
+    routerSaturated: routerSaturation(),
     networks,
     // ESERVELESS_TRANSPORT: a socket folder per container under DATA_DIR/sockets, or TCP.
     sockets: config.transport === "unix" ? new SocketDirs(config.socketsDir) : undefined,

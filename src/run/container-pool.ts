@@ -141,6 +141,7 @@ export class ContainerPool {
       pauseAfterMs: options.pauseAfterMs ?? 0,
       drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
       scaleUpAfterMs: options.scaleUpAfterMs ?? DEFAULT_SCALE_UP_AFTER_MS,
+      routerSaturated: options.routerSaturated,
     };
     this.#reaper = setInterval(() => void this.reap(), options.reapIntervalMs ?? 1000);
     this.#reaper.unref();

@@ -78,6 +78,12 @@ export interface PoolSettings {
    * measured queueing, not concurrency alone.
    */
   scaleUpAfterMs: number;
+  /**
+   * Whether the router itself is the bottleneck (its event loop busy): then
+   * requests wait because of it, not of the function, and no replica starts
+   * for queueing. Never, when absent.
+   */
+  routerSaturated?: () => boolean;
 }
 
 /**
@@ -361,6 +367,11 @@ export class FunctionPool {
       return;
     }
     const now = this.now();
+    if (this.settings.scaleUpAfterMs > 0 && this.settings.routerSaturated?.()) {
+      // Another container would take CPU from the router that keeps them waiting: look again later.
+      this.#recheckScaleUpIn(this.settings.scaleUpAfterMs);
+      return;
+    }
     const since = (waiter: Waiter) => Math.max(waiter.enqueuedAt, this.#grewAt);
     let overdue = 0;
     // Waiters are in arrival order: the overdue ones are at the front.
@@ -370,14 +381,16 @@ export class FunctionPool {
       this.log.info({ waitedMs, waiting: this.#waiters.length, replicas: this.#live(), starting: this.#starting }, "requests wait for a slot: starting another container");
     }
     while (overdue > this.#starting * this.scaling.concurrency && this.#canGrow()) this.#start();
-    if (overdue < this.#waiters.length && this.#scaleTimer === undefined && this.#canGrow()) {
-      const next = since(this.#waiters[overdue]!) + this.settings.scaleUpAfterMs - now;
-      this.#scaleTimer = setTimeout(() => {
-        this.#scaleTimer = undefined;
-        if (!this.#closed) this.#scaleUp();
-      }, Math.max(next, 1));
-      this.#scaleTimer.unref();
-    }
+    if (overdue < this.#waiters.length && this.#canGrow()) this.#recheckScaleUpIn(since(this.#waiters[overdue]!) + this.settings.scaleUpAfterMs - now);
+  }
+
+  #recheckScaleUpIn(ms: number): void {
+    if (this.#scaleTimer !== undefined) return;
+    this.#scaleTimer = setTimeout(() => {
+      this.#scaleTimer = undefined;
+      if (!this.#closed) this.#scaleUp();
+    }, Math.max(ms, 1));
+    this.#scaleTimer.unref();
   }
 
   #start(): void {

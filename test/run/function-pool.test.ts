@@ -391,6 +391,21 @@ describe("scaling on measured queueing (scaleUpAfterMs)", () => {
     expect(h.pool.replicas).toHaveLength(4);
   });
 
+  it("starts none while the router itself is saturated, and grows once it is not: the wait was the router's, not the function's", async () => {
+    fakeTimers();
+    let saturated = true;
+    const h = setup({ scaling: { concurrency: 10, maxReplicas: 4 }, settings: { scaleUpAfterMs: 50, routerSaturated: () => saturated } });
+    h.pool.add(h.driver.replica());
+    burst(h, 50);
+    await settle();
+    await elapse(h, 200);
+    expect(h.driver.starts).toHaveLength(0);
+    saturated = false;
+    await elapse(h, 60);
+    // 40 waited long enough once the router had room: capped at maxReplicas 4 (one runs).
+    expect(h.driver.starts).toHaveLength(3);
+  });
+
   it("measures the wait from when the last replica joined, so a new one gets its chance to drain the queue", async () => {
     fakeTimers();
     const h = setup({ scaling: { concurrency: 1, maxReplicas: 5 }, settings: { scaleUpAfterMs: 50 } });
