@@ -26,7 +26,14 @@ type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse } | 
  * The function's response as a web Response, streamed. The lease is returned
  * when the body has been sent, and discarded when the function broke off.
  */
-function streamResponse(upstream: IncomingMessage, lease: Lease, upstreamHeaders: Record<string, string | string[]>, extraHeaders: Record<string, string>, callerGone: () => boolean): Response {
+function streamResponse(
+  upstream: IncomingMessage,
+  lease: Lease,
+  upstreamHeaders: Record<string, string | string[]>,
+  extraHeaders: Record<string, string>,
+  callerGone: () => boolean,
+  head: boolean,
+): Response {
   upstream.once("close", () => {
     // Cut short by the function (not by a caller that went away): replace it.
     if (upstream.complete || callerGone()) lease.release();
@@ -37,7 +44,7 @@ function streamResponse(upstream: IncomingMessage, lease: Lease, upstreamHeaders
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
   for (const [name, value] of Object.entries(extraHeaders)) headers.append(name, value);
-  const noBody = upstream.statusCode === 204 || upstream.statusCode === 304;
+  const noBody = head || upstream.statusCode === 204 || upstream.statusCode === 304;
   if (noBody) upstream.resume();
   return new Response(noBody ? null : (Readable.toWeb(upstream) as ReadableStream<Uint8Array>), {
     status: upstream.statusCode ?? 502,
@@ -222,13 +229,15 @@ export function invokeRoutes(options: InvokeOptions) {
     }
     finish(upstream.statusCode ?? 502);
     const extra: Record<string, string> = lease.coldStartMs !== undefined ? { "server-timing": `cold-start;dur=${lease.coldStartMs}` } : {};
-    if (node?.outgoing) {
+    // Not for HEAD: Hono answers HEAD by wrapping the GET route's Response in one of its own, which
+    // would have the adapter write the head a second time onto a socket that already has it.
+    if (node?.outgoing && c.req.method !== "HEAD") {
       // Straight onto the socket: one write for head and body, no web streams.
       pipeResponse(upstream, node.outgoing, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra);
       return RESPONSE_ALREADY_SENT;
     }
     const callerGone = () => c.req.raw.signal.aborted;
-    return streamResponse(upstream, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra, callerGone);
+    return streamResponse(upstream, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra, callerGone, c.req.method === "HEAD");
   };
   const routes = new Hono().all(`${FUNCTIONS_PATH}/:owner/:repo/:name`, handler).all(`${FUNCTIONS_PATH}/:owner/:repo/:name/*`, handler);
   if (!options.previews) return routes;
