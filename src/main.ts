@@ -1,6 +1,7 @@
-import { serve } from "@hono/node-server";
 import Docker from "dockerode";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { pino } from "pino";
 import { ConfigError, readConfig } from "./config.js";
@@ -37,7 +38,9 @@ async function main(): Promise<void> {
   }
   // dockerode reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
   const eserveless = await createEserveless(config, { docker: new Docker(), log, store, fs: nodeFileSystem, now });
-  const server = serve({ fetch: eserveless.app.fetch, port: config.port, hostname: config.host }, (info) => {
+  const server = createServer(eserveless.listener);
+  server.listen(config.port, config.host, () => {
+    const info = server.address() as AddressInfo;
     log.info({ address: info.address, port: info.port, publicUrl: config.publicUrl, functionsUrl: config.functionsUrl }, `eserveless listening; webhook URL ${config.publicUrl}/webhooks/github`);
   });
   const shutdown = async (signal: string) => {

@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import { getRequestListener } from "@hono/node-server";
 import { Hono } from "hono";
 import type { Logger } from "pino";
 import type { ProjectRemoved } from "../contract/project-removed.js";
@@ -64,8 +65,9 @@ export interface AppOptions {
 }
 
 /**
- * Builds the eserveless HTTP app. It never listens: `main.ts` serves it,
- * tests call `app.request()`.
+ * Builds the eserveless HTTP app. It never listens: `main.ts` serves
+ * `listener`, which answers plain function URLs itself and hands the rest to
+ * `app`; tests serve `listener` too, or call `app.request()`.
  */
 export function createApp(options: AppOptions) {
   const app = new Hono();
@@ -90,11 +92,12 @@ export function createApp(options: AppOptions) {
   app.route("/", deploymentRoutes({ ...options, sessions, tokenGuard }));
   app.route("/", dashboardRoutes({ ...options, sessions, invocations, signInLimiter }));
   app.route("/", cronRunRoutes({ ...options, tokenGuard, signedIn: async (c) => (await sessions.current(c)) !== undefined }));
-  app.route("/", invokeRoutes({ ...options, invocations }));
+  const invoke = invokeRoutes({ ...options, invocations });
+  app.route("/", invoke.routes);
   app.route("/", metricsRoutes(options));
   if (options.setup) app.route("/", setupRoutes(options.setup));
 
   app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
   app.onError(errorHandler({ log: options.log }));
-  return app;
+  return { app, listener: invoke.listener(getRequestListener(app.fetch)) };
 }
