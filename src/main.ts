@@ -23,7 +23,10 @@ async function main(): Promise<void> {
     config = readConfig(process.env, (path) => readFileSync(path, "utf8"));
     // Lines for people on a terminal, JSON for log collectors; LOG_FORMAT decides when set.
     const pretty = config.logFormat === undefined ? process.stdout.isTTY === true : config.logFormat === "pretty";
-    log = pino({ level: config.logLevel }, pretty ? prettyLogOutput(process.stdout, { color: process.stdout.isTTY === true }) : process.stdout);
+    // Written asynchronously, off the request path: lines that come while a write is under way go
+    // out together in the next one; pino flushes what is left when the process exits.
+    const stdout = pino.destination({ dest: 1, sync: false });
+    log = pino({ level: config.logLevel }, pretty ? prettyLogOutput(stdout, { color: process.stdout.isTTY === true }) : stdout);
     // Before anything is written in it: the database and the App's key live there.
     prepareDataDir(config.dataDir, log);
     const secrets = loadSecretKeys({ ...config.secretsKey, dataDir: config.dataDir, fs: nodeFileSystem });
