@@ -208,7 +208,7 @@ export function setupRoutes(options: SetupOptions) {
       const org = orgQuery ? checkOrganization(orgQuery) : undefined;
       let manifest: Record<string, unknown>;
       try {
-        manifest = renderManifest(options.readManifest(), options.publicUrl);
+        manifest = await renderManifest(options.readManifest(), options.publicUrl);
       } catch (cause) {
         throw new EserveslessError(`The App manifest github-app.yml cannot be read: ${(cause as Error).message}`, { status: 500, code: "manifest_unreadable", cause });
       }
