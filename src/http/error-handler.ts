@@ -3,7 +3,6 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
 import { EserveslessError } from "../errors.js";
-import { newNonce, Page, renderPage } from "./dashboard/layout.js";
 
 /** How a route's errors look in a browser: a page in the dashboard's layout. */
 export interface ErrorPage {
@@ -104,30 +103,14 @@ export function errorAnswer(thrown: unknown, options: { log: Logger; method: str
  * (`{ error: { code, message } }`).
  */
 export function errorHandler(options: { log: Logger }): ErrorHandler {
-  return (thrown, c) => {
+  return async (thrown, c) => {
     const { error, status, body } = errorAnswer(thrown, { log: options.log, method: c.req.method, path: c.req.path });
     const page = c.get("errorPage");
     if (page && (page.html === "always" || (c.req.header("accept") ?? "").includes("text/html"))) {
       for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
-      const nonce = newNonce();
-      return renderPage(
-        c,
-        nonce,
-        <Page title={page.title} nonce={nonce} signedIn={page.signedIn}>
-          <h1>{page.title}</h1>
-          <p class="error">{error.message}</p>
-          <p>
-            <code>{error.code}</code>
-            {page.back ? (
-              <>
-                {" · "}
-                <a href={page.back.href}>{page.back.label}</a>
-              </>
-            ) : null}
-          </p>
-        </Page>,
-        status,
-      );
+      // The page's templates load with the first page that needs them, not at start.
+      const { renderErrorPage } = await import("./error-page.js");
+      return renderErrorPage(c, page, error, status);
     }
     return c.json(body, status, error.headers);
   };
