@@ -185,7 +185,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   const interrupted = deployer.recoverInterrupted().then((count) => {
     if (count > 0) log.warn({ count }, "ended deployments interrupted by the last stop as errors");
   });
-  const app = createApp({
+  const { app, listener } = createApp({
     store,
     deployer,
     secrets: secretActions({ store, roller, log: log.child({ component: "secrets" }) }),
@@ -221,7 +221,10 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   });
 
   return {
+    /** The hono app: every route; `app.request()` in tests. */
     app,
+    /** What a node server serves: plain function URLs straight to the router, the rest through `app`. */
+    listener,
     pool,
     networks,
     deployer,

@@ -1,6 +1,7 @@
-import { serve } from "@hono/node-server";
 import Docker from "dockerode";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { pino } from "pino";
 import { ConfigError, readConfig } from "./config.js";
@@ -12,6 +13,9 @@ import { loadSecretKeys } from "./store/secrets-key.js";
 import { SecretsKeyError } from "./store/secrets-store.js";
 import { createStore, type Store } from "./store/store.js";
 
+/** Longest a log line waits in the buffer before it is written. */
+const LOG_FLUSH_MS = 200;
+
 /** The composition root: the only place that reads the environment, listens and exits. */
 async function main(): Promise<void> {
   let config;
@@ -22,7 +26,10 @@ async function main(): Promise<void> {
     config = readConfig(process.env, (path) => readFileSync(path, "utf8"));
     // Lines for people on a terminal, JSON for log collectors; LOG_FORMAT decides when set.
     const pretty = config.logFormat === undefined ? process.stdout.isTTY === true : config.logFormat === "pretty";
-    log = pino({ level: config.logLevel }, pretty ? prettyLogOutput(process.stdout, { color: process.stdout.isTTY === true }) : process.stdout);
+    // Written asynchronously and in batches, off the request path: up to 4 KiB of lines go out in one
+    // write, and none waits more than LOG_FLUSH_MS; pino flushes what is left when the process exits.
+    const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: LOG_FLUSH_MS });
+    log = pino({ level: config.logLevel }, pretty ? prettyLogOutput(stdout, { color: process.stdout.isTTY === true }) : stdout);
     // Before anything is written in it: the database and the App's key live there.
     prepareDataDir(config.dataDir, log);
     const secrets = loadSecretKeys({ ...config.secretsKey, dataDir: config.dataDir, fs: nodeFileSystem });
@@ -37,7 +44,9 @@ async function main(): Promise<void> {
   }
   // dockerode reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
   const eserveless = await createEserveless(config, { docker: new Docker(), log, store, fs: nodeFileSystem, now });
-  const server = serve({ fetch: eserveless.app.fetch, port: config.port, hostname: config.host }, (info) => {
+  const server = createServer(eserveless.listener);
+  server.listen(config.port, config.host, () => {
+    const info = server.address() as AddressInfo;
     log.info({ address: info.address, port: info.port, publicUrl: config.publicUrl, functionsUrl: config.functionsUrl }, `eserveless listening; webhook URL ${config.publicUrl}/webhooks/github`);
   });
   const shutdown = async (signal: string) => {

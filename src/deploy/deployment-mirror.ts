@@ -48,10 +48,11 @@ export function deploymentMirror(
 
   return {
     start() {
-      const client = octokit();
-      if (!client) return;
+      const installation = octokit();
+      if (!installation) return;
       starting = (async () => {
         try {
+          const client = await installation;
           id = await createGitHubDeployment(client, { owner, repo, sha: job.commit, environment: options.environment, transient: options.environment !== PRODUCTION, description: `eserveless ${job.trigger}` });
           await postDeploymentStatus(client, { owner, repo, deploymentId: id, state: "in_progress", description: "Deploying…", logUrl: options.logUrl });
         } catch (error) {
@@ -62,14 +63,14 @@ export function deploymentMirror(
     async end(deployment) {
       // After in_progress, whatever GitHub took to answer it.
       await starting;
-      const client = octokit();
-      if (!client || id === undefined || !deployment) return;
+      const installation = octokit();
+      if (!installation || id === undefined || !deployment) return;
       const state = GITHUB_STATE[deployment.state] ?? "error";
       const urls = deployment.functions.flatMap((fn) => (fn.url ? [fn.url] : []));
       // One function: its URL; several (or only cron functions): the project's page.
       const environmentUrl = state === "success" ? (urls.length === 1 ? urls[0] : projectUrl(options.urls.publicUrl, job.repository)) : undefined;
       try {
-        await postDeploymentStatus(client, { owner, repo, deploymentId: id, state, description: deployment.description ?? deployment.state, environmentUrl, logUrl: options.logUrl });
+        await postDeploymentStatus(await installation, { owner, repo, deploymentId: id, state, description: deployment.description ?? deployment.state, environmentUrl, logUrl: options.logUrl });
       } catch (error) {
         refused(error, "the GitHub deployment's status");
       }

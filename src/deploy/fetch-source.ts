@@ -32,7 +32,7 @@ export async function fetchSource(
     if (!app) throw new EserveslessError("The GitHub App is not configured; open /setup", { status: 503, code: "github_not_configured" });
     const [owner, repo] = job.repository.split("/") as [string, string];
     say(`Downloading ${job.repository}@${shortSha(job.commit)}`);
-    tarball = await downloadTarball(app.installation(job.source.installationId), { owner, repo, ref: job.commit, signal, maxBytes: limits?.maxTarballBytes });
+    tarball = await downloadTarball(await app.installation(job.source.installationId), { owner, repo, ref: job.commit, signal, maxBytes: limits?.maxTarballBytes });
   }
   const source = await extractTarball(tarball, limits);
   say(`Unpacked ${plural(source.size, "file")} (${Math.ceil(source.totalBytes / 1024)} KiB)`);

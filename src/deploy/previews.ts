@@ -95,7 +95,7 @@ export function createPreviews(options: PreviewOptions) {
       const current = store.getPreview(preview.repository, preview.number);
       const log = rootLog.child({ repository: preview.repository, pullRequest: preview.number });
       try {
-        const id = await writePullRequestComment(app.installation(preview.installationId), { owner, repo, number: preview.number, commentId: current?.commentId ?? null, body: `${MARKER}\n${body}` });
+        const id = await writePullRequestComment(await app.installation(preview.installationId), { owner, repo, number: preview.number, commentId: current?.commentId ?? null, body: `${MARKER}\n${body}` });
         if (id !== current?.commentId) store.setPreviewComment(preview.repository, preview.number, id);
       } catch (error) {
         if (lacksPermission(error)) {
@@ -208,7 +208,7 @@ export function createPreviews(options: PreviewOptions) {
     if (!app) return;
     const [owner, repo] = preview.repository.split("/") as [string, string];
     const environment = previewEnvironment(preview.number);
-    await deactivateEnvironment(app.installation(preview.installationId), {
+    await deactivateEnvironment(await app.installation(preview.installationId), {
       owner,
       repo,
       environment,
@@ -266,7 +266,7 @@ export function createPreviews(options: PreviewOptions) {
         const app = options.github();
         if (!app) return;
         const [owner, repo] = repository.split("/") as [string, string];
-        const allowed = await canWrite(app.installation(preview.installationId), { owner, repo, username: user }).catch((error: unknown) => {
+        const allowed = await canWrite(await app.installation(preview.installationId), { owner, repo, username: user }).catch((error: unknown) => {
           log.warn({ err: error, user }, "could not read the commenter's permission on GitHub; the preview is not deployed");
           return false;
         });

@@ -1,5 +1,4 @@
 import { MANIFEST_FILES } from "../contract/manifest-files.js";
-import { readManifest } from "../manifest/read-manifest.js";
 import type { ManifestLimits } from "../manifest/manifest-limits.js";
 import type { Manifest } from "../manifest/manifest-schema.js";
 import type { SourceTree } from "../source/extract-tarball.js";
@@ -15,6 +14,8 @@ import { plural } from "../format.js";
 export async function readProjectManifest({ say, record }: DeploymentContext, source: SourceTree, limits?: ManifestLimits): Promise<Manifest | undefined> {
   const manifestFile = MANIFEST_FILES.find((name) => source.has(name));
   if (!manifestFile) return undefined;
+  // The manifest parser and yaml load with the first deployment, not at start.
+  const { readManifest } = await import("../manifest/read-manifest.js");
   const { manifest, warnings } = await readManifest(source.bytes(manifestFile) ?? "", source, manifestFile, limits);
   for (const warning of warnings) say(`warning: ${warning}`);
   record({ warnings });

@@ -22,7 +22,7 @@ export function statusPoster(
     if (!app) return;
     const [owner, repo] = job.repository.split("/") as [string, string];
     try {
-      await postCommitStatus(app.installation(job.source.installationId), { owner, repo, sha: job.commit, state, context, description, targetUrl });
+      await postCommitStatus(await app.installation(job.source.installationId), { owner, repo, sha: job.commit, state, context, description, targetUrl });
     } catch (error) {
       appendLog(`warning: GitHub refused the ${context} status (${(error as Error).message})`);
     }

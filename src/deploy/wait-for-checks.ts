@@ -34,7 +34,7 @@ export async function waitForChecks(deployment: DeploymentContext, github: () =>
   }
   const app = github();
   if (!app) throw new UpstreamError("The GitHub App is not configured, so the commit's checks cannot be read; open /setup", { status: 503, code: "github_not_configured" });
-  const octokit = app.installation(job.source.installationId);
+  const octokit = await app.installation(job.source.installationId);
   const [owner, repo] = job.repository.split("/") as [string, string];
   const began = performance.now();
   let interval = wait.intervalMs ?? 1000;

@@ -1,7 +1,6 @@
 import { RequestError } from "@octokit/request-error";
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
-import { parse as parseYaml } from "yaml";
 import { BadRequestError, EserveslessError, UpstreamError } from "../errors.js";
 import type { GitHubAppCredentials } from "./github-app.js";
 
@@ -72,8 +71,10 @@ function fillIn(value: unknown, publicUrl: string): unknown {
  * `${PUBLIC_URL}` replaced by this server's public URL. The placeholder is
  * replaced after parsing, so no URL can change the YAML's structure.
  */
-export function renderManifest(template: string, publicUrl: string): Record<string, unknown> {
-  const parsed: unknown = parseYaml(template);
+export async function renderManifest(template: string, publicUrl: string): Promise<Record<string, unknown>> {
+  // yaml loads with the first /setup page, not at start.
+  const { parse } = await import("yaml");
+  const parsed: unknown = parse(template);
   if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("github-app.yml is not a YAML mapping");
   return fillIn(parsed, publicUrl.replace(/\/+$/, "")) as Record<string, unknown>;
 }

@@ -1,5 +1,4 @@
-import { createAppAuth } from "@octokit/auth-app";
-import { Octokit } from "@octokit/rest";
+import type { Octokit } from "@octokit/rest";
 import { RequestError } from "@octokit/request-error";
 import { EserveslessError, NotFoundError, UpstreamError } from "../errors.js";
 
@@ -20,18 +19,30 @@ export type GitHubApp = ReturnType<typeof createGitHubApp>;
 export function createGitHubApp(options: { credentials: GitHubAppCredentials; baseUrl: string; userAgent?: string }) {
   const { appId, privateKey } = options.credentials;
   const common = { baseUrl: options.baseUrl, userAgent: options.userAgent ?? "eserveless" };
-  const app = withTimeout(new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId, privateKey } }));
-  const installations = new Map<number, Octokit>();
+  // Octokit and its App auth (about 9 MB resident) load with the first GitHub call, not at start.
+  let loading: Promise<(auth: { appId: number; privateKey: string; installationId?: number }) => Octokit> | undefined;
+  const octokitFor = (auth: { appId: number; privateKey: string; installationId?: number }) => {
+    loading ??= Promise.all([import("@octokit/rest"), import("@octokit/auth-app")]).then(
+      ([{ Octokit }, { createAppAuth }]) =>
+        (auth) =>
+          withTimeout(new Octokit({ ...common, authStrategy: createAppAuth, auth })),
+    );
+    return loading.then((make) => make(auth));
+  };
+  let app: Promise<Octokit> | undefined;
+  const installations = new Map<number, Promise<Octokit>>();
 
   return {
     credentials: options.credentials,
 
     /** An Octokit authenticated as one installation of the App. */
-    installation(installationId: number): Octokit {
+    installation(installationId: number): Promise<Octokit> {
       let octokit = installations.get(installationId);
       if (!octokit) {
-        octokit = withTimeout(new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId, privateKey, installationId } }));
+        octokit = octokitFor({ appId, privateKey, installationId });
         installations.set(installationId, octokit);
+        // A failed load is not kept: the next call tries again.
+        octokit.catch(() => installations.delete(installationId));
       }
       return octokit;
     },
@@ -39,7 +50,8 @@ export function createGitHubApp(options: { credentials: GitHubAppCredentials; ba
     /** The installation that can read `owner/repo`; NotFoundError when the App is not installed there. */
     async installationFor(owner: string, repo: string): Promise<number> {
       try {
-        const { data } = await app.rest.apps.getRepoInstallation({ owner, repo });
+        app ??= octokitFor({ appId, privateKey });
+        const { data } = await (await app).rest.apps.getRepoInstallation({ owner, repo });
         return data.id;
       } catch (error) {
         throw githubError(error, `The eserveless GitHub App is not installed on ${owner}/${repo}, or the repository does not exist. Install the App on it, then try again.`);

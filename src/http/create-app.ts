@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
-import { Hono } from "hono";
+import { getRequestListener } from "@hono/node-server";
+import { Hono, type Context, type NotFoundHandler } from "hono";
 import type { Logger } from "pino";
 import type { ProjectRemoved } from "../contract/project-removed.js";
 import { HealthSchema } from "../contract/server-status.js";
@@ -12,16 +13,13 @@ import type { ContainerPool } from "../run/container-pool.js";
 import type { Store } from "../store/store.js";
 import { apiRoutes } from "./api-routes.js";
 import { secretRoutes, type SecretActions } from "./secret-routes.js";
-import { cronRunRoutes } from "./cron-run-routes.js";
-import { dashboardRoutes } from "./dashboard/dashboard-routes.js";
 import { createSessions } from "./dashboard/session.js";
-import { deploymentRoutes } from "./deployment-routes.js";
 import { errorHandler } from "./error-handler.js";
 import { createInvocationLog, type InvocationLog } from "./invocation-log.js";
 import { invokeRoutes } from "./invoke-routes.js";
 import { metricsRoutes, type Metrics } from "./metrics-routes.js";
 import { redeployRoutes } from "./redeploy-routes.js";
-import { setupRoutes, type SetupOptions } from "./setup-routes.js";
+import type { SetupOptions } from "./setup-routes.js";
 import { toWire } from "./to-wire.js";
 import { splitHosts } from "./split-hosts.js";
 import { trustedProxies, type ProxyRange } from "./trusted-proxies.js";
@@ -64,8 +62,22 @@ export interface AppOptions {
 }
 
 /**
- * Builds the eserveless HTTP app. It never listens: `main.ts` serves it,
- * tests call `app.request()`.
+ * Routes whose module (and what it imports: the dashboard's templates,
+ * /setup) loads with their first request instead of at start: the app hands
+ * each request to them, and they answer errors as the app does.
+ */
+function lazyRoutes(load: () => Promise<Hono>, answers: { notFound: NotFoundHandler; onError: ReturnType<typeof errorHandler> }) {
+  let routes: Promise<Hono> | undefined;
+  return async (c: Context) => {
+    routes ??= load().then((loaded) => loaded.notFound(answers.notFound).onError(answers.onError));
+    return (await routes).fetch(c.req.raw, c.env);
+  };
+}
+
+/**
+ * Builds the eserveless HTTP app. It never listens: `main.ts` serves
+ * `listener`, which answers plain function URLs itself and hands the rest to
+ * `app`; tests serve `listener` too, or call `app.request()`.
  */
 export function createApp(options: AppOptions) {
   const app = new Hono();
@@ -87,14 +99,29 @@ export function createApp(options: AppOptions) {
   if (options.secrets) app.route("/", secretRoutes({ adminToken: options.adminToken, tokenGuard, actions: options.secrets }));
   app.route("/", apiRoutes({ ...options, invocations, tokenGuard, maxUploadBytes: options.maxUploadBytes ?? defaultLimits.sourceBytes }));
   const sessions = createSessions(options);
-  app.route("/", deploymentRoutes({ ...options, sessions, tokenGuard }));
-  app.route("/", dashboardRoutes({ ...options, sessions, invocations, signInLimiter }));
-  app.route("/", cronRunRoutes({ ...options, tokenGuard, signedIn: async (c) => (await sessions.current(c)) !== undefined }));
-  app.route("/", invokeRoutes({ ...options, invocations }));
+  const notFound: NotFoundHandler = (c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404);
+  const onError = errorHandler({ log: options.log });
+  const answers = { notFound, onError };
+  const deployments = lazyRoutes(async () => (await import("./deployment-routes.js")).deploymentRoutes({ ...options, sessions, tokenGuard }), answers);
+  app.all("/deployments/*", deployments);
+  const dashboard = lazyRoutes(async () => (await import("./dashboard/dashboard-routes.js")).dashboardRoutes({ ...options, sessions, invocations, signInLimiter }), answers);
+  for (const path of ["/", "/login", "/logout", "/dashboard", "/dashboard/*"]) app.all(path, dashboard);
+  const cronRuns = lazyRoutes(
+    async () => (await import("./cron-run-routes.js")).cronRunRoutes({ ...options, tokenGuard, signedIn: async (c) => (await sessions.current(c)) !== undefined }),
+    answers,
+  );
+  app.all("/functions/*", cronRuns);
+  const invoke = invokeRoutes({ ...options, invocations });
+  app.route("/", invoke.routes);
   app.route("/", metricsRoutes(options));
-  if (options.setup) app.route("/", setupRoutes(options.setup));
+  const setup = options.setup;
+  if (setup) {
+    const setupPages = lazyRoutes(async () => (await import("./setup-routes.js")).setupRoutes(setup), answers);
+    app.all("/setup", setupPages);
+    app.all("/setup/*", setupPages);
+  }
 
-  app.notFound((c) => c.json({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
-  app.onError(errorHandler({ log: options.log }));
-  return app;
+  app.notFound(notFound);
+  app.onError(onError);
+  return { app, listener: invoke.listener(getRequestListener(app.fetch)) };
 }

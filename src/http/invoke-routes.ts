@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { Hono, type Context } from "hono";
 import type { Logger } from "pino";
@@ -11,9 +11,11 @@ import type { Lease } from "../run/function-pool.js";
 import { ProxyError, proxyRequest } from "../run/proxy.js";
 import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function-store.js";
 import { FUNCTIONS_PATH, PREVIEWS_PATH, previewEnvironment, previewNumber } from "../urls.js";
-import { peerOf } from "./forwarded-headers.js";
+import { errorAnswer } from "./error-handler.js";
+import { peerOf, type Peer } from "./forwarded-headers.js";
 import { functionRequestHeaders } from "./function-request-headers.js";
 import { functionResponseHeaders } from "./function-response-headers.js";
+import { hostSplit } from "./split-hosts.js";
 import { trustedProxies, type ProxyRange } from "./trusted-proxies.js";
 import type { InvocationLog } from "./invocation-log.js";
 import type { Metrics } from "./metrics-routes.js";
@@ -26,7 +28,14 @@ type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse } | 
  * The function's response as a web Response, streamed. The lease is returned
  * when the body has been sent, and discarded when the function broke off.
  */
-function streamResponse(upstream: IncomingMessage, lease: Lease, upstreamHeaders: Record<string, string | string[]>, extraHeaders: Record<string, string>, callerGone: () => boolean): Response {
+function streamResponse(
+  upstream: IncomingMessage,
+  lease: Lease,
+  upstreamHeaders: Record<string, string | string[]>,
+  extraHeaders: Record<string, string>,
+  callerGone: () => boolean,
+  head: boolean,
+): Response {
   upstream.once("close", () => {
     // Cut short by the function (not by a caller that went away): replace it.
     if (upstream.complete || callerGone()) lease.release();
@@ -37,7 +46,7 @@ function streamResponse(upstream: IncomingMessage, lease: Lease, upstreamHeaders
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
   for (const [name, value] of Object.entries(extraHeaders)) headers.append(name, value);
-  const noBody = upstream.statusCode === 204 || upstream.statusCode === 304;
+  const noBody = head || upstream.statusCode === 204 || upstream.statusCode === 304;
   if (noBody) upstream.resume();
   return new Response(noBody ? null : (Readable.toWeb(upstream) as ReadableStream<Uint8Array>), {
     status: upstream.statusCode ?? 502,
@@ -51,13 +60,13 @@ function streamResponse(upstream: IncomingMessage, lease: Lease, upstreamHeaders
  * socket itself: reading `c.req.raw.body` there would make the adapter wrap
  * it in a web stream and consume it.
  */
-function requestBody(c: Context, incoming: IncomingMessage | undefined): Readable | null {
-  if (c.req.method === "GET" || c.req.method === "HEAD") return null;
+function requestBody(method: string, incoming: IncomingMessage | undefined, web: ReadableStream | null): Readable | null {
+  if (method === "GET" || method === "HEAD") return null;
   if (incoming) {
     const length = incoming.headers["content-length"];
     return incoming.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0") ? incoming : null;
   }
-  return c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : null;
+  return web ? Readable.fromWeb(web as never) : null;
 }
 
 /** Aborts when the caller goes away before its response is complete. */
@@ -104,21 +113,60 @@ export interface InvokeOptions {
   adminToken?: string | undefined;
   /** ESERVELESS_FUNCTIONS_URL; without it functions share the dashboard's origin, and their responses are sandboxed. */
   functionsUrl?: string | undefined;
+  /** PUBLIC_URL, named in the error for a dashboard path on the functions host. */
+  publicUrl: string;
   /** Peers whose X-Forwarded-* headers are believed. */
   trustedProxies?: readonly ProxyRange[];
   /** Why a closed pull request's preview URLs answer 410; previews are not served when absent. */
   previews?: { gone(repository: string, number: number): string | undefined };
 }
 
+/** One call of a function, however it arrived: through hono or straight from the node listener. */
+interface Call {
+  method: string;
+  /** The whole path, as errors are logged with. */
+  requestPath: string;
+  owner: string;
+  repo: string;
+  name: string;
+  /** The pull request of a preview URL (/pr/…), as it appears in the path. */
+  number: string | undefined;
+  /** The path the function sees (what follows the function's name) and the query string. */
+  path: string;
+  search: string;
+  headers: IncomingHttpHeaders;
+  /** The node adapter's request and response; absent under `app.request()`. */
+  incoming: IncomingMessage | undefined;
+  outgoing: ServerResponse | undefined;
+  /** The web request, when there is no node request. */
+  web: Request | undefined;
+}
+
+/**
+ * URLs the node adapter hands to hono as they are, with no normalizing nor
+ * decoding to do (its own test, less `#`): the function router matches those
+ * itself. Any other goes through hono, which routes it after normalizing.
+ */
+const VERBATIM_URL = /^\/[!$&-;=?-[\]_a-z~]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:[/?]|$)/;
+/** Host values the node adapter takes as they are (`reValidHost`); others it checks, and may refuse with a 400. */
+const VERBATIM_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
+
 /**
  * `/fn/<owner>/<repo>/<function>/…`: every method, proxied to a ready
  * container of the live deployment; the function sees the rest of the path.
  * Bodies stream both ways; a caller that goes away aborts the upstream request.
+ *
+ * `routes` serve them in the hono app; `listener` serves the plain ones
+ * straight from node's request listener, before hono, and hands the rest
+ * (and every other path) to `next`: the same checks, errors and records,
+ * without building a web Request nor routing on every request.
  */
 export function invokeRoutes(options: InvokeOptions) {
   const maxBodyBytes = options.maxBodyBytes ?? defaultLimits.bodyBytes;
   const isTrusted = trustedProxies(options.trustedProxies ?? []);
   const sandbox = options.functionsUrl === undefined;
+  const split = options.functionsUrl === undefined ? undefined : hostSplit({ ...options, functionsUrl: options.functionsUrl });
   const tooLarge = () =>
     new EserveslessError(`Request body too large: the limit is ${maxBodyBytes} bytes (ESERVELESS_MAX_BODY_BYTES)`, { status: 413, code: "body_too_large" });
 
@@ -130,8 +178,9 @@ export function invokeRoutes(options: InvokeOptions) {
     return target;
   };
 
-  const handler = async (c: Context) => {
-    const { owner, repo, name, number } = c.req.param() as { owner: string; repo: string; name: string; number?: string };
+  /** Proxies one call; resolves with the Response to send, or RESPONSE_ALREADY_SENT once it is on the socket. */
+  const invoke = async (call: Call, peer: Peer): Promise<Response> => {
+    const { method, owner, repo, name, number, path } = call;
     const repository = `${owner}/${repo}`;
     // A preview URL (/pr/<owner>/<repo>/<number>/<function>) looks the function up in the pull request's environment.
     const preview = number === undefined ? undefined : previewNumber(`pr-${number}`);
@@ -141,16 +190,10 @@ export function invokeRoutes(options: InvokeOptions) {
     if (gone) throw new EserveslessError(gone, { status: 410, code: "preview_removed" });
     if (!fn) throw new NotFoundError(`No function "${name}" is live in ${repository}. Check the name in .eserveless.yaml and that a deployment succeeded.`, { code: "function_not_found" });
     if (fn.type !== "http") throw new NotFoundError(`${repository}/${name} is a cron function; it runs on its schedule and has no URL.`, { code: "not_http" });
-    if (Number(c.req.header("content-length") ?? 0) > maxBodyBytes) throw tooLarge();
+    if (Number(call.headers["content-length"] ?? 0) > maxBodyBytes) throw tooLarge();
     // A preview's invocations and metrics are its own, not production's.
     const label = preview === undefined ? `${fn.repository}/${fn.name}` : `${fn.repository}@pr-${preview}/${fn.name}`;
-
-    const url = new URL(c.req.url);
-    const prefix = url.pathname.split("/").slice(0, preview === undefined ? 5 : 6).join("/");
-    // The log keeps the path only: query strings carry tokens and personal data.
-    const path = url.pathname.slice(prefix.length) || "/";
     const timeoutMs = fn.spec.timeout * 1000;
-    const node = c.env as NodeBindings;
 
     const started = performance.now();
     const lease = await options.pool.acquire(targetOf(fn)).catch((error: unknown) => {
@@ -158,24 +201,20 @@ export function invokeRoutes(options: InvokeOptions) {
       const status = error instanceof EserveslessError ? error.status : 500;
       const ms = performance.now() - started;
       options.metrics.invocation(label, status, ms / 1000);
-      options.invocations.record(label, { at: Date.now(), method: c.req.method, path, status, ms: Math.round(ms), cold: false, container: null });
+      // The log keeps the path only: query strings carry tokens and personal data.
+      options.invocations.record(label, { at: Date.now(), method, path, status, ms: Math.round(ms), cold: false, container: null });
       throw error;
     });
     const finish = (status: number) => {
       const ms = performance.now() - started;
+      const cold = lease.coldStartMs !== undefined;
       options.metrics.invocation(label, status, ms / 1000, lease.coldStartMs);
-      options.invocations.record(label, { at: Date.now(), method: c.req.method, path, status, ms: Math.round(ms), cold: lease.coldStartMs !== undefined, container: lease.replica.name });
-      options.log.info(
-        { function: label, method: c.req.method, path, status, ms: Math.round(ms), cold: lease.coldStartMs !== undefined, container: lease.replica.name },
-        "invocation",
-      );
+      options.invocations.record(label, { at: Date.now(), method, path, status, ms: Math.round(ms), cold, container: lease.replica.name });
+      options.log.info({ function: label, method, path, status, ms: Math.round(ms), cold, container: lease.replica.name }, "invocation");
     };
 
-    const headers = functionRequestHeaders(node?.incoming?.headers ?? Object.fromEntries(c.req.raw.headers), {
-      peer: peerOf(node?.incoming, isTrusted),
-      adminToken: options.adminToken,
-    });
-    const body = requestBody(c, node?.incoming);
+    const headers = functionRequestHeaders(call.headers, { peer, adminToken: options.adminToken });
+    const body = requestBody(method, call.incoming, call.web?.body ?? null);
 
     let upstream: IncomingMessage;
     try {
@@ -183,13 +222,13 @@ export function invokeRoutes(options: InvokeOptions) {
         host: lease.replica.host,
         port: lease.replica.port,
         agent: lease.replica.agent,
-        method: c.req.method,
-        path: path + url.search,
+        method,
+        path: path + call.search,
         headers,
         body,
         maxBodyBytes,
         timeoutMs,
-        signal: node?.outgoing ? callerSignal(node.outgoing) : c.req.raw.signal,
+        signal: call.outgoing ? callerSignal(call.outgoing) : call.web!.signal,
       });
     } catch (error) {
       const kind = error instanceof ProxyError ? error.kind : "upstream";
@@ -222,15 +261,91 @@ export function invokeRoutes(options: InvokeOptions) {
     }
     finish(upstream.statusCode ?? 502);
     const extra: Record<string, string> = lease.coldStartMs !== undefined ? { "server-timing": `cold-start;dur=${lease.coldStartMs}` } : {};
-    if (node?.outgoing) {
+    // Not for HEAD through hono: hono answers HEAD by wrapping the GET route's Response in one of its own,
+    // which would have the adapter write the head a second time onto a socket that already has it.
+    if (call.outgoing && (method !== "HEAD" || call.web === undefined)) {
       // Straight onto the socket: one write for head and body, no web streams.
-      pipeResponse(upstream, node.outgoing, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra);
+      pipeResponse(upstream, call.outgoing, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra);
       return RESPONSE_ALREADY_SENT;
     }
-    const callerGone = () => c.req.raw.signal.aborted;
-    return streamResponse(upstream, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra, callerGone);
+    const callerGone = () => call.web?.signal.aborted === true || call.outgoing?.destroyed === true;
+    return streamResponse(upstream, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra, callerGone, method === "HEAD");
   };
-  const routes = new Hono().all(`${FUNCTIONS_PATH}/:owner/:repo/:name`, handler).all(`${FUNCTIONS_PATH}/:owner/:repo/:name/*`, handler);
-  if (!options.previews) return routes;
-  return routes.all(`${PREVIEWS_PATH}/:owner/:repo/:number/:name`, handler).all(`${PREVIEWS_PATH}/:owner/:repo/:number/:name/*`, handler);
+
+  const handler = (c: Context) => {
+    const { owner, repo, name, number } = c.req.param() as { owner: string; repo: string; name: string; number?: string };
+    const node = c.env as NodeBindings;
+    const url = new URL(c.req.url);
+    const prefix = url.pathname.split("/").slice(0, number === undefined ? 5 : 6).join("/");
+    const call: Call = {
+      method: c.req.method,
+      requestPath: c.req.path,
+      owner,
+      repo,
+      name,
+      number,
+      path: url.pathname.slice(prefix.length) || "/",
+      search: url.search,
+      headers: node?.incoming?.headers ?? Object.fromEntries(c.req.raw.headers),
+      incoming: node?.incoming,
+      outgoing: node?.outgoing,
+      web: c.req.raw,
+    };
+    return invoke(call, peerOf(node?.incoming, isTrusted));
+  };
+  const functions = new Hono().all(`${FUNCTIONS_PATH}/:owner/:repo/:name`, handler).all(`${FUNCTIONS_PATH}/:owner/:repo/:name/*`, handler);
+  const routes = options.previews
+    ? functions.all(`${PREVIEWS_PATH}/:owner/:repo/:number/:name`, handler).all(`${PREVIEWS_PATH}/:owner/:repo/:number/:name/*`, handler)
+    : functions;
+
+  /** The call a plain function URL makes; undefined for anything hono must route. */
+  const directCall = (incoming: IncomingMessage, outgoing: ServerResponse): Call | undefined => {
+    const url = incoming.url ?? "";
+    const previewUrl = options.previews !== undefined && url.startsWith(`${PREVIEWS_PATH}/`);
+    if (!url.startsWith(`${FUNCTIONS_PATH}/`) && !previewUrl) return undefined;
+    const host = incoming.headers.host;
+    if (host === undefined || !VERBATIM_HOST.test(host) || !VERBATIM_URL.test(url) || DOT_SEGMENT.test(url)) return undefined;
+    const query = url.indexOf("?");
+    const pathname = query === -1 ? url : url.slice(0, query);
+    // "", "fn", owner, repo, name… or "", "pr", owner, repo, number, name…
+    const segments = pathname.split("/", previewUrl ? 6 : 5);
+    if (segments.length < (previewUrl ? 6 : 5) || segments.some((segment, i) => i > 0 && segment === "")) return undefined;
+    const prefix = segments.join("/").length;
+    return {
+      method: incoming.method ?? "GET",
+      requestPath: pathname,
+      owner: segments[2]!,
+      repo: segments[3]!,
+      number: previewUrl ? segments[4] : undefined,
+      name: segments[previewUrl ? 5 : 4]!,
+      path: pathname.slice(prefix) || "/",
+      search: query === -1 ? "" : url.slice(query),
+      headers: incoming.headers,
+      incoming,
+      outgoing,
+      web: undefined,
+    };
+  };
+
+  /** Answers an error as the app's onError does, in JSON; the connection closes when a request body was left unread. */
+  const answerError = (thrown: unknown, call: Call, outgoing: ServerResponse) => {
+    const { error, status, body } = errorAnswer(thrown, { log: options.log, method: call.method, path: call.requestPath });
+    if (outgoing.headersSent || outgoing.destroyed) return;
+    const json = JSON.stringify(body);
+    const headers: Record<string, string | number> = { ...error.headers, "content-type": "application/json", "content-length": Buffer.byteLength(json) };
+    if (call.incoming && !call.incoming.readableEnded) headers.connection = "close";
+    outgoing.writeHead(status, headers);
+    outgoing.end(json);
+  };
+
+  const listener = (next: (incoming: IncomingMessage, outgoing: ServerResponse) => unknown) => (incoming: IncomingMessage, outgoing: ServerResponse) => {
+    const call = directCall(incoming, outgoing);
+    if (!call) return next(incoming, outgoing);
+    const peer = peerOf(incoming, isTrusted);
+    const misplaced = split?.(incoming.headers, peer, call.requestPath);
+    if (misplaced) return answerError(misplaced, call, outgoing);
+    return invoke(call, peer).catch((error: unknown) => answerError(error, call, outgoing));
+  };
+
+  return { routes, listener };
 }

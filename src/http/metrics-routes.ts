@@ -1,12 +1,14 @@
 import { Hono } from "hono";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { PoolStats } from "../run/container-pool.js";
 
 /** Prometheus metrics of one eserveless instance, in its own registry (no globals). */
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** Creates the metrics; pool gauges are read from `stats` at each scrape. */
-export function createMetrics(stats: () => PoolStats) {
+type Invocation = [fn: string, status: number, seconds: number, coldStartMs: number | undefined];
+
+/** The registry and the metrics in it; pool gauges are read from `stats` at each scrape. */
+async function createRegistry(stats: () => PoolStats) {
+  const { Counter, Gauge, Histogram, Registry } = await import("prom-client");
   const registry = new Registry();
   const invocations = new Counter({
     name: "eserveless_invocations_total",
@@ -47,11 +49,9 @@ export function createMetrics(stats: () => PoolStats) {
       this.set(stats().queued);
     },
   });
-
   return {
     registry,
-    /** Records one invocation; `coldStartMs` when it waited for a start. */
-    invocation(fn: string, status: number, seconds: number, coldStartMs?: number): void {
+    record([fn, status, seconds, coldStartMs]: Invocation): void {
       invocations.inc({ function: fn, status: String(status) });
       duration.observe({ function: fn }, seconds);
       if (coldStartMs !== undefined) {
@@ -62,9 +62,43 @@ export function createMetrics(stats: () => PoolStats) {
   };
 }
 
+/**
+ * Creates the metrics; pool gauges are read from `stats` at each scrape.
+ * prom-client (about 8 MB resident) loads with the first invocation or
+ * scrape, not at start; invocations recorded while it loads are kept and
+ * counted once it has.
+ */
+export function createMetrics(stats: () => PoolStats) {
+  let loaded: Awaited<ReturnType<typeof createRegistry>> | undefined;
+  let loading: Promise<NonNullable<typeof loaded>> | undefined;
+  const pending: Invocation[] = [];
+  const load = () =>
+    (loading ??= createRegistry(stats).then((metrics) => {
+      loaded = metrics;
+      for (const invocation of pending.splice(0)) metrics.record(invocation);
+      return metrics;
+    }));
+
+  return {
+    /** Records one invocation; `coldStartMs` when it waited for a start. */
+    invocation(fn: string, status: number, seconds: number, coldStartMs?: number): void {
+      if (loaded) return loaded.record([fn, status, seconds, coldStartMs]);
+      pending.push([fn, status, seconds, coldStartMs]);
+      // Should prom-client fail to load, /metrics answers with why.
+      load().catch(() => undefined);
+    },
+    /** The metrics in the Prometheus text format, and its content type. */
+    async scrape(): Promise<{ text: string; contentType: string }> {
+      const { registry } = await load();
+      return { text: await registry.metrics(), contentType: registry.contentType };
+    },
+  };
+}
+
 /** `GET /metrics` in the Prometheus text format. */
 export function metricsRoutes(options: { metrics: Metrics }) {
-  return new Hono().get("/metrics", async (c) =>
-    c.body(await options.metrics.registry.metrics(), 200, { "content-type": options.metrics.registry.contentType }),
-  );
+  return new Hono().get("/metrics", async (c) => {
+    const { text, contentType } = await options.metrics.scrape();
+    return c.body(text, 200, { "content-type": contentType });
+  });
 }

@@ -27,7 +27,7 @@ export function redeployRoutes(options: { adminToken: string | undefined; tokenG
 
     const [owner, repo] = parsed.output.repository.split("/") as [string, string];
     const installationId = options.store.getRepository(`${owner}/${repo}`)?.installationId ?? (await github.installationFor(owner, repo));
-    const octokit = github.installation(installationId);
+    const octokit = await github.installation(installationId);
     const { sha, ref, fullName, defaultBranch } = await resolveCommit(octokit, { owner, repo, ref: parsed.output.ref });
     options.store.upsertRepository({ fullName, installationId, defaultBranch });
     const deployment = options.deployer.enqueue({

@@ -1,5 +1,3 @@
-import { createAppAuth } from "@octokit/auth-app";
-import { Octokit } from "@octokit/rest";
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
 import { jsx } from "hono/jsx";
@@ -17,6 +15,7 @@ import {
   type GitHubRequest,
   type StoredApp,
 } from "../github/app-setup.js";
+import type { Octokit } from "@octokit/rest";
 import type { ConfiguredApp } from "../github/github-app-holder.js";
 import { htmlDocument, Page } from "./dashboard/layout.js";
 import { errorPage } from "./error-handler.js";
@@ -137,9 +136,15 @@ export function setupRoutes(options: SetupOptions) {
   const log = options.log.child({ component: "setup" });
   // Octokit logs failed requests to the console; the errors they become are logged here instead.
   const octokitLog = { debug: () => {}, info: () => {}, warn: (message: string) => log.warn(message), error: (message: string) => log.debug(message) };
-  const octokit = new Octokit({ baseUrl: options.githubApiUrl, userAgent: "eserveless", log: octokitLog });
+  // Octokit (and its App auth) load with the first GitHub call of /setup, not at start.
+  const octokitModules = () => Promise.all([import("@octokit/rest"), import("@octokit/auth-app")]);
+  let anonymous: Promise<Octokit> | undefined;
   const request: GitHubRequest =
-    options.request ?? ((route, parameters) => octokit.request(route, { ...parameters, request: { signal: AbortSignal.timeout(GITHUB_TIMEOUT_MS) } }));
+    options.request ??
+    (async (route, parameters) => {
+      anonymous ??= octokitModules().then(([{ Octokit }]) => new Octokit({ baseUrl: options.githubApiUrl, userAgent: "eserveless", log: octokitLog }));
+      return (await anonymous).request(route, { ...parameters, request: { signal: AbortSignal.timeout(GITHUB_TIMEOUT_MS) } });
+    });
   const now = options.now ?? Date.now;
   /** Names and links of Apps configured from the environment, looked up once. */
   const described = new Map<number, { slug: string; name: string; htmlUrl: string }>();
@@ -157,6 +162,7 @@ export function setupRoutes(options: SetupOptions) {
   async function lookUp(app: ConfiguredApp): Promise<void> {
     const { appId, privateKey } = app.credentials;
     try {
+      const [{ Octokit }, { createAppAuth }] = await octokitModules();
       const authenticated = new Octokit({ baseUrl: options.githubApiUrl, userAgent: "eserveless", log: octokitLog, authStrategy: createAppAuth, auth: { appId, privateKey } });
       const { data } = await authenticated.request("GET /app", { request: { signal: AbortSignal.timeout(GITHUB_TIMEOUT_MS) } });
       if (!data) throw new Error("no App in the answer");
@@ -202,7 +208,7 @@ export function setupRoutes(options: SetupOptions) {
       const org = orgQuery ? checkOrganization(orgQuery) : undefined;
       let manifest: Record<string, unknown>;
       try {
-        manifest = renderManifest(options.readManifest(), options.publicUrl);
+        manifest = await renderManifest(options.readManifest(), options.publicUrl);
       } catch (cause) {
         throw new EserveslessError(`The App manifest github-app.yml cannot be read: ${(cause as Error).message}`, { status: 500, code: "manifest_unreadable", cause });
       }

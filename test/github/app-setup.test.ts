@@ -106,8 +106,8 @@ describe("newAppUrl and checkOrganization", () => {
 });
 
 describe("renderManifest", () => {
-  it("fills PUBLIC_URL into github-app.yml's hook and redirect URLs", () => {
-    const manifest = renderManifest(MANIFEST_YAML, "https://fn.example.com/");
+  it("fills PUBLIC_URL into github-app.yml's hook and redirect URLs", async () => {
+    const manifest = await renderManifest(MANIFEST_YAML, "https://fn.example.com/");
     expect(manifest).toMatchObject({
       name: "eserveless",
       hook_attributes: { url: "https://fn.example.com/webhooks/github", active: true },
@@ -119,13 +119,13 @@ describe("renderManifest", () => {
     expect(JSON.stringify(manifest)).not.toContain("${PUBLIC_URL}");
   });
 
-  it("replaces after parsing, so a URL cannot change the YAML's structure", () => {
-    const manifest = renderManifest("redirect_url: ${PUBLIC_URL}/setup/callback\n", "https://x.example/a\npublic: true");
+  it("replaces after parsing, so a URL cannot change the YAML's structure", async () => {
+    const manifest = await renderManifest("redirect_url: ${PUBLIC_URL}/setup/callback\n", "https://x.example/a\npublic: true");
     expect(manifest).toEqual({ redirect_url: "https://x.example/a\npublic: true/setup/callback" });
   });
 
-  it("refuses a manifest that is not a mapping", () => {
-    expect(() => renderManifest("- a\n- b\n", "https://x")).toThrow(/not a YAML mapping/);
+  it("refuses a manifest that is not a mapping", async () => {
+    await expect(renderManifest("- a\n- b\n", "https://x")).rejects.toThrow(/not a YAML mapping/);
   });
 });
 

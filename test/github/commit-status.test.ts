@@ -83,7 +83,7 @@ describe("postCommitStatus against the GitHub emulator", () => {
 
   it("posts the status with a description cut to GitHub's limit", async () => {
     const long = `Build failed:\n${"npm ERR! something went wrong\n".repeat(20)}`;
-    await postCommitStatus(installation(), {
+    await postCommitStatus(await installation(), {
       owner: "acme",
       repo: "functions",
       sha,
@@ -103,7 +103,7 @@ describe("postCommitStatus against the GitHub emulator", () => {
   });
 
   it("sends no target_url when none is given", async () => {
-    await postCommitStatus(installation(), { owner: "acme", repo: "functions", sha, state: "pending", context: "eserveless/build", description: "Building" });
+    await postCommitStatus(await installation(), { owner: "acme", repo: "functions", sha, state: "pending", context: "eserveless/build", description: "Building" });
     const [status] = emulator.statuses("acme", "functions", sha).slice(-1);
     expect(status).toMatchObject({ state: "pending", context: "eserveless/build", description: "Building", target_url: null });
   });

@@ -55,7 +55,7 @@ async function settledDownload(): Promise<number> {
 describe("downloadTarball", () => {
   it("streams a commit's tarball, through codeload's redirect, into the extractor", async () => {
     const sha = emulator.commit(OWNER, REPO, { files: { ".eserveless.yaml": "runtime: node\n", "functions.js": "exports.API = () => 'hi';\n" } });
-    const download = await downloadTarball(octokit(), { owner: OWNER, repo: REPO, ref: sha });
+    const download = await downloadTarball(await octokit(), { owner: OWNER, repo: REPO, ref: sha });
     expect(download).toBeInstanceOf(Readable);
     const tree = await extractTarball(download);
     expect(tree.text("functions.js")).toBe("exports.API = () => 'hi';\n");
@@ -65,7 +65,7 @@ describe("downloadTarball", () => {
     const maxBytes = 4 * MIB;
     const tarballBytes = 256 * MIB;
     const sha = emulator.commitTarballStream(OWNER, REPO, () => oversizedTarball(tarballBytes));
-    const error = await rejection(extractTarball(await downloadTarball(octokit(), { owner: OWNER, repo: REPO, ref: sha, maxBytes })));
+    const error = await rejection(extractTarball(await downloadTarball(await octokit(), { owner: OWNER, repo: REPO, ref: sha, maxBytes })));
     expect(error).toBeInstanceOf(SourceError);
     expect((error as SourceError).code).toBe("tarball_too_large");
     expect(error.message).toContain(`Tarball over 4 MiB compressed (ESERVELESS_MAX_TARBALL_BYTES=${maxBytes})`);
@@ -77,14 +77,14 @@ describe("downloadTarball", () => {
   it("refuses a declared length over maxBytes before reading the body", async () => {
     const files = { ".eserveless.yaml": "runtime: node\n", "data.bin": randomBytes(64 * 1024) }; // incompressible
     const sha = emulator.commit(OWNER, REPO, { files });
-    const error = await rejection(downloadTarball(octokit(), { owner: OWNER, repo: REPO, ref: sha, maxBytes: 1024 }));
+    const error = await rejection(downloadTarball(await octokit(), { owner: OWNER, repo: REPO, ref: sha, maxBytes: 1024 }));
     expect((error as SourceError).code).toBe("tarball_too_large");
     expect(error.message).toContain("ESERVELESS_MAX_TARBALL_BYTES=1024");
   });
 
   it(`caps at ${DEFAULT_MAX_TARBALL_BYTES / MIB} MiB when no limit is given`, async () => {
     const sha = emulator.commitTarballStream(OWNER, REPO, () => oversizedTarball(DEFAULT_MAX_TARBALL_BYTES + 16 * MIB));
-    const error = await rejection(extractTarball(await downloadTarball(octokit(), { owner: OWNER, repo: REPO, ref: sha }), { maxBytes: 1024 * MIB }));
+    const error = await rejection(extractTarball(await downloadTarball(await octokit(), { owner: OWNER, repo: REPO, ref: sha }), { maxBytes: 1024 * MIB }));
     expect(error.message).toContain(`ESERVELESS_MAX_TARBALL_BYTES=${DEFAULT_MAX_TARBALL_BYTES}`);
   });
 
@@ -102,7 +102,7 @@ describe("downloadTarball", () => {
         })(),
       ),
     );
-    const error = await rejection(extractTarball(await downloadTarball(octokit(), { owner: OWNER, repo: REPO, ref: sha })));
+    const error = await rejection(extractTarball(await downloadTarball(await octokit(), { owner: OWNER, repo: REPO, ref: sha })));
     expect(error).toBeInstanceOf(UpstreamError);
     expect(error.message).toMatch(/^The download of the tarball of octo-org\/huge@[0-9a-f]{7} from GitHub broke off/);
   });

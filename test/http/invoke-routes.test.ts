@@ -3,6 +3,7 @@ import { request } from "node:http";
 import { beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/eventually.js";
 import { readFixture } from "../support/fixtures.js";
+import { rawExchange, responseBody } from "../support/raw-http.js";
 import { useEserveless } from "../support/use-eserveless.js";
 
 const OWNER = "octo-org";
@@ -59,6 +60,25 @@ describe("invoking functions", () => {
     // The deployment started this one and proved it answers: no cold start for callers.
     expect(answer.headers.get("server-timing")).toBeNull();
     expect(await containersOf("Echo")).toHaveLength(1);
+  });
+
+  it("answers HEAD with the headers only, and a request pipelined after it gets its own response", async () => {
+    const host = new URL(stack.server.url).host;
+    // The plain path and a percent-encoded one, which the router routes alike.
+    for (const path of [`/fn/${OWNER}/${REPO}/Echo/head`, `/%66n/${OWNER}/${REPO}/Echo/head`]) {
+      const raw = await rawExchange(
+        stack.server.url,
+        `HEAD ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\nGET ${path}?after=head HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      );
+      const headEnd = raw.indexOf("\r\n\r\n");
+      const headResponse = raw.slice(0, headEnd);
+      const next = raw.slice(headEnd + 4);
+      expect(headResponse, raw).toMatch(/^HTTP\/1\.1 200 /);
+      expect(headResponse).toMatch(/^content-type: application\/json$/im);
+      // No body after HEAD's headers: the next bytes are the GET's status line.
+      expect(next, raw).toMatch(/^HTTP\/1\.1 200 /);
+      expect(JSON.parse(responseBody(next))).toMatchObject({ method: "GET", url: "/head?after=head" });
+    }
   });
 
   it("answers 413 past the body limit", async () => {

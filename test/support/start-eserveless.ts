@@ -1,4 +1,3 @@
-import { getRequestListener } from "@hono/node-server";
 import Docker from "dockerode";
 import { readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
@@ -40,7 +39,7 @@ export async function startEserveless(
     },
   });
   const dataDir = wired.dataDir;
-  server.on("request", getRequestListener(wired.app.fetch));
+  server.on("request", wired.listener);
 
   return {
     ...wired,

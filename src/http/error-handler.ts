@@ -3,7 +3,6 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
 import { EserveslessError } from "../errors.js";
-import { newNonce, Page, renderPage } from "./dashboard/layout.js";
 
 /** How a route's errors look in a browser: a page in the dashboard's layout. */
 export interface ErrorPage {
@@ -73,47 +72,46 @@ function contentfulStatus(status: number): ContentfulStatusCode {
 
 const INTERNAL = new EserveslessError("Internal server error; the server log has the details.", { status: 500, code: "internal" });
 
+/** What an error answers with: a status a body may go with, the JSON body and the error's own headers. */
+export interface ErrorAnswer {
+  error: EserveslessError;
+  status: ContentfulStatusCode;
+  body: { error: { code: string; message: string } };
+}
+
 /**
- * The app's one `onError`: an {@link EserveslessError} or hono's own
- * HTTPException answers with its status, code and message; anything else is
- * logged and answers a 500 that gives nothing away. Routes marked with
+ * How any error answers, logged as the app logs it: an {@link EserveslessError}
+ * or hono's own HTTPException with its status, code and message (5xx logged);
+ * anything else logged whole and answered as a 500 that gives nothing away.
+ * The app's `onError` and the function router, which answers before hono, share it.
+ */
+export function errorAnswer(thrown: unknown, options: { log: Logger; method: string; path: string }): ErrorAnswer {
+  let error: EserveslessError;
+  if (thrown instanceof EserveslessError || thrown instanceof HTTPException) {
+    error = thrown instanceof HTTPException ? fromHttpException(thrown) : thrown;
+    if (error.status >= 500) options.log.warn({ err: error, path: options.path }, error.message);
+  } else {
+    options.log.error({ err: thrown, method: options.method, path: options.path }, "unhandled error");
+    error = INTERNAL;
+  }
+  return { error, status: contentfulStatus(error.status), body: { error: { code: error.code, message: error.message } } };
+}
+
+/**
+ * The app's one `onError` (see {@link errorAnswer}). Routes marked with
  * {@link errorPage} answer browsers with a page, the rest JSON
  * (`{ error: { code, message } }`).
  */
 export function errorHandler(options: { log: Logger }): ErrorHandler {
-  return (thrown, c) => {
-    let error: EserveslessError;
-    if (thrown instanceof EserveslessError || thrown instanceof HTTPException) {
-      error = thrown instanceof HTTPException ? fromHttpException(thrown) : thrown;
-      if (error.status >= 500) options.log.warn({ err: error, path: c.req.path }, error.message);
-    } else {
-      options.log.error({ err: thrown, method: c.req.method, path: c.req.path }, "unhandled error");
-      error = INTERNAL;
-    }
-    const status = contentfulStatus(error.status);
+  return async (thrown, c) => {
+    const { error, status, body } = errorAnswer(thrown, { log: options.log, method: c.req.method, path: c.req.path });
     const page = c.get("errorPage");
     if (page && (page.html === "always" || (c.req.header("accept") ?? "").includes("text/html"))) {
       for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
-      const nonce = newNonce();
-      return renderPage(
-        c,
-        nonce,
-        <Page title={page.title} nonce={nonce} signedIn={page.signedIn}>
-          <h1>{page.title}</h1>
-          <p class="error">{error.message}</p>
-          <p>
-            <code>{error.code}</code>
-            {page.back ? (
-              <>
-                {" · "}
-                <a href={page.back.href}>{page.back.label}</a>
-              </>
-            ) : null}
-          </p>
-        </Page>,
-        status,
-      );
+      // The page's templates load with the first page that needs them, not at start.
+      const { renderErrorPage } = await import("./error-page.js");
+      return renderErrorPage(c, page, error, status);
     }
-    return c.json({ error: { code: error.code, message: error.message } }, status, error.headers);
+    return c.json(body, status, error.headers);
   };
 }
