@@ -9,6 +9,7 @@ import { FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling
 import { probe, waitUntilReady } from "./readiness.js";
 import { OutputCollector, followReplicaOutput, type OutputSink } from "./replica-output.js";
 import type { ProjectNetworks } from "./project-networks.js";
+import type { Pool } from "./pool.js";
 import { CONTAINER_PORT, LABEL, eserveslessLabels, sandboxDefaults, sandboxedContainer } from "./sandbox.js";
 import { slug } from "../slug.js";
 
@@ -88,7 +89,7 @@ export interface PoolStats {
  * function, for its live deployment. Starts containers on demand, switches
  * deployments without dropping requests, and reaps idle containers.
  */
-export class ContainerPool {
+export class ContainerPool implements Pool {
   readonly #docker: Docker;
   readonly #instance: string;
   readonly #log: Logger;
