@@ -48,6 +48,7 @@ export class SwarmFunction {
   #refreshing: Promise<void> | undefined;
   #polling = false;
   #closed = false;
+  #turn = 0;
 
   constructor(
     readonly deploymentId: string,
@@ -253,7 +254,9 @@ export class SwarmFunction {
   #pick(tried?: ReadonlySet<string>): Replica | undefined {
     const now = this.parts.now();
     let best: Replica | undefined;
-    for (const r of this.replicas) {
+    // Ties go round the replicas, so sequential requests spread over the nodes too.
+    const start = this.#turn++ % Math.max(1, this.replicas.length);
+    for (const r of [...this.replicas.slice(start), ...this.replicas.slice(0, start)]) {
       if (r.state !== "ready" || r.inflight >= this.scaling.concurrency || tried?.has(r.host)) continue;
       if ((this.#suspect.get(r.host) ?? 0) > now) continue;
       if (!best || r.inflight < best.inflight) best = r;

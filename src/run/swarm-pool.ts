@@ -1,4 +1,3 @@
-import type Docker from "dockerode";
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { EserveslessError, UpstreamError } from "../errors.js";
