@@ -31,6 +31,7 @@ import { runSwarmJob } from "./cron/swarm-job.js";
 import type { Store } from "./store/store.js";
 import { ProjectNetworks } from "./run/project-networks.js";
 import { SubnetPool } from "./run/subnet-pool.js";
+import { LABEL } from "./run/sandbox.js";
 
 const RUNTIMES_DIR = fileURLToPath(new URL("../runtimes", import.meta.url));
 const APP_MANIFEST = fileURLToPath(new URL("../github-app.yml", import.meta.url));
@@ -95,7 +96,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
 
   const instance = instanceId(config.dataDir, fs);
   const swarm = config.orchestrator.kind === "swarm" ? { services: new SwarmServices(docker), images: new ImagePusher(docker, config.orchestrator.registry) } : undefined;
-  if (swarm) await checkSwarm(swarm.services, log);
+  if (swarm) await checkSwarm(swarm.services, { image: config.images.node, labels: { [`${LABEL}.managed`]: "true", [`${LABEL}.instance`]: instance } }, log);
   const networks = new ProjectNetworks({
     docker,
     instance,
@@ -288,13 +289,16 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
  * function's privileges. Workers cannot be asked from here: each node's
  * dockerd must run with it (README, Scale out with Docker Swarm).
  */
-async function checkSwarm(services: SwarmServices, log: Logger): Promise<void> {
-  const [manager, noNewPrivileges] = await Promise.all([services.isManager(), services.noNewPrivileges()]).catch((error: unknown) => {
+async function checkSwarm(services: SwarmServices, probe: { image: string; labels: Record<string, string> }, log: Logger): Promise<void> {
+  const manager = await services.isManager().catch((error: unknown) => {
     log.error({ err: error }, "Docker is not reachable: ESERVELESS_ORCHESTRATOR=swarm needs the Docker socket of a swarm manager");
-    return [true, true];
+    return true;
   });
   if (!manager) log.error("ESERVELESS_ORCHESTRATOR=swarm, but this Docker engine is not a manager of an active swarm: run `docker swarm init` (or mount a manager's socket); deployments fail until it is");
-  if (!noNewPrivileges) {
+  const noNewPrivileges = await services.noNewPrivileges(probe.image, probe.labels);
+  if (noNewPrivileges === undefined) {
+    log.warn({ image: probe.image }, "could not check that this node's dockerd runs with --no-new-privileges (a container of the node image did not run); every node's dockerd must");
+  } else if (!noNewPrivileges) {
     log.warn(
       "this node's dockerd runs without --no-new-privileges; Docker Swarm cannot set it per service, so function replicas could gain privileges through setuid binaries. Start every node's dockerd with --no-new-privileges (or \"no-new-privileges\": true in daemon.json)",
     );

@@ -16,9 +16,9 @@ export const CONNECT_TIMEOUT_MS = 500;
 export class FallbackAgent extends Agent {
   constructor(
     private readonly options: {
-      /** Another replica's address, not among `tried`; undefined when none is left. */
-      next: (tried: ReadonlySet<string>) => string | undefined;
-      /** Told of each address that could not be reached, so the pool avoids it for a while. */
+      /** Another replica, none of `tried` (`host:port`); undefined when none is left. */
+      next: (tried: ReadonlySet<string>) => { host: string; port: number } | undefined;
+      /** Told of each replica (`host:port`) that could not be reached, so the pool avoids it for a while. */
       unreachable: (address: string) => void;
       connectTimeoutMs?: number;
       maxTries?: number;
@@ -28,19 +28,20 @@ export class FallbackAgent extends Agent {
   }
 
   override createConnection(request: ClientRequestArgs, callback?: (error: Error | null, socket: Duplex) => void): undefined {
-    const port = Number(request.port);
     const tried = new Set<string>();
-    const attempt = (host: string) => {
-      tried.add(host);
+    let tries = 0;
+    const attempt = (host: string, port: number) => {
+      tries++;
+      tried.add(`${host}:${port}`);
       const socket = connect({ host, port });
       const timer = setTimeout(() => socket.destroy(new Error(`no connection to ${host}:${port} within ${this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS} ms`)), this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
       const onError = (error: Error) => {
         clearTimeout(timer);
         socket.destroy();
-        this.options.unreachable(host);
-        const next = tried.size < (this.options.maxTries ?? 3) ? this.options.next(tried) : undefined;
+        this.options.unreachable(`${host}:${port}`);
+        const next = tries < (this.options.maxTries ?? 3) ? this.options.next(tried) : undefined;
         if (next === undefined) callback?.(error, socket);
-        else attempt(next);
+        else attempt(next.host, next.port);
       };
       socket.once("error", onError);
       socket.once("connect", () => {
@@ -49,7 +50,7 @@ export class FallbackAgent extends Agent {
         callback?.(null, socket);
       });
     };
-    attempt(String(request.host));
+    attempt(String(request.host), Number(request.port));
     return undefined;
   }
 }

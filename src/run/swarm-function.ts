@@ -59,7 +59,7 @@ export class SwarmFunction {
     private readonly parts: { services: SwarmServices; docker: Docker; log: Logger; now: () => number; onScaleFailure?: (error: unknown) => void },
   ) {
     this.#desired = desired;
-    this.agent = new FallbackAgent({ next: (tried) => this.#pick(tried)?.host, unreachable: (address) => this.#avoid(address) });
+    this.agent = new FallbackAgent({ next: (tried) => this.#pick(tried), unreachable: (address) => this.#avoid(address) });
   }
 
   /** The replicas the service is set to run. */
@@ -257,8 +257,8 @@ export class SwarmFunction {
     // Ties go round the replicas, so sequential requests spread over the nodes too.
     const start = this.#turn++ % Math.max(1, this.replicas.length);
     for (const r of [...this.replicas.slice(start), ...this.replicas.slice(0, start)]) {
-      if (r.state !== "ready" || r.inflight >= this.scaling.concurrency || tried?.has(r.host)) continue;
-      if ((this.#suspect.get(r.host) ?? 0) > now) continue;
+      if (r.state !== "ready" || r.inflight >= this.scaling.concurrency || tried?.has(`${r.host}:${r.port}`)) continue;
+      if ((this.#suspect.get(`${r.host}:${r.port}`) ?? 0) > now) continue;
       if (!best || r.inflight < best.inflight) best = r;
     }
     return best;
@@ -290,7 +290,7 @@ export class SwarmFunction {
         if (!finish()) return;
         // Swarm replaces a task that crashed; a hung one is avoided for a while.
         this.parts.log.warn({ replica: replica.name, reason }, "avoiding a replica that failed a request");
-        this.#avoid(replica.host);
+        this.#avoid(`${replica.host}:${replica.port}`);
         this.#dispatch();
       },
     };

@@ -204,10 +204,31 @@ export class SwarmServices {
     return info.Swarm?.LocalNodeState === "active" && info.Swarm.ControlAvailable === true;
   }
 
-  /** Whether this engine's dockerd runs with --no-new-privileges (Engine 20.10 ignores it per service). */
-  async noNewPrivileges(): Promise<boolean> {
-    const info = (await this.docker.info()) as { SecurityOptions?: string[] };
-    return (info.SecurityOptions ?? []).some((option) => option.split(",").includes("name=no-new-privileges"));
+  /**
+   * Whether this engine's dockerd runs with --no-new-privileges, which
+   * Engine 20.10 neither reports (docker info) nor sets per service: a
+   * container of `image` that asks for nothing reads its own NoNewPrivs.
+   * Undefined when it cannot tell (the image is missing, say).
+   */
+  async noNewPrivileges(image: string, labels: Record<string, string>): Promise<boolean | undefined> {
+    let container: Docker.Container | undefined;
+    try {
+      container = await this.docker.createContainer({
+        Image: image,
+        Cmd: ["node", "-e", "process.stdout.write(/^NoNewPrivs:\\s*(\\d)/m.exec(require('fs').readFileSync('/proc/self/status','utf8'))?.[1] ?? '?')"],
+        Labels: labels,
+        User: sandboxDefaults.user,
+        HostConfig: { NetworkMode: "none", CapDrop: ["ALL"], Memory: 64 * 1024 ** 2 },
+      });
+      await container.start();
+      await container.wait();
+      const output = demuxDockerLog((await container.logs({ stdout: true, stderr: false, follow: false })) as unknown as Buffer).toString("utf8").trim();
+      return output === "1" ? true : output === "0" ? false : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      await container?.remove({ force: true }).catch(() => undefined);
+    }
   }
 }
 
