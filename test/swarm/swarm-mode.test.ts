@@ -87,9 +87,13 @@ async function continuous(fn: string, stop: Promise<unknown>): Promise<Array<{ s
   return results;
 }
 
+const step = (what: string) => console.log(`[swarm test] ${new Date().toISOString()} ${what}`);
+
 beforeAll(async () => {
+  step("building dist/ and the image");
   await buildDist();
   await buildEservelessImage(tag);
+  step("starting the lab");
   const out = await runScript("swarm-lab.sh", ["up", "--name", lab]);
   env = Object.fromEntries(out.trim().split("\n").map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
   await runScript("swarm-lab.sh", ["load", "--name", lab, tag, nodeImage]);
@@ -111,7 +115,8 @@ beforeAll(async () => {
     },
   });
   url = env.SWARM_LAB_SERVER_URL!;
-  await eventually("eserveless answering on the manager", async () => ((await fetch(`${url}/healthz`).catch(() => undefined))?.ok ? true : undefined), { timeoutMs: 60_000 });
+  step(`eserveless started on the manager, ${url}`);
+  await eventually("eserveless answering on the manager", async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok ? true : undefined), { timeoutMs: 60_000 });
   cpSync(fixtureDir("swarm-hello"), source, { recursive: true });
 }, 420_000);
 
@@ -231,7 +236,7 @@ describe("eserveless on a Docker Swarm", () => {
   it("adopts its services after a restart: the same service answers, none is made again", async () => {
     const before = (await serviceOf("API"))!;
     await server.restart({ t: 10 });
-    await eventually("eserveless answering again", async () => ((await fetch(`${url}/healthz`).catch(() => undefined))?.ok ? true : undefined), { timeoutMs: 60_000 });
+    await eventually("eserveless answering again", async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok ? true : undefined), { timeoutMs: 60_000 });
     const results = await Promise.all(Array.from({ length: 10 }, () => call("API")));
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect((await serviceOf("API"))!.ID).toBe(before.ID);
