@@ -62,7 +62,8 @@ export function sandboxedTask(input: {
   } as Docker.ContainerSpec;
   return {
     ContainerSpec: container,
-    Resources: { Limits: { MemoryBytes: memory, NanoCPUs: input.nanoCpus ?? sandboxDefaults.nanoCpus, Pids: sandboxDefaults.pidsLimit } },
+    // Reserved as well as limited: Swarm places a task only on a node with that much memory free.
+    Resources: { Limits: { MemoryBytes: memory, NanoCPUs: input.nanoCpus ?? sandboxDefaults.nanoCpus, Pids: sandboxDefaults.pidsLimit }, Reservations: { MemoryBytes: memory } },
     RestartPolicy: input.restart === "any" ? { Condition: "any", Delay: 1e9, MaxAttempts: 0 } : { Condition: "none" },
     Networks: [{ Target: input.network }],
     LogDriver: { Name: "json-file", Options: { "max-size": "1m", "max-file": "2" } },
