@@ -110,6 +110,9 @@ socket_of() { printf '%s/%s/docker.sock' "$lab_dir" "${1#"$name-"}"; }
 # The docker CLI talking to node $1's engine.
 node_docker() { local node=$1; shift; docker --host "unix://$(socket_of "$node")" "$@"; }
 
+# A Unix socket's path holds at most 107 bytes.
+longest_socket="$lab_dir/worker-$MAX_WORKERS/docker.sock"
+((${#longest_socket} <= 107)) || die "socket paths under $lab_dir would be longer than 107 bytes: set SWARM_LAB_DIR to a shorter folder"
 docker info >/dev/null 2>&1 || die "the host's Docker engine does not answer (run scripts/start-docker.sh)"
 
 # ----------------------------------------------------------------------- down
@@ -201,6 +204,25 @@ copy_libs() {
   done
 }
 
+# The host packages whose binaries go into the node image: installed with apt
+# when one is missing (as root), so a fresh CI machine needs nothing by hand.
+ensure_host_packages() {
+  local -a missing=()
+  local b
+  for b in dockerd containerd containerd-shim-runc-v2 runc docker-init docker-proxy; do
+    command -v "$b" >/dev/null 2>&1 || { missing+=(docker.io); break; }
+  done
+  command -v xtables-nft-multi >/dev/null 2>&1 || missing+=(iptables)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  ((${#missing[@]} == 0)) && return 0
+  [[ $(id -u) == 0 ]] || die "missing ${missing[*]}: apt-get install ${missing[*]} (as root)"
+  log "installing ${missing[*]} with apt"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || die "apt-get update failed"
+  apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
+  hash -r
+}
+
 host_bin() { # the host path of executable $1, or die
   local path
   path=$(command -v -- "$1") || die "$1 not found on the host (apt-get install docker.io iptables iproute2)"
@@ -269,6 +291,7 @@ trap on_exit EXIT
 build_node_image() {
   local t0 cache root tag fp
   t0=$(now)
+  ensure_host_packages
   local -a bins=(dockerd containerd containerd-shim-runc-v2 runc docker-init docker-proxy docker xtables-nft-multi ip)
   local -A paths=()
   local b
@@ -277,7 +300,7 @@ build_node_image() {
   xtables_dir=$(dirname "$(libs_of "${paths[xtables-nft-multi]}" | grep -m1 /libxtables)")/xtables
   [[ -d $xtables_dir ]] || die "iptables' extensions not found at $xtables_dir"
 
-  cache=${XDG_CACHE_HOME:-$HOME/.cache}/eserveless-swarm-lab
+  cache=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/eserveless-swarm-lab
   mkdir -p -- "$cache"
   local busybox_deb registry_deb
   busybox_deb=$(debian_package busybox-static "$cache")
@@ -298,8 +321,12 @@ build_node_image() {
 
   # One build at a time per machine; a waiting lab then finds the image made.
   exec 8>"${TMPDIR:-/tmp}/eserveless-swarm-lab-image.lock"
-  flock 8
-  if docker image inspect "$tag" >/dev/null 2>&1; then exec 8>&-; return 0; fi
+  flock -n 8 || { log "another lab is building the node image: waiting for it"; flock 8; }
+  if docker image inspect "$tag" >/dev/null 2>&1; then
+    exec 8>&-
+    log "node image $tag: built by the other lab, $(elapsed "$t0") s"
+    return 0
+  fi
 
   root=$(mktemp -d "${TMPDIR:-/tmp}/eserveless-swarm-lab-rootfs.XXXXXX")
   scratch=$root
@@ -400,19 +427,23 @@ lab_up() {
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined
     --init --env "LAB_REGISTRY=$registry_addr"
   )
-  local -A started=()
+  local -a waiting=()
   while IFS= read -r node; do
     local role=worker extra=()
     if [[ $node == "$manager" ]]; then role=manager extra=(--publish "127.0.0.1::$SERVER_PORT"); fi
     mkdir -p -- "$lab_dir/${node#"$name-"}"
     docker volume create --label "$LABEL=$name" "$node-docker" >/dev/null
-    started[$node]=$(now)
     docker run "${common[@]}" --name "$node" --hostname "$node" --label "$LABEL.role=$role" \
       "${node_opts[@]}" "${extra[@]}" \
       --volume "$node-docker:/var/lib/docker" --volume "$lab_dir/${node#"$name-"}:/lab" \
       "$node_image" >/dev/null
+    # Timed from the container's start, each node on its own while the next one starts.
+    wait_for_engine "$node" "$(now)" &
+    waiting+=($!)
   done < <(node_names)
-  while IFS= read -r node; do wait_for_engine "$node" "${started[$node]}"; done < <(node_names)
+  local pid failed=0
+  for pid in "${waiting[@]}"; do wait "$pid" || failed=1; done
+  ((failed == 0)) || die "not every node's dockerd answered"
 
   t0=$(now)
   local manager_ip token

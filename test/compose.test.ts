@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { sandboxedContainer } from "../src/run/sandbox.js";
 
 const compose = parse(readFileSync(new URL("../compose.yaml", import.meta.url), "utf8")) as {
-  services: Record<string, { build?: string; ports?: string[]; environment: Record<string, string>; networks?: string[]; volumes: string[] }>;
+  services: Record<string, { build?: string; image?: string; group_add?: string[]; ports?: string[]; environment: Record<string, string>; networks?: string[]; volumes: string[] }>;
   networks?: Record<string, { name: string }>;
   volumes: Record<string, unknown>;
 };
@@ -23,8 +23,14 @@ function composeCli(): boolean {
 
 describe("compose.yaml", () => {
   it("is accepted by docker compose where it is installed, and parses as YAML everywhere", () => {
-    if (composeCli()) execFileSync("docker", ["compose", "-f", "compose.yaml", "config", "--quiet"], { stdio: "pipe" });
+    if (composeCli()) execFileSync("docker", ["compose", "-f", "compose.yaml", "config", "--quiet"], { stdio: "pipe", env: { ...process.env, DOCKER_GID: "999" } });
     expect(service.build).toBe(".");
+  });
+
+  it("runs the image the README builds with npm run docker:build, as its user with the socket's group", () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    expect(readme).toContain(`npm run docker:build -- ${service.image}`);
+    expect(service.group_add).toEqual([expect.stringMatching(/^\$\{DOCKER_GID:\?/)]);
   });
 
   it("mounts the Docker socket and a data volume, and keeps DATA_DIR on it", () => {
