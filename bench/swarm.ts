@@ -45,6 +45,7 @@ async function startSetup(mode: Setup["mode"]): Promise<Setup> {
   const lab = `es-bench-${mode === "swarm" ? "sw" : "one"}-${suffix}`;
   const out = await runScript("swarm-lab.sh", ["up", "--name", lab, "--workers", mode === "swarm" ? "2" : "0"]);
   const env = Object.fromEntries(out.trim().split("\n").map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
+  progress(`  ${lab} up; loading the images`);
   await runScript("swarm-lab.sh", ["load", "--name", lab, tag, nodeImage]);
   const manager = new Docker({ socketPath: env.SWARM_LAB_MANAGER_SOCKET! });
   await manager.createVolume({ Name: `${lab}-data` });
@@ -63,6 +64,7 @@ async function startSetup(mode: Setup["mode"]): Promise<Setup> {
   });
   const url = env.SWARM_LAB_SERVER_URL!;
   for (let i = 0; i < 300 && !(await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok; i++) await sleep(200);
+  progress(`  eserveless answering on ${url}; deploying`);
   const source = mkdtempSync(join(tmpdir(), "eserveless-bench-src-"));
   cpSync(fixtureDir("swarm-hello"), source, { recursive: true });
   const setup: Setup = { mode, lab, url, source, version: 1 };
@@ -149,6 +151,8 @@ const fmt = (values: number[]) => {
 };
 
 const setups: Setup[] = [];
+// fetch's abort timers are unref'd: while one waits on a port that accepts and never answers, keep the process up.
+const alive = setInterval(() => undefined, 1_000);
 try {
   progress("building the eserveless image (npm run docker:build -- TAG --from-host)");
   await buildEservelessImage(tag);
@@ -184,4 +188,5 @@ try {
   for (const mode of ["sw", "one"]) await runScript("swarm-lab.sh", ["down", "--name", `es-bench-${mode}-${suffix}`]).catch((error: unknown) => progress(String(error)));
   await new Docker().getImage(tag).remove({ force: true }).catch(() => undefined);
   rmSync(home, { recursive: true, force: true });
+  clearInterval(alive);
 }
