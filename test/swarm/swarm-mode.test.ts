@@ -242,5 +242,8 @@ describe("eserveless on a Docker Swarm", () => {
     expect((await serviceOf("API"))!.ID).toBe(before.ID);
     const logs = (await server.logs({ stdout: true, stderr: true, since: 0 })).toString("utf8");
     expect(logs).toMatch(/"adopted":[1-9]\d*.*"took over the containers of the previous run"/);
+    // The lab's nodes run dockerd with --no-new-privileges, and the start-up check saw it.
+    expect(logs).toContain("this node's dockerd runs with --no-new-privileges; every other node's must too");
+    expect(logs).not.toContain("runs without --no-new-privileges");
   });
 });
