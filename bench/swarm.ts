@@ -31,7 +31,7 @@ const suffix = randomBytes(3).toString("hex");
 const tag = `es-bench-swarm-${suffix}:bench`;
 const token = randomBytes(24).toString("hex");
 const nodeImage = process.env.ESERVELESS_NODE_IMAGE ?? "eserveless-local/node:20";
-const home = mkdtempSync(join(tmpdir(), "eserveless-bench-home-"));
+const home = mkdtempSync(join(tmpdir(), "swarm-bench-home-"));
 
 interface Setup {
   mode: "swarm" | "single host";
@@ -65,7 +65,7 @@ async function startSetup(mode: Setup["mode"]): Promise<Setup> {
   const url = env.SWARM_LAB_SERVER_URL!;
   for (let i = 0; i < 300 && !(await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok; i++) await sleep(200);
   progress(`  eserveless answering on ${url}; deploying`);
-  const source = mkdtempSync(join(tmpdir(), "eserveless-bench-src-"));
+  const source = mkdtempSync(join(tmpdir(), "swarm-bench-src-"));
   cpSync(fixtureDir("swarm-hello"), source, { recursive: true });
   const setup: Setup = { mode, lab, url, source, version: 1 };
   await deploy(setup);
