@@ -125,6 +125,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
         queueSize: config.pool.queueSize,
         networks,
         now,
+        output: (lines) => store.appendOutput(lines),
         secretValues,
         onStartFailure,
       })

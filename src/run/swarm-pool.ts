@@ -4,9 +4,10 @@ import { EserveslessError, UpstreamError } from "../errors.js";
 import type { ImagePusher } from "../image/push-image.js";
 import { redactEnvironment } from "../manifest/function-environment.js";
 import { slug } from "../slug.js";
-import { environmentKey, functionKey, type FunctionTarget, type PoolStats, type SecretValues } from "./container-pool.js";
+import { environmentKey, functionKey, outputKey, type FunctionTarget, type PoolStats, type SecretValues } from "./container-pool.js";
 import type { Lease, PoolSettings, Replica } from "./function-pool.js";
 import type { Pool } from "./pool.js";
+import { OutputCollector, followReplicaOutput, type OutputSink } from "./replica-output.js";
 import type { ProjectNetworks } from "./project-networks.js";
 import { ReadinessError, probe } from "./readiness.js";
 import { runtimeReason } from "./runtime-reason.js";
@@ -31,6 +32,8 @@ export interface SwarmPoolOptions extends Partial<PoolSettings> {
   /** CPUs each replica may use (ESERVELESS_MAX_CPUS); the sandbox's default when absent. */
   cpus?: number;
   secretValues?: SecretValues;
+  /** Where what each function's tasks print goes, read through the manager (`docker service logs`); dropped when absent. */
+  output?: OutputSink;
   /** How often replicas are counted and idle ones scaled down. */
   reapIntervalMs?: number;
   now?: () => number;
@@ -62,6 +65,9 @@ export class SwarmPool implements Pool {
   readonly #secretValues: SecretValues | undefined;
   readonly #now: () => number;
   readonly #reaper: NodeJS.Timeout;
+  readonly #output: OutputCollector | undefined;
+  /** The output stream of each live function's service, ended when it goes. */
+  readonly #following = new Map<SwarmFunction, { stop(): void }>();
 
   constructor(options: SwarmPoolOptions) {
     this.#services = options.services;
@@ -73,6 +79,7 @@ export class SwarmPool implements Pool {
     this.#nanoCpus = options.cpus === undefined ? undefined : Math.round(options.cpus * 1e9);
     this.#secretValues = options.secretValues;
     this.#now = options.now ?? Date.now;
+    this.#output = options.output ? new OutputCollector({ sink: options.output, log: this.#log, now: this.#now }) : undefined;
     this.#settings = {
       readyTimeoutMs: options.readyTimeoutMs ?? 30_000,
       queueSize: options.queueSize ?? 100,
@@ -189,6 +196,8 @@ export class SwarmPool implements Pool {
       const network = await this.#networks.forProject(target.repository);
       const fn = this.#newFunction(target, { id: service.id, name: service.name, network }, service.replicas ?? 0);
       this.#functions.set(key, fn);
+      // What it printed before was collected by the previous run.
+      await this.#follow(fn, target, this.#now());
       await fn.refresh();
       adopted++;
     }
@@ -218,6 +227,9 @@ export class SwarmPool implements Pool {
     this.#functions.clear();
     await Promise.all(functions.map((fn) => fn.close(undefined, { keepService: options.keepContainers === true })));
     await Promise.all(this.#retiring);
+    for (const following of this.#following.values()) following.stop();
+    this.#following.clear();
+    this.#output?.flush();
   }
 
   /** Makes the service of `replicas` (started by {@link start}) current for `target`; extra services of the same start are removed. */
@@ -232,6 +244,7 @@ export class SwarmPool implements Pool {
     const existing = this.#functions.get(key);
     this.#functions.set(key, fn);
     if (existing) this.#retire(existing, fn);
+    void this.#follow(fn, target, 0);
   }
 
   #newFunction(target: FunctionTarget, service: FunctionService, desired: number): SwarmFunction {
@@ -257,6 +270,7 @@ export class SwarmPool implements Pool {
         const previous = this.#functions.get(key);
         this.#functions.set(key, fn);
         if (previous) this.#retire(previous, fn);
+        void this.#follow(fn, target, 0);
         return fn;
       });
       this.#creating.set(key, creating);
@@ -294,7 +308,26 @@ export class SwarmPool implements Pool {
     }
   }
 
+  /** Collects what the function's tasks print from `sinceMs` on; a stream Docker refuses costs the output, not the function. */
+  async #follow(fn: SwarmFunction, target: FunctionTarget, sinceMs: number): Promise<void> {
+    const output = this.#output;
+    if (!output) return;
+    try {
+      const service = this.#services.docker.getService(fn.service.id);
+      const following = await followReplicaOutput(service, {
+        sinceMs,
+        now: this.#now,
+        onLine: (stream, at, line) => output.add({ repository: outputKey(target), function: target.name, replica: fn.service.name, stream, at, line }),
+        onEnd: () => this.#following.delete(fn),
+      });
+      this.#following.set(fn, following);
+    } catch (error) {
+      this.#log.warn({ err: error, service: fn.service.name }, "could not follow the service's output; its console output is not kept");
+    }
+  }
+
   #retire(fn: SwarmFunction, successor?: SwarmFunction): void {
+    // Its stream ends when its service is removed: its last lines are kept.
     const done = fn.close(successor).finally(() => this.#retiring.delete(done));
     this.#retiring.add(done);
   }

@@ -1,7 +1,7 @@
 import Docker from "dockerode";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,7 +41,8 @@ function buildDist(): Promise<void> {
       return 0;
     }
   })();
-  const newest = Math.max(...["src/run/swarm-pool.ts", "src/run/swarm-function.ts", "src/run/swarm-services.ts", "src/eserveless.ts", "src/config.ts"].map((f) => statSync(join(ROOT, f)).mtimeMs));
+  const sources = readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+  const newest = Math.max(...sources.map((f) => statSync(join(ROOT, "src", f)).mtimeMs));
   if (built > newest) return Promise.resolve();
   return new Promise((resolve, reject) =>
     execFile(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: ROOT }, (error, stdout) => (error ? reject(new Error(stdout)) : resolve())),
@@ -193,6 +194,11 @@ describe("eserveless on a Docker Swarm", () => {
     expect(response.headers.get("server-timing")).toMatch(/^cold-start;dur=\d+/);
     console.log(`scale from zero: first answer after ${ms} ms`);
     expect((await manager.getService(lazy.ID).inspect()).Spec.Mode.Replicated.Replicas).toBe(1);
+    // What it printed on its worker comes back through the manager, as `eserveless logs` shows it.
+    await eventually("Lazy's output in eserveless logs", async () => {
+      const logs = await cli(["logs", "local/swarm-hello/Lazy"]);
+      return /Lazy answered on [0-9a-f]{12}/.test(logs.stdout) ? logs.stdout : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 1_000 });
   });
 
   it("deploys a new version as a new service with no failed request, and removes the old one", async () => {
