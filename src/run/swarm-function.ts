@@ -49,6 +49,8 @@ export class SwarmFunction {
   #polling = false;
   #closed = false;
   #turn = 0;
+  /** When a request last asked for a replica: replicas asked for since then are not scaled away. */
+  #lastDemand: number;
 
   constructor(
     readonly deploymentId: string,
@@ -59,6 +61,7 @@ export class SwarmFunction {
     private readonly parts: { services: SwarmServices; docker: Docker; log: Logger; now: () => number; onScaleFailure?: (error: unknown) => void },
   ) {
     this.#desired = desired;
+    this.#lastDemand = parts.now();
     this.agent = new FallbackAgent({ next: (tried) => this.#pick(tried), unreachable: (address) => this.#avoid(address) });
   }
 
@@ -94,6 +97,7 @@ export class SwarmFunction {
   /** Lends a replica with room, scaling the service up (from 0 too) when none has. */
   acquire(): Promise<Lease> {
     if (this.#closed) return Promise.reject(new EserveslessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } }));
+    this.#lastDemand = this.parts.now();
     const replica = this.#pick();
     if (replica) return Promise.resolve(this.#lend(replica));
     if (this.#waiters.length >= this.settings.queueSize && this.#desired >= this.scaling.maxReplicas) {
@@ -197,7 +201,8 @@ export class SwarmFunction {
     if (this.#waiters.length > 0) return;
     const now = this.parts.now();
     const used = this.replicas.filter((r) => r.inflight > 0 || now - r.lastUsed < this.scaling.idleTimeoutMs).length;
-    const starting = Math.max(0, this.#desired - this.replicas.length);
+    // Replicas still starting are kept while demand is recent; one that never answers (a crash loop) goes with the idle timeout.
+    const starting = now - this.#lastDemand < this.scaling.idleTimeoutMs ? Math.max(0, this.#desired - this.replicas.length) : 0;
     const want = Math.min(this.scaling.maxReplicas, Math.max(this.scaling.minReplicas, used + starting));
     if (want !== this.#desired) {
       if (want < this.#desired) this.parts.log.info({ service: this.service.name, from: this.#desired, to: want }, "scaling idle replicas down");
