@@ -165,6 +165,15 @@ const EnvFields = v.object({
   ESERVELESS_CHECKS_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds a waitForChecks deployment waits for its checks to end"), "1800"),
   ESERVELESS_MAX_PREVIEWS: v.optional(boundedInt(0, 1000, "pull-request previews per repository, the oldest removed first; 0 turns previews off"), "10"),
   ESERVELESS_PREVIEW_IDLE_TIMEOUT: v.optional(boundedInt(1, 86_400, "seconds a preview's replica stays up without requests"), "60"),
+  ESERVELESS_ORCHESTRATOR: v.optional(v.picklist(["docker", "swarm"], "must be docker (containers on this host) or swarm (services on a Docker Swarm this engine manages)"), "docker"),
+  ESERVELESS_REGISTRY: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i, "must be a registry's host:port such as registry.internal:5000, reachable from every node, without a scheme or path"),
+    ),
+  ),
+  ESERVELESS_SWARM_NETWORK_SIZE: v.optional(boundedInt(16, 24, "the prefix length of each project's overlay network in swarm mode, 22 for 1021 addresses"), "22"),
   LOG_LEVEL: v.optional(v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
   LOG_FORMAT: v.optional(v.picklist(["pretty", "json"], "must be pretty or json (unset: pretty on a terminal, JSON otherwise)")),
 });
@@ -182,6 +191,22 @@ const EnvSchema = v.pipe(
       (issue) => poolProblem(issue.input as PoolFields) ?? "is not a pool of networks",
     ),
     ["ESERVELESS_NETWORK_POOL"],
+  ),
+  v.forward(
+    v.partialCheck(
+      [["ESERVELESS_ORCHESTRATOR"], ["ESERVELESS_REGISTRY"]],
+      (input) => input.ESERVELESS_ORCHESTRATOR !== "swarm" || input.ESERVELESS_REGISTRY !== undefined,
+      "swarm needs ESERVELESS_REGISTRY, the host:port of a registry every node pulls function images from (such as registry.internal:5000)",
+    ),
+    ["ESERVELESS_ORCHESTRATOR"],
+  ),
+  v.forward(
+    v.partialCheck(
+      [["ESERVELESS_ORCHESTRATOR"], ["ESERVELESS_CONTAINER"]],
+      (input) => input.ESERVELESS_ORCHESTRATOR !== "swarm" || input.ESERVELESS_CONTAINER !== undefined,
+      "swarm needs eserveless to run in a container on a manager node, with ESERVELESS_CONTAINER=auto, so it can join each project's overlay network",
+    ),
+    ["ESERVELESS_ORCHESTRATOR"],
   ),
   v.forward(
     v.partialCheck(
@@ -271,6 +296,14 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       );
     }
   }
+  if (result.success && result.output.ESERVELESS_ORCHESTRATOR === "swarm") {
+    const overlay = subnetPoolProblem(result.output.ESERVELESS_NETWORK_POOL, result.output.ESERVELESS_SWARM_NETWORK_SIZE);
+    if (overlay !== undefined) {
+      problems.push(
+        `ESERVELESS_SWARM_NETWORK_SIZE: ESERVELESS_NETWORK_POOL ${result.output.ESERVELESS_NETWORK_POOL} ${overlay.replace("ESERVELESS_NETWORK_SIZE", "ESERVELESS_SWARM_NETWORK_SIZE").replace("one network", "one overlay network")}`,
+      );
+    }
+  }
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const e = result.output;
 
@@ -346,6 +379,15 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
     checks: { graceMs: e.ESERVELESS_CHECKS_GRACE * 1000, timeoutMs: e.ESERVELESS_CHECKS_TIMEOUT * 1000 },
     /** Pull-request previews: how many per repository (0: none), and how soon their replicas stop when idle (seconds). */
     previews: { max: e.ESERVELESS_MAX_PREVIEWS, idleTimeout: e.ESERVELESS_PREVIEW_IDLE_TIMEOUT },
+    /**
+     * Who runs function replicas: `docker`, containers on this engine; `swarm`,
+     * services on the swarm this engine manages, with images pushed to `registry`
+     * and each project on an attachable overlay network of `networkSize`.
+     */
+    orchestrator:
+      e.ESERVELESS_ORCHESTRATOR === "swarm"
+        ? { kind: "swarm" as const, registry: e.ESERVELESS_REGISTRY!, networkSize: e.ESERVELESS_SWARM_NETWORK_SIZE }
+        : { kind: "docker" as const },
     logLevel: e.LOG_LEVEL,
     /** `pretty` or `json`; undefined: pretty when the log goes to a terminal. */
     logFormat: e.LOG_FORMAT,

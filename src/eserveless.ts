@@ -22,11 +22,18 @@ import { createMetrics } from "./http/metrics-routes.js";
 import { adoptContainers } from "./run/adopt-containers.js";
 import { ContainerBudget } from "./run/container-budget.js";
 import { routerSaturation } from "./run/router-saturation.js";
-import { ContainerPool } from "./run/container-pool.js";
+import { ContainerPool, type FunctionTarget } from "./run/container-pool.js";
+import type { RunOnceInput } from "./run/run-once.js";
+import { ImagePusher } from "./image/push-image.js";
+import type { Pool } from "./run/pool.js";
+import { SwarmPool } from "./run/swarm-pool.js";
+import { SwarmServices } from "./run/swarm-services.js";
+import { runSwarmJob } from "./cron/swarm-job.js";
 import type { Store } from "./store/store.js";
 import { ProjectNetworks } from "./run/project-networks.js";
 import { SocketDirs } from "./run/socket-dirs.js";
 import { SubnetPool } from "./run/subnet-pool.js";
+import { LABEL } from "./run/sandbox.js";
 
 const RUNTIMES_DIR = fileURLToPath(new URL("../runtimes", import.meta.url));
 const APP_MANIFEST = fileURLToPath(new URL("../github-app.yml", import.meta.url));
@@ -90,18 +97,41 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   const getGitHub = () => github.client();
 
   const instance = instanceId(config.dataDir, fs);
+  const swarm = config.orchestrator.kind === "swarm" ? { services: new SwarmServices(docker), images: new ImagePusher(docker, config.orchestrator.registry) } : undefined;
+  if (swarm) await checkSwarm(swarm.services, { image: config.images.node, labels: { [`${LABEL}.managed`]: "true", [`${LABEL}.instance`]: instance } }, log);
   const networks = new ProjectNetworks({
     docker,
     instance,
-    subnets: new SubnetPool(config.networks.pool, config.networks.size),
+    // A swarm's overlay networks span every node: larger than a single host's bridges.
+    subnets: new SubnetPool(config.networks.pool, config.orchestrator.kind === "swarm" ? config.orchestrator.networkSize : config.networks.size),
     self: config.networks.container,
+    driver: swarm ? "overlay" : "bridge",
     log: log.child({ component: "networks" }),
   });
   // Read as each container is created: a preview's get `preview` secrets, never production's.
   const secretValues = (repository: string, names: readonly string[], environment?: string) => store.secretValues(repository, secretEnvironmentOf(environment), names);
   // One budget for every function container: http replicas and cron runs.
   const budget = new ContainerBudget(config.containerBudget);
-  const pool = new ContainerPool({
+  // For signed-in viewers only: the reason and the lines quote what the function printed.
+  const onStartFailure = (target: FunctionTarget, error: unknown) => {
+    store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`, { private: true });
+    if (error instanceof ContainerFailedError) for (const line of error.logs) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`, { private: true });
+  };
+  const pool: Pool = swarm
+    ? new SwarmPool({
+        ...swarm,
+        cpus: config.functionCpus,
+        instance,
+        log: log.child({ component: "pool" }),
+        readyTimeoutMs: config.pool.coldStartTimeoutMs,
+        queueSize: config.pool.queueSize,
+        networks,
+        now,
+        output: (lines) => store.appendOutput(lines),
+        secretValues,
+        onStartFailure,
+      })
+    : new ContainerPool({
     budget,
     cpus: config.functionCpus,
     docker,
@@ -120,11 +150,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     // What functions print, kept per function in the store (a bounded ring), shown by `eserveless logs` and the dashboard.
     output: (lines) => store.appendOutput(lines),
     secretValues,
-    // For signed-in viewers only: the reason and the lines quote what the function printed.
-    onStartFailure: (target, error) => {
-      store.appendLog(target.deploymentId, `${target.name}: a container failed to start on demand: ${(error as Error).message}`, { private: true });
-      if (error instanceof ContainerFailedError) for (const line of error.logs) store.appendLog(target.deploymentId, `  ${target.name} | ${line}`, { private: true });
-    },
+    onStartFailure,
   });
   const adoption = await adoptContainers({
     pool,
@@ -135,7 +161,19 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   });
   const metrics = createMetrics(() => pool.stats());
   const roller = createSecretRoller({ store, pool, log: log.child({ component: "secrets" }) });
-  const scheduler = new CronScheduler({ instance, store, docker, networks, log: log.child({ component: "cron" }), now, budget, cpus: config.functionCpus, secretValues });
+  const scheduler = new CronScheduler({
+    instance,
+    store,
+    docker,
+    networks,
+    log: log.child({ component: "cron" }),
+    now,
+    budget,
+    cpus: config.functionCpus,
+    secretValues,
+    // On a swarm a tick is a one-shot job on whichever node has room.
+    ...(swarm ? { run: (input: RunOnceInput) => runSwarmJob({ ...swarm, log: log.child({ component: "cron" }) }, input) } : {}),
+  });
   const previews =
     config.previews.max > 0
       ? createPreviews({
@@ -254,4 +292,29 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
       }
     },
   };
+}
+
+/**
+ * Checks at start that this engine manages an active swarm, and warns when
+ * its dockerd lacks --no-new-privileges: Engine 20.10 ignores the setting per
+ * service, so only the daemon's default keeps setuid binaries from raising a
+ * function's privileges. Workers cannot be asked from here: each node's
+ * dockerd must run with it (README, Scale out with Docker Swarm).
+ */
+async function checkSwarm(services: SwarmServices, probe: { image: string; labels: Record<string, string> }, log: Logger): Promise<void> {
+  const manager = await services.isManager().catch((error: unknown) => {
+    log.error({ err: error }, "Docker is not reachable: ESERVELESS_ORCHESTRATOR=swarm needs the Docker socket of a swarm manager");
+    return true;
+  });
+  if (!manager) log.error("ESERVELESS_ORCHESTRATOR=swarm, but this Docker engine is not a manager of an active swarm: run `docker swarm init` (or mount a manager's socket); deployments fail until it is");
+  const noNewPrivileges = await services.noNewPrivileges(probe.image, probe.labels);
+  if (noNewPrivileges === undefined) {
+    log.warn({ image: probe.image }, "could not check that this node's dockerd runs with --no-new-privileges (a container of the node image did not run); every node's dockerd must");
+  } else if (!noNewPrivileges) {
+    log.warn(
+      "this node's dockerd runs without --no-new-privileges; Docker Swarm cannot set it per service, so function replicas could gain privileges through setuid binaries. Start every node's dockerd with --no-new-privileges (or \"no-new-privileges\": true in daemon.json)",
+    );
+  } else {
+    log.info("this node's dockerd runs with --no-new-privileges; every other node's must too (Swarm cannot set it per service)");
+  }
 }

@@ -319,6 +319,26 @@ describe("readConfig", () => {
     expect(configError(() => readConfig({ ESERVELESS_TRANSPORT: "socket" })).problems).toEqual([expect.stringMatching(/^ESERVELESS_TRANSPORT: must be auto, unix or tcp/)]);
   });
 
+  it("runs functions on this engine unless told swarm, which needs a registry and eserveless in a container", () => {
+    expect(readConfig({}).orchestrator).toEqual({ kind: "docker" });
+    expect(readConfig({ ESERVELESS_ORCHESTRATOR: "swarm", ESERVELESS_REGISTRY: "10.0.9.2:5000", ESERVELESS_CONTAINER: "auto", HOSTNAME: "abc" }).orchestrator).toEqual({
+      kind: "swarm",
+      registry: "10.0.9.2:5000",
+      networkSize: 22,
+    });
+    const problems = configError(() => readConfig({ ESERVELESS_ORCHESTRATOR: "swarm" })).problems;
+    expect(problems).toEqual([
+      expect.stringMatching(/^ESERVELESS_ORCHESTRATOR: swarm needs ESERVELESS_REGISTRY, the host:port of a registry every node pulls/),
+      expect.stringMatching(/^ESERVELESS_ORCHESTRATOR: swarm needs eserveless to run in a container on a manager node, with ESERVELESS_CONTAINER=auto/),
+    ]);
+    expect(configError(() => readConfig({ ESERVELESS_ORCHESTRATOR: "kubernetes" })).problems).toEqual([expect.stringMatching(/^ESERVELESS_ORCHESTRATOR: must be docker .* or swarm/)]);
+    expect(configError(() => readConfig({ ESERVELESS_REGISTRY: "https://registry.example/v2" })).problems).toEqual([expect.stringMatching(/^ESERVELESS_REGISTRY: must be a registry's host:port/)]);
+    const small = configError(() =>
+      readConfig({ ESERVELESS_ORCHESTRATOR: "swarm", ESERVELESS_REGISTRY: "r:5000", ESERVELESS_CONTAINER: "x", ESERVELESS_NETWORK_POOL: "10.1.0.0/24", ESERVELESS_NETWORK_SIZE: "26" }),
+    ).problems;
+    expect(small).toEqual(["ESERVELESS_SWARM_NETWORK_SIZE: ESERVELESS_NETWORK_POOL 10.1.0.0/24 is smaller than one overlay network of ESERVELESS_SWARM_NETWORK_SIZE /22"]);
+  });
+
   it("refuses a bad network pool, build limits, and the old ESERVELESS_DOCKER_NETWORK, saying what to do", () => {
     const error = configError(() =>
       readConfig({

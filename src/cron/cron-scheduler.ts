@@ -6,7 +6,7 @@ import { containerEnvironment } from "../manifest/function-environment.js";
 import type { ContainerBudget } from "../run/container-budget.js";
 import type { SecretValues } from "../run/container-pool.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
-import { RunOnceError, runOnce } from "../run/run-once.js";
+import { RunOnceError, runOnce, type RunOnceInput, type RunOnceResult } from "../run/run-once.js";
 import { LABEL, eserveslessLabels, sandboxDefaults } from "../run/sandbox.js";
 import { MAX_RUN_OUTPUT_CHARS, type CronRun, type CronRunState, type CronRunStore } from "../store/cron-run-store.js";
 import { PRODUCTION } from "../store/deployment-store.js";
@@ -32,6 +32,8 @@ export interface CronSchedulerOptions {
   cpus?: number;
   /** Where the values of a function's declared secrets come from, read as each run's container is created; none when absent. */
   secretValues?: SecretValues;
+  /** What runs one tick to its end: a container on this engine unless given (a Swarm job in swarm mode). */
+  run?: (input: RunOnceInput) => Promise<RunOnceResult>;
 }
 
 /** A cron function as the scheduler runs it, from its live manifest entry. */
@@ -97,6 +99,7 @@ export class CronScheduler {
   readonly #instance: string;
   readonly #store: LiveFunctionStore & CronRunStore;
   readonly #docker: Docker;
+  readonly #run: (input: RunOnceInput) => Promise<RunOnceResult>;
   readonly #networks: ProjectNetworks;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -114,6 +117,7 @@ export class CronScheduler {
     this.#instance = options.instance;
     this.#store = options.store;
     this.#docker = options.docker;
+    this.#run = options.run ?? ((input) => runOnce(this.#docker, input));
     this.#networks = options.networks;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
@@ -298,7 +302,7 @@ export class CronScheduler {
       // Refused when the server has no room: the run fails with the reason.
       reservation = this.#budget?.reserve(settings.memoryBytes ?? sandboxDefaults.memoryBytes);
       log.info({ trigger: run.trigger, deployment: fn.deploymentId, image: fn.image, timeoutSeconds: settings.timeoutSeconds }, "cron run started");
-      const result = await runOnce(this.#docker, {
+      const result = await this.#run({
         image: fn.image,
         name: `es-cron-${slug(fn.repository)}-${fn.environment === PRODUCTION ? "" : `${fn.environment}-`}${slug(fn.name)}-${run.id}`,
         env: settings.env,

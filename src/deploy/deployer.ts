@@ -4,7 +4,7 @@ import type { RuntimeTemplate } from "../image/build-context.js";
 import type { BuildSandbox } from "../image/build-sandbox.js";
 import { EserveslessError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
-import type { ContainerPool } from "../run/container-pool.js";
+import type { Pool } from "../run/pool.js";
 import type { ProjectNetworks } from "../run/project-networks.js";
 import { PRODUCTION, type Deployment, type DeploymentStore } from "../store/deployment-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
@@ -54,7 +54,7 @@ export interface DeployerOptions {
   instance: string;
   store: DeploymentStore & LiveFunctionStore & RepositoryStore & Pick<SecretStore, "secretValues" | "maskSecrets">;
   docker: Docker;
-  pool: ContainerPool;
+  pool: Pool;
   /** The project and preview networks: cron checks join theirs; a preview closed while it deployed loses its own. */
   networks: ProjectNetworks;
   templates: Map<string, RuntimeTemplate>;

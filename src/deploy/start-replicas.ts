@@ -1,5 +1,6 @@
 import { ContainerFailedError, EserveslessError } from "../errors.js";
-import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
+import type { FunctionTarget } from "../run/container-pool.js";
+import type { Pool } from "../run/pool.js";
 import type { Replica } from "../run/function-pool.js";
 import type { LiveFunction } from "../store/live-function-store.js";
 import type { DeploymentContext } from "./deployment-context.js";
@@ -18,7 +19,7 @@ export interface StartedFunction {
  * log, the replicas already started are removed, and the error names the
  * function.
  */
-export async function startReplicas(deployment: DeploymentContext, pool: ContainerPool, live: LiveFunction[]): Promise<StartedFunction[]> {
+export async function startReplicas(deployment: DeploymentContext, pool: Pool, live: LiveFunction[]): Promise<StartedFunction[]> {
   const { say, output, signal } = deployment;
   const started: StartedFunction[] = [];
   const cronNames = live.filter((f) => f.type === "cron").map((f) => f.name);

@@ -15,7 +15,7 @@ import type { CronScheduler } from "../cron/cron-scheduler.js";
 import type { Deployer } from "../deploy/deployer.js";
 import { BadRequestError, EserveslessError, NotFoundError } from "../errors.js";
 import type { GitHubApp } from "../github/github-app.js";
-import type { ContainerPool } from "../run/container-pool.js";
+import type { Pool } from "../run/pool.js";
 import type { DeploymentStore } from "../store/deployment-store.js";
 import type { FunctionOutputStore } from "../store/function-output-store.js";
 import type { LiveFunction, LiveFunctionStore } from "../store/live-function-store.js";
@@ -46,7 +46,7 @@ export function apiRoutes(options: {
   /** The clock of the last hour's request counts; Date.now when absent. */
   now?: () => number;
   deployer: Deployer;
-  pool: ContainerPool;
+  pool: Pool;
   github: () => GitHubApp | undefined;
   publicUrl: string;
   functionsUrl?: string;

@@ -9,7 +9,7 @@ import type { Deployer } from "../deploy/deployer.js";
 import type { Previews } from "../deploy/previews.js";
 import { defaultLimits } from "../default-limits.js";
 import type { GitHubApp } from "../github/github-app.js";
-import type { ContainerPool } from "../run/container-pool.js";
+import type { Pool } from "../run/pool.js";
 import type { Store } from "../store/store.js";
 import { apiRoutes } from "./api-routes.js";
 import { secretRoutes, type SecretActions } from "./secret-routes.js";
@@ -31,7 +31,7 @@ import { webhookRoutes } from "./webhook-routes.js";
 export interface AppOptions {
   store: Omit<Store, "close">;
   deployer: Deployer;
-  pool: ContainerPool;
+  pool: Pool;
   docker: Docker;
   /** Runs cron functions; serves their runs at /functions/:owner/:repo/:function/runs. */
   scheduler: CronScheduler;

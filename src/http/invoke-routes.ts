@@ -6,7 +6,8 @@ import { defaultLimits } from "../default-limits.js";
 import { functionTarget } from "../deploy/function-target.js";
 import { EserveslessError, NotFoundError } from "../errors.js";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
-import type { ContainerPool, FunctionTarget } from "../run/container-pool.js";
+import type { FunctionTarget } from "../run/container-pool.js";
+import type { Pool } from "../run/pool.js";
 import type { Lease } from "../run/function-pool.js";
 import { ProxyError, proxyRequest } from "../run/proxy.js";
 import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function-store.js";
@@ -104,7 +105,7 @@ export interface InvokeOptions {
   store: LiveFunctionStore;
   /** Where each invocation is recorded for `eserveless logs`. */
   invocations: InvocationLog;
-  pool: ContainerPool;
+  pool: Pool;
   metrics: Metrics;
   log: Logger;
   /** Largest request body, in bytes (413 past it). */

@@ -1,17 +1,18 @@
 import type { Logger } from "pino";
-import type { ContainerPool, FunctionTarget } from "./container-pool.js";
+import type { FunctionTarget } from "./container-pool.js";
+import type { Pool } from "./pool.js";
 
 /** How often to try again while Docker does not answer. */
 const RETRY_MS = 5_000;
 
 /**
- * Takes over the previous run's containers (see {@link ContainerPool.adopt}),
+ * Takes over the previous run's containers (see {@link Pool.adopt}),
  * so function URLs answer without a redeploy. While Docker does not answer it
  * tries again every `retryMs`, asking `live` for the live functions each time.
  * Resolves after the first try; `stop` ends the tries.
  */
 export async function adoptContainers(options: {
-  pool: ContainerPool;
+  pool: Pool;
   live: () => FunctionTarget[];
   /** Clean-up that needs the adoption done (and Docker answering), retried with it. */
   then?: () => Promise<unknown>;

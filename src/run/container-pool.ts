@@ -9,6 +9,7 @@ import { DEFAULT_SCALE_UP_AFTER_MS, FunctionPool, type Lease, type PoolSettings,
 import { probe, waitUntilReady, type Endpoint } from "./readiness.js";
 import { OutputCollector, followReplicaOutput, type OutputSink } from "./replica-output.js";
 import type { ProjectNetworks } from "./project-networks.js";
+import type { Pool } from "./pool.js";
 import { CONTAINER_PORT, LABEL, SOCKET_LABEL, eserveslessLabels, sandboxDefaults, sandboxedContainer } from "./sandbox.js";
 import type { SocketDirs } from "./socket-dirs.js";
 import { slug } from "../slug.js";
@@ -96,7 +97,7 @@ export interface PoolStats {
  * function, for its live deployment. Starts containers on demand, switches
  * deployments without dropping requests, and reaps idle containers.
  */
-export class ContainerPool {
+export class ContainerPool implements Pool {
   readonly #docker: Docker;
   readonly #instance: string;
   readonly #log: Logger;

@@ -35,6 +35,12 @@ export interface ProjectNetworksOptions {
    * ports published on loopback.
    */
   self?: string | undefined;
+  /**
+   * `overlay` on a swarm: each project's network is an attachable overlay,
+   * which its services' tasks on every node and eserveless's container join.
+   * The build network stays a bridge on this engine.
+   */
+  driver?: "bridge" | "overlay";
   log: Logger;
 }
 
@@ -59,6 +65,7 @@ export class ProjectNetworks {
   readonly #subnets: SubnetPool;
   readonly #self: string | undefined;
   readonly #log: Logger;
+  readonly #driver: "bridge" | "overlay";
   /** Networks known to exist (and, in a container, to be joined), by key. */
   readonly #ready = new Map<string, Promise<string>>();
   /** One subnet is chosen at a time, so two networks never pick the same one. */
@@ -71,6 +78,7 @@ export class ProjectNetworks {
     this.#subnets = options.subnets;
     this.#self = options.self;
     this.#log = options.log;
+    this.#driver = options.driver ?? "bridge";
   }
 
   /** Whether eserveless runs in a container on the project networks (functions are reached by name). */
@@ -210,6 +218,19 @@ export class ProjectNetworks {
       const taken = (await this.#docker.listNetworks()).flatMap((n) => (n.IPAM?.Config ?? []).flatMap((c) => (c.Subnet ? [c.Subnet] : [])));
       const subnet = this.#subnets.next([...taken, ...refused]);
       try {
+        const labels = {
+          [`${LABEL}.managed`]: "true",
+          [`${LABEL}.instance`]: this.#instance,
+          [NETWORK_LABEL]: input.kind,
+          ...(input.repository === undefined ? {} : { [`${LABEL}.repository`]: input.repository }),
+          ...(input.environment === undefined ? {} : { [`${LABEL}.environment`]: input.environment }),
+        };
+        if (input.kind === "project" && this.#driver === "overlay") {
+          // Not encrypted: that needs IPsec ESP in every node's kernel.
+          await this.#docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, IPAM: { Driver: "default", Config: [{ Subnet: subnet }] }, Labels: labels });
+          this.#log.info({ network: name, subnet, driver: "overlay", repository: input.repository }, "created a network");
+          continue;
+        }
         await this.#docker.createNetwork({
           Name: name,
           Driver: "bridge",
@@ -223,13 +244,7 @@ export class ProjectNetworks {
             "com.docker.network.bridge.enable_icc": input.kind === "build" ? "false" : "true",
             "com.docker.network.bridge.enable_ip_masquerade": "true",
           },
-          Labels: {
-            [`${LABEL}.managed`]: "true",
-            [`${LABEL}.instance`]: this.#instance,
-            [NETWORK_LABEL]: input.kind,
-            ...(input.repository === undefined ? {} : { [`${LABEL}.repository`]: input.repository }),
-            ...(input.environment === undefined ? {} : { [`${LABEL}.environment`]: input.environment }),
-          },
+          Labels: labels,
         });
         this.#log.info({ network: name, subnet, bridge, repository: input.repository, environment: input.environment }, "created a network");
       } catch (error) {

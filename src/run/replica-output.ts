@@ -90,7 +90,8 @@ export class OutputCollector {
  * removed, or at `stop()`.
  */
 export async function followReplicaOutput(
-  container: Docker.Container,
+  /** A container, or a Swarm service (its tasks' output, through the manager). */
+  container: Pick<Docker.Container, "modem"> & { logs(options: { follow: true; stdout: true; stderr: true; timestamps: true; since: number }): Promise<unknown> },
   options: { sinceMs: number; now: () => number; onLine: (stream: "stdout" | "stderr", at: number, line: string) => void; onEnd?: () => void },
 ): Promise<{ stop(): void }> {
   const raw = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since: options.sinceMs / 1000 })) as Readable;
