@@ -132,26 +132,26 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
         onStartFailure,
       })
     : new ContainerPool({
-    budget,
-    cpus: config.functionCpus,
-    docker,
-    instance,
-    log: log.child({ component: "pool" }),
-    readyTimeoutMs: config.pool.coldStartTimeoutMs,
-    queueSize: config.pool.queueSize,
-    pauseAfterMs: config.pool.pauseAfterMs,
-    scaleUpAfterMs: config.pool.scaleUpAfterMs,
-    // Requests that wait because the router's loop is busy are not the function's queueing.
-    routerSaturated: routerSaturation(),
-    networks,
-    // ESERVELESS_TRANSPORT: a socket folder per container under DATA_DIR/sockets, or TCP.
-    sockets: config.transport === "unix" ? new SocketDirs(config.socketsDir) : undefined,
-    now,
-    // What functions print, kept per function in the store (a bounded ring), shown by `eserveless logs` and the dashboard.
-    output: (lines) => store.appendOutput(lines),
-    secretValues,
-    onStartFailure,
-  });
+        budget,
+        cpus: config.functionCpus,
+        docker,
+        instance,
+        log: log.child({ component: "pool" }),
+        readyTimeoutMs: config.pool.coldStartTimeoutMs,
+        queueSize: config.pool.queueSize,
+        pauseAfterMs: config.pool.pauseAfterMs,
+        scaleUpAfterMs: config.pool.scaleUpAfterMs,
+        // Requests that wait because the router's loop is busy are not the function's queueing.
+        routerSaturated: routerSaturation(),
+        networks,
+        // ESERVELESS_TRANSPORT: a socket folder per container under DATA_DIR/sockets, or TCP.
+        sockets: config.transport === "unix" ? new SocketDirs(config.socketsDir) : undefined,
+        now,
+        // What functions print, kept per function in the store (a bounded ring), shown by `eserveless logs` and the dashboard.
+        output: (lines) => store.appendOutput(lines),
+        secretValues,
+        onStartFailure,
+      });
   const adoption = await adoptContainers({
     pool,
     live: () => store.allLiveFunctions().filter((fn) => fn.type === "http").map(functionTarget),
