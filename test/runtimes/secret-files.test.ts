@@ -35,7 +35,7 @@ function tarOf(files: Record<string, string>): Promise<Buffer> {
   tar.finalize();
   const chunks: Buffer[] = [];
   return new Promise((resolve, reject) => {
-    tar.on("data", (chunk: Buffer) => chunks.push(chunk));
+    tar.on("data", (chunk: unknown) => void chunks.push(chunk as Buffer));
     tar.on("end", () => resolve(Buffer.concat(chunks)));
     tar.on("error", reject);
   });
