@@ -29,6 +29,7 @@ import type { Pool } from "./run/pool.js";
 import { SwarmPool } from "./run/swarm-pool.js";
 import { SwarmServices } from "./run/swarm-services.js";
 import { runSwarmJob } from "./cron/swarm-job.js";
+import { SwarmSecrets } from "./run/swarm-secrets.js";
 import type { Store } from "./store/store.js";
 import { ProjectNetworks } from "./run/project-networks.js";
 import { SocketDirs } from "./run/socket-dirs.js";
@@ -97,7 +98,10 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   const getGitHub = () => github.client();
 
   const instance = instanceId(config.dataDir, fs);
-  const swarm = config.orchestrator.kind === "swarm" ? { services: new SwarmServices(docker), images: new ImagePusher(docker, config.orchestrator.registry) } : undefined;
+  const swarm =
+    config.orchestrator.kind === "swarm"
+      ? { services: new SwarmServices(docker), images: new ImagePusher(docker, config.orchestrator.registry), dockerSecrets: new SwarmSecrets(docker, instance) }
+      : undefined;
   if (swarm) await checkSwarm(swarm.services, { image: config.images.node, labels: { [`${LABEL}.managed`]: "true", [`${LABEL}.instance`]: instance } }, log);
   const networks = new ProjectNetworks({
     docker,

@@ -51,6 +51,7 @@ const httpSignatures = "func(w http.ResponseWriter, r *http.Request), func(w htt
 const cronSignatures = "func(envs interface{}), func(envs map[string]string), func(ctx context.Context), func(ctx context.Context, envs map[string]string) or func() — each may also return an error"
 
 func main() {
+	exportSecretFiles("/run/secrets")
 	name := os.Getenv("ESERVELESS_FUNCTION")
 	kind := os.Getenv("ESERVELESS_FUNCTION_TYPE")
 	if kind == "" {
@@ -86,6 +87,55 @@ func main() {
 	default:
 		fail(fmt.Sprintf("ESERVELESS_FUNCTION_TYPE is %q; it must be http, cron or cron-check", kind))
 	}
+}
+
+// exportSecretFiles sets a variable for each file of dir, named after it,
+// its content as read: on a swarm, a function's secrets are Docker secrets
+// mounted there, never in the service spec. Names that are not variable
+// names are refused; nothing happens when dir does not exist. It runs first
+// in main: package-level initialisers and init functions, which Go runs
+// before main, do not see the secrets yet (read them in the handler).
+func exportSecretFiles(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		fail(fmt.Sprintf("cannot read %s: %v", dir, err))
+	}
+	for _, entry := range entries {
+		name := entry.Name()
+		if !isVariableName(name) {
+			fmt.Fprintf(os.Stderr, "eserveless: %s/%s is not exported: its name is not an environment variable name\n", dir, name)
+			continue
+		}
+		info, err := os.Stat(dir + "/" + name)
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		value, err := os.ReadFile(dir + "/" + name)
+		if err != nil {
+			fail(fmt.Sprintf("cannot read %s/%s: %v", dir, name, err))
+		}
+		if err := os.Setenv(name, string(value)); err != nil {
+			fail(fmt.Sprintf("cannot export %s: %v", name, err))
+		}
+	}
+}
+
+// isVariableName tells whether name can be an environment variable's: a
+// letter or underscore, then letters, digits and underscores.
+func isVariableName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, c := range name {
+		letter := c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkCronFunctions fails like a cron run would for each named function that

@@ -15,12 +15,38 @@
 // parameter are Fetch-style, a function declaring two or more is (req, res),
 // and a function declaring none (or only a rest parameter) cannot be told, so
 // the container exits with the fix and the deployment fails.
+//
+// On a swarm, a function's secrets are Docker secrets, files in /run/secrets
+// (never in the service spec): they are exported into the environment here,
+// before anything else reads it or the user's code loads.
+const fs = require("node:fs");
 const { spawnSync } = require("node:child_process");
 const http = require("node:http");
 const path = require("node:path");
 const { Readable } = require("node:stream");
 const { pipeline } = require("node:stream/promises");
 const { pathToFileURL } = require("node:url");
+
+/** Each file of `dir` as a variable of the same name, its content as read; names that are not variable names are refused. Nothing when `dir` does not exist. */
+function exportSecretFiles(dir) {
+  let names;
+  try {
+    names = fs.readdirSync(dir);
+  } catch (error) {
+    if (error.code === "ENOENT") return;
+    throw error;
+  }
+  for (const file of names.sort()) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(file)) {
+      console.error(`eserveless: ${dir}/${file} is not exported: its name is not an environment variable name`);
+      continue;
+    }
+    const full = path.join(dir, file);
+    if (!fs.statSync(full).isFile()) continue;
+    process.env[file] = fs.readFileSync(full, "utf8");
+  }
+}
+exportSecretFiles("/run/secrets");
 
 const name = process.env.ESERVELESS_FUNCTION;
 const type = process.env.ESERVELESS_FUNCTION_TYPE || "http";

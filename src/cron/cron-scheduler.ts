@@ -298,7 +298,8 @@ export class CronScheduler {
     let reservation: { release(): void } | undefined;
     try {
       // A preview's run gets `preview` secrets, never production's.
-      const settings = cronSettings(fn, fn.spec.secrets.length ? this.#secretValues?.(fn.repository, fn.spec.secrets, fn.environment) : undefined);
+      const secrets = fn.spec.secrets.length ? this.#secretValues?.(fn.repository, fn.spec.secrets, fn.environment) : undefined;
+      const settings = cronSettings(fn, secrets);
       // Refused when the server has no room: the run fails with the reason.
       reservation = this.#budget?.reserve(settings.memoryBytes ?? sandboxDefaults.memoryBytes);
       log.info({ trigger: run.trigger, deployment: fn.deploymentId, image: fn.image, timeoutSeconds: settings.timeoutSeconds }, "cron run started");
@@ -306,6 +307,7 @@ export class CronScheduler {
         image: fn.image,
         name: `es-cron-${slug(fn.repository)}-${fn.environment === PRODUCTION ? "" : `${fn.environment}-`}${slug(fn.name)}-${run.id}`,
         env: settings.env,
+        secretNames: Object.keys(secrets ?? {}),
         labels: {
           ...eserveslessLabels({ instance: this.#instance, repository: fn.repository, commit: fn.commit, deployment: fn.deploymentId, function: fn.name, environment: fn.environment }),
           [CRON_RUN_LABEL]: run.id,

@@ -9,6 +9,8 @@ export interface RunOnceInput {
   /** The container's name; unique on the Docker engine. */
   name: string;
   env: Record<string, string>;
+  /** Which keys of `env` are the function's secrets: a swarm job mounts them as Docker secrets instead. */
+  secretNames?: readonly string[] | undefined;
   labels: Record<string, string>;
   /** The project's Docker network (see ProjectNetworks). */
   network: string;

@@ -58,7 +58,7 @@ export class SwarmFunction {
     readonly scaling: Scaling,
     private readonly settings: PoolSettings,
     desired: number,
-    private readonly parts: { services: SwarmServices; docker: Docker; log: Logger; now: () => number; onScaleFailure?: (error: unknown) => void },
+    private readonly parts: { services: SwarmServices; docker: Docker; log: Logger; now: () => number; onScaleFailure?: (error: unknown) => void; /** Told once its service is removed (its Docker secrets may go). */ onRemoved?: () => void },
   ) {
     this.#desired = desired;
     this.#lastDemand = parts.now();
@@ -226,7 +226,10 @@ export class SwarmFunction {
     for (const replica of this.replicas) replica.state = "draining";
     while (this.replicas.some((r) => r.inflight > 0) && this.parts.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     await this.#scaling;
-    await this.parts.services.remove(this.service.id).catch((error: unknown) => this.parts.log.warn({ err: error, service: this.service.name }, "could not remove a service; the next start removes it"));
+    await this.parts.services
+      .remove(this.service.id)
+      .then(() => this.parts.onRemoved?.())
+      .catch((error: unknown) => this.parts.log.warn({ err: error, service: this.service.name }, "could not remove a service; the next start removes it"));
     this.agent.destroy();
   }
 

@@ -13,6 +13,7 @@ import { ReadinessError, probe } from "./readiness.js";
 import { runtimeReason } from "./runtime-reason.js";
 import { CONTAINER_PORT, LABEL, eserveslessLabels } from "./sandbox.js";
 import { SwarmFunction, type FunctionService } from "./swarm-function.js";
+import type { SwarmSecrets } from "./swarm-secrets.js";
 import { pollFor, sandboxedTask, type SwarmServices } from "./swarm-services.js";
 
 /** The label that tells an http function's service from a cron run's job. */
@@ -32,6 +33,8 @@ export interface SwarmPoolOptions extends Partial<PoolSettings> {
   /** CPUs each replica may use (ESERVELESS_MAX_CPUS); the sandbox's default when absent. */
   cpus?: number;
   secretValues?: SecretValues;
+  /** Where a function's secrets go: Docker secrets mounted into its service alone, never its Env. */
+  dockerSecrets: SwarmSecrets;
   /** Where what each function's tasks print goes, read through the manager (`docker service logs`); dropped when absent. */
   output?: OutputSink;
   /** How often replicas are counted and idle ones scaled down. */
@@ -63,6 +66,7 @@ export class SwarmPool implements Pool {
   readonly #onStartFailure: SwarmPoolOptions["onStartFailure"];
   readonly #nanoCpus: number | undefined;
   readonly #secretValues: SecretValues | undefined;
+  readonly #dockerSecrets: SwarmSecrets;
   readonly #now: () => number;
   readonly #reaper: NodeJS.Timeout;
   readonly #output: OutputCollector | undefined;
@@ -78,6 +82,7 @@ export class SwarmPool implements Pool {
     this.#onStartFailure = options.onStartFailure;
     this.#nanoCpus = options.cpus === undefined ? undefined : Math.round(options.cpus * 1e9);
     this.#secretValues = options.secretValues;
+    this.#dockerSecrets = options.dockerSecrets;
     this.#now = options.now ?? Date.now;
     this.#output = options.output ? new OutputCollector({ sink: options.output, log: this.#log, now: this.#now }) : undefined;
     this.#settings = {
@@ -135,6 +140,7 @@ export class SwarmPool implements Pool {
       return replica;
     } catch (error) {
       await this.#services.remove(service.id).catch(() => undefined);
+      this.#pruneSecrets();
       throw error;
     }
   }
@@ -202,6 +208,8 @@ export class SwarmPool implements Pool {
       await fn.refresh();
       adopted++;
     }
+    // Those of services removed here, or while eserveless was down.
+    await this.#dockerSecrets.prune().catch((error: unknown) => this.#log.warn({ err: error }, "could not remove unused Docker secrets; the next removal retries"));
     return { adopted, removed: services.length - adopted };
   }
 
@@ -256,6 +264,7 @@ export class SwarmPool implements Pool {
       log,
       now: this.#now,
       onScaleFailure: (error) => this.#onStartFailure?.(target, error),
+      onRemoved: () => this.#pruneSecrets(),
     });
   }
 
@@ -291,17 +300,28 @@ export class SwarmPool implements Pool {
         ...eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name, environment: target.environment }),
         [SERVICE_KIND_LABEL]: "function",
       };
-      const task = sandboxedTask({
-        image,
-        env: { ...target.env, ...secrets, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
-        labels,
-        network,
-        memoryBytes: target.memoryBytes,
-        nanoCpus: this.#nanoCpus,
-        restart: "any",
-      });
-      const id = await this.#services.create(name, labels, task, replicas);
-      return { service: { id, name, network }, secrets };
+      // Mounted as files the runtime exports, never in the spec's Env, which `docker service inspect` shows.
+      const mounted = await this.#dockerSecrets.mount(secrets, { repository: target.repository, commit: target.commit, deployment: target.deploymentId, environment: target.environment });
+      try {
+        const task = sandboxedTask({
+          image,
+          env: { ...target.env, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
+          labels,
+          network,
+          memoryBytes: target.memoryBytes,
+          nanoCpus: this.#nanoCpus,
+          restart: "any",
+          secrets: mounted.references,
+        });
+        const id = await this.#services.create(name, labels, task, replicas);
+        return { service: { id, name, network }, secrets };
+      } catch (error) {
+        mounted.release();
+        this.#pruneSecrets();
+        throw error;
+      } finally {
+        mounted.release();
+      }
     } catch (cause) {
       this.#networks.forget(target.repository);
       if (cause instanceof EserveslessError) throw cause;
@@ -325,6 +345,11 @@ export class SwarmPool implements Pool {
     } catch (error) {
       this.#log.warn({ err: error, service: fn.service.name }, "could not follow the service's output; its console output is not kept");
     }
+  }
+
+  /** Removes the Docker secrets no service mounts any more; a failure is retried by the next removal. */
+  #pruneSecrets(): void {
+    void this.#dockerSecrets.prune().catch((error: unknown) => this.#log.warn({ err: error }, "could not remove unused Docker secrets; the next removal retries"));
   }
 
   #retire(fn: SwarmFunction, successor?: SwarmFunction): void {

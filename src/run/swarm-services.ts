@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { UpstreamError } from "../errors.js";
 import { demuxDockerLog } from "./run-output.js";
 import { sandboxDefaults } from "./sandbox.js";
+import type { SecretReference } from "./swarm-secrets.js";
 
 /** How long a task may take to stop on a scale-down: runtimes finish in-flight requests on SIGTERM. */
 export const STOP_GRACE_MS = 30_000;
@@ -46,6 +47,8 @@ export function sandboxedTask(input: {
   nanoCpus?: number | undefined;
   /** `any` for http functions (Swarm replaces a crashed task), `none` for a cron run. */
   restart: "any" | "none";
+  /** The function's secrets as Docker secrets, mounted at /run/secrets (never in Env). */
+  secrets?: SecretReference[];
 }): Docker.TaskSpec {
   const memory = input.memoryBytes ?? sandboxDefaults.memoryBytes;
   const container = {
@@ -59,6 +62,7 @@ export function sandboxedTask(input: {
     CapabilityDrop: ["ALL"],
     Mounts: [{ Type: "tmpfs", Target: "/tmp", TmpfsOptions: { SizeBytes: parseSize(sandboxDefaults.tmpfsSize), Mode: 0o1777 } }],
     StopGracePeriod: STOP_GRACE_MS * 1e6,
+    ...(input.secrets?.length ? { Secrets: input.secrets } : {}),
   } as Docker.ContainerSpec;
   return {
     ContainerSpec: container,

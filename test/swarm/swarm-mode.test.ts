@@ -25,6 +25,9 @@ const token = randomBytes(24).toString("hex");
 const nodeImage = process.env.ESERVELESS_NODE_IMAGE ?? "eserveless-local/node:20";
 const home = mkdtempSync(join(tmpdir(), "swarm-test-home-"));
 const source = mkdtempSync(join(tmpdir(), "swarm-test-src-"));
+// The value of the secret SWARM_TOKEN, set before the first deployment, and the one a roll sets.
+const secret = `tok-${randomBytes(12).toString("hex")}`;
+const rolled = `tok-${randomBytes(12).toString("hex")}`;
 let env: Record<string, string> = {};
 let manager: Docker;
 let server: Docker.Container;
@@ -47,6 +50,15 @@ function buildDist(): Promise<void> {
   return new Promise((resolve, reject) =>
     execFile(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: ROOT }, (error, stdout) => (error ? reject(new Error(stdout)) : resolve())),
   );
+}
+
+interface ServiceSpec {
+  Spec: { TaskTemplate: { ContainerSpec: { Env?: string[]; Secrets?: Array<{ SecretID: string; SecretName: string; File: object }> } } };
+}
+
+/** The Docker secrets eserveless made, by id. */
+async function dockerSecrets(): Promise<string[]> {
+  return ((await manager.listSecrets({ filters: { label: ["dev.eserveless.secret"] } })) as Array<{ ID: string }>).map((s) => s.ID);
 }
 
 interface Task {
@@ -119,6 +131,12 @@ beforeAll(async () => {
   step(`eserveless started on the manager, ${url}`);
   await eventually("eserveless answering on the manager", async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok ? true : undefined), { timeoutMs: 60_000 });
   cpSync(fixtureDir("swarm-hello"), source, { recursive: true });
+  // Declared here, not in the fixture (bench/swarm deploys it without secrets): Secret and Ticker get SWARM_TOKEN.
+  const manifest = join(source, ".eserveless.yaml");
+  const declared = readFileSync(manifest, "utf8").replace("    timeout: 30\n", "    timeout: 30\n    secrets: [SWARM_TOKEN]\n");
+  writeFileSync(manifest, `${declared}  - name: Secret\n    type: http\n    minReplicas: 1\n    maxReplicas: 1\n    secrets: [SWARM_TOKEN]\n`);
+  const set = await runCli(["secrets", "set", "local/swarm-hello", "SWARM_TOKEN"], { ESERVELESS_URL: url, ESERVELESS_ADMIN_TOKEN: token, HOME: home }, process.cwd(), secret);
+  expect(set.code, set.stdout + set.stderr).toBe(0);
 }, 420_000);
 
 afterAll(async () => {
@@ -145,6 +163,20 @@ describe("eserveless on a Docker Swarm", () => {
     expect(spec.Spec.TaskTemplate.ContainerSpec.Image).toMatch(new RegExp(`^${env.SWARM_LAB_REGISTRY}/eserveless/local/swarm-hello@sha256:[0-9a-f]{64}$`));
     expect(spec.Spec.TaskTemplate.ContainerSpec).toMatchObject({ User: "65534:65534", ReadOnly: true, CapabilityDrop: ["ALL"] });
     expect(spec.Spec.EndpointSpec.Mode).toBe("dnsrr");
+    // A secret is a Docker secret mounted into the services declaring it: its function reads it from its environment, and nobody reads it from a spec.
+    const answered = await call("Secret");
+    expect(answered).toEqual({ status: 200, body: JSON.stringify({ token: secret }) });
+    const secretService = (await serviceOf("Secret"))!;
+    const secretSpec = (await manager.getService(secretService.ID).inspect()) as ServiceSpec;
+    expect(JSON.stringify(secretSpec)).not.toContain(secret);
+    expect(secretSpec.Spec.TaskTemplate.ContainerSpec.Env?.some((e) => e.startsWith("SWARM_TOKEN="))).toBe(false);
+    expect(secretSpec.Spec.TaskTemplate.ContainerSpec.Secrets).toEqual([expect.objectContaining({ File: { Name: "SWARM_TOKEN", UID: "65534", GID: "65534", Mode: 0o400 } })]);
+    const mounted = secretSpec.Spec.TaskTemplate.ContainerSpec.Secrets![0]!;
+    const dockerSecret = (await manager.getSecret(mounted.SecretID).inspect()) as { Spec: { Labels: Record<string, string>; Data?: string } };
+    expect(dockerSecret.Spec.Labels).toMatchObject({ "dev.eserveless.repository": "local/swarm-hello", "dev.eserveless.secret": "SWARM_TOKEN" });
+    expect(dockerSecret.Spec.Data).toBeUndefined();
+    // A function that does not declare it has no such secret.
+    expect(((await manager.getService(api.ID).inspect()) as ServiceSpec).Spec.TaskTemplate.ContainerSpec.Secrets ?? []).toEqual([]);
     // Once all three answer the probe, requests reach each of them.
     await eventually("requests answered by all 3 replicas", async () => {
       const results = await Promise.all(Array.from({ length: 12 }, () => call("API")));
@@ -218,6 +250,21 @@ describe("eserveless on a Docker Swarm", () => {
     await eventually("the old service removed", async () => ((await manager.listServices({ filters: { id: [old.ID] } })).length === 0 ? true : undefined), { timeoutMs: 45_000, intervalMs: 500 });
   }, 150_000);
 
+  it("rolls a changed secret to a new service with a new Docker secret, and removes the old ones", async () => {
+    const before = (await serviceOf("Secret"))!;
+    const set = await runCli(["secrets", "set", "local/swarm-hello", "SWARM_TOKEN"], { ESERVELESS_URL: url, ESERVELESS_ADMIN_TOKEN: token, HOME: home }, process.cwd(), rolled);
+    expect(set.code, set.stdout + set.stderr).toBe(0);
+    expect(await call("Secret")).toEqual({ status: 200, body: JSON.stringify({ token: rolled }) });
+    const after = (await serviceOf("Secret"))!;
+    expect(after.ID).not.toBe(before.ID);
+    const mounted = ((await manager.getService(after.ID).inspect()) as ServiceSpec).Spec.TaskTemplate.ContainerSpec.Secrets!.map((s) => s.SecretID);
+    // Only the live service's secret is left once the old service is gone.
+    await eventually("the old secrets removed", async () => {
+      const left = await dockerSecrets();
+      return left.length === 1 && left[0] === mounted[0] ? left : undefined;
+    }, { timeoutMs: 45_000, intervalMs: 500 });
+  }, 120_000);
+
   it("runs a cron tick as a one-shot replicated-job service, recorded as a run", async () => {
     const seen: string[] = [];
     let watching = true;
@@ -235,6 +282,9 @@ describe("eserveless on a Docker Swarm", () => {
     const { run } = JSON.parse(ran.stdout) as { run: { state: string; output: string; exitCode: number } };
     expect(run).toMatchObject({ state: "succeeded", exitCode: 0 });
     expect(run.output).toMatch(/^tick from [0-9a-f]{12}$/m);
+    // Its declared secret reached it as a Docker secret too, and went with its job.
+    expect(run.output).toContain(`token of ${rolled.length} characters`);
+    expect(await dockerSecrets()).toHaveLength(1);
     expect(seen).toContain("replicated-job");
     expect(await manager.listServices({ filters: { label: ["dev.eserveless.kind=cron-run"] } })).toEqual([]);
   });
@@ -246,8 +296,14 @@ describe("eserveless on a Docker Swarm", () => {
     const results = await Promise.all(Array.from({ length: 10 }, () => call("API")));
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect((await serviceOf("API"))!.ID).toBe(before.ID);
-    const logs = (await server.logs({ stdout: true, stderr: true, since: 0 })).toString("utf8");
-    expect(logs).toMatch(/"adopted":[1-9]\d*.*"took over the containers of the previous run"/);
+    // The adopted service's Docker secret stays, and it still serves its value; nothing else is left.
+    expect(await call("Secret")).toEqual({ status: 200, body: JSON.stringify({ token: rolled }) });
+    expect(await dockerSecrets()).toHaveLength(1);
+    // Its log is written in batches: the adoption's line may reach Docker a moment after the first answers.
+    const logs = await eventually("the adoption in eserveless's log", async () => {
+      const text = (await server.logs({ stdout: true, stderr: true, since: 0 })).toString("utf8");
+      return /"adopted":[1-9]\d*.*"took over the containers of the previous run"/.test(text) ? text : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 250 });
     // The lab's nodes run dockerd with --no-new-privileges, and the start-up check saw it.
     expect(logs).toContain("this node's dockerd runs with --no-new-privileges; every other node's must too");
     expect(logs).not.toContain("runs without --no-new-privileges");
