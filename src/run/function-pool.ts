@@ -46,6 +46,34 @@ export interface Lease {
   discard(reason: string): void;
 }
 
+/**
+ * Lends `replica` to one request: counts it in flight until the lease is
+ * released or discarded, whichever comes first (the other is then a no-op),
+ * and calls the pool's `then` for it.
+ */
+export function lend(replica: Replica, now: () => number, coldStartMs: number | undefined, then: { release(): void; discard(reason: string): void }): Lease {
+  replica.inflight++;
+  replica.lastUsed = now();
+  let done = false;
+  const finish = () => {
+    if (done) return false;
+    done = true;
+    replica.inflight--;
+    replica.lastUsed = now();
+    return true;
+  };
+  return {
+    replica,
+    coldStartMs,
+    release: () => {
+      if (finish()) then.release();
+    },
+    discard: (reason: string) => {
+      if (finish()) then.discard(reason);
+    },
+  };
+}
+
 /** What a function pool does with Docker; the container pool provides it. */
 export interface ReplicaDriver {
   start(signal?: AbortSignal): Promise<Replica>;
@@ -301,29 +329,14 @@ export class FunctionPool {
   }
 
   #lend(replica: Replica, coldStartMs?: number): Lease {
-    replica.inflight++;
-    replica.lastUsed = this.now();
-    let done = false;
-    const finish = () => {
-      if (done) return false;
-      done = true;
-      replica.inflight--;
-      replica.lastUsed = this.now();
-      return true;
-    };
-    return {
-      replica,
-      coldStartMs,
-      release: () => {
-        if (finish()) this.#dispatch();
-      },
-      discard: (reason: string) => {
-        if (!finish()) return;
+    return lend(replica, this.now, coldStartMs, {
+      release: () => this.#dispatch(),
+      discard: (reason) => {
         this.log.warn({ container: replica.name, reason }, "replacing container");
         this.#drop(replica);
         this.#dispatch();
       },
-    };
+    });
   }
 
   #drop(replica: Replica): void {

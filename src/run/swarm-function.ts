@@ -2,7 +2,7 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { EserveslessError } from "../errors.js";
 import { FallbackAgent } from "./fallback-agent.js";
-import type { Lease, PoolSettings, Replica, Scaling } from "./function-pool.js";
+import { lend, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe } from "./readiness.js";
 import { CONTAINER_PORT } from "./sandbox.js";
 import type { ServiceTask, SwarmServices } from "./swarm-services.js";
@@ -278,30 +278,15 @@ export class SwarmFunction {
   }
 
   #lend(replica: Replica, coldStartMs?: number): Lease {
-    replica.inflight++;
-    replica.lastUsed = this.parts.now();
-    let done = false;
-    const finish = () => {
-      if (done) return false;
-      done = true;
-      replica.inflight--;
-      replica.lastUsed = this.parts.now();
-      return true;
-    };
-    return {
-      replica,
-      coldStartMs,
-      release: () => {
-        if (finish()) this.#dispatch();
-      },
-      discard: (reason: string) => {
-        if (!finish()) return;
+    return lend(replica, this.parts.now, coldStartMs, {
+      release: () => this.#dispatch(),
+      discard: (reason) => {
         // Swarm replaces a task that crashed; a hung one is avoided for a while.
         this.parts.log.warn({ replica: replica.name, reason }, "avoiding a replica that failed a request");
         this.#avoid(`${replica.host}:${replica.port}`);
         this.#dispatch();
       },
-    };
+    });
   }
 
   /** Hands free capacity to waiting requests, oldest first; those that waited for the first replica had a cold start. */
