@@ -19,7 +19,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import Docker from "dockerode";
-import { buildEservelessImage, runEservelessContainer, runScript } from "../test/support/eserveless-image.js";
+import { buildEservelessImage, runEservelessContainer } from "../test/support/eserveless-image.js";
+import { nodeDocker, swarmLabDown, swarmLabLoad, swarmLabUp } from "../test/support/swarm-lab.js";
 import { fixtureDir } from "../test/support/fixtures.js";
 import { runCli } from "../test/support/run-cli.js";
 import { progress } from "./support/exec.js";
@@ -43,26 +44,25 @@ interface Setup {
 
 async function startSetup(mode: Setup["mode"]): Promise<Setup> {
   const lab = `es-bench-${mode === "swarm" ? "sw" : "one"}-${suffix}`;
-  const out = await runScript("swarm-lab.sh", ["up", "--name", lab, "--workers", mode === "swarm" ? "2" : "0"]);
-  const env = Object.fromEntries(out.trim().split("\n").map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
+  const env = await swarmLabUp(lab, { workers: mode === "swarm" ? 2 : 0 });
   progress(`  ${lab} up; loading the images`);
-  await runScript("swarm-lab.sh", ["load", "--name", lab, tag, nodeImage]);
-  const manager = new Docker({ socketPath: env.SWARM_LAB_MANAGER_SOCKET! });
+  await swarmLabLoad(lab, [tag, nodeImage]);
+  const manager = nodeDocker(env.managerSocket);
   await manager.createVolume({ Name: `${lab}-data` });
   await runEservelessContainer(manager, {
     image: tag,
     name: `${lab}-eserveless`,
     dataVolume: `${lab}-data`,
-    dockerGid: env.SWARM_LAB_DOCKER_GID!,
+    dockerGid: env.dockerGid,
     hostPort: "3000",
     env: {
       ESERVELESS_ORCHESTRATOR: mode === "swarm" ? "swarm" : "docker",
-      ...(mode === "swarm" ? { ESERVELESS_REGISTRY: env.SWARM_LAB_REGISTRY! } : {}),
+      ...(mode === "swarm" ? { ESERVELESS_REGISTRY: env.registry } : {}),
       ESERVELESS_ADMIN_TOKEN: token,
       ESERVELESS_NODE_IMAGE: nodeImage,
     },
   });
-  const url = env.SWARM_LAB_SERVER_URL!;
+  const url = env.serverUrl;
   for (let i = 0; i < 300 && !(await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok; i++) await sleep(200);
   progress(`  eserveless answering on ${url}; deploying`);
   const source = mkdtempSync(join(tmpdir(), "swarm-bench-src-"));
@@ -185,7 +185,7 @@ try {
   row("  failed requests", (r) => `${r.failed}/${r.total}`);
 } finally {
   for (const setup of setups) rmSync(setup.source, { recursive: true, force: true });
-  for (const mode of ["sw", "one"]) await runScript("swarm-lab.sh", ["down", "--name", `es-bench-${mode}-${suffix}`]).catch((error: unknown) => progress(String(error)));
+  for (const mode of ["sw", "one"]) await swarmLabDown(`es-bench-${mode}-${suffix}`).catch((error: unknown) => progress(String(error)));
   await new Docker().getImage(tag).remove({ force: true }).catch(() => undefined);
   rmSync(home, { recursive: true, force: true });
   clearInterval(alive);

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/eventually.js";
-import { buildEservelessImage, runEservelessContainer, runScript } from "../support/eserveless-image.js";
+import { buildEservelessImage, runEservelessContainer } from "../support/eserveless-image.js";
+import { nodeDocker, swarmLabDown, swarmLabLoad, swarmLabUp, type SwarmLab } from "../support/swarm-lab.js";
 import { fixtureDir } from "../support/fixtures.js";
 import { runCli } from "../support/run-cli.js";
 
@@ -28,7 +29,7 @@ const source = mkdtempSync(join(tmpdir(), "swarm-test-src-"));
 // The value of the secret SWARM_TOKEN, set before the first deployment, and the one a roll sets.
 const secret = `tok-${randomBytes(12).toString("hex")}`;
 const rolled = `tok-${randomBytes(12).toString("hex")}`;
-let env: Record<string, string> = {};
+let env: SwarmLab;
 let manager: Docker;
 let server: Docker.Container;
 let url = "";
@@ -107,27 +108,26 @@ beforeAll(async () => {
   await buildDist();
   await buildEservelessImage(tag);
   step("starting the lab");
-  const out = await runScript("swarm-lab.sh", ["up", "--name", lab]);
-  env = Object.fromEntries(out.trim().split("\n").map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
-  await runScript("swarm-lab.sh", ["load", "--name", lab, tag, nodeImage]);
-  manager = new Docker({ socketPath: env.SWARM_LAB_MANAGER_SOCKET! });
+  env = await swarmLabUp(lab);
+  await swarmLabLoad(lab, [tag, nodeImage]);
+  manager = nodeDocker(env.managerSocket);
   await manager.createVolume({ Name: `${lab}-data` });
   // As the README runs it: its port 3000 published on the manager, which the lab publishes on 127.0.0.1.
   server = await runEservelessContainer(manager, {
     image: tag,
     name: `${lab}-eserveless`,
     dataVolume: `${lab}-data`,
-    dockerGid: env.SWARM_LAB_DOCKER_GID!,
+    dockerGid: env.dockerGid,
     hostPort: "3000",
     env: {
       ESERVELESS_ORCHESTRATOR: "swarm",
-      ESERVELESS_REGISTRY: env.SWARM_LAB_REGISTRY!,
+      ESERVELESS_REGISTRY: env.registry,
       ESERVELESS_ADMIN_TOKEN: token,
       ESERVELESS_NODE_IMAGE: nodeImage,
       LOG_FORMAT: "json",
     },
   });
-  url = env.SWARM_LAB_SERVER_URL!;
+  url = env.serverUrl;
   step(`eserveless started on the manager, ${url}`);
   await eventually("eserveless answering on the manager", async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok ? true : undefined), { timeoutMs: 60_000 });
   cpSync(fixtureDir("swarm-hello"), source, { recursive: true });
@@ -141,7 +141,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Always, failed or not: the lab's containers, volumes and networks, then the image.
-  await runScript("swarm-lab.sh", ["down", "--name", lab]).catch((error: unknown) => console.error(error));
+  await swarmLabDown(lab).catch((error: unknown) => console.error(error));
   await host.getImage(tag).remove({ force: true }).catch(() => undefined);
   rmSync(home, { recursive: true, force: true });
   rmSync(source, { recursive: true, force: true });
@@ -160,7 +160,7 @@ describe("eserveless on a Docker Swarm", () => {
     expect(new Set(tasks.map((t) => t.NodeID)).size).toBeGreaterThanOrEqual(2);
     // The image is named by digest in the registry: no worker pulls a bare tag.
     const spec = (await manager.getService(api.ID).inspect()) as { Spec: { TaskTemplate: { ContainerSpec: { Image: string; User: string; ReadOnly: boolean; CapabilityDrop: string[] } }; EndpointSpec: { Mode: string } } };
-    expect(spec.Spec.TaskTemplate.ContainerSpec.Image).toMatch(new RegExp(`^${env.SWARM_LAB_REGISTRY}/eserveless/local/swarm-hello@sha256:[0-9a-f]{64}$`));
+    expect(spec.Spec.TaskTemplate.ContainerSpec.Image).toMatch(new RegExp(`^${env.registry}/eserveless/local/swarm-hello@sha256:[0-9a-f]{64}$`));
     expect(spec.Spec.TaskTemplate.ContainerSpec).toMatchObject({ User: "65534:65534", ReadOnly: true, CapabilityDrop: ["ALL"] });
     expect(spec.Spec.EndpointSpec.Mode).toBe("dnsrr");
     // A secret is a Docker secret mounted into the services declaring it: its function reads it from its environment, and nobody reads it from a spec.
@@ -190,7 +190,7 @@ describe("eserveless on a Docker Swarm", () => {
     const api = (await serviceOf("API"))!;
     const nodes = (await manager.listNodes()) as Array<{ ID: string; Description: { Hostname: string } }>;
     const before = await runningTasks(api.ID);
-    const victimNode = nodes.find((n) => n.Description.Hostname !== env.SWARM_LAB_MANAGER_CONTAINER && before.some((t) => t.NodeID === n.ID))!;
+    const victimNode = nodes.find((n) => n.Description.Hostname !== env.managerContainer && before.some((t) => t.NodeID === n.ID))!;
     expect(victimNode, "a worker runs a replica").toBeDefined();
     const recovered = (async () => {
       await new Promise((resolve) => setTimeout(resolve, 2_000));
