@@ -26,7 +26,9 @@ export function setsSessionCookie(setCookie: string): boolean {
  * Set-Cookie for eserveless' session cookie nor Service-Worker-Allowed (a
  * worker of one function must not take over other paths). With `sandbox`,
  * when functions share the dashboard's origin, {@link FUNCTION_SANDBOX} is
- * added beside any policy of the function's own; browsers enforce both.
+ * added beside any policy of the function's own (browsers enforce both), and
+ * Clear-Site-Data goes: it acts on the whole origin, and would sign the
+ * operator out of the dashboard.
  */
 export function functionResponseHeaders(upstream: IncomingHttpHeaders, options: { sandbox: boolean }): Record<string, string | string[]> {
   const headers = endToEndHeaders(upstream);
@@ -38,6 +40,7 @@ export function functionResponseHeaders(upstream: IncomingHttpHeaders, options: 
     else delete headers["set-cookie"];
   }
   if (options.sandbox) {
+    delete headers["clear-site-data"];
     const own = headers["content-security-policy"];
     headers["content-security-policy"] = own === undefined ? FUNCTION_SANDBOX : [...[own].flat(), FUNCTION_SANDBOX];
   }

@@ -48,9 +48,11 @@ describe("function responses on the dashboard's origin", () => {
     expect(values(answer.rawHeaders, "set-cookie")).toEqual(["theirs=kept; Path=/"]);
   });
 
-  it("lose Service-Worker-Allowed, and carry the sandbox policy beside the function's own", async () => {
+  it("lose Service-Worker-Allowed and Clear-Site-Data, and carry the sandbox policy beside the function's own", async () => {
     const answer = await httpRequest(fnUrl("Cookies"));
     expect(answer.headers).not.toHaveProperty("service-worker-allowed");
+    // Clear-Site-Data acts on the whole origin: it would sign the operator out of the dashboard.
+    expect(answer.headers).not.toHaveProperty("clear-site-data");
     expect(values(answer.rawHeaders, "content-security-policy")).toEqual(["default-src 'self'", FUNCTION_SANDBOX]);
     // Every response, whatever the function sends.
     const plain = await httpRequest(fnUrl("Headers"));
