@@ -52,8 +52,14 @@ function checkLimit(c: Context, guard: TokenGuard | undefined): string | undefin
   return address;
 }
 
-/** Whether the request's bearer token is the admin token; a wrong one counts against the client's limit. */
+/**
+ * Whether the request's bearer token is the admin token; a wrong one counts
+ * against the client's limit. A request with no Authorization header guesses
+ * nothing, so it is refused without counting: anonymous visitors behind one
+ * proxy address must not lock the operator out.
+ */
 function verify(c: Context, token: string, guard: TokenGuard | undefined): boolean {
+  if (c.req.header("authorization") === undefined) return false;
   const address = checkLimit(c, guard);
   if (isAdminBearer(c.req.header("authorization"), token)) return true;
   if (address !== undefined) guard!.limiter.failed(address);

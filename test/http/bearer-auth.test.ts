@@ -132,4 +132,25 @@ describe("guessing the admin token over the API", () => {
       await server.stop();
     }
   });
+
+  it("does not count requests without a token: anonymous visitors sharing the operator's address cannot lock the operator out", async () => {
+    // No trusted proxy: every client arrives from the proxy's one address, 127.0.0.1 here.
+    const server = await startEserveless({ docker: unreachableDocker() });
+    try {
+      const { burst } = SIGN_IN_LIMITS.perAddress;
+      for (let i = 0; i < burst * 3; i++) {
+        const anonymous = await fetch(`${server.url}/redeploy`, { method: "POST" });
+        expect(anonymous.status).toBe(401);
+      }
+      const operator = await fetch(`${server.url}/api/projects`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(operator.status).toBe(200);
+      // Wrong tokens from that address still count, so the limit is still there.
+      for (let i = 0; i < burst; i++) {
+        await fetch(`${server.url}/api/projects`, { headers: { authorization: `Bearer wrong-guess-${i}-abcdefgh` } });
+      }
+      expect((await fetch(`${server.url}/api/projects`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(429);
+    } finally {
+      await server.stop();
+    }
+  });
 });
