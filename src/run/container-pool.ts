@@ -154,6 +154,7 @@ export class ContainerPool implements Pool {
    */
   async start(target: FunctionTarget, signal?: AbortSignal): Promise<Replica> {
     const started = performance.now();
+    const steps = stepTimer();
     const preview = target.environment && target.environment !== "production" ? `${slug(target.environment)}-` : "";
     const name = `es-${slug(target.repository)}-${preview}${slug(target.name)}-${randomBytes(3).toString("hex")}`;
     const byName = this.#networks.joinsNetworks;
@@ -164,7 +165,9 @@ export class ContainerPool implements Pool {
     const secrets = target.secrets?.length ? (this.#secretValues?.(target.repository, target.secrets, target.environment) ?? {}) : {};
     try {
       const network = await this.#networks.forProject(target.repository, target.environment);
+      steps.mark("network");
       if (this.#sockets && !byName && (await this.#servesSocket(target.image))) socketDir = await this.#sockets.create();
+      steps.mark("socketDir");
       container = await this.#docker.createContainer(
         sandboxedContainer({
           image: target.image,
@@ -180,9 +183,12 @@ export class ContainerPool implements Pool {
       );
       if (socketDir !== undefined) this.#socketDirs.set(container, socketDir);
       this.#reservations.set(container, reservation);
+      steps.mark("create");
       await container.start();
+      steps.mark("start");
       // From its first line: what it prints while loading is output too.
       await this.#follow(container, name, target, 0);
+      steps.mark("follow");
     } catch (cause) {
       // Created but not started (a bad network, a port clash): do not leave it behind.
       if (container) await this.#remove(container);
@@ -202,9 +208,17 @@ export class ContainerPool implements Pool {
             : { host: this.#publishHost, port: await publishedPort(container) };
       // A socket is connected to only once its folder is sealed: the container can no longer swap it.
       const seal = socketDir === undefined ? undefined : () => this.#sockets!.seal(socketDir!);
-      await waitUntilReady(container, { ...endpoint, seal, timeoutMs: this.#settings.readyTimeoutMs, signal, redact: (text) => redactEnvironment(text, { ...target.env, ...secrets }) });
+      steps.mark("endpoint");
+      await waitUntilReady(container, {
+        ...endpoint,
+        seal,
+        timeoutMs: this.#settings.readyTimeoutMs,
+        signal,
+        redact: (text) => redactEnvironment(text, { ...target.env, ...secrets }),
+        onStep: steps.mark,
+      });
       const coldStartMs = Math.round(performance.now() - started);
-      this.#log.info({ function: `${target.repository}/${target.name}`, container: name, ...endpoint, coldStartMs }, "container ready");
+      this.#log.info({ function: `${target.repository}/${target.name}`, container: name, ...endpoint, coldStartMs, steps: steps.done() }, "container ready");
       return { container, name, ...replicaEndpoint(endpoint), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };
     } catch (error) {
       await this.#remove(container);
@@ -472,6 +486,20 @@ function replicaEndpoint(endpoint: Endpoint): Pick<Replica, "host" | "port" | "s
   return endpoint.socketPath === undefined
     ? { host: endpoint.host, port: endpoint.port, agent: newAgent() }
     : { host: "localhost", port: 0, socketPath: endpoint.socketPath, agent: newAgent(endpoint.socketPath) };
+}
+
+/** Milliseconds spent in each step of a start, for the "container ready" line: where a slow cold start went. */
+function stepTimer(): { mark: (step: string) => void; done: () => Record<string, number> } {
+  let last = performance.now();
+  const steps: Record<string, number> = {};
+  return {
+    mark: (step) => {
+      const now = performance.now();
+      steps[step] = Math.round((steps[step] ?? 0) + now - last);
+      last = now;
+    },
+    done: () => steps,
+  };
 }
 
 async function publishedPort(container: Docker.Container): Promise<number> {

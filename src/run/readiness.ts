@@ -61,6 +61,8 @@ export async function waitUntilReady(
     signal?: AbortSignal;
     /** Takes the function's secrets out of the reason quoted in the error's message. */
     redact?: (text: string) => string;
+    /** Told when a step ends: `socket` (it appeared and its folder is sealed), `probe` (it answered). */
+    onStep?: (step: string) => void;
   },
 ): Promise<void> {
   const stop = new AbortController();
@@ -86,8 +88,12 @@ export async function waitUntilReady(
           if (!(error instanceof SocketDirError)) throw error;
           throw new ReadinessError(error.message, undefined, await containerLogs(container).catch(() => []));
         });
+        if (sealed) input.onStep?.("socket");
       }
-      if (sealed && (await probe(input))) return;
+      if (sealed && (await probe(input))) {
+        input.onStep?.("probe");
+        return;
+      }
       if (Date.now() > deadline) {
         const logs = await containerLogs(container).catch(() => []);
         throw new ReadinessError(
