@@ -164,10 +164,16 @@ export class ContainerPool implements Pool {
     // Read now, at creation: a container started after a change gets the new value.
     const secrets = target.secrets?.length ? (this.#secretValues?.(target.repository, target.secrets, target.environment) ?? {}) : {};
     try {
-      const network = await this.#networks.forProject(target.repository, target.environment);
+      // Side by side: the network is known after its first container, the image's answer is kept, the folder is a few syscalls.
+      const [network, folder] = await Promise.allSettled([
+        this.#networks.forProject(target.repository, target.environment),
+        this.#sockets && !byName ? this.#servesSocket(target.image).then((serves) => (serves ? this.#sockets!.create() : undefined)) : undefined,
+      ]);
+      // Both settled: a folder made while the network failed is removed below.
+      if (folder.status === "fulfilled") socketDir = folder.value;
+      if (network.status === "rejected") throw network.reason;
+      if (folder.status === "rejected") throw folder.reason;
       steps.mark("network");
-      if (this.#sockets && !byName && (await this.#servesSocket(target.image))) socketDir = await this.#sockets.create();
-      steps.mark("socketDir");
       container = await this.#docker.createContainer(
         sandboxedContainer({
           image: target.image,
@@ -175,7 +181,7 @@ export class ContainerPool implements Pool {
           env: { ...target.env, ...secrets, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
           labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name, environment: target.environment }),
           memoryBytes: target.memoryBytes,
-          network,
+          network: network.value,
           nanoCpus: this.#nanoCpus,
           ...(byName || socketDir !== undefined ? {} : { publishHost: this.#publishHost }),
           socketDir,
@@ -186,9 +192,6 @@ export class ContainerPool implements Pool {
       steps.mark("create");
       await container.start();
       steps.mark("start");
-      // From its first line: what it prints while loading is output too.
-      await this.#follow(container, name, target, 0);
-      steps.mark("follow");
     } catch (cause) {
       // Created but not started (a bad network, a port clash): do not leave it behind.
       if (container) await this.#remove(container);
@@ -199,6 +202,8 @@ export class ContainerPool implements Pool {
       if (cause instanceof EserveslessError) throw cause;
       throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
     }
+    // From its first line (what it prints while loading is output too), asked for while it loads: never throws.
+    const following = this.#follow(container, name, target, 0);
     try {
       const endpoint: Endpoint =
         socketDir !== undefined
@@ -208,19 +213,24 @@ export class ContainerPool implements Pool {
             : { host: this.#publishHost, port: await publishedPort(container) };
       // A socket is connected to only once its folder is sealed: the container can no longer swap it.
       const seal = socketDir === undefined ? undefined : () => this.#sockets!.seal(socketDir!);
+      const watch = socketDir === undefined ? undefined : (changed: () => void) => this.#sockets!.watch(socketDir!, changed);
       steps.mark("endpoint");
       await waitUntilReady(container, {
         ...endpoint,
         seal,
+        watch,
         timeoutMs: this.#settings.readyTimeoutMs,
         signal,
         redact: (text) => redactEnvironment(text, { ...target.env, ...secrets }),
         onStep: steps.mark,
       });
+      await following;
       const coldStartMs = Math.round(performance.now() - started);
       this.#log.info({ function: `${target.repository}/${target.name}`, container: name, ...endpoint, coldStartMs, steps: steps.done() }, "container ready");
       return { container, name, ...replicaEndpoint(endpoint), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };
     } catch (error) {
+      // Its output stream is asked for before the container goes: its last lines (a crash trace) are kept.
+      await following;
       await this.#remove(container);
       throw error;
     }
