@@ -36,6 +36,7 @@ import { readFixture } from "../test/support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github-emulator.js";
 import { ADMIN_TOKEN, startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
 import { exec, progress } from "./support/exec.js";
+import { freePort } from "./support/server-process.js";
 import { summary } from "./support/summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -58,6 +59,8 @@ const ROLLBACK_GOAL_RATIO = 1.2;
 const STATUS_POLL_MS = 20;
 /** The same interval eserveless' readiness probe uses, so neither side waits longer for a ready container. */
 const READY_POLL_MS = 5;
+/** Quiet time before a timed rollback, so Docker is not still busy removing the replaced containers (as bench/invoke's cold samples). */
+const SETTLE_MS = 250;
 const DEPLOY_TIMEOUT_MS = 180_000;
 const READY_TIMEOUT_MS = 30_000;
 
@@ -215,6 +218,9 @@ interface RollbackSample {
   ms: number;
   /** The API's 202, ms after the request was sent. */
   acceptedMs: number;
+  /** When the bench saw the switch in the store, and how many requests the function took until the old version answered. */
+  switchedMs: number;
+  requests: number;
   phases: Array<{ ms: number; line: string }>;
 }
 
@@ -229,6 +235,7 @@ interface RollbackSample {
  */
 async function eservelessRollback(server: TestEserveless, version: string): Promise<RollbackSample> {
   interrupted.signal.throwIfAborted();
+  await settled(server);
   const url = `${server.url}/fn/${OWNER}/${REPO}/${FUNCTION}/`;
   const wallStart = Date.now();
   const started = performance.now();
@@ -244,7 +251,9 @@ async function eservelessRollback(server: TestEserveless, version: string): Prom
     }
     await sleep(READY_POLL_MS);
   }
-  while (((await (await fetch(url)).json()) as { version?: string }).version !== version) {
+  const switchedMs = performance.now() - started;
+  let requests = 1;
+  for (; ((await (await fetch(url)).json()) as { version?: string }).version !== version; requests++) {
     if (performance.now() > deadline) throw new Error(`the rollback did not bring ${version} back within ${DEPLOY_TIMEOUT_MS} ms`);
     await sleep(READY_POLL_MS);
   }
@@ -252,7 +261,25 @@ async function eservelessRollback(server: TestEserveless, version: string): Prom
   await server.deployer.idle();
   const log = server.store.deploymentLog(deployment.id);
   if (log.some((l) => /Building image/.test(l.line))) throw new Error(`the rollback built an image:\n  ${log.map((l) => l.line).join("\n  ")}`);
-  return { ms, acceptedMs, phases: log.map((l) => ({ ms: new Date(l.at).getTime() - wallStart, line: l.line })) };
+  return { ms, acceptedMs, switchedMs, requests, phases: log.map((l) => ({ ms: new Date(l.at).getTime() - wallStart, line: l.line })) };
+}
+
+/**
+ * Waits until the replaced deployment's containers are gone (they drain and
+ * are removed after the switch, in the background), then a quiet moment: a
+ * rollback comes long after the deploy it undoes, and the baseline's
+ * `docker run` does not share Docker with a removal either.
+ */
+async function settled(server: TestEserveless): Promise<void> {
+  const deadline = performance.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const running = (await docker("ps", "-aq", "--filter", `label=${BENCH_REPO_LABEL}`)).split("\n").filter(Boolean).length;
+    const { ready, paused } = server.pool.stats();
+    if (running <= ready + paused) break;
+    if (performance.now() > deadline) throw new Error(`${running} containers of ${OWNER}/${REPO} still run ${READY_TIMEOUT_MS / 1000} s after the switch; ${ready + paused} are live`);
+    await sleep(STATUS_POLL_MS);
+  }
+  await sleep(SETTLE_MS);
 }
 
 async function expectVersion(url: string, version: string): Promise<void> {
@@ -307,12 +334,11 @@ async function baselineDeploy(template: RuntimeTemplate, base: string, version: 
     const build = await exec("docker", ["build", "--build-arg", `BASE_IMAGE=${base}`, "-t", tag, dir], {
       env: { ...process.env, DOCKER_BUILDKIT: "0" },
     });
+    // Chosen outside the timing, as a user who runs a container picks a port: no `docker port` (one more CLI process) is timed.
+    const port = await freePort();
     const runStarted = performance.now();
-    const id = (await docker("run", "-d", "--label", `${BENCH_LABEL}=baseline`, "-p", "127.0.0.1::8080", ...envArgs, tag)).trim();
+    const id = (await docker("run", "-d", "--label", `${BENCH_LABEL}=baseline`, "-p", `127.0.0.1:${port}:8080`, ...envArgs, tag)).trim();
     try {
-      const mapping = await docker("port", id, "8080/tcp");
-      const port = Number(/:(\d+)\s*$/m.exec(mapping)?.[1]);
-      if (!port) throw new Error(`docker port printed no host port: ${mapping}`);
       const deadline = performance.now() + READY_TIMEOUT_MS;
       let body: string | undefined;
       while ((body = await probe(port)) === undefined) {
@@ -413,7 +439,8 @@ async function rollbackOnly(emulator: GitHubEmulator, template: RuntimeTemplate,
         const coldStart = sample.phases.map((p) => / answered HTTP after (\d+) ms/.exec(p.line)?.[1]).find(Boolean);
         if (coldStart) overheads.push(sample.ms - Number(coldStart));
         progress(
-          [`run ${run}/${runs}  eserveless  rollback ${Math.round(sample.ms)} ms (202 after ${Math.round(sample.acceptedMs)} ms)`, ...sample.phases.map((p) => `    +${p.ms} ms  ${p.line}`)].join("\n"),
+          [
+            `run ${run}/${runs}  eserveless  rollback ${Math.round(sample.ms)} ms (202 after ${Math.round(sample.acceptedMs)} ms, switch seen after ${Math.round(sample.switchedMs)} ms, ${sample.requests} request${sample.requests === 1 ? "" : "s"} to the function)`, ...sample.phases.map((p) => `    +${p.ms} ms  ${p.line}`)].join("\n"),
         );
       } finally {
         await server.stop();
