@@ -16,14 +16,21 @@ export interface StartedFunction {
  * Starts one replica of each http function of `live`, side by side, and
  * waits until each answers HTTP: a deployment (or a rollback) of several
  * functions takes about one start, not one per function. The first one also
- * checks the cron functions, so they need no container of their own. When one
+ * checks the cron functions, so they need no container of their own.
+ * `onStarting` is told once Docker was asked to start them all. When one
  * fails, the others stop waiting, its logs go to the deployment log, every
  * replica started is removed, and the error names the function (the first
  * failed one in the manifest's order).
  */
-export async function startReplicas(deployment: DeploymentContext, pool: Pool, live: LiveFunction[]): Promise<StartedFunction[]> {
+export async function startReplicas(deployment: DeploymentContext, pool: Pool, live: LiveFunction[], onStarting?: () => void): Promise<StartedFunction[]> {
   const { say, output, signal } = deployment;
   signal.throwIfAborted();
+  // Told once every start was asked of the engine, or ended before.
+  let asking = live.filter((f) => f.type === "http").length;
+  const asked = () => {
+    if (--asking === 0) onStarting?.();
+  };
+  if (asking === 0) onStarting?.();
   const cronNames = live.filter((f) => f.type === "cron").map((f) => f.name);
   // One failure ends the others' wait: their containers go with it.
   const failed = new AbortController();
@@ -35,12 +42,20 @@ export async function startReplicas(deployment: DeploymentContext, pool: Pool, l
       const target = functionTarget(fn);
       const checking = index === 0 && cronNames.length > 0;
       const startTarget = checking ? { ...target, env: { ...target.env, ESERVELESS_CHECK_CRON: cronNames.join(",") } } : target;
+      let told = false;
+      const tell = () => {
+        if (told) return;
+        told = true;
+        asked();
+      };
       try {
-        const replica = await pool.start(startTarget, either);
+        const replica = await pool.start(startTarget, either, tell);
+        tell();
         if (checking) say(`${cronNames.join(", ")} can run on schedule (checked in ${fn.name}'s container)`);
         say(`${fn.name} answered HTTP after ${replica.coldStartMs} ms`);
         return { target, replicas: [replica] };
       } catch (error) {
+        tell();
         // Its wait was ended by another's failure or by the deployment's end: that is the reason, not this.
         const cutShort = either.aborted && error === either.reason;
         failed.abort(new CutShort("another function failed to start"));

@@ -151,8 +151,9 @@ export class ContainerPool implements Pool {
   /**
    * Creates and starts a container for `target` and waits until it answers
    * HTTP. Throws a ContainerBudgetError (503) when the budget has no room.
+   * `onStarting` is told once Docker was asked to start it.
    */
-  async start(target: FunctionTarget, signal?: AbortSignal): Promise<Replica> {
+  async start(target: FunctionTarget, signal?: AbortSignal, onStarting?: () => void): Promise<Replica> {
     const started = performance.now();
     const steps = stepTimer();
     const preview = target.environment && target.environment !== "production" ? `${slug(target.environment)}-` : "";
@@ -190,7 +191,10 @@ export class ContainerPool implements Pool {
       if (socketDir !== undefined) this.#socketDirs.set(container, socketDir);
       this.#reservations.set(container, reservation);
       steps.mark("create");
-      await container.start();
+      const starting = container.start();
+      // Docker takes a few hundred ms from here, off this event loop: the caller's other work runs meanwhile.
+      onStarting?.();
+      await starting;
       steps.mark("start");
     } catch (cause) {
       // Created but not started (a bad network, a port clash): do not leave it behind.
