@@ -26,15 +26,15 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** A container, as a function's runtime would run, that listens on its folder's socket after `delayMs`. */
-async function runtimeListeningAfter(dir: string, delayMs: number): Promise<Docker.Container> {
+/** A container, as a function's runtime would run, that listens on its folder's socket after `delayMs`; `before` runs first, in the container. */
+async function runtimeListeningAfter(dir: string, delayMs: number, before = ""): Promise<Docker.Container> {
   const [key, value] = LABEL.split("=") as [string, string];
   const container = await docker.createContainer({
     Image: testImages.ESERVELESS_NODE_IMAGE,
     name: `es-test-readiness-${randomBytes(3).toString("hex")}`,
     User: "65534:65534",
     Labels: { [key]: value },
-    Cmd: ["node", "-e", `setTimeout(() => { process.umask(0); require("http").createServer((q, s) => s.end("ok")).listen("${SOCKET_MOUNT}/${SOCKET_FILE}"); }, ${delayMs})`],
+    Cmd: ["node", "-e", `${before}; setTimeout(() => { process.umask(0); require("http").createServer((q, s) => s.end("ok")).listen("${SOCKET_MOUNT}/${SOCKET_FILE}"); }, ${delayMs})`],
     HostConfig: { NetworkMode: "none", CapDrop: ["ALL"], Mounts: [{ Type: "bind", Source: dir, Target: SOCKET_MOUNT }] },
   });
   await container.start();
@@ -62,6 +62,34 @@ describe("waitUntilReady over a socket", () => {
       expect(steps).toEqual(["socket", "probe"]);
       // Sealed: this process's alone again.
       expect(statSync(dir).mode & 0o777).toBe(0o700);
+    } finally {
+      await container.remove({ force: true });
+      await sockets.remove(dir);
+    }
+  });
+
+  it("gives a function that keeps changing its folder before it listens a few early looks, then only the poll's", async () => {
+    const sockets = new SocketDirs(join(root, "sockets"));
+    const dir = await sockets.create();
+    // A file made and removed every millisecond for a second: each change would wake a router that followed every one.
+    const churn = `const fs = require("fs"); const f = "${SOCKET_MOUNT}/churn"; const end = Date.now() + 1000; while (Date.now() < end) { fs.writeFileSync(f, "x"); fs.unlinkSync(f); }`;
+    const container = await runtimeListeningAfter(dir, 0, churn);
+    let looks = 0;
+    try {
+      await waitUntilReady(container, {
+        socketPath: sockets.socketPath(dir),
+        seal: () => {
+          looks++;
+          return sockets.seal(dir);
+        },
+        watch: (changed) => sockets.watch(dir, changed),
+        intervalMs: 100,
+        timeoutMs: 60_000,
+      });
+      // The churn lasts a second (longer under load): its 1000s of changes cost a look per poll and a few more, not one each.
+      const inspected = await container.inspect();
+      const ranMs = Date.now() - Date.parse(inspected.State.StartedAt);
+      expect(looks).toBeLessThanOrEqual(Math.ceil(ranMs / 100) + 8 + 2);
     } finally {
       await container.remove({ force: true });
       await sockets.remove(dir);
