@@ -17,6 +17,7 @@
  * it answers, with where the rollback's time went. Results go to stdout,
  * progress to stderr. See bench/README.md for what is and is not measured.
  */
+import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
@@ -35,7 +36,9 @@ import { SourceTree } from "../src/source/extract-tarball.js";
 import { readFixture } from "../test/support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github-emulator.js";
 import { ADMIN_TOKEN, startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
+import { webhookDelivery } from "../test/support/webhook-delivery.js";
 import { exec, progress } from "./support/exec.js";
+import { freePort } from "./support/server-process.js";
 import { summary } from "./support/summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -58,6 +61,8 @@ const ROLLBACK_GOAL_RATIO = 1.2;
 const STATUS_POLL_MS = 20;
 /** The same interval eserveless' readiness probe uses, so neither side waits longer for a ready container. */
 const READY_POLL_MS = 5;
+/** Quiet time before a timed rollback, so Docker is not still busy removing the replaced containers (as bench/invoke's cold samples). */
+const SETTLE_MS = 250;
 const DEPLOY_TIMEOUT_MS = 180_000;
 const READY_TIMEOUT_MS = 30_000;
 
@@ -177,6 +182,114 @@ function buildCache(lines: string[]): BuildCache {
 
 // ----------------------------------------------------------------- eserveless
 
+// ------------------------------------------------------- eserveless' own process
+
+/** Tells the child process started from this file that it is the eserveless server. */
+const ROLE_VARIABLE = "ESERVELESS_BENCH_ROLE";
+
+/** What the bench asks of the server process, over IPC. */
+const serverCommands = (server: () => TestEserveless | undefined) => ({
+  idle: () => server()?.deployer.idle(),
+  log: (id: string) => server()?.store.deploymentLog(id) ?? [],
+  state: (id: string) => server()?.store.getDeployment(id)?.state,
+  live: (repository: string) => server()?.store.liveFunctions(repository)[0]?.deploymentId,
+  stats: () => server()?.pool.stats(),
+});
+type ServerCommands = ReturnType<typeof serverCommands>;
+
+/**
+ * The child process that runs eserveless, wired as `npm start` wires it, so
+ * that it shares its event loop with neither the GitHub emulator nor the
+ * bench's own requests (the baseline's dockerd and container are processes of
+ * their own too). Its logs go to stdout when LOG_LEVEL asks for them.
+ */
+async function serveEserveless(): Promise<void> {
+  process.on("SIGINT", () => {});
+  let server: TestEserveless | undefined;
+  const commands = serverCommands(() => server);
+  const handlers: Record<string, (arg: never) => unknown> = {
+    ...commands,
+    async start(env: Record<string, string>) {
+      server = await startEserveless({ env });
+      return server.url;
+    },
+    async stop() {
+      await server?.stop();
+      server = undefined;
+      setImmediate(() => process.exit(0));
+    },
+  };
+  process.on("message", (message: { id: number; command: string; arg: unknown }) => {
+    void Promise.resolve()
+      .then(() => handlers[message.command]!(message.arg as never))
+      .then(
+        (value) => process.send?.({ id: message.id, value: value ?? null }),
+        (error: unknown) => process.send?.({ id: message.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+      );
+  });
+  process.on("disconnect", () => void Promise.resolve(server?.stop()).finally(() => process.exit(1)));
+}
+
+/** The bench's side of the eserveless process. */
+class EservelessProcess {
+  readonly #child: ChildProcess;
+  readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  #next = 0;
+  url = "";
+
+  private constructor(readonly emulator: GitHubEmulator) {
+    this.#child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [ROLE_VARIABLE]: "server" }, execArgv: process.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.#child.on("message", (reply: { id: number; value?: unknown; error?: string }) => {
+      const pending = this.#pending.get(reply.id);
+      this.#pending.delete(reply.id);
+      if (reply.error !== undefined) pending?.reject(new Error(`eserveless process: ${reply.error}`));
+      else pending?.resolve(reply.value);
+    });
+    this.#child.on("exit", (code, signal) => {
+      for (const pending of this.#pending.values()) pending.reject(new Error(`the eserveless process exited (${code ?? signal})`));
+      this.#pending.clear();
+    });
+  }
+
+  static async start(emulator: GitHubEmulator, env: Record<string, string>): Promise<EservelessProcess> {
+    const server = new EservelessProcess(emulator);
+    server.url = await server.#call<string>("start", {
+      APP_ID: String(emulator.appId),
+      PRIVATE_KEY: emulator.privateKey,
+      WEBHOOK_SECRET: emulator.webhookSecret,
+      GITHUB_API_URL: emulator.url,
+      ...env,
+    });
+    return server;
+  }
+
+  #call<T>(command: string, arg?: unknown): Promise<T> {
+    const id = ++this.#next;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.#child.send({ id, command, arg });
+    });
+  }
+
+  ask<K extends keyof ServerCommands>(command: K, ...arg: Parameters<ServerCommands[K]>): Promise<Awaited<ReturnType<ServerCommands[K]>>> {
+    return this.#call(command, arg[0]);
+  }
+
+  /** Sends a signed webhook delivery over HTTP, as GitHub would. */
+  deliver(event: string, payload: unknown): Promise<Response> {
+    const delivery = webhookDelivery({ event, payload, secret: this.emulator.webhookSecret });
+    return fetch(`${this.url}/webhooks/github`, { method: "POST", headers: delivery.headers, body: delivery.body });
+  }
+
+  /** Stops eserveless (which removes its containers and images) and waits for the process to exit. */
+  async stop(): Promise<void> {
+    if (this.#child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.#child.once("exit", () => resolve()));
+    await this.#call("stop").catch(() => undefined);
+    await exited;
+  }
+}
+
 /** Waits for the commit's `eserveless` status to leave pending, polling the emulator like a watcher of the commit would. */
 async function finalStatus(emulator: GitHubEmulator, sha: string) {
   const deadline = performance.now() + DEPLOY_TIMEOUT_MS;
@@ -190,7 +303,7 @@ async function finalStatus(emulator: GitHubEmulator, sha: string) {
 }
 
 /** Pushes `version` of the project and times it until the success status. */
-async function eservelessDeploy(emulator: GitHubEmulator, server: TestEserveless, version: string): Promise<Sample> {
+async function eservelessDeploy(emulator: GitHubEmulator, server: EservelessProcess, version: string): Promise<Sample> {
   interrupted.signal.throwIfAborted();
   const sha = emulator.commit(OWNER, REPO, { files: project(version), message: `bench ${version}` });
   const payload = emulator.pushPayload(OWNER, REPO, { after: sha });
@@ -203,8 +316,8 @@ async function eservelessDeploy(emulator: GitHubEmulator, server: TestEserveless
   const ms = performance.now() - started;
 
   // Outside the timing: let the deployment finish its remaining statuses, then check what it did.
-  await server.deployer.idle();
-  const log = server.store.deploymentLog(deployment.id).map((l) => l.line);
+  await server.ask("idle");
+  const log = (await server.ask("log", deployment.id)).map((l) => l.line);
   if (final.state !== "success") throw new Error(`eserveless deployment ${final.state}: ${final.description}\n  ${log.join("\n  ")}`);
   await expectVersion(`${server.url}/fn/${OWNER}/${REPO}/${FUNCTION}/`, version);
   return { ms, cache: buildCache(log) };
@@ -215,6 +328,9 @@ interface RollbackSample {
   ms: number;
   /** The API's 202, ms after the request was sent. */
   acceptedMs: number;
+  /** When the bench saw the switch in the store, and how many requests the function took until the old version answered. */
+  switchedMs: number;
+  requests: number;
   phases: Array<{ ms: number; line: string }>;
 }
 
@@ -227,8 +343,9 @@ interface RollbackSample {
  * would load the machine (each poll is a proxied request) while the
  * container starts, which the baseline's `docker run` is spared.
  */
-async function eservelessRollback(server: TestEserveless, version: string): Promise<RollbackSample> {
+async function eservelessRollback(server: EservelessProcess, version: string): Promise<RollbackSample> {
   interrupted.signal.throwIfAborted();
+  await settled(server);
   const url = `${server.url}/fn/${OWNER}/${REPO}/${FUNCTION}/`;
   const wallStart = Date.now();
   const started = performance.now();
@@ -237,22 +354,42 @@ async function eservelessRollback(server: TestEserveless, version: string): Prom
   const acceptedMs = performance.now() - started;
   const { deployment } = (await response.json()) as { deployment: { id: string } };
   const deadline = started + DEPLOY_TIMEOUT_MS;
-  while (server.store.liveFunctions(`${OWNER}/${REPO}`)[0]?.deploymentId !== deployment.id) {
-    const state = server.store.getDeployment(deployment.id)?.state;
+  while ((await server.ask("live", `${OWNER}/${REPO}`)) !== deployment.id) {
+    const state = await server.ask("state", deployment.id);
     if (state === "error" || state === "failure" || performance.now() > deadline) {
-      throw new Error(`the rollback did not switch (${state}):\n  ${server.store.deploymentLog(deployment.id).map((l) => l.line).join("\n  ")}`);
+      throw new Error(`the rollback did not switch (${state}):\n  ${(await server.ask("log", deployment.id)).map((l) => l.line).join("\n  ")}`);
     }
     await sleep(READY_POLL_MS);
   }
-  while (((await (await fetch(url)).json()) as { version?: string }).version !== version) {
+  const switchedMs = performance.now() - started;
+  let requests = 1;
+  for (; ((await (await fetch(url)).json()) as { version?: string }).version !== version; requests++) {
     if (performance.now() > deadline) throw new Error(`the rollback did not bring ${version} back within ${DEPLOY_TIMEOUT_MS} ms`);
     await sleep(READY_POLL_MS);
   }
   const ms = performance.now() - started;
-  await server.deployer.idle();
-  const log = server.store.deploymentLog(deployment.id);
+  await server.ask("idle");
+  const log = await server.ask("log", deployment.id);
   if (log.some((l) => /Building image/.test(l.line))) throw new Error(`the rollback built an image:\n  ${log.map((l) => l.line).join("\n  ")}`);
-  return { ms, acceptedMs, phases: log.map((l) => ({ ms: new Date(l.at).getTime() - wallStart, line: l.line })) };
+  return { ms, acceptedMs, switchedMs, requests, phases: log.map((l) => ({ ms: new Date(l.at).getTime() - wallStart, line: l.line })) };
+}
+
+/**
+ * Waits until the replaced deployment's containers are gone (they drain and
+ * are removed after the switch, in the background), then a quiet moment: a
+ * rollback comes long after the deploy it undoes, and the baseline's
+ * `docker run` does not share Docker with a removal either.
+ */
+async function settled(server: EservelessProcess): Promise<void> {
+  const deadline = performance.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const running = (await docker("ps", "-aq", "--filter", `label=${BENCH_REPO_LABEL}`)).split("\n").filter(Boolean).length;
+    const { ready, paused } = (await server.ask("stats"))!;
+    if (running <= ready + paused) break;
+    if (performance.now() > deadline) throw new Error(`${running} containers of ${OWNER}/${REPO} still run ${READY_TIMEOUT_MS / 1000} s after the switch; ${ready + paused} are live`);
+    await sleep(STATUS_POLL_MS);
+  }
+  await sleep(SETTLE_MS);
 }
 
 async function expectVersion(url: string, version: string): Promise<void> {
@@ -307,12 +444,11 @@ async function baselineDeploy(template: RuntimeTemplate, base: string, version: 
     const build = await exec("docker", ["build", "--build-arg", `BASE_IMAGE=${base}`, "-t", tag, dir], {
       env: { ...process.env, DOCKER_BUILDKIT: "0" },
     });
+    // Chosen outside the timing, as a user who runs a container picks a port: no `docker port` (one more CLI process) is timed.
+    const port = await freePort();
     const runStarted = performance.now();
-    const id = (await docker("run", "-d", "--label", `${BENCH_LABEL}=baseline`, "-p", "127.0.0.1::8080", ...envArgs, tag)).trim();
+    const id = (await docker("run", "-d", "--label", `${BENCH_LABEL}=baseline`, "-p", `127.0.0.1:${port}:8080`, ...envArgs, tag)).trim();
     try {
-      const mapping = await docker("port", id, "8080/tcp");
-      const port = Number(/:(\d+)\s*$/m.exec(mapping)?.[1]);
-      if (!port) throw new Error(`docker port printed no host port: ${mapping}`);
       const deadline = performance.now() + READY_TIMEOUT_MS;
       let body: string | undefined;
       while ((body = await probe(port)) === undefined) {
@@ -404,7 +540,7 @@ async function rollbackOnly(emulator: GitHubEmulator, template: RuntimeTemplate,
   const overheads: number[] = [];
   const sides = {
     async eserveless(run: number) {
-      const server = await startEserveless({ emulator, env: { ESERVELESS_NODE_IMAGE: base } });
+      const server = await EservelessProcess.start(emulator, { ESERVELESS_NODE_IMAGE: base });
       try {
         await eservelessDeploy(emulator, server, `${nonce}-${run}-es-first`);
         await eservelessDeploy(emulator, server, `${nonce}-${run}-es-code`);
@@ -413,7 +549,8 @@ async function rollbackOnly(emulator: GitHubEmulator, template: RuntimeTemplate,
         const coldStart = sample.phases.map((p) => / answered HTTP after (\d+) ms/.exec(p.line)?.[1]).find(Boolean);
         if (coldStart) overheads.push(sample.ms - Number(coldStart));
         progress(
-          [`run ${run}/${runs}  eserveless  rollback ${Math.round(sample.ms)} ms (202 after ${Math.round(sample.acceptedMs)} ms)`, ...sample.phases.map((p) => `    +${p.ms} ms  ${p.line}`)].join("\n"),
+          [
+            `run ${run}/${runs}  eserveless  rollback ${Math.round(sample.ms)} ms (202 after ${Math.round(sample.acceptedMs)} ms, switch seen after ${Math.round(sample.switchedMs)} ms, ${sample.requests} request${sample.requests === 1 ? "" : "s"} to the function)`, ...sample.phases.map((p) => `    +${p.ms} ms  ${p.line}`)].join("\n"),
         );
       } finally {
         await server.stop();
@@ -490,7 +627,7 @@ async function main(): Promise<void> {
     async eserveless(run, base) {
       // A fresh instance, so the first push is really the first this server sees, and it builds on the fresh base.
       // Stopping it removes its containers, which would otherwise pin their images through the next cache reset.
-      const server = await startEserveless({ emulator, env: { ESERVELESS_NODE_IMAGE: base } });
+      const server = await EservelessProcess.start(emulator, { ESERVELESS_NODE_IMAGE: base });
       try {
         const first = await eservelessDeploy(emulator, server, `${nonce}-${run}-es-first`);
         const code = await eservelessDeploy(emulator, server, `${nonce}-${run}-es-code`);
@@ -527,11 +664,15 @@ async function main(): Promise<void> {
   printReport(samples, rollbacks, runs, surprises);
 }
 
-main().catch((error: unknown) => {
-  if (interrupted.signal.aborted) {
-    process.exitCode = 130;
-    return;
-  }
-  progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-});
+if (process.env[ROLE_VARIABLE] === "server") {
+  void serveEserveless();
+} else {
+  main().catch((error: unknown) => {
+    if (interrupted.signal.aborted) {
+      process.exitCode = 130;
+      return;
+    }
+    progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exitCode = 1;
+  });
+}

@@ -23,7 +23,8 @@
  */
 import { execFile, fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { Writable } from "node:stream";
 import { request, type IncomingHttpHeaders } from "node:http";
 import { Session } from "node:inspector/promises";
 import { cpus, loadavg } from "node:os";
@@ -43,7 +44,7 @@ import { startEserveless, testImages, type TestEserveless } from "../test/suppor
 import { webhookDelivery } from "../test/support/webhook-delivery.js";
 import { exec, progress } from "./support/exec.js";
 import { buildGoProxy, describeUpstream, startGoProxy, startNginx, startNodeProxy, tempDir, transportOf, upstreamOf, type Peer, type Upstream } from "./support/peers.js";
-import { processRss, startServerProcess, type ServerProcess } from "./support/server-process.js";
+import { freePort, processRss, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { median, summary } from "./support/summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -148,7 +149,8 @@ interface RouterInfo {
 /**
  * The child side: a whole eserveless (startEserveless, as the tests run it)
  * that does what the bench process asks over IPC. Its logs go nowhere
- * (stdout is ignored); set LOG_LEVEL to make it log as a server would.
+ * (stdout is ignored) unless ESERVELESS_BENCH_LOG_DIR names a folder to
+ * keep them in; set LOG_LEVEL to make it log as a server would.
  */
 async function serveRouter(): Promise<void> {
   // Ctrl-C reaches the whole process group: the bench process decides when to stop, after its step.
@@ -158,7 +160,9 @@ async function serveRouter(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const handlers: Record<Command, (arg: never) => unknown> = {
     async start(env: Record<string, string>) {
-      server = await startEserveless({ env });
+      // ESERVELESS_BENCH_LOG_DIR keeps each router's log there (its "container ready" lines time each step of a start).
+      const logDir = process.env.ESERVELESS_BENCH_LOG_DIR;
+      server = await startEserveless({ env, logTo: logDir ? syncFile(join(logDir, `router-${process.pid}.log`)) : undefined });
       const instance = readFileSync(join(server.dataDir, "instance-id"), "utf8").trim();
       return { url: server.url, instance, pid: process.pid } satisfies RouterInfo;
     },
@@ -204,6 +208,17 @@ async function serveRouter(): Promise<void> {
   });
   // The bench process died without stopping us: remove our containers and leave.
   process.on("disconnect", () => void Promise.resolve(server?.stop()).finally(() => process.exit(1)));
+}
+
+/** A file written synchronously: the router exits right after it stops, and nothing of its log may be lost. */
+function syncFile(path: string): Writable {
+  const fd = openSync(path, "a");
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      writeSync(fd, chunk);
+      done();
+    },
+  });
 }
 
 /** The bench side of a router child process. */
@@ -564,15 +579,18 @@ interface Cold {
   serverTiming: number[];
 }
 
-/** `docker run -d -p 127.0.0.1::8080` of the image, timed until its port answers HTTP; the container is removed after. */
+/**
+ * `docker run -d -p 127.0.0.1:PORT:8080` of the image, timed until its port
+ * answers HTTP; the container is removed after. The port is chosen before the
+ * clock starts, as a user who runs a container picks one: no `docker port`
+ * (one more CLI process) is timed, which eserveless does not pay either.
+ */
 async function baselineCold(image: string, env: Record<string, string>): Promise<number> {
   const envArgs = Object.entries(env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
+  const port = await freePort();
   const started = performance.now();
-  const id = (await docker("run", "-d", "--label", `${BENCH_LABEL}=${RUN}`, "--user", "65534:65534", "-p", "127.0.0.1::8080", ...envArgs, image)).trim();
+  const id = (await docker("run", "-d", "--label", `${BENCH_LABEL}=${RUN}`, "--user", "65534:65534", "-p", `127.0.0.1:${port}:8080`, ...envArgs, image)).trim();
   try {
-    const mapping = await docker("port", id, "8080/tcp");
-    const port = Number(/127\.0\.0\.1:(\d+)/.exec(mapping)?.[1]);
-    if (!port) throw new Error(`docker port printed no 127.0.0.1 port: ${mapping}`);
     const deadline = performance.now() + 30_000;
     while (!(await probe(port))) {
       if (performance.now() > deadline) throw new Error(`the baseline container never answered HTTP:\n${await docker("logs", id).catch(() => "")}`);

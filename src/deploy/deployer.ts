@@ -146,33 +146,41 @@ export function createDeployer(options: DeployerOptions) {
     try {
       deployment.record({ state: "building" });
       if (preview) await preview.report(job);
-      mirror.start();
+      const kept = job.rollback ? keptRelease(deployment, { docker, store }, job.rollback) : undefined;
+      // A rollback tells GitHub once Docker starts its container (below): its requests' work then runs while Docker works.
+      if (!kept) mirror.start();
       let secretsGeneration: number | undefined;
       /** Starts the containers of `live` (one per http function; cron functions checked), remembering them for the clean-up. */
-      const start = async (image: string, live: LiveFunction[]) => {
+      const start = async (image: string, live: LiveFunction[], onStarting?: () => void) => {
         deployment.record({ state: "starting", image });
         secretsGeneration = options.secrets?.generation(job.repository, secretEnvironmentOf(environment));
-        started = await startReplicas(deployment, pool, live);
+        started = await startReplicas(deployment, pool, live, onStarting);
         // The first http container checked the cron functions; without one, each gets a container of its own.
         if (!live.some((fn) => fn.type === "http")) await checkCronFunctions(deployment, { docker, instance, networks: options.networks, secretValues }, live);
       };
       /** Starts a kept release while its image is looked up: false when the image is gone, so the commit is rebuilt. */
       const startKept = async (kept: KeptRelease): Promise<boolean> => {
-        // The release's functions may declare secrets deleted since: say so before a container starts.
-        checkDeclaredSecrets(deployment, store, { functions: kept.live.map((fn) => fn.spec) }, secretEnvironmentOf(environment));
-        // Not awaited: a rollback's container starts while GitHub takes the status (statusPoster never throws).
-        pending = deployment.status("pending", "eserveless", `Rolling back to ${shortSha(job.commit)}…`, deployment.pageUrl);
+        // Once Docker was asked to start its containers, not awaited: they start while GitHub is told (statusPoster never throws).
+        let told = false;
+        const tell = () => {
+          if (told) return;
+          told = true;
+          mirror.start();
+          pending = deployment.status("pending", "eserveless", `Rolling back to ${shortSha(job.commit)}…`, deployment.pageUrl);
+        };
         try {
-          await start(kept.image, kept.live);
+          // The release's functions may declare secrets deleted since: say so before a container starts.
+          checkDeclaredSecrets(deployment, store, { functions: kept.live.map((fn) => fn.spec) }, secretEnvironmentOf(environment));
+          await start(kept.image, kept.live, tell);
           return true;
         } catch (error) {
+          tell();
           if (await kept.present) throw error;
           signal.throwIfAborted();
           deployment.say(`Rolling back to deployment ${job.rollback!.deploymentId}: ${IMAGE_GONE}, so commit ${shortSha(job.commit)} is rebuilt`);
           return false;
         }
       };
-      const kept = job.rollback ? keptRelease(deployment, { docker, store }, job.rollback) : undefined;
       let image: string;
       let live: LiveFunction[];
       if (kept && (await startKept(kept))) {

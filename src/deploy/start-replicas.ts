@@ -13,42 +13,77 @@ export interface StartedFunction {
 }
 
 /**
- * Starts one replica of each http function of `live` and waits until it
- * answers HTTP. The first one also checks the cron functions, so they need no
- * container of their own. On failure the function's logs go to the deployment
- * log, the replicas already started are removed, and the error names the
- * function.
+ * Starts one replica of each http function of `live`, side by side, and
+ * waits until each answers HTTP: a deployment (or a rollback) of several
+ * functions takes about one start, not one per function. The first one also
+ * checks the cron functions, so they need no container of their own.
+ * `onStarting` is told once Docker was asked to start them all. When one
+ * fails, the others stop waiting, its logs go to the deployment log, every
+ * replica started is removed, and the error names the function (the first
+ * failed one in the manifest's order).
  */
-export async function startReplicas(deployment: DeploymentContext, pool: Pool, live: LiveFunction[]): Promise<StartedFunction[]> {
+export async function startReplicas(deployment: DeploymentContext, pool: Pool, live: LiveFunction[], onStarting?: () => void): Promise<StartedFunction[]> {
   const { say, output, signal } = deployment;
-  const started: StartedFunction[] = [];
+  signal.throwIfAborted();
+  // Told once every start was asked of the engine, or ended before.
+  let asking = live.filter((f) => f.type === "http").length;
+  const asked = () => {
+    if (--asking === 0) onStarting?.();
+  };
+  if (asking === 0) onStarting?.();
   const cronNames = live.filter((f) => f.type === "cron").map((f) => f.name);
-  try {
-    for (const [index, fn] of live.filter((f) => f.type === "http").entries()) {
-      signal.throwIfAborted();
+  // One failure ends the others' wait: their containers go with it.
+  const failed = new AbortController();
+  const either = AbortSignal.any([signal, failed.signal]);
+  const starts = live
+    .filter((f) => f.type === "http")
+    .map(async (fn, index): Promise<StartedFunction> => {
       say(`Starting ${fn.name}…`);
       const target = functionTarget(fn);
       const checking = index === 0 && cronNames.length > 0;
       const startTarget = checking ? { ...target, env: { ...target.env, ESERVELESS_CHECK_CRON: cronNames.join(",") } } : target;
+      let told = false;
+      const tell = () => {
+        if (told) return;
+        told = true;
+        asked();
+      };
       try {
-        const replica = await pool.start(startTarget, signal);
+        const replica = await pool.start(startTarget, either, tell);
+        tell();
         if (checking) say(`${cronNames.join(", ")} can run on schedule (checked in ${fn.name}'s container)`);
-        started.push({ target, replicas: [replica] });
         say(`${fn.name} answered HTTP after ${replica.coldStartMs} ms`);
+        return { target, replicas: [replica] };
       } catch (error) {
-        if (error instanceof ContainerFailedError) for (const line of error.logs) output(`  ${fn.name} | ${line}`);
-        if (error instanceof EserveslessError) {
-          // "API: …", unless the runtime's reason names the function already.
-          const message = error.message.startsWith(`${fn.name} `) ? error.message : `${fn.name}: ${error.message}`;
-          throw new EserveslessError(message, { status: error.status, blame: error.blame, code: error.code, cause: error });
-        }
-        throw error;
+        tell();
+        // Its wait was ended by another's failure or by the deployment's end: that is the reason, not this.
+        const cutShort = either.aborted && error === either.reason;
+        failed.abort(new CutShort("another function failed to start"));
+        throw cutShort ? new CutShort(`${fn.name}: stopped waiting`, { cause: error }) : named(fn.name, error, output);
       }
-    }
-    return started;
-  } catch (error) {
-    // None of them goes live: do not leave them running.
-    await pool.discard(started.flatMap((f) => f.replicas));
-    throw error;
+    });
+  const settled = await Promise.allSettled(starts);
+  const started = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (!failure) return started;
+  // None of them goes live: do not leave them running.
+  await pool.discard(started.flatMap((f) => f.replicas));
+  signal.throwIfAborted();
+  // A start cut short because another failed is not the reason: the failure that cut it is.
+  const reason = settled.find((s): s is PromiseRejectedResult => s.status === "rejected" && !(s.reason instanceof CutShort)) ?? failure;
+  throw reason.reason;
+}
+
+/** A start that stopped waiting because another function's failed (or the deployment was cut short). */
+class CutShort extends Error {}
+
+/** The error of one function's start, named after it ("API: …"), its output in the deployment log. */
+function named(name: string, error: unknown, output: (line: string) => void): unknown {
+  if (error instanceof ContainerFailedError) for (const line of error.logs) output(`  ${name} | ${line}`);
+  if (error instanceof EserveslessError) {
+    // "API: …", unless the runtime's reason names the function already.
+    const message = error.message.startsWith(`${name} `) ? error.message : `${name}: ${error.message}`;
+    return new EserveslessError(message, { status: error.status, blame: error.blame, code: error.code, cause: error });
   }
+  return error;
 }

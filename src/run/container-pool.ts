@@ -151,9 +151,11 @@ export class ContainerPool implements Pool {
   /**
    * Creates and starts a container for `target` and waits until it answers
    * HTTP. Throws a ContainerBudgetError (503) when the budget has no room.
+   * `onStarting` is told once Docker was asked to start it.
    */
-  async start(target: FunctionTarget, signal?: AbortSignal): Promise<Replica> {
+  async start(target: FunctionTarget, signal?: AbortSignal, onStarting?: () => void): Promise<Replica> {
     const started = performance.now();
+    const steps = stepTimer();
     const preview = target.environment && target.environment !== "production" ? `${slug(target.environment)}-` : "";
     const name = `es-${slug(target.repository)}-${preview}${slug(target.name)}-${randomBytes(3).toString("hex")}`;
     const byName = this.#networks.joinsNetworks;
@@ -163,8 +165,16 @@ export class ContainerPool implements Pool {
     // Read now, at creation: a container started after a change gets the new value.
     const secrets = target.secrets?.length ? (this.#secretValues?.(target.repository, target.secrets, target.environment) ?? {}) : {};
     try {
-      const network = await this.#networks.forProject(target.repository, target.environment);
-      if (this.#sockets && !byName && (await this.#servesSocket(target.image))) socketDir = await this.#sockets.create();
+      // Side by side: the network is known after its first container, the image's answer is kept, the folder is a few syscalls.
+      const [network, folder] = await Promise.allSettled([
+        this.#networks.forProject(target.repository, target.environment),
+        this.#sockets && !byName ? this.#servesSocket(target.image).then((serves) => (serves ? this.#sockets!.create() : undefined)) : undefined,
+      ]);
+      // Both settled: a folder made while the network failed is removed below.
+      if (folder.status === "fulfilled") socketDir = folder.value;
+      if (network.status === "rejected") throw network.reason;
+      if (folder.status === "rejected") throw folder.reason;
+      steps.mark("network");
       container = await this.#docker.createContainer(
         sandboxedContainer({
           image: target.image,
@@ -172,7 +182,7 @@ export class ContainerPool implements Pool {
           env: { ...target.env, ...secrets, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
           labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name, environment: target.environment }),
           memoryBytes: target.memoryBytes,
-          network,
+          network: network.value,
           nanoCpus: this.#nanoCpus,
           ...(byName || socketDir !== undefined ? {} : { publishHost: this.#publishHost }),
           socketDir,
@@ -180,9 +190,12 @@ export class ContainerPool implements Pool {
       );
       if (socketDir !== undefined) this.#socketDirs.set(container, socketDir);
       this.#reservations.set(container, reservation);
-      await container.start();
-      // From its first line: what it prints while loading is output too.
-      await this.#follow(container, name, target, 0);
+      steps.mark("create");
+      const starting = container.start();
+      // Docker takes a few hundred ms from here, off this event loop: the caller's other work runs meanwhile.
+      onStarting?.();
+      await starting;
+      steps.mark("start");
     } catch (cause) {
       // Created but not started (a bad network, a port clash): do not leave it behind.
       if (container) await this.#remove(container);
@@ -193,6 +206,8 @@ export class ContainerPool implements Pool {
       if (cause instanceof EserveslessError) throw cause;
       throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
     }
+    // From its first line (what it prints while loading is output too), asked for while it loads: never throws.
+    const following = this.#follow(container, name, target, 0);
     try {
       const endpoint: Endpoint =
         socketDir !== undefined
@@ -202,11 +217,24 @@ export class ContainerPool implements Pool {
             : { host: this.#publishHost, port: await publishedPort(container) };
       // A socket is connected to only once its folder is sealed: the container can no longer swap it.
       const seal = socketDir === undefined ? undefined : () => this.#sockets!.seal(socketDir!);
-      await waitUntilReady(container, { ...endpoint, seal, timeoutMs: this.#settings.readyTimeoutMs, signal, redact: (text) => redactEnvironment(text, { ...target.env, ...secrets }) });
+      const watch = socketDir === undefined ? undefined : (changed: () => void) => this.#sockets!.watch(socketDir!, changed);
+      steps.mark("endpoint");
+      await waitUntilReady(container, {
+        ...endpoint,
+        seal,
+        watch,
+        timeoutMs: this.#settings.readyTimeoutMs,
+        signal,
+        redact: (text) => redactEnvironment(text, { ...target.env, ...secrets }),
+        onStep: steps.mark,
+      });
+      await following;
       const coldStartMs = Math.round(performance.now() - started);
-      this.#log.info({ function: `${target.repository}/${target.name}`, container: name, ...endpoint, coldStartMs }, "container ready");
+      this.#log.info({ function: `${target.repository}/${target.name}`, container: name, ...endpoint, coldStartMs, steps: steps.done() }, "container ready");
       return { container, name, ...replicaEndpoint(endpoint), coldStartMs, state: "ready", inflight: 0, lastUsed: this.#now() };
     } catch (error) {
+      // Its output stream is asked for before the container goes: its last lines (a crash trace) are kept.
+      await following;
       await this.#remove(container);
       throw error;
     }
@@ -472,6 +500,20 @@ function replicaEndpoint(endpoint: Endpoint): Pick<Replica, "host" | "port" | "s
   return endpoint.socketPath === undefined
     ? { host: endpoint.host, port: endpoint.port, agent: newAgent() }
     : { host: "localhost", port: 0, socketPath: endpoint.socketPath, agent: newAgent(endpoint.socketPath) };
+}
+
+/** Milliseconds spent in each step of a start, for the "container ready" line: where a slow cold start went. */
+function stepTimer(): { mark: (step: string) => void; done: () => Record<string, number> } {
+  let last = performance.now();
+  const steps: Record<string, number> = {};
+  return {
+    mark: (step) => {
+      const now = performance.now();
+      steps[step] = Math.round((steps[step] ?? 0) + now - last);
+      last = now;
+    },
+    done: () => steps,
+  };
 }
 
 async function publishedPort(container: Docker.Container): Promise<number> {

@@ -7,8 +7,12 @@ import type { Lease, Replica } from "./function-pool.js";
  * ({@link ContainerPool}) or services on a Docker Swarm ({@link SwarmPool}).
  */
 export interface Pool {
-  /** Starts one replica of `target` and waits until it answers HTTP (a deployment's first). */
-  start(target: FunctionTarget, signal?: AbortSignal): Promise<Replica>;
+  /**
+   * Starts one replica of `target` and waits until it answers HTTP (a
+   * deployment's first). `onStarting` is told once the engine was asked to
+   * run it: what else the caller has to do can run while it starts.
+   */
+  start(target: FunctionTarget, signal?: AbortSignal, onStarting?: () => void): Promise<Replica>;
   /** Lends a ready replica of the function's deployment, cold-starting one when none runs. */
   acquire(target: FunctionTarget): Promise<Lease>;
   /** Makes freshly started replicas current (a deployment going live); the previous deployment's drain. */

@@ -1,6 +1,5 @@
 import type Docker from "dockerode";
 import { request } from "node:http";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerFailedError } from "../errors.js";
 import { containerLogs } from "./container-logs.js";
 import { runtimeReason } from "./runtime-reason.js";
@@ -10,6 +9,9 @@ import { SocketDirError } from "./socket-dirs.js";
 export const PROBE_HEADER = "x-eserveless-probe";
 
 /** How the runtimes (runtimes/node/server.cjs, runtimes/golang/dispatcher.go) begin the lines they print themselves. */
+
+/** How many times a folder watch may cut a poll short before only the poll counts. */
+const MAX_EARLY_LOOKS = 8;
 
 /** A function container that exited or never answered HTTP in time. */
 export class ReadinessError extends ContainerFailedError {
@@ -56,11 +58,15 @@ export async function waitUntilReady(
   input: Endpoint & {
     /** Resolves false while the socket is not there yet, true once its folder is sealed; throws when the folder is not as it must be. */
     seal?: () => Promise<boolean>;
+    /** Calls back when the socket may have appeared (a folder watch), so it is sealed and probed then, not at the next poll; returns what stops it. */
+    watch?: (changed: () => void) => () => void;
     timeoutMs: number;
     intervalMs?: number;
     signal?: AbortSignal;
     /** Takes the function's secrets out of the reason quoted in the error's message. */
     redact?: (text: string) => string;
+    /** Told when a step ends: `socket` (it appeared and its folder is sealed), `probe` (it answered). */
+    onStep?: (step: string) => void;
   },
 ): Promise<void> {
   const stop = new AbortController();
@@ -70,6 +76,22 @@ export async function waitUntilReady(
     .catch(() => undefined);
   const deadline = Date.now() + input.timeoutMs;
   let sealed = input.seal === undefined;
+  // Set by the watch: something changed since the last look, so the next look is now; `wake` ends a poll's sleep early.
+  let changed = false;
+  let wake: (() => void) | undefined;
+  // The folder holds nothing but the socket: a container that keeps changing it gets a few early looks, then polling alone.
+  let wakes = 0;
+  const stopWatching = () => {
+    unwatch?.();
+    unwatch = undefined;
+  };
+  let unwatch = sealed
+    ? undefined
+    : input.watch?.(() => {
+        if (++wakes > MAX_EARLY_LOOKS) return stopWatching();
+        changed = true;
+        wake?.();
+      });
   try {
     let exitCode: number | undefined;
     let done = false;
@@ -86,8 +108,12 @@ export async function waitUntilReady(
           if (!(error instanceof SocketDirError)) throw error;
           throw new ReadinessError(error.message, undefined, await containerLogs(container).catch(() => []));
         });
+        if (sealed) input.onStep?.("socket");
       }
-      if (sealed && (await probe(input))) return;
+      if (sealed && (await probe(input))) {
+        input.onStep?.("probe");
+        return;
+      }
       if (Date.now() > deadline) {
         const logs = await containerLogs(container).catch(() => []);
         throw new ReadinessError(
@@ -97,7 +123,19 @@ export async function waitUntilReady(
           logs,
         );
       }
-      await sleep(input.intervalMs ?? 5);
+      if (sealed) stopWatching();
+      if (!changed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(woken, input.intervalMs ?? 5);
+          function woken() {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          }
+          wake = woken;
+        });
+      }
+      changed = false;
     }
     const logs = await containerLogs(container).catch(() => []);
     // The message becomes the deployment's public description: the runtime's own reason (it says it all
@@ -111,6 +149,7 @@ export async function waitUntilReady(
       logs,
     );
   } finally {
+    stopWatching();
     stop.abort();
   }
 }

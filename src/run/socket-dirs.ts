@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { watch } from "node:fs";
 import { chmod, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 
@@ -53,6 +54,24 @@ export class SocketDirs {
     // The container's user (nobody, or a user namespace's) creates its socket here: mkdir's mode is cut by the umask, chmod's is not.
     await chmod(dir, 0o777);
     return dir;
+  }
+
+  /**
+   * Calls `changed` whenever something is created or removed in `dir` (the
+   * runtime's socket appearing), so the router seals and probes at once
+   * instead of at its next poll. Returns what stops watching. Only a wake-up:
+   * {@link seal} does every check. Where the folder cannot be watched (no
+   * inotify left), nothing calls back and polling alone finds the socket.
+   */
+  watch(dir: string, changed: () => void): () => void {
+    try {
+      const watcher = watch(dir, { persistent: false }, () => changed());
+      // A folder removed under it (the container's removal) ends the watch; polling goes on.
+      watcher.on("error", () => watcher.close());
+      return () => watcher.close();
+    } catch {
+      return () => undefined;
+    }
   }
 
   /** The socket of a folder, as this process reaches it. */

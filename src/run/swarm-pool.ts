@@ -101,9 +101,10 @@ export class SwarmPool implements Pool {
    * and waits until its task answers HTTP. A task that fails first fails the
    * start with its last lines; the service is then removed.
    */
-  async start(target: FunctionTarget, signal?: AbortSignal): Promise<Replica> {
+  async start(target: FunctionTarget, signal?: AbortSignal, onStarting?: () => void): Promise<Replica> {
     const started = performance.now();
     const { service, secrets } = await this.#createService(target, 1);
+    onStarting?.();
     try {
       const found = await pollFor(
         async () => {

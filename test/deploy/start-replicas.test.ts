@@ -28,13 +28,14 @@ const networks = testNetworks(docker, INSTANCE);
 
 const FILES = {
   "package.json": '{ "name": "start-replicas", "private": true }\n',
-  "functions.js": "module.exports = { API: (req, res) => res.end('ok'), Ticker: () => {} };\n",
+  "functions.js": "module.exports = { API: (req, res) => res.end('ok'), Ticker: () => {}, Second: (req, res) => res.end('second') };\n",
 };
 const source = new SourceTree(Object.entries(FILES).map(([path, text]) => ({ type: "file" as const, path, mode: 0o644, content: Buffer.from(text) })));
 const manifestOf = async (functions: string) => (await readManifest(`runtime: node\nfunctions:\n${functions}`, source)).manifest;
 const API = "  - { name: API, type: http }\n";
 const TICKER = "  - { name: Ticker, type: cron, schedule: '0 0 1 1 *' }\n";
 const MISSING = "  - { name: Missing, type: http }\n";
+const SECOND = "  - { name: Second, type: http }\n";
 
 let pool: ContainerPool;
 let image: string;
@@ -85,12 +86,26 @@ describe("startReplicas", () => {
     const error: unknown = await startReplicas(test.deployment, pool, live).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EserveslessError);
     expect(error).toMatchObject({ code: "not_ready", blame: "user" });
-    expect((error as Error).message).toBe("Missing: functions.js does not export Missing (it exports: API, Ticker). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
+    expect((error as Error).message).toBe("Missing: functions.js does not export Missing (it exports: API, Ticker, Second). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
     const lines = test.lines();
-    expect(lines.slice(0, 3)).toEqual(["Starting API…", expect.stringMatching(/^API answered HTTP after \d+ ms$/), "Starting Missing…"]);
-    expect(lines).toContain("  Missing | eserveless: functions.js does not export Missing (it exports: API, Ticker). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
-    // API's replica was ready when Missing failed; nothing of the deployment is left.
+    expect(lines.slice(0, 2)).toEqual(["Starting API…", "Starting Missing…"]);
+    expect(lines).toContain("  Missing | eserveless: functions.js does not export Missing (it exports: API, Ticker, Second). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
+    // API's replica, ready or not when Missing failed: nothing of the deployment is left.
     expect(await containersOf(test.deployment.job.deploymentId)).toEqual([]);
+  });
+
+  it("starts the http functions side by side, so several take about as long as one", async () => {
+    const { test, live } = deploymentOf(await manifestOf(API + SECOND));
+    const started = await startReplicas(test.deployment, pool, live);
+    try {
+      const replicas = started.flatMap((f) => f.replicas);
+      expect(replicas).toHaveLength(2);
+      const startedAt = await Promise.all(replicas.map(async (r) => Date.parse((await r.container.inspect()).State.StartedAt)));
+      // One after the other, the second container would start only once the first answered HTTP: a cold start later.
+      expect(Math.abs(startedAt[1]! - startedAt[0]!)).toBeLessThan(Math.min(...replicas.map((r) => r.coldStartMs)) / 2);
+    } finally {
+      await pool.discard(started.flatMap((f) => f.replicas));
+    }
   });
 
   it("starts nothing for a deployment cut short", async () => {
