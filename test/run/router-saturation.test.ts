@@ -7,14 +7,31 @@ function spin(ms: number): void {
   while (performance.now() < end);
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 describe("routerSaturation", () => {
   it("says the loop is saturated after a busy window and not after an idle one", async () => {
-    const saturated = routerSaturation({ windowMs: 50 });
-    spin(120);
+    const saturated = routerSaturation({ windowMs: 100 });
+    spin(150);
     expect(saturated()).toBe(true);
     // Within the window the answer is the last sample's.
     expect(saturated()).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await sleep(120);
+    expect(saturated()).toBe(false);
+  });
+
+  it("does not read a load that follows an idle spell as idle: saturated until a window of it was measured", async () => {
+    const saturated = routerSaturation({ windowMs: 100 });
+    expect(saturated()).toBe(false);
+    // Quiet for many windows, then busy: the utilization since the last sample would be mostly idle.
+    await sleep(800);
+    spin(120);
+    expect(saturated()).toBe(true);
+    // One whole window of the load measured: still saturated.
+    spin(120);
+    expect(saturated()).toBe(true);
+    // And one of quiet after it: not.
+    await sleep(120);
     expect(saturated()).toBe(false);
   });
 });
