@@ -70,15 +70,6 @@ function requestBody(method: string, incoming: IncomingMessage | undefined, web:
   return web ? Readable.fromWeb(web as never) : null;
 }
 
-/** Aborts when the caller goes away before its response is complete. */
-function callerSignal(outgoing: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  outgoing.once("close", () => {
-    if (!outgoing.writableFinished) controller.abort();
-  });
-  return controller.signal;
-}
-
 /**
  * Pipes the function's response to the caller's socket. The lease is
  * returned when the function finished its response or the caller went away,
@@ -229,7 +220,7 @@ export function invokeRoutes(options: InvokeOptions) {
         body,
         maxBodyBytes,
         timeoutMs,
-        signal: call.outgoing ? callerSignal(call.outgoing) : call.web!.signal,
+        caller: call.outgoing ?? call.web!.signal,
       });
     } catch (error) {
       const kind = error instanceof ProxyError ? error.kind : "upstream";

@@ -1,4 +1,4 @@
-import { request, type Agent, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { request, type Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
@@ -61,8 +61,28 @@ export interface ProxyInput {
   maxBodyBytes: number;
   /** Time to the response headers before the exchange is abandoned. */
   timeoutMs: number;
-  /** Aborted when the caller goes away. */
-  signal: AbortSignal;
+  /**
+   * Who waits for the answer: an AbortSignal aborted when the caller goes
+   * away, or the node response the answer goes to, gone once it closes
+   * unfinished (no AbortController per request on the hot path).
+   */
+  caller: AbortSignal | ServerResponse;
+}
+
+/** Calls `onGone` once the caller goes away; returns whether it has and how to stop listening. */
+function watchCaller(caller: AbortSignal | ServerResponse, onGone: () => void): { gone(): boolean; stop(): void } {
+  if (caller instanceof AbortSignal) {
+    caller.addEventListener("abort", onGone, { once: true });
+    return { gone: () => caller.aborted, stop: () => caller.removeEventListener("abort", onGone) };
+  }
+  let gone = false;
+  const onClose = () => {
+    if (caller.writableFinished) return;
+    gone = true;
+    onGone();
+  };
+  caller.once("close", onClose);
+  return { gone: () => gone, stop: () => caller.removeListener("close", onClose) };
 }
 
 /**
@@ -78,11 +98,10 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
     };
     const upstream = request({ host: input.host, port: input.port, agent: input.agent, method: input.method, path: input.path, headers: framedHeaders(input.headers, input.body !== null) });
     const timer = setTimeout(() => fail(new ProxyError("timeout", `no answer within ${input.timeoutMs} ms`)), input.timeoutMs);
-    const onAbort = () => fail(new ProxyError("client_gone", "the caller went away"));
-    input.signal.addEventListener("abort", onAbort, { once: true });
+    const caller = watchCaller(input.caller, () => fail(new ProxyError("client_gone", "the caller went away")));
     const done = () => {
       clearTimeout(timer);
-      input.signal.removeEventListener("abort", onAbort);
+      caller.stop();
     };
     upstream.once("response", (response) => {
       done();
@@ -91,7 +110,7 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
     upstream.once("error", (error) => {
       done();
       // A caller that went away mid-upload breaks the pipe too; that is not the function's fault.
-      const callerGone = input.signal.aborted || input.body?.destroyed === true;
+      const callerGone = caller.gone() || input.body?.destroyed === true;
       reject(failure ?? new ProxyError(callerGone ? "client_gone" : "upstream", error.message, { cause: error }));
     });
     if (!input.body) {
