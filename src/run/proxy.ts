@@ -17,18 +17,37 @@ export class ProxyError extends Error {
   }
 }
 
-/** Headers without hop-by-hop ones, including those the Connection header names. */
-export function endToEndHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const named = new Set(
-    String(headers.connection ?? "")
-      .split(",")
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
-  );
+/** The header names a Connection header lists (RFC 9110 §7.6.1), lower-cased; the common single token without splitting. */
+function connectionTokens(connection: string | string[]): string[] {
+  const value = Array.isArray(connection) ? connection.join(",") : connection;
+  if (!value.includes(",")) {
+    const token = value.trim().toLowerCase();
+    return token === "" ? [] : [token];
+  }
+  return value
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/**
+ * Headers without hop-by-hop ones, including those the Connection header
+ * names, and without those `skip` names (lower-cased), in one pass: the
+ * router copies every request's and every response's headers, so no Set,
+ * no entries array and no `delete` afterwards.
+ */
+export function endToEndHeaders(
+  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+  skip?: (name: string) => boolean,
+): Record<string, string | string[]> {
+  const connection = headers.connection;
+  const named = connection === undefined ? undefined : connectionTokens(connection);
   const out: Record<string, string | string[]> = {};
-  for (const [key, value] of Object.entries(headers)) {
+  for (const key of Object.keys(headers)) {
+    const value = headers[key];
+    if (value === undefined) continue;
     const name = key.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || named?.includes(name) || skip?.(name)) continue;
     out[name] = value;
   }
   return out;
@@ -69,19 +88,25 @@ export interface ProxyInput {
   caller: AbortSignal | ServerResponse;
 }
 
-/** Calls `onGone` once the caller goes away; returns whether it has and how to stop listening. */
+/**
+ * Calls `onGone` once the caller goes away, at once when it already has (it
+ * left while its request waited for a container); returns whether it has and
+ * how to stop listening.
+ */
 function watchCaller(caller: AbortSignal | ServerResponse, onGone: () => void): { gone(): boolean; stop(): void } {
   if (caller instanceof AbortSignal) {
-    caller.addEventListener("abort", onGone, { once: true });
+    if (caller.aborted) onGone();
+    else caller.addEventListener("abort", onGone, { once: true });
     return { gone: () => caller.aborted, stop: () => caller.removeEventListener("abort", onGone) };
   }
-  let gone = false;
+  let gone = caller.destroyed && !caller.writableFinished;
   const onClose = () => {
     if (caller.writableFinished) return;
     gone = true;
     onGone();
   };
-  caller.once("close", onClose);
+  if (gone) onGone();
+  else caller.once("close", onClose);
   return { gone: () => gone, stop: () => caller.removeListener("close", onClose) };
 }
 

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/eventually.js";
 import { readFixture } from "../support/fixtures.js";
 import { rawExchange, responseBody } from "../support/raw-http.js";
+import { ADMIN_TOKEN } from "../support/start-eserveless.js";
 import { useEserveless } from "../support/use-eserveless.js";
 
 const OWNER = "octo-org";
@@ -114,6 +115,22 @@ describe("invoking functions", () => {
     expect(elapsed).toBeGreaterThanOrEqual(2000);
     expect(elapsed).toBeLessThan(2000 + 5000);
     await eventually("the hung container to be removed", async () => ((await containersOf("Hang")).length === 0 ? true : undefined));
+  });
+
+  it("records 499 for a caller that goes away before the function answers, and keeps the function's container", async () => {
+    // Hang never answers. Its container may still be starting when the caller gives up: that counts too.
+    const gone = new AbortController();
+    const hung = fetch(fnUrl("Hang"), { signal: gone.signal }).catch((error: Error) => error.name);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    gone.abort();
+    expect(await hung).toBe("AbortError");
+    const invocations = async () => {
+      const response = await fetch(`${stack.server.url}/api/functions/${OWNER}/${REPO}/Hang/invocations`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      return ((await response.json()) as { invocations: Array<{ status: number }> }).invocations;
+    };
+    expect(await eventually("the invocation to be recorded as 499", async () => ((await invocations())[0]?.status === 499 ? true : undefined))).toBe(true);
+    // Not the function's fault: its container stays (a timeout or a crash would replace it).
+    expect((await containersOf("Hang")).map((c) => c.State)).toEqual(["running"]);
   });
 
   it("answers 502 when a function crashes mid-request, and the next request succeeds", async () => {
