@@ -21,8 +21,8 @@ function hostIdleMs(): number {
  * the host's CPUs together were idle less than `minIdleCores` of it
  * (requests wait because the function's container gets too little CPU, and
  * another container would share the same CPUs). On a 2-core host under load
- * the router, the function and the load take both cores: a fifth container
- * of a trivial function there halves the router's share instead of adding any.
+ * the router, the function and the load take both cores: more containers of
+ * a trivial function there take CPU from the router instead of adding any.
  *
  * A sample is only as good as its window: after an idle spell (no question
  * for more than two windows) the readings since the last sample are mostly
