@@ -83,6 +83,20 @@ describe("invoking functions", () => {
     }
   });
 
+  it("streams a response the function sends in parts: the first part reaches the caller before the function ends it", async () => {
+    const started = performance.now();
+    const response = await fetch(fnUrl("Drip", "/?gap=800"));
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    const parts: Array<{ text: string; at: number }> = [];
+    for (let read = await reader.read(); !read.done; read = await reader.read()) parts.push({ text: decoder.decode(read.value), at: performance.now() - started });
+    expect(parts.map((p) => p.text).join("")).toBe("first;last");
+    // Not buffered until the end: the first part came at least most of the gap before the last.
+    expect(parts[0]!.text).toBe("first;");
+    expect(parts.at(-1)!.at - parts[0]!.at).toBeGreaterThan(500);
+  });
+
   it("answers 413 past the body limit", async () => {
     // A declared length over the limit is refused before a byte of the body is read.
     const url = new URL(fnUrl("Echo"));
