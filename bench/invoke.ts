@@ -413,6 +413,18 @@ async function containerCpuUs(id: string): Promise<number> {
 
 let clockTicks: number | undefined;
 
+/** CPU time (user and system) a process used so far, in µs, from /proc; undefined when it cannot be read. */
+async function processCpuUs(pid: number): Promise<number | undefined> {
+  try {
+    clockTicks ??= Number((await exec("getconf", ["CLK_TCK"])).trim()) || 100;
+    // Fields after the command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * CPU time, in µs, of the userland docker-proxy that publishes 127.0.0.1:port,
  * when there is one and /proc shows it (it runs as root on the Docker host).
@@ -730,6 +742,8 @@ interface PathRuns {
   transport: string;
   loaded: WrkResult[];
   single: WrkResult[];
+  /** CPU µs per request of the proxy's process in each loaded round; none for the direct path. */
+  cpu: number[];
 }
 
 interface Peers {
@@ -796,15 +810,15 @@ async function peersPhase(emulator: GitHubEmulator, files: Files, o: Options): P
     stops.push(node);
     const via = transportOf(upstream);
     const urls = {
-      router: { url: `${server.url}/fn/${OWNER}/${REPO}/${DEFAULT_FUNCTION}/`, transport: `${via} (the router's own)`, label: "eserveless /fn/… (node dist/main.js)" },
-      direct: { url: direct.url, transport: direct.transport, label: "straight to the container" },
-      go: { url: go.url, transport: via, label: "Go httputil.ReverseProxy" },
-      nginx: { url: nginx.url, transport: via, label: "nginx proxy_pass, keep-alive upstream" },
-      node: { url: node.url, transport: via, label: "minimal Node proxy (http.request + pipe)" },
+      router: { url: `${server.url}/fn/${OWNER}/${REPO}/${DEFAULT_FUNCTION}/`, transport: `${via} (the router's own)`, label: "eserveless /fn/… (node dist/main.js)", pid: server.pid },
+      direct: { url: direct.url, transport: direct.transport, label: "straight to the container", pid: undefined },
+      go: { url: go.url, transport: via, label: "Go httputil.ReverseProxy", pid: go.pid },
+      nginx: { url: nginx.url, transport: via, label: "nginx proxy_pass, keep-alive upstream", pid: nginx.pid },
+      node: { url: node.url, transport: via, label: "minimal Node proxy (http.request + pipe)", pid: node.pid },
     };
     await checkPaths(urls);
     const names = Object.keys(urls) as (keyof typeof urls)[];
-    const runs = (n: keyof typeof urls): PathRuns => ({ name: urls[n].label, transport: urls[n].transport, loaded: [], single: [] });
+    const runs = (n: keyof typeof urls): PathRuns => ({ name: urls[n].label, transport: urls[n].transport, loaded: [], single: [], cpu: [] });
     const paths: Peers["paths"] = { router: runs("router"), direct: runs("direct"), go: runs("go"), nginx: runs("nginx"), node: runs("node") };
     progress(`peers: warm-up, ${WARMUP_SECONDS} s per path`);
     for (const n of names) await wrk(urls[n].url, o.connections, WARMUP_SECONDS);
@@ -813,8 +827,12 @@ async function peersPhase(emulator: GitHubEmulator, files: Files, o: Options): P
       const order = names.map((_, i) => names[(i + round - 1) % names.length]!);
       for (const connections of [o.connections, 1]) {
         for (const n of order) {
+          const pid = urls[n].pid;
+          const cpuBefore = pid === undefined ? undefined : await processCpuUs(pid);
           const result = await wrk(urls[n].url, connections, o.roundSeconds);
+          const cpuAfter = pid === undefined ? undefined : await processCpuUs(pid);
           (connections === 1 ? paths[n].single : paths[n].loaded).push(result);
+          if (connections !== 1 && cpuBefore !== undefined && cpuAfter !== undefined) paths[n].cpu.push((cpuAfter - cpuBefore) / result.requests);
         }
       }
       progress(`peers round ${round}/${o.rounds}: ${names.map((n) => `${n} ${thousands(paths[n].loaded.at(-1)!.rps)}`).join(", ")} req/s`);
@@ -978,8 +996,18 @@ function peersReport(p: Peers, goals: Goal[]): string[] {
       ranged(path[which].map((r) => r.p50), (n) => n.toFixed(2)),
       ranged(path[which].map((r) => r.p99), (n) => n.toFixed(2)),
       path === router ? "—" : (rpsOf(router[which]) / rpsOf(path[which])).toFixed(2),
+      ...(which === "loaded" ? [path.cpu.length > 0 ? ranged(path.cpu, (n) => n.toFixed(0)) : "n/a"] : []),
     ]);
-  const header = (connections: number) => [`path, ${connections} connection${connections === 1 ? "" : "s"}`, "transport", "req/s", "p50 ms", "p99 ms", "router ÷ it"];
+  const header = (connections: number) => [
+    `path, ${connections} connection${connections === 1 ? "" : "s"}`,
+    "transport",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "router ÷ it",
+    // Less noisy than req/s on a shared machine: what the proxy's own process spent per request (user + system).
+    ...(connections === 1 ? [] : ["CPU µs/req"]),
+  ];
   const direct = p.paths.direct;
   const added = (path: PathRuns, which: "loaded" | "single") => p50Of(path[which]) - p50Of(direct[which]);
   const peers = [p.paths.router, p.paths.go, p.paths.nginx, p.paths.node];

@@ -7,6 +7,7 @@ import { defaultManifestLimits } from "./manifest/manifest-limits.js";
 import { memoryBytes } from "./manifest/manifest-schema.js";
 import { defaultContainerBudget } from "./run/container-budget.js";
 import { DEFAULT_SCALE_UP_AFTER_MS } from "./run/function-pool.js";
+import { DEFAULT_SCALE_UP_IDLE_CPUS } from "./run/router-saturation.js";
 import { sandboxDefaults } from "./run/sandbox.js";
 import { subnetPoolProblem } from "./run/subnet-pool.js";
 import { SOCKETS_DIR, socketRootProblem } from "./run/socket-dirs.js";
@@ -134,6 +135,15 @@ const EnvFields = v.object({
   ESERVELESS_SCALE_UP_AFTER_MS: v.optional(
     boundedInt(0, 60_000, "milliseconds a request may wait for a slot on a running container before another starts"),
     String(DEFAULT_SCALE_UP_AFTER_MS),
+  ),
+  ESERVELESS_SCALE_UP_IDLE_CPUS: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^\d{1,4}(\.\d{1,3})?$/, "must be a number of CPUs such as 0.5 (0 leaves the host's CPU out of scaling)"),
+      v.transform(Number),
+      v.maxValue(1024, "must be at most 1024 CPUs"),
+    ),
+    String(DEFAULT_SCALE_UP_IDLE_CPUS),
   ),
   ESERVELESS_PAUSE_AFTER: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be a whole number of seconds (0 disables pausing)"), v.transform(Number)), "0"),
   ESERVELESS_DOCKER_NETWORK: v.optional(
@@ -340,6 +350,8 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       queueSize: e.ESERVELESS_QUEUE_SIZE,
       pauseAfterMs: e.ESERVELESS_PAUSE_AFTER * 1000,
       scaleUpAfterMs: e.ESERVELESS_SCALE_UP_AFTER_MS,
+      /** Idle CPUs the host needs over the last window for a container to start for queueing. */
+      scaleUpIdleCpus: e.ESERVELESS_SCALE_UP_IDLE_CPUS,
     },
     networks: {
       pool: e.ESERVELESS_NETWORK_POOL,

@@ -145,8 +145,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
         queueSize: config.pool.queueSize,
         pauseAfterMs: config.pool.pauseAfterMs,
         scaleUpAfterMs: config.pool.scaleUpAfterMs,
-        // Requests that wait because the router's loop is busy are not the function's queueing.
-        routerSaturated: routerSaturation(),
+        // Requests that wait because the router or the host has no CPU to spare are not the function's queueing.
+        routerSaturated: routerSaturation({ minIdleCores: config.pool.scaleUpIdleCpus }),
         networks,
         // ESERVELESS_TRANSPORT: a socket folder per container under DATA_DIR/sockets, or TCP.
         sockets: config.transport === "unix" ? new SocketDirs(config.socketsDir) : undefined,

@@ -4,6 +4,7 @@ import { ConfigError, readConfig } from "../src/config.js";
 import { defaultManifestLimits } from "../src/manifest/manifest-limits.js";
 import { defaultContainerBudget } from "../src/run/container-budget.js";
 import { DEFAULT_SCALE_UP_AFTER_MS } from "../src/run/function-pool.js";
+import { DEFAULT_SCALE_UP_IDLE_CPUS } from "../src/run/router-saturation.js";
 import { sandboxDefaults } from "../src/run/sandbox.js";
 
 /** A real PEM, as GitHub hands out (PKCS#1, "BEGIN RSA PRIVATE KEY"). */
@@ -70,6 +71,7 @@ describe("readConfig", () => {
       queueSize: 100,
       pauseAfterMs: 0,
       scaleUpAfterMs: DEFAULT_SCALE_UP_AFTER_MS,
+      scaleUpIdleCpus: DEFAULT_SCALE_UP_IDLE_CPUS,
     });
     expect(
       readConfig({
@@ -78,8 +80,16 @@ describe("readConfig", () => {
         ESERVELESS_QUEUE_SIZE: "7",
         ESERVELESS_PAUSE_AFTER: "60",
         ESERVELESS_SCALE_UP_AFTER_MS: "0",
+        ESERVELESS_SCALE_UP_IDLE_CPUS: "1.5",
       }).pool,
-    ).toEqual({ maxBodyBytes: 1024, coldStartTimeoutMs: 5000, queueSize: 7, pauseAfterMs: 60_000, scaleUpAfterMs: 0 });
+    ).toEqual({ maxBodyBytes: 1024, coldStartTimeoutMs: 5000, queueSize: 7, pauseAfterMs: 60_000, scaleUpAfterMs: 0, scaleUpIdleCpus: 1.5 });
+  });
+
+  it("refuses idle CPUs for scaling that are not a plain number up to 1024, naming the setting", () => {
+    for (const value of ["-1", "half", "0.5.1", "1e3", "2000"]) {
+      expect(() => readConfig({ ESERVELESS_SCALE_UP_IDLE_CPUS: value })).toThrow(/ESERVELESS_SCALE_UP_IDLE_CPUS: must be/);
+    }
+    expect(readConfig({ ESERVELESS_SCALE_UP_IDLE_CPUS: "0" }).pool.scaleUpIdleCpus).toBe(0);
   });
 
   it("refuses a scale-up wait that is not a whole number of milliseconds up to a minute, naming the setting", () => {

@@ -49,6 +49,8 @@ export function upstreamOf(info: Docker.ContainerInspectInfo, privatePort = 8080
 export interface Peer {
   name: string;
   url: string;
+  /** Its one process (nginx runs without a master), whose CPU time the bench reads. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -77,7 +79,7 @@ function peerProcess(name: string, command: string, args: string[], port: number
     await exited;
   };
   return untilListening(port, child, name).then(
-    () => ({ name, url: `http://127.0.0.1:${port}/`, stop }),
+    () => ({ name, url: `http://127.0.0.1:${port}/`, pid: child.pid ?? 0, stop }),
     async (error: unknown) => {
       await stop();
       throw error;

@@ -26,8 +26,9 @@ export function functionRequestHeaders(
   incoming: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
   context: { peer: Peer; adminToken: string | undefined },
 ): Record<string, string | string[]> {
-  const headers = endToEndHeaders(incoming);
-  delete headers[PROBE_HEADER];
+  const trusted = context.peer.trusted;
+  // What X-Forwarded-* a caller sent is dropped unless it is a trusted proxy; ours are added below.
+  const headers = endToEndHeaders(incoming, (name) => name === PROBE_HEADER || (!trusted && isForwardingHeader(name)));
   const cookie = headers.cookie;
   if (cookie !== undefined) {
     const kept = withoutSessionCookies(Array.isArray(cookie) ? cookie.join("; ") : cookie);
@@ -35,8 +36,5 @@ export function functionRequestHeaders(
     else headers.cookie = kept;
   }
   if (headers.authorization !== undefined && isAdminBearer(String(headers.authorization), context.adminToken)) delete headers.authorization;
-  if (!context.peer.trusted) {
-    for (const name of Object.keys(headers)) if (isForwardingHeader(name)) delete headers[name];
-  }
   return Object.assign(headers, forwardedHeaders(incoming, context.peer));
 }

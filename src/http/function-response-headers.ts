@@ -31,8 +31,7 @@ export function setsSessionCookie(setCookie: string): boolean {
  * operator out of the dashboard.
  */
 export function functionResponseHeaders(upstream: IncomingHttpHeaders, options: { sandbox: boolean }): Record<string, string | string[]> {
-  const headers = endToEndHeaders(upstream);
-  delete headers["service-worker-allowed"];
+  const headers = endToEndHeaders(upstream, options.sandbox ? notOnSharedOrigin : notServed);
   const cookies = headers["set-cookie"];
   if (cookies !== undefined) {
     const kept = [cookies].flat().filter((cookie) => !setsSessionCookie(cookie));
@@ -40,9 +39,13 @@ export function functionResponseHeaders(upstream: IncomingHttpHeaders, options: 
     else delete headers["set-cookie"];
   }
   if (options.sandbox) {
-    delete headers["clear-site-data"];
     const own = headers["content-security-policy"];
     headers["content-security-policy"] = own === undefined ? FUNCTION_SANDBOX : [...[own].flat(), FUNCTION_SANDBOX];
   }
   return headers;
 }
+
+/** A function's headers no caller gets. */
+const notServed = (name: string) => name === "service-worker-allowed";
+/** …nor, on the dashboard's origin, Clear-Site-Data. */
+const notOnSharedOrigin = (name: string) => name === "service-worker-allowed" || name === "clear-site-data";

@@ -12,6 +12,7 @@ import type { Lease } from "../run/function-pool.js";
 import { ProxyError, proxyRequest } from "../run/proxy.js";
 import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function-store.js";
 import { FUNCTIONS_PATH, PREVIEWS_PATH, previewEnvironment, previewNumber } from "../urls.js";
+import { accessLog } from "./access-log.js";
 import { errorAnswer } from "./error-handler.js";
 import { peerOf, type Peer } from "./forwarded-headers.js";
 import { functionRequestHeaders } from "./function-request-headers.js";
@@ -68,15 +69,6 @@ function requestBody(method: string, incoming: IncomingMessage | undefined, web:
     return incoming.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0") ? incoming : null;
   }
   return web ? Readable.fromWeb(web as never) : null;
-}
-
-/** Aborts when the caller goes away before its response is complete. */
-function callerSignal(outgoing: ServerResponse): AbortSignal {
-  const controller = new AbortController();
-  outgoing.once("close", () => {
-    if (!outgoing.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }
 
 /**
@@ -166,6 +158,7 @@ const VERBATIM_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
 export function invokeRoutes(options: InvokeOptions) {
   const maxBodyBytes = options.maxBodyBytes ?? defaultLimits.bodyBytes;
   const isTrusted = trustedProxies(options.trustedProxies ?? []);
+  const access = accessLog(options.log);
   const sandbox = options.functionsUrl === undefined;
   const split = options.functionsUrl === undefined ? undefined : hostSplit({ ...options, functionsUrl: options.functionsUrl });
   const tooLarge = () =>
@@ -211,7 +204,7 @@ export function invokeRoutes(options: InvokeOptions) {
       const cold = lease.coldStartMs !== undefined;
       options.metrics.invocation(label, status, ms / 1000, lease.coldStartMs);
       options.invocations.record(label, { at: Date.now(), method, path, status, ms: Math.round(ms), cold, container: lease.replica.name });
-      options.log.info({ function: label, method, path, status, ms: Math.round(ms), cold, container: lease.replica.name }, "invocation");
+      access.record({ function: label, method, path, status, ms: Math.round(ms), cold, container: lease.replica.name });
     };
 
     const headers = functionRequestHeaders(call.headers, { peer, adminToken: options.adminToken });
@@ -229,7 +222,7 @@ export function invokeRoutes(options: InvokeOptions) {
         body,
         maxBodyBytes,
         timeoutMs,
-        signal: call.outgoing ? callerSignal(call.outgoing) : call.web!.signal,
+        caller: call.outgoing ?? call.web!.signal,
       });
     } catch (error) {
       const kind = error instanceof ProxyError ? error.kind : "upstream";

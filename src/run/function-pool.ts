@@ -164,22 +164,36 @@ export class FunctionPool {
     return this.#starting;
   }
 
-  /** Lends a replica, starting, resuming or waiting for one as needed. */
-  async acquire(): Promise<Lease> {
-    const lease = await this.#obtain();
-    const transition = lease.replica.transition;
-    if (!transition) return lease;
+  /**
+   * Lends a replica, starting, resuming or waiting for one as needed. Not
+   * async: a request that finds a free replica (most, under load) costs one
+   * resolved promise, not a chain of them.
+   */
+  acquire(): Promise<Lease> {
+    let obtained: Lease | Promise<Lease>;
     try {
-      await transition;
-      return lease;
+      obtained = this.#obtain();
     } catch (error) {
-      // It could not be unpaused: replace it and try again.
-      lease.discard(`could not be resumed: ${errorMessage(error)}`);
-      return this.acquire();
+      return Promise.reject(error as Error);
     }
+    return obtained instanceof Promise ? obtained.then((lease) => this.#ready(lease)) : this.#ready(obtained);
   }
 
-  async #obtain(): Promise<Lease> {
+  /** The lease once a pause or unpause of its replica settled; when it could not be resumed, the replica is replaced and another lease sought. */
+  #ready(lease: Lease): Promise<Lease> {
+    const transition = lease.replica.transition;
+    if (!transition) return Promise.resolve(lease);
+    return transition.then(
+      () => lease,
+      (error: unknown) => {
+        lease.discard(`could not be resumed: ${errorMessage(error)}`);
+        return this.acquire();
+      },
+    );
+  }
+
+  /** A lease at once, or the promise of one; throws when the request is refused. */
+  #obtain(): Lease | Promise<Lease> {
     if (this.#closed) throw new EserveslessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } });
     const replica = this.#pick();
     if (replica) {
@@ -287,7 +301,9 @@ export class FunctionPool {
   }
 
   #live(): number {
-    return this.replicas.filter((r) => r.state !== "draining").length;
+    let live = 0;
+    for (const r of this.replicas) if (r.state !== "draining") live++;
+    return live;
   }
 
   /** The least busy replica with room: ready ones first, then a paused one. */
@@ -379,6 +395,9 @@ export class FunctionPool {
       if (this.#starting === 0) this.#start();
       return;
     }
+    // A look is already due no later than the oldest waiter can be overdue (or the saturation recheck):
+    // this runs on every release while requests wait, and the answer cannot change before then.
+    if (this.#scaleTimer !== undefined) return;
     const now = this.now();
     if (this.settings.scaleUpAfterMs > 0 && this.settings.routerSaturated?.()) {
       // Another container would take CPU from the router that keeps them waiting: look again later.

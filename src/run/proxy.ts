@@ -1,4 +1,4 @@
-import { request, type Agent, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { request, type Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
@@ -17,18 +17,37 @@ export class ProxyError extends Error {
   }
 }
 
-/** Headers without hop-by-hop ones, including those the Connection header names. */
-export function endToEndHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const named = new Set(
-    String(headers.connection ?? "")
-      .split(",")
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
-  );
+/** The header names a Connection header lists (RFC 9110 §7.6.1), lower-cased; the common single token without splitting. */
+function connectionTokens(connection: string | string[]): string[] {
+  const value = Array.isArray(connection) ? connection.join(",") : connection;
+  if (!value.includes(",")) {
+    const token = value.trim().toLowerCase();
+    return token === "" ? [] : [token];
+  }
+  return value
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/**
+ * Headers without hop-by-hop ones, including those the Connection header
+ * names, and without those `skip` names (lower-cased), in one pass: the
+ * router copies every request's and every response's headers, so no Set,
+ * no entries array and no `delete` afterwards.
+ */
+export function endToEndHeaders(
+  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+  skip?: (name: string) => boolean,
+): Record<string, string | string[]> {
+  const connection = headers.connection;
+  const named = connection === undefined ? undefined : connectionTokens(connection);
   const out: Record<string, string | string[]> = {};
-  for (const [key, value] of Object.entries(headers)) {
+  for (const key of Object.keys(headers)) {
+    const value = headers[key];
+    if (value === undefined) continue;
     const name = key.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || named?.includes(name) || skip?.(name)) continue;
     out[name] = value;
   }
   return out;
@@ -61,8 +80,34 @@ export interface ProxyInput {
   maxBodyBytes: number;
   /** Time to the response headers before the exchange is abandoned. */
   timeoutMs: number;
-  /** Aborted when the caller goes away. */
-  signal: AbortSignal;
+  /**
+   * Who waits for the answer: an AbortSignal aborted when the caller goes
+   * away, or the node response the answer goes to, gone once it closes
+   * unfinished (no AbortController per request on the hot path).
+   */
+  caller: AbortSignal | ServerResponse;
+}
+
+/**
+ * Calls `onGone` once the caller goes away, at once when it already has (it
+ * left while its request waited for a container); returns whether it has and
+ * how to stop listening.
+ */
+function watchCaller(caller: AbortSignal | ServerResponse, onGone: () => void): { gone(): boolean; stop(): void } {
+  if (caller instanceof AbortSignal) {
+    if (caller.aborted) onGone();
+    else caller.addEventListener("abort", onGone, { once: true });
+    return { gone: () => caller.aborted, stop: () => caller.removeEventListener("abort", onGone) };
+  }
+  let gone = caller.destroyed && !caller.writableFinished;
+  const onClose = () => {
+    if (caller.writableFinished) return;
+    gone = true;
+    onGone();
+  };
+  if (gone) onGone();
+  else caller.once("close", onClose);
+  return { gone: () => gone, stop: () => caller.removeListener("close", onClose) };
 }
 
 /**
@@ -78,11 +123,10 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
     };
     const upstream = request({ host: input.host, port: input.port, agent: input.agent, method: input.method, path: input.path, headers: framedHeaders(input.headers, input.body !== null) });
     const timer = setTimeout(() => fail(new ProxyError("timeout", `no answer within ${input.timeoutMs} ms`)), input.timeoutMs);
-    const onAbort = () => fail(new ProxyError("client_gone", "the caller went away"));
-    input.signal.addEventListener("abort", onAbort, { once: true });
+    const caller = watchCaller(input.caller, () => fail(new ProxyError("client_gone", "the caller went away")));
     const done = () => {
       clearTimeout(timer);
-      input.signal.removeEventListener("abort", onAbort);
+      caller.stop();
     };
     upstream.once("response", (response) => {
       done();
@@ -91,7 +135,7 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
     upstream.once("error", (error) => {
       done();
       // A caller that went away mid-upload breaks the pipe too; that is not the function's fault.
-      const callerGone = input.signal.aborted || input.body?.destroyed === true;
+      const callerGone = caller.gone() || input.body?.destroyed === true;
       reject(failure ?? new ProxyError(callerGone ? "client_gone" : "upstream", error.message, { cause: error }));
     });
     if (!input.body) {

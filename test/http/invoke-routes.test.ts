@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/eventually.js";
 import { readFixture } from "../support/fixtures.js";
 import { rawExchange, responseBody } from "../support/raw-http.js";
+import { ADMIN_TOKEN } from "../support/start-eserveless.js";
 import { useEserveless } from "../support/use-eserveless.js";
 
 const OWNER = "octo-org";
@@ -12,7 +13,8 @@ const docker = new Docker();
 
 const stack = useEserveless({
   repositories: [{ owner: OWNER, name: REPO }],
-  env: { ESERVELESS_QUEUE_SIZE: "2", ESERVELESS_MAX_BODY_BYTES: String(256 * 1024 * 1024) },
+  // Scaling on queueing alone: whether the shared test host has idle CPU is not what these tests are about (test/run/router-saturation.test.ts is).
+  env: { ESERVELESS_QUEUE_SIZE: "2", ESERVELESS_MAX_BODY_BYTES: String(256 * 1024 * 1024), ESERVELESS_SCALE_UP_IDLE_CPUS: "0" },
 });
 
 function project(version: string) {
@@ -81,6 +83,20 @@ describe("invoking functions", () => {
     }
   });
 
+  it("streams a response the function sends in parts: the first part reaches the caller before the function ends it", async () => {
+    const started = performance.now();
+    const response = await fetch(fnUrl("Drip", "/?gap=800"));
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    const parts: Array<{ text: string; at: number }> = [];
+    for (let read = await reader.read(); !read.done; read = await reader.read()) parts.push({ text: decoder.decode(read.value), at: performance.now() - started });
+    expect(parts.map((p) => p.text).join("")).toBe("first;last");
+    // Not buffered until the end: the first part came at least most of the gap before the last.
+    expect(parts[0]!.text).toBe("first;");
+    expect(parts.at(-1)!.at - parts[0]!.at).toBeGreaterThan(500);
+  });
+
   it("answers 413 past the body limit", async () => {
     // A declared length over the limit is refused before a byte of the body is read.
     const url = new URL(fnUrl("Echo"));
@@ -114,6 +130,22 @@ describe("invoking functions", () => {
     expect(elapsed).toBeGreaterThanOrEqual(2000);
     expect(elapsed).toBeLessThan(2000 + 5000);
     await eventually("the hung container to be removed", async () => ((await containersOf("Hang")).length === 0 ? true : undefined));
+  });
+
+  it("records 499 for a caller that goes away before the function answers, and keeps the function's container", async () => {
+    // Hang never answers. Its container may still be starting when the caller gives up: that counts too.
+    const gone = new AbortController();
+    const hung = fetch(fnUrl("Hang"), { signal: gone.signal }).catch((error: Error) => error.name);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    gone.abort();
+    expect(await hung).toBe("AbortError");
+    const invocations = async () => {
+      const response = await fetch(`${stack.server.url}/api/functions/${OWNER}/${REPO}/Hang/invocations`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      return ((await response.json()) as { invocations: Array<{ status: number }> }).invocations;
+    };
+    expect(await eventually("the invocation to be recorded as 499", async () => ((await invocations())[0]?.status === 499 ? true : undefined))).toBe(true);
+    // Not the function's fault: its container stays (a timeout or a crash would replace it).
+    expect((await containersOf("Hang")).map((c) => c.State)).toEqual(["running"]);
   });
 
   it("answers 502 when a function crashes mid-request, and the next request succeeds", async () => {

@@ -150,7 +150,7 @@ async function get(replica: Replica, path = "/"): Promise<Record<string, unknown
     body: null,
     maxBodyBytes: 1024,
     timeoutMs: 10_000,
-    signal: new AbortController().signal,
+    caller: new AbortController().signal,
   });
   let text = "";
   for await (const chunk of response) text += String(chunk);

@@ -125,7 +125,7 @@ describe("proxyRequest", () => {
   afterAll(() => new Promise((resolve) => upstream.close(resolve)));
 
   const send = (agent: Agent, input: { method: string; headers: Record<string, string>; body: Readable | null }) =>
-    proxyRequest({ host: "127.0.0.1", port, agent, path: "/", maxBodyBytes: 1024, timeoutMs: 5000, signal: new AbortController().signal, ...input });
+    proxyRequest({ host: "127.0.0.1", port, agent, path: "/", maxBodyBytes: 1024, timeoutMs: 5000, caller: new AbortController().signal, ...input });
 
   it("sends no framing headers without a body", async () => {
     const agent = new Agent({ keepAlive: true });

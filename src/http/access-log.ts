@@ -1,0 +1,58 @@
+import type { Logger } from "pino";
+
+/** What the server log says of one invocation. */
+export interface AccessLine {
+  function: string;
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  cold: boolean;
+  container: string;
+}
+
+/** A function's invocations since the first of the current window was logged. */
+interface Window {
+  requests: number;
+  statuses: Record<string, number>;
+}
+
+/** How long the invocations of one function are summed up in one line. */
+export const ACCESS_WINDOW_MS = 1000;
+
+/**
+ * The server log's invocation lines, at a cost that does not grow with the
+ * request rate: per function, the first invocation of each second gets a line
+ * of its own ("invocation"), and the others of that second one line at its end
+ * ("invocations": how many, by status), so the counts stay exact. A 5xx
+ * answer always gets its own line. A line per request cost about 14 µs of the
+ * router's CPU per request under load (JSON, buffered writes, a thread pool
+ * round trip per 4 KiB); the exact record of each request is the invocation
+ * log's (`eserveless logs`) and the metrics'.
+ */
+export function accessLog(log: Logger, windowMs = ACCESS_WINDOW_MS) {
+  const windows = new Map<string, Window>();
+  const close = (fn: string) => {
+    const window = windows.get(fn);
+    windows.delete(fn);
+    if (window && window.requests > 0) log.info({ function: fn, requests: window.requests, statuses: window.statuses, seconds: windowMs / 1000 }, "invocations");
+  };
+  return {
+    record(line: AccessLine): void {
+      if (!log.isLevelEnabled("info")) return;
+      if (line.status >= 500) {
+        log.info(line, "invocation");
+        return;
+      }
+      const window = windows.get(line.function);
+      if (!window) {
+        windows.set(line.function, { requests: 0, statuses: {} });
+        setTimeout(close, windowMs, line.function).unref();
+        log.info(line, "invocation");
+        return;
+      }
+      window.requests++;
+      window.statuses[line.status] = (window.statuses[line.status] ?? 0) + 1;
+    },
+  };
+}
