@@ -227,7 +227,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
   const interrupted = deployer.recoverInterrupted().then((count) => {
     if (count > 0) log.warn({ count }, "ended deployments interrupted by the last stop as errors");
   });
-  const { app, listener } = createApp({
+  const { app, listener, flushLog } = createApp({
     store,
     deployer,
     secrets: secretActions({ store, roller, log: log.child({ component: "secrets" }) }),
@@ -290,6 +290,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
       await deployer.close();
       await previews?.idle();
       await pool.close(options);
+      flushLog();
       if (!options.keepContainers) {
         // Docker may be gone by now; the next start prunes the networks with nothing live.
         await networks.removeAll().catch((error: unknown) => log.warn({ err: error }, "could not remove the project networks at stop"));

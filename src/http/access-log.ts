@@ -38,6 +38,10 @@ export function accessLog(log: Logger, windowMs = ACCESS_WINDOW_MS) {
     if (window && window.requests > 0) log.info({ function: fn, requests: window.requests, statuses: window.statuses, seconds: windowMs / 1000 }, "invocations");
   };
   return {
+    /** Writes the summary lines of the windows still open: at stop, so no second's count is lost. */
+    flush(): void {
+      for (const fn of [...windows.keys()]) close(fn);
+    },
     record(line: AccessLine): void {
       if (!log.isLevelEnabled("info")) return;
       if (line.status >= 500) {

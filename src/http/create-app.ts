@@ -123,5 +123,5 @@ export function createApp(options: AppOptions) {
 
   app.notFound(notFound);
   app.onError(onError);
-  return { app, listener: invoke.listener(getRequestListener(app.fetch)) };
+  return { app, listener: invoke.listener(getRequestListener(app.fetch)), flushLog: invoke.flushLog };
 }

@@ -341,5 +341,5 @@ export function invokeRoutes(options: InvokeOptions) {
     return invoke(call, peer).catch((error: unknown) => answerError(error, call, outgoing));
   };
 
-  return { routes, listener };
+  return { routes, listener, flushLog: access.flush };
 }

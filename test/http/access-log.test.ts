@@ -48,6 +48,15 @@ describe("accessLog", () => {
     expect(lines.at(-1)).toMatchObject({ msg: "invocation", path: "/later" });
   });
 
+  it("writes the open windows' counts at stop, so the last second is not lost", () => {
+    const { log, lines } = memoryLog();
+    const access = accessLog(log, 60_000);
+    for (let i = 0; i < 7; i++) access.record(line("o/r/A", 200));
+    access.flush();
+    expect(lines.at(-1)).toMatchObject({ msg: "invocations", function: "o/r/A", requests: 6, statuses: { "200": 6 } });
+    expect(counted(lines)).toEqual({ "o/r/A": 7 });
+  });
+
   it("gives every 5xx answer a line of its own", () => {
     const { log, lines } = memoryLog();
     const access = accessLog(log, 1000);
