@@ -2,7 +2,7 @@ import { ContainerFailedError, EserveslessError } from "../errors.js";
 import type { FunctionTarget } from "../run/container-pool.js";
 import type { Pool } from "../run/pool.js";
 import type { Replica } from "../run/function-pool.js";
-import type { LiveFunction } from "../store/live-function-store.js";
+import type { LiveFunction, LiveHttpFunction } from "../store/live-function-store.js";
 import type { DeploymentContext } from "./deployment-context.js";
 import { functionTarget } from "./function-target.js";
 
@@ -35,31 +35,43 @@ export async function startReplicas(deployment: DeploymentContext, pool: Pool, l
   // One failure ends the others' wait: their containers go with it.
   const failed = new AbortController();
   const either = AbortSignal.any([signal, failed.signal]);
+  // One start at a time per slot; see MAX_PARALLEL_STARTS.
+  const startOne = async (fn: LiveHttpFunction, index: number): Promise<StartedFunction> => {
+    say(`Starting ${fn.name}…`);
+    const target = functionTarget(fn);
+    const checking = index === 0 && cronNames.length > 0;
+    const startTarget = checking ? { ...target, env: { ...target.env, ESERVELESS_CHECK_CRON: cronNames.join(",") } } : target;
+    let told = false;
+    const tell = () => {
+      if (told) return;
+      told = true;
+      asked();
+    };
+    try {
+      // Waited for a slot while another failed: nothing to start.
+      either.throwIfAborted();
+      const replica = await pool.start(startTarget, either, tell);
+      tell();
+      if (checking) say(`${cronNames.join(", ")} can run on schedule (checked in ${fn.name}'s container)`);
+      say(`${fn.name} answered HTTP after ${replica.coldStartMs} ms`);
+      return { target, replicas: [replica] };
+    } catch (error) {
+      tell();
+      // Its wait was ended by another's failure or by the deployment's end: that is the reason, not this.
+      const cutShort = either.aborted && error === either.reason;
+      failed.abort(new CutShort("another function failed to start"));
+      throw cutShort ? new CutShort(`${fn.name}: stopped waiting`, { cause: error }) : named(fn.name, error, output);
+    }
+  };
+  const slot = slots(MAX_PARALLEL_STARTS);
   const starts = live
-    .filter((f) => f.type === "http")
+    .filter((f): f is LiveHttpFunction => f.type === "http")
     .map(async (fn, index): Promise<StartedFunction> => {
-      say(`Starting ${fn.name}…`);
-      const target = functionTarget(fn);
-      const checking = index === 0 && cronNames.length > 0;
-      const startTarget = checking ? { ...target, env: { ...target.env, ESERVELESS_CHECK_CRON: cronNames.join(",") } } : target;
-      let told = false;
-      const tell = () => {
-        if (told) return;
-        told = true;
-        asked();
-      };
+      const release = await slot();
       try {
-        const replica = await pool.start(startTarget, either, tell);
-        tell();
-        if (checking) say(`${cronNames.join(", ")} can run on schedule (checked in ${fn.name}'s container)`);
-        say(`${fn.name} answered HTTP after ${replica.coldStartMs} ms`);
-        return { target, replicas: [replica] };
-      } catch (error) {
-        tell();
-        // Its wait was ended by another's failure or by the deployment's end: that is the reason, not this.
-        const cutShort = either.aborted && error === either.reason;
-        failed.abort(new CutShort("another function failed to start"));
-        throw cutShort ? new CutShort(`${fn.name}: stopped waiting`, { cause: error }) : named(fn.name, error, output);
+        return await startOne(fn, index);
+      } finally {
+        release();
       }
     });
   const settled = await Promise.allSettled(starts);
@@ -72,6 +84,30 @@ export async function startReplicas(deployment: DeploymentContext, pool: Pool, l
   // A start cut short because another failed is not the reason: the failure that cut it is.
   const reason = settled.find((s): s is PromiseRejectedResult => s.status === "rejected" && !(s.reason instanceof CutShort)) ?? failure;
   throw reason.reason;
+}
+
+/**
+ * How many containers a deployment starts at once. Side by side saves time,
+ * but Docker 20.10's network code can deadlock the whole engine when scores of
+ * containers join and leave one network at the same moment (seen with 100
+ * functions): a project of many functions starts them a few at a time.
+ */
+const MAX_PARALLEL_STARTS = 4;
+
+/** A counting semaphore: the promise resolves with the slot's release once one of `n` is free. */
+function slots(n: number): () => Promise<() => void> {
+  let free = n;
+  const waiting: Array<() => void> = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+  return async () => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    return release;
+  };
 }
 
 /** A start that stopped waiting because another function's failed (or the deployment was cut short). */

@@ -10,6 +10,7 @@ import { loadRuntimeTemplates } from "../../src/image/build-context.js";
 import type { Manifest } from "../../src/manifest/manifest-schema.js";
 import { readManifest } from "../../src/manifest/read-manifest.js";
 import { ContainerPool } from "../../src/run/container-pool.js";
+import type { Pool } from "../../src/run/pool.js";
 import { LABEL } from "../../src/run/sandbox.js";
 import { SourceTree } from "../../src/source/extract-tarball.js";
 import { testImages } from "../support/start-eserveless.js";
@@ -28,7 +29,7 @@ const networks = testNetworks(docker, INSTANCE);
 
 const FILES = {
   "package.json": '{ "name": "start-replicas", "private": true }\n',
-  "functions.js": "module.exports = { API: (req, res) => res.end('ok'), Ticker: () => {}, Second: (req, res) => res.end('second') };\n",
+  "functions.js": "module.exports = { API: (req, res) => res.end('ok'), Ticker: () => {}, Second: (req, res) => res.end('second'), ...Object.fromEntries([1, 2, 3, 4, 5].map((i) => ['F' + i, (req, res) => res.end('f' + i)])) };\n",
 };
 const source = new SourceTree(Object.entries(FILES).map(([path, text]) => ({ type: "file" as const, path, mode: 0o644, content: Buffer.from(text) })));
 const manifestOf = async (functions: string) => (await readManifest(`runtime: node\nfunctions:\n${functions}`, source)).manifest;
@@ -86,10 +87,10 @@ describe("startReplicas", () => {
     const error: unknown = await startReplicas(test.deployment, pool, live).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EserveslessError);
     expect(error).toMatchObject({ code: "not_ready", blame: "user" });
-    expect((error as Error).message).toBe("Missing: functions.js does not export Missing (it exports: API, Ticker, Second). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
+    expect((error as Error).message).toBe("Missing: functions.js does not export Missing (it exports: API, Ticker, Second, F1, F2, F3, F4, F5). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
     const lines = test.lines();
     expect(lines.slice(0, 2)).toEqual(["Starting API…", "Starting Missing…"]);
-    expect(lines).toContain("  Missing | eserveless: functions.js does not export Missing (it exports: API, Ticker, Second). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
+    expect(lines).toContain("  Missing | eserveless: functions.js does not export Missing (it exports: API, Ticker, Second, F1, F2, F3, F4, F5). Export it, e.g. module.exports = { Missing } or export function Missing(…).");
     // API's replica, ready or not when Missing failed: nothing of the deployment is left.
     expect(await containersOf(test.deployment.job.deploymentId)).toEqual([]);
   });
@@ -103,6 +104,33 @@ describe("startReplicas", () => {
       const startedAt = await Promise.all(replicas.map(async (r) => Date.parse((await r.container.inspect()).State.StartedAt)));
       // One after the other, the second container would start only once the first answered HTTP: a cold start later.
       expect(Math.abs(startedAt[1]! - startedAt[0]!)).toBeLessThan(Math.min(...replicas.map((r) => r.coldStartMs)) / 2);
+    } finally {
+      await pool.discard(started.flatMap((f) => f.replicas));
+    }
+  });
+
+  it("starts a project of many functions a few at a time, so the engine never gets scores of containers joining one network at once", async () => {
+    const many = API + SECOND + [1, 2, 3, 4, 5].map((i) => `  - { name: F${i}, type: http }\n`).join("");
+    const { test, live } = deploymentOf(await manifestOf(many));
+    let starting = 0;
+    let most = 0;
+    // The real pool, with its starts counted while they run.
+    const counted = {
+      start: async (...args: Parameters<Pool["start"]>) => {
+        most = Math.max(most, ++starting);
+        try {
+          return await pool.start(...args);
+        } finally {
+          starting--;
+        }
+      },
+      discard: (replicas: Parameters<Pool["discard"]>[0]) => pool.discard(replicas),
+    } as unknown as Pool;
+    const started = await startReplicas(test.deployment, counted, live);
+    try {
+      expect(started.map((f) => f.target.name)).toEqual(["API", "Second", "F1", "F2", "F3", "F4", "F5"]);
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(4);
     } finally {
       await pool.discard(started.flatMap((f) => f.replicas));
     }
