@@ -5,7 +5,7 @@ import { createRequire, Module } from "node:module";
 // never uses: BuildKit sessions (lib/session.js: @grpc/grpc-js, protobufjs and
 // @grpc/proto-loader, only for `buildImage` with `version: "2"`) and SSH
 // (docker-modem's lib/ssh.js: ssh2, which also instantiates WebAssembly, only
-// for DOCKER_HOST=ssh://…). Together about 15 MB of the server's resident
+// for DOCKER_HOST=ssh://…). Together 11–15 MB of the server's resident
 // memory. Each is put in the CommonJS cache as a stand-in that loads the real
 // module on its first call; dockerode calls both as plain functions.
 
