@@ -1,10 +1,10 @@
-import Docker from "dockerode";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { pino } from "pino";
 import { ConfigError, readConfig } from "./config.js";
+import { dockerClient } from "./docker-client.js";
 import { createEserveless, DATABASE_FILE_NAME } from "./eserveless.js";
 import { nodeFileSystem } from "./node-file-system.js";
 import { prettyLogOutput } from "./pretty-log.js";
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     process.exit(78); // EX_CONFIG
   }
   // dockerode reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
-  const eserveless = await createEserveless(config, { docker: new Docker(), log, store, fs: nodeFileSystem, now });
+  const eserveless = await createEserveless(config, { docker: dockerClient(), log, store, fs: nodeFileSystem, now });
   const server = createServer(eserveless.listener);
   server.listen(config.port, config.host, () => {
     const info = server.address() as AddressInfo;
