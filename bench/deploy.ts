@@ -37,7 +37,7 @@ import { readFixture } from "../test/support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github-emulator.js";
 import { ADMIN_TOKEN, startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
 import { webhookDelivery } from "../test/support/webhook-delivery.js";
-import { exec, progress } from "./support/exec.js";
+import { exec, progress, runBench } from "./support/exec.js";
 import { freePort } from "./support/server-process.js";
 import { summary } from "./support/summary.js";
 
@@ -667,12 +667,5 @@ async function main(): Promise<void> {
 if (process.env[ROLE_VARIABLE] === "server") {
   void serveEserveless();
 } else {
-  main().catch((error: unknown) => {
-    if (interrupted.signal.aborted) {
-      process.exitCode = 130;
-      return;
-    }
-    progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exitCode = 1;
-  });
+  runBench(main, interrupted.signal);
 }

@@ -42,7 +42,7 @@ import { readFixture } from "../test/support/fixtures.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github-emulator.js";
 import { startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
 import { webhookDelivery } from "../test/support/webhook-delivery.js";
-import { exec, progress } from "./support/exec.js";
+import { exec, progress, runBench } from "./support/exec.js";
 import { buildGoProxy, describeUpstream, startGoProxy, startNginx, startNodeProxy, tempDir, transportOf, upstreamOf, type Peer, type Upstream } from "./support/peers.js";
 import { freePort, processRss, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { median, summary } from "./support/summary.js";
@@ -1384,12 +1384,5 @@ async function cleanup(): Promise<void> {
 if (process.env[ROLE_VARIABLE] === "router") {
   void serveRouter();
 } else {
-  main().catch((error: unknown) => {
-    if (interrupted.signal.aborted) {
-      process.exitCode = 130;
-      return;
-    }
-    progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exitCode = 1;
-  });
+  runBench(main, interrupted.signal);
 }

@@ -37,7 +37,7 @@ import { CONTAINER_PORT, LABEL, sandboxedContainer } from "../src/run/sandbox.js
 import { SourceTree } from "../src/source/extract-tarball.js";
 import { readFixture } from "../test/support/fixtures.js";
 import { testImages } from "../test/support/start-eserveless.js";
-import { exec, progress } from "./support/exec.js";
+import { exec, progress, runBench } from "./support/exec.js";
 import { median, summary } from "./support/summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -419,11 +419,4 @@ async function main(): Promise<void> {
   printReport({ node: partial.node!, golang: partial.golang! }, runs, samples, surprises);
 }
 
-main().catch((error: unknown) => {
-  if (interrupted.signal.aborted) {
-    process.exitCode = 130;
-    return;
-  }
-  progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-});
+runBench(main, interrupted.signal);

@@ -21,3 +21,18 @@ export function exec(file: string, args: string[], options: { env?: NodeJS.Proce
     else child.stdin.end();
   });
 }
+
+/**
+ * Runs a bench's `main`: exit code 130 when the bench was interrupted
+ * (Ctrl-C, its own clean-up done), 1 with the error's stack otherwise.
+ */
+export function runBench(main: () => Promise<void>, interrupted: AbortSignal): void {
+  main().catch((error: unknown) => {
+    if (interrupted.aborted) {
+      process.exitCode = 130;
+      return;
+    }
+    progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exitCode = 1;
+  });
+}
