@@ -1,6 +1,7 @@
 import { ContainerFailedError, EserveslessError } from "../errors.js";
 import type { FunctionTarget } from "../run/container-pool.js";
 import type { Pool } from "../run/pool.js";
+import { Slots } from "../slots.js";
 import type { Replica } from "../run/function-pool.js";
 import type { LiveFunction, LiveHttpFunction } from "../store/live-function-store.js";
 import type { DeploymentContext } from "./deployment-context.js";
@@ -48,8 +49,6 @@ export async function startReplicas(deployment: DeploymentContext, pool: Pool, l
       asked();
     };
     try {
-      // Waited for a slot while another failed: nothing to start.
-      either.throwIfAborted();
       const replica = await pool.start(startTarget, either, tell);
       tell();
       if (checking) say(`${cronNames.join(", ")} can run on schedule (checked in ${fn.name}'s container)`);
@@ -63,11 +62,12 @@ export async function startReplicas(deployment: DeploymentContext, pool: Pool, l
       throw cutShort ? new CutShort(`${fn.name}: stopped waiting`, { cause: error }) : named(fn.name, error, output);
     }
   };
-  const slot = slots(MAX_PARALLEL_STARTS);
+  // A function still waiting for its slot when another fails is not started: its wait ends with the reason.
+  const slots = new Slots(MAX_PARALLEL_STARTS);
   const starts = live
     .filter((f): f is LiveHttpFunction => f.type === "http")
     .map(async (fn, index): Promise<StartedFunction> => {
-      const release = await slot();
+      const release = await slots.acquire(either);
       try {
         return await startOne(fn, index);
       } finally {
@@ -93,22 +93,6 @@ export async function startReplicas(deployment: DeploymentContext, pool: Pool, l
  * functions): a project of many functions starts them a few at a time.
  */
 const MAX_PARALLEL_STARTS = 4;
-
-/** A counting semaphore: the promise resolves with the slot's release once one of `n` is free. */
-function slots(n: number): () => Promise<() => void> {
-  let free = n;
-  const waiting: Array<() => void> = [];
-  const release = () => {
-    const next = waiting.shift();
-    if (next) next();
-    else free++;
-  };
-  return async () => {
-    if (free > 0) free--;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    return release;
-  };
-}
 
 /** A start that stopped waiting because another function's failed (or the deployment was cut short). */
 class CutShort extends Error {}
