@@ -17,7 +17,6 @@
  * it answers, with where the rollback's time went. Results go to stdout,
  * progress to stderr. See bench/README.md for what is and is not measured.
  */
-import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
@@ -38,6 +37,7 @@ import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github
 import { ADMIN_TOKEN, startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
 import { webhookDelivery } from "../test/support/webhook-delivery.js";
 import { exec, progress, runBench } from "./support/exec.js";
+import { answerParent, IpcChild, ROLE_VARIABLE } from "./support/ipc-child.js";
 import { freePort } from "./support/server-process.js";
 import { summary } from "./support/summary.js";
 
@@ -184,9 +184,6 @@ function buildCache(lines: string[]): BuildCache {
 
 // ------------------------------------------------------- eserveless' own process
 
-/** Tells the child process started from this file that it is the eserveless server. */
-const ROLE_VARIABLE = "ESERVELESS_BENCH_ROLE";
-
 /** What the bench asks of the server process, over IPC. */
 const serverCommands = (server: () => TestEserveless | undefined) => ({
   idle: () => server()?.deployer.idle(),
@@ -204,56 +201,36 @@ type ServerCommands = ReturnType<typeof serverCommands>;
  * their own too). Its logs go to stdout when LOG_LEVEL asks for them.
  */
 async function serveEserveless(): Promise<void> {
-  process.on("SIGINT", () => {});
   let server: TestEserveless | undefined;
-  const commands = serverCommands(() => server);
-  const handlers: Record<string, (arg: never) => unknown> = {
-    ...commands,
-    async start(env: Record<string, string>) {
-      server = await startEserveless({ env });
-      return server.url;
+  answerParent(
+    {
+      ...serverCommands(() => server),
+      async start(env: Record<string, string>) {
+        server = await startEserveless({ env });
+        return server.url;
+      },
+      async stop() {
+        await server?.stop();
+        server = undefined;
+        setImmediate(() => process.exit(0));
+      },
     },
-    async stop() {
-      await server?.stop();
-      server = undefined;
-      setImmediate(() => process.exit(0));
-    },
-  };
-  process.on("message", (message: { id: number; command: string; arg: unknown }) => {
-    void Promise.resolve()
-      .then(() => handlers[message.command]!(message.arg as never))
-      .then(
-        (value) => process.send?.({ id: message.id, value: value ?? null }),
-        (error: unknown) => process.send?.({ id: message.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
-      );
-  });
-  process.on("disconnect", () => void Promise.resolve(server?.stop()).finally(() => process.exit(1)));
+    () => server?.stop(),
+  );
 }
 
 /** The bench's side of the eserveless process. */
 class EservelessProcess {
-  readonly #child: ChildProcess;
-  readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
-  #next = 0;
+  readonly #child: IpcChild;
   url = "";
 
   private constructor(readonly emulator: GitHubEmulator) {
-    this.#child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [ROLE_VARIABLE]: "server" }, execArgv: process.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    this.#child.on("message", (reply: { id: number; value?: unknown; error?: string }) => {
-      const pending = this.#pending.get(reply.id);
-      this.#pending.delete(reply.id);
-      if (reply.error !== undefined) pending?.reject(new Error(`eserveless process: ${reply.error}`));
-      else pending?.resolve(reply.value);
-    });
-    this.#child.on("exit", (code, signal) => {
-      for (const pending of this.#pending.values()) pending.reject(new Error(`the eserveless process exited (${code ?? signal})`));
-      this.#pending.clear();
-    });
+    this.#child = new IpcChild("the eserveless process", { file: fileURLToPath(import.meta.url), role: "server", execArgv: process.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
   }
 
   static async start(emulator: GitHubEmulator, env: Record<string, string>): Promise<EservelessProcess> {
     const server = new EservelessProcess(emulator);
-    server.url = await server.#call<string>("start", {
+    server.url = await server.#child.call<string>("start", {
       APP_ID: String(emulator.appId),
       PRIVATE_KEY: emulator.privateKey,
       WEBHOOK_SECRET: emulator.webhookSecret,
@@ -263,16 +240,8 @@ class EservelessProcess {
     return server;
   }
 
-  #call<T>(command: string, arg?: unknown): Promise<T> {
-    const id = ++this.#next;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.#child.send({ id, command, arg });
-    });
-  }
-
   ask<K extends keyof ServerCommands>(command: K, ...arg: Parameters<ServerCommands[K]>): Promise<Awaited<ReturnType<ServerCommands[K]>>> {
-    return this.#call(command, arg[0]);
+    return this.#child.call(command, arg[0]);
   }
 
   /** Sends a signed webhook delivery over HTTP, as GitHub would. */
@@ -283,10 +252,9 @@ class EservelessProcess {
 
   /** Stops eserveless (which removes its containers and images) and waits for the process to exit. */
   async stop(): Promise<void> {
-    if (this.#child.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.#child.once("exit", () => resolve()));
-    await this.#call("stop").catch(() => undefined);
-    await exited;
+    if (this.#child.exited) return;
+    await this.#child.call("stop").catch(() => undefined);
+    await this.#child.whenExited();
   }
 }
 

@@ -21,7 +21,7 @@
  * Results go to stdout, progress to stderr. See bench/README.md for what is
  * and is not measured.
  */
-import { execFile, fork, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { Writable } from "node:stream";
@@ -43,6 +43,7 @@ import { startGitHubEmulator, type GitHubEmulator } from "../test/support/github
 import { startEserveless, testImages, type TestEserveless } from "../test/support/start-eserveless.js";
 import { webhookDelivery } from "../test/support/webhook-delivery.js";
 import { exec, progress, runBench } from "./support/exec.js";
+import { answerParent, IpcChild, ROLE_VARIABLE } from "./support/ipc-child.js";
 import { buildGoProxy, describeUpstream, startGoProxy, startNginx, startNodeProxy, tempDir, transportOf, upstreamOf, type Peer, type Upstream } from "./support/peers.js";
 import { freePort, processRss, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { median, summary } from "./support/summary.js";
@@ -70,8 +71,6 @@ const BASE_IMAGE = testImages.ESERVELESS_NODE_IMAGE;
  */
 const BENCH_LABEL = `${LABEL}.bench.invoke`;
 const RUN = randomBytes(4).toString("hex");
-/** Tells the child process started from this file that it is the router. */
-const ROLE_VARIABLE = "ESERVELESS_BENCH_ROLE";
 
 /** Issue 11's goals, in one place. */
 const GOALS = {
@@ -133,12 +132,6 @@ async function removeImagesLabelled(label: string): Promise<void> {
 // ------------------------------------------------------- the router, a child
 
 type Command = "start" | "idle" | "reap" | "image" | "memory" | "cpu" | "profile-start" | "profile-stop" | "stop";
-interface Call {
-  id: number;
-  command: Command;
-  arg?: unknown;
-}
-type Reply = { id: number; value: unknown } | { id: number; error: string };
 interface RouterInfo {
   url: string;
   /** The instance label of its containers and images. */
@@ -153,8 +146,6 @@ interface RouterInfo {
  * keep them in; set LOG_LEVEL to make it log as a server would.
  */
 async function serveRouter(): Promise<void> {
-  // Ctrl-C reaches the whole process group: the bench process decides when to stop, after its step.
-  process.on("SIGINT", () => {});
   let server: TestEserveless | undefined;
   let profiler: Session | undefined;
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -198,16 +189,8 @@ async function serveRouter(): Promise<void> {
       setImmediate(() => process.exit(0));
     },
   };
-  process.on("message", (message: Call) => {
-    void Promise.resolve()
-      .then(() => handlers[message.command](message.arg as never))
-      .then(
-        (value) => process.send?.({ id: message.id, value: value ?? null } satisfies Reply),
-        (error: unknown) => process.send?.({ id: message.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies Reply),
-      );
-  });
   // The bench process died without stopping us: remove our containers and leave.
-  process.on("disconnect", () => void Promise.resolve(server?.stop()).finally(() => process.exit(1)));
+  answerParent(handlers, () => server?.stop());
 }
 
 /** A file written synchronously: the router exits right after it stops, and nothing of its log may be lost. */
@@ -223,43 +206,25 @@ function syncFile(path: string): Writable {
 
 /** The bench side of a router child process. */
 class Router {
-  readonly #child: ChildProcess;
-  readonly #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
-  #next = 0;
-  #exited = false;
+  readonly #child: IpcChild;
   info?: RouterInfo;
 
   constructor(readonly name: string) {
-    this.#child = fork(fileURLToPath(import.meta.url), [], {
-      env: { ...process.env, [ROLE_VARIABLE]: "router" },
+    this.#child = new IpcChild(`router ${name}`, {
+      file: fileURLToPath(import.meta.url),
+      role: "router",
       // The parent's execArgv carries tsx's loader; --expose-gc lets `memory` measure after a full GC.
       execArgv: [...process.execArgv, "--expose-gc"],
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
-    this.#child.on("message", (reply: Reply) => {
-      const pending = this.#pending.get(reply.id);
-      this.#pending.delete(reply.id);
-      if ("error" in reply) pending?.reject(new Error(`router ${this.name}: ${reply.error}`));
-      else pending?.resolve(reply.value);
-    });
-    this.#child.on("exit", (code, signal) => {
-      this.#exited = true;
-      for (const pending of this.#pending.values()) pending.reject(new Error(`router ${this.name} exited (${code ?? signal})`));
-      this.#pending.clear();
-    });
   }
 
   call<T>(command: Command, arg?: unknown): Promise<T> {
-    if (this.#exited) return Promise.reject(new Error(`router ${this.name} has exited`));
-    const id = ++this.#next;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.#child.send({ id, command, arg } satisfies Call);
-    });
+    return this.#child.call(command, arg);
   }
 
   get pid(): number {
-    return this.#child.pid ?? 0;
+    return this.#child.pid;
   }
 
   get url(): string {
@@ -273,16 +238,16 @@ class Router {
 
   /** Stops eserveless (which removes its containers) and waits for the child to exit; kills it if it takes too long. */
   async stop(): Promise<void> {
-    if (this.#exited) return;
-    const exited = new Promise<void>((resolve) => this.#child.once("exit", () => resolve()));
+    if (this.#child.exited) return;
+    const exited = this.#child.whenExited();
     const timeout = new AbortController();
     const gaveUp = sleep(STOP_TIMEOUT_MS, undefined, { signal: timeout.signal }).catch(() => undefined);
     // The child exits right after it answers; if it dies before, the call fails and it has exited too.
     await Promise.race([this.call("stop").then(() => exited, () => exited), gaveUp]);
     timeout.abort();
-    if (!this.#exited) {
+    if (!this.#child.exited) {
       progress(`warning: router ${this.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s; killing it (its containers and images are removed by label)`);
-      this.#child.kill("SIGKILL");
+      this.#child.kill();
       await exited;
     }
   }
