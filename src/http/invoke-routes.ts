@@ -9,7 +9,7 @@ import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { FunctionTarget } from "../run/container-pool.js";
 import type { Pool } from "../run/pool.js";
 import type { Lease } from "../run/function-pool.js";
-import { ProxyError, proxyRequest } from "../run/proxy.js";
+import { ProxyError, proxyRequest, whenCallerLeaves } from "../run/proxy.js";
 import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function-store.js";
 import { FUNCTIONS_PATH, PREVIEWS_PATH, previewEnvironment, previewNumber } from "../urls.js";
 import { accessLog } from "./access-log.js";
@@ -80,11 +80,14 @@ function pipeResponse(upstream: IncomingMessage, outgoing: ServerResponse, lease
   for (const [name, value] of Object.entries(extra)) headers[name] = headers[name] ? [headers[name]].flat().concat(value) : value;
   outgoing.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);
   upstream.pipe(outgoing);
-  outgoing.once("close", () => {
-    if (!outgoing.writableFinished) upstream.destroy();
+  let callerGone = false;
+  const stopWatching = whenCallerLeaves(outgoing, () => {
+    callerGone = true;
+    upstream.destroy();
   });
   upstream.once("close", () => {
-    if (upstream.complete || (outgoing.destroyed && !outgoing.writableFinished)) {
+    stopWatching();
+    if (upstream.complete || callerGone) {
       lease.release();
       return;
     }

@@ -1,4 +1,5 @@
 import { request, type Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
@@ -88,6 +89,47 @@ export interface ProxyInput {
   caller: AbortSignal | ServerResponse;
 }
 
+/** Who waits on each client socket: one 'close' listener per socket, however many pipelined requests it carries. */
+const socketWatchers = new WeakMap<Socket, Set<() => void>>();
+
+/**
+ * Calls `onGone` once the caller of `outgoing` goes away before its response
+ * is finished, at once when it already has; returns what stops watching. The
+ * client's socket is watched, not only the response: a response queued
+ * behind an earlier one on a pipelined connection has no socket yet and
+ * never emits 'close' when the client leaves, so a function's answer would
+ * be piped into it for ever, its container's slot held.
+ */
+export function whenCallerLeaves(outgoing: ServerResponse, onGone: () => void): () => void {
+  let fired = false;
+  const check = () => {
+    if (fired || outgoing.writableFinished) return;
+    fired = true;
+    onGone();
+  };
+  const socket = outgoing.req.socket;
+  if (socket.destroyed || outgoing.destroyed) {
+    check();
+    return () => undefined;
+  }
+  let watchers = socketWatchers.get(socket);
+  if (!watchers) {
+    const set = new Set<() => void>();
+    watchers = set;
+    socketWatchers.set(socket, set);
+    socket.once("close", () => {
+      socketWatchers.delete(socket);
+      for (const watcher of set) watcher();
+    });
+  }
+  watchers.add(check);
+  outgoing.once("close", check);
+  return () => {
+    watchers.delete(check);
+    outgoing.removeListener("close", check);
+  };
+}
+
 /**
  * Calls `onGone` once the caller goes away, at once when it already has (it
  * left while its request waited for a container); returns whether it has and
@@ -99,15 +141,12 @@ function watchCaller(caller: AbortSignal | ServerResponse, onGone: () => void): 
     else caller.addEventListener("abort", onGone, { once: true });
     return { gone: () => caller.aborted, stop: () => caller.removeEventListener("abort", onGone) };
   }
-  let gone = caller.destroyed && !caller.writableFinished;
-  const onClose = () => {
-    if (caller.writableFinished) return;
+  let gone = false;
+  const stop = whenCallerLeaves(caller, () => {
     gone = true;
     onGone();
-  };
-  if (gone) onGone();
-  else caller.once("close", onClose);
-  return { gone: () => gone, stop: () => caller.removeListener("close", onClose) };
+  });
+  return { gone: () => gone, stop };
 }
 
 /**

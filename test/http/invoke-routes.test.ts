@@ -1,5 +1,6 @@
 import Docker from "dockerode";
 import { request } from "node:http";
+import { connect } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/eventually.js";
 import { readFixture } from "../support/fixtures.js";
@@ -81,6 +82,37 @@ describe("invoking functions", () => {
       expect(next, raw).toMatch(/^HTTP\/1\.1 200 /);
       expect(JSON.parse(responseBody(next))).toMatchObject({ method: "GET", url: "/head?after=head" });
     }
+  });
+
+  it("frees a function's slot when a caller that pipelined requests leaves without reading: the next caller is answered", async () => {
+    const { port } = new URL(stack.server.url);
+    const host = new URL(stack.server.url).host;
+    const path = `/fn/${OWNER}/${REPO}/Single/?bytes=${4 * 1024 * 1024}`;
+    // Single takes one request at a time. Big answers fill the socket the attacker never reads; the pipelined
+    // ones wait behind the first, with responses that have no socket yet.
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), "127.0.0.1", () => {
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`.repeat(4));
+        socket.pause();
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 1500);
+      });
+      socket.on("error", reject);
+    });
+    // Its pipelined requests are ended as the router notices the close (429 meanwhile: the queue is full);
+    // before the fix their slot stayed taken for good and every later caller got 429 or a queue timeout.
+    const status = await eventually(
+      "Single answers a new caller",
+      async () => {
+        const answer = await fetch(fnUrl("Single"), { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+        await answer?.body?.cancel();
+        return answer?.status === 200 ? answer.status : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+    expect(status).toBe(200);
   });
 
   it("streams a response the function sends in parts: the first part reaches the caller before the function ends it", async () => {
