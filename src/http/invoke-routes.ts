@@ -235,10 +235,20 @@ export function invokeRoutes(options: InvokeOptions) {
         throw new EserveslessError("The caller went away", { status: 499, code: "client_gone" });
       }
       if (kind === "body_too_large") {
-        // The function saw a truncated body; do not reuse its connection state.
-        lease.discard("request body over the limit");
+        // The caller's doing: only its connection to the function is cut (the function sees a truncated
+        // body there); the container and the other callers' requests on it stay.
+        lease.release();
         finish(413);
         throw tooLarge();
+      }
+      if (kind === "client_slow") {
+        // Likewise: a caller that trickles its body must not get the function's container recycled under others.
+        lease.release();
+        finish(408);
+        throw new EserveslessError(`The request body arrived too slowly: it was still being sent after ${label}'s ${timeoutMs / 1000} s timeout (manifest: timeout)`, {
+          status: 408,
+          code: "request_body_timeout",
+        });
       }
       if (kind === "timeout") {
         lease.discard(`no answer within ${timeoutMs} ms`);

@@ -9,7 +9,7 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "p
 /** Why a proxied exchange failed; the router maps each to a status. */
 export class ProxyError extends Error {
   constructor(
-    readonly kind: "timeout" | "upstream" | "client_gone" | "body_too_large",
+    readonly kind: "timeout" | "client_slow" | "upstream" | "client_gone" | "body_too_large",
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -161,7 +161,17 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
       upstream.destroy(error);
     };
     const upstream = request({ host: input.host, port: input.port, agent: input.agent, method: input.method, path: input.path, headers: framedHeaders(input.headers, input.body !== null) });
-    const timer = setTimeout(() => fail(new ProxyError("timeout", `no answer within ${input.timeoutMs} ms`)), input.timeoutMs);
+    // Set once the whole body went to the function; till then a timeout may be the caller's slowness, not the function's.
+    let sent = input.body === null;
+    const timer = setTimeout(() => {
+      // Still waiting for the caller's bytes while the function takes all it is given: the caller is slow.
+      const callerSlow = !sent && !upstream.writableNeedDrain;
+      fail(
+        callerSlow
+          ? new ProxyError("client_slow", `the request body was still arriving after ${input.timeoutMs} ms`)
+          : new ProxyError("timeout", `no answer within ${input.timeoutMs} ms`),
+      );
+    }, input.timeoutMs);
     const caller = watchCaller(input.caller, () => fail(new ProxyError("client_gone", "the caller went away")));
     const done = () => {
       clearTimeout(timer);
@@ -196,11 +206,16 @@ export function proxyRequest(input: ProxyInput): Promise<IncomingMessage> {
         callback(declared !== undefined && bytes !== declared ? mismatch() : null);
       },
     });
-    pipeline(input.body, limit, upstream).catch((error: unknown) => {
+    pipeline(input.body, limit, upstream).then(
+      () => {
+        sent = true;
+      },
+      (error: unknown) => {
       // The body was not fully forwarded: the socket goes with it, whatever happened to the response.
       if (error instanceof ProxyError) fail(error);
       else if (input.body?.destroyed) fail(new ProxyError("client_gone", "the caller went away mid-upload"));
       else fail(new ProxyError("upstream", `the request body could not be sent: ${(error as Error).message}`, { cause: error }));
-    });
+      },
+    );
   });
 }

@@ -115,6 +115,35 @@ describe("invoking functions", () => {
     expect(status).toBe(200);
   });
 
+  it("answers 408 to a caller that trickles its body past the function's timeout, and the requests of others on that container go on", async () => {
+    const before = await call("Upload", "/", { method: "POST", body: "warm" });
+    expect(before.status).toBe(200);
+    const url = new URL(fnUrl("Upload"));
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // One byte every 300 ms, chunked: cheap for an attacker, past Upload's 2 s timeout.
+    const trickled = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers: { "transfer-encoding": "chunked" } }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      const drip = setInterval(() => (req.destroyed ? clearInterval(drip) : req.write("x")), 300);
+      req.on("close", () => clearInterval(drip));
+    });
+    // A caller whose request is in flight on the same container when the trickler's time runs out.
+    await sleep(1000);
+    const victim = await call("Upload", "/?ms=1500", { method: "POST", body: "legit" });
+    const attacker = await trickled;
+    expect(attacker.status).toBe(408);
+    expect(JSON.parse(attacker.body)).toMatchObject({ error: { code: "request_body_timeout" } });
+    expect(victim.status).toBe(200);
+    expect(victim.body).toMatchObject({ bytes: 5, pid: before.body.pid });
+    // The container was not recycled for the trickler.
+    expect((await call("Upload", "/", { method: "POST", body: "after" })).body.pid).toBe(before.body.pid);
+  });
+
   it("streams a response the function sends in parts: the first part reaches the caller before the function ends it", async () => {
     const started = performance.now();
     const response = await fetch(fnUrl("Drip", "/?gap=800"));
