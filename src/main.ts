@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { ConfigError, readConfig } from "./config.js";
 import { dockerClient } from "./docker-client.js";
 import { createEserveless, DATABASE_FILE_NAME } from "./eserveless.js";
@@ -15,11 +15,13 @@ import { createStore, type Store } from "./store/store.js";
 
 /** Longest a log line waits in the buffer before it is written. */
 const LOG_FLUSH_MS = 200;
+/** Log bytes kept waiting for a stdout nobody reads. */
+const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
 
 /** The composition root: the only place that reads the environment, listens and exits. */
 async function main(): Promise<void> {
   let config;
-  let log;
+  let log: Logger | undefined;
   let store: Store;
   const now = Date.now;
   try {
@@ -28,7 +30,19 @@ async function main(): Promise<void> {
     const pretty = config.logFormat === undefined ? process.stdout.isTTY === true : config.logFormat === "pretty";
     // Written asynchronously and in batches, off the request path: up to 4 KiB of lines go out in one
     // write, and none waits more than LOG_FLUSH_MS; pino flushes what is left when the process exits.
-    const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: LOG_FLUSH_MS });
+    // At most LOG_BUFFER_BYTES wait while nothing reads stdout (a stalled collector): past it, lines are dropped,
+    // counted and reported once it reads again, rather than the server's memory growing with the log.
+    const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096, maxLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS });
+    let dropped = 0;
+    stdout.on("drop", (data: string) => {
+      if (dropped === 0) {
+        setTimeout(() => {
+          log?.warn({ droppedBytes: dropped }, "stdout was not read: log lines were dropped");
+          dropped = 0;
+        }, 1000).unref();
+      }
+      dropped += Buffer.byteLength(data);
+    });
     log = pino({ level: config.logLevel }, pretty ? prettyLogOutput(stdout, { color: process.stdout.isTTY === true }) : stdout);
     // Before anything is written in it: the database and the App's key live there.
     prepareDataDir(config.dataDir, log);

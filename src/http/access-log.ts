@@ -15,17 +15,26 @@ export interface AccessLine {
 interface Window {
   requests: number;
   statuses: Record<string, number>;
+  /** 5xx answers logged whole in this window. */
+  errorLines: number;
 }
 
 /** How long the invocations of one function are summed up in one line. */
 export const ACCESS_WINDOW_MS = 1000;
+/** 5xx answers of one function logged whole per window; the rest are counted. */
+export const MAX_ERROR_LINES = 10;
+/** The longest path a line quotes: a stranger picks it, up to the request-line limit. */
+export const MAX_LOGGED_PATH = 512;
 
 /**
  * The server log's invocation lines, at a cost that does not grow with the
  * request rate: per function, the first invocation of each second gets a line
  * of its own ("invocation"), and the others of that second one line at its end
- * ("invocations": how many, by status), so the counts stay exact. A 5xx
- * answer always gets its own line. A line per request cost about 14 µs of the
+ * ("invocations": how many, by status), so the counts stay exact. The
+ * first {@link MAX_ERROR_LINES} 5xx answers of a window get lines of their
+ * own too; past them, callers who can make a function fail cannot make the
+ * log grow faster. Paths are cut at {@link MAX_LOGGED_PATH} characters. A
+ * line per request cost about 14 µs of the
  * router's CPU per request under load (JSON, buffered writes, a thread pool
  * round trip per 4 KiB); the exact record of each request is the invocation
  * log's (`eserveless logs`) and the metrics'.
@@ -44,15 +53,15 @@ export function accessLog(log: Logger, windowMs = ACCESS_WINDOW_MS) {
     },
     record(line: AccessLine): void {
       if (!log.isLevelEnabled("info")) return;
-      if (line.status >= 500) {
-        log.info(line, "invocation");
-        return;
-      }
-      const window = windows.get(line.function);
+      let window = windows.get(line.function);
+      const first = window === undefined;
       if (!window) {
-        windows.set(line.function, { requests: 0, statuses: {} });
+        window = { requests: 0, statuses: {}, errorLines: 0 };
+        windows.set(line.function, window);
         setTimeout(close, windowMs, line.function).unref();
-        log.info(line, "invocation");
+      }
+      if (first || (line.status >= 500 && window.errorLines++ < MAX_ERROR_LINES)) {
+        log.info(line.path.length > MAX_LOGGED_PATH ? { ...line, path: `${line.path.slice(0, MAX_LOGGED_PATH)}…` } : line, "invocation");
         return;
       }
       window.requests++;

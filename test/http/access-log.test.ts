@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { accessLog, type AccessLine } from "../../src/http/access-log.js";
+import { accessLog, MAX_ERROR_LINES, MAX_LOGGED_PATH, type AccessLine } from "../../src/http/access-log.js";
 
 /** A pino logger whose lines are parsed into `lines`. */
 function memoryLog(level = "info") {
@@ -57,7 +57,7 @@ describe("accessLog", () => {
     expect(counted(lines)).toEqual({ "o/r/A": 7 });
   });
 
-  it("gives every 5xx answer a line of its own", () => {
+  it("gives the 5xx answers of a window lines of their own, up to its cap", () => {
     const { log, lines } = memoryLog();
     const access = accessLog(log, 1000);
     access.record(line("o/r/A", 200));
@@ -68,6 +68,19 @@ describe("accessLog", () => {
       ["invocation", 504],
       ["invocation", 500],
     ]);
+  });
+
+  it("caps the lines a caller who makes a function fail can add, counts kept exact, and cuts the long paths a stranger picks", async () => {
+    const { log, lines } = memoryLog();
+    const access = accessLog(log, 100);
+    const longPath = `/${"a".repeat(15_000)}`;
+    for (let i = 0; i < 1000; i++) access.record(line("o/r/Fail", 500, longPath));
+    await sleep(250);
+    expect(lines.filter((l) => l.msg === "invocation")).toHaveLength(1 + MAX_ERROR_LINES);
+    expect(lines.find((l) => l.msg === "invocations")).toMatchObject({ requests: 1000 - 1 - MAX_ERROR_LINES, statuses: { "500": 1000 - 1 - MAX_ERROR_LINES } });
+    expect(counted(lines)).toEqual({ "o/r/Fail": 1000 });
+    for (const l of lines.filter((l) => l.msg === "invocation")) expect((l.path as string).length).toBe(MAX_LOGGED_PATH + 1);
+    expect(JSON.stringify(lines).length).toBeLessThan(20 * (MAX_LOGGED_PATH + 300));
   });
 
   it("writes nothing below its level", async () => {
