@@ -28,7 +28,8 @@ export function functionRequestHeaders(
 ): Record<string, string | string[]> {
   const trusted = context.peer.trusted;
   // What X-Forwarded-* a caller sent is dropped unless it is a trusted proxy; ours are added below.
-  const headers = endToEndHeaders(incoming, (name) => name === PROBE_HEADER || (!trusted && isForwardingHeader(name)));
+  // Expect was answered here (node sends the 100 Continue), and the proxy's client cannot send it.
+  const headers = endToEndHeaders(incoming, (name) => name === PROBE_HEADER || name === "expect" || (!trusted && isForwardingHeader(name)));
   const cookie = headers.cookie;
   if (cookie !== undefined) {
     const kept = withoutSessionCookies(Array.isArray(cookie) ? cookie.join("; ") : cookie);

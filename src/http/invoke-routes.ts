@@ -9,7 +9,7 @@ import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { FunctionTarget } from "../run/container-pool.js";
 import type { Pool } from "../run/pool.js";
 import type { Lease } from "../run/function-pool.js";
-import { ProxyError, proxyRequest, whenCallerLeaves } from "../run/proxy.js";
+import { ProxyError, proxyRequest, type BodyOutcome, type FunctionResponse } from "../run/proxy.js";
 import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function-store.js";
 import { FUNCTIONS_PATH, PREVIEWS_PATH, previewEnvironment, previewNumber } from "../urls.js";
 import { accessLog } from "./access-log.js";
@@ -26,35 +26,20 @@ import type { Metrics } from "./metrics-routes.js";
 /** The node adapter's request and response, absent under `app.request()`. */
 type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
 
-/**
- * The function's response as a web Response, streamed. The lease is returned
- * when the body has been sent, and discarded when the function broke off.
- */
-function streamResponse(
-  upstream: IncomingMessage,
-  lease: Lease,
-  upstreamHeaders: Record<string, string | string[]>,
-  extraHeaders: Record<string, string>,
-  callerGone: () => boolean,
-  head: boolean,
-): Response {
-  upstream.once("close", () => {
-    // Cut short by the function (not by a caller that went away): replace it.
-    if (upstream.complete || callerGone()) lease.release();
-    else lease.discard("the response body broke off");
-  });
+/** Returns the lease once the body ended: discarded when the function broke off, so its container is replaced. */
+const settleLease = (lease: Lease) => (outcome: BodyOutcome) => (outcome === "broken" ? lease.discard("the response body broke off") : lease.release());
+
+/** The function's response as a web Response, streamed; the lease goes back when its body ended. */
+function streamResponse(upstream: FunctionResponse, lease: Lease, upstreamHeaders: Record<string, string | string[]>, extraHeaders: Record<string, string>, head: boolean): Response {
   const headers = new Headers();
   for (const [name, value] of Object.entries(upstreamHeaders)) {
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
   for (const [name, value] of Object.entries(extraHeaders)) headers.append(name, value);
+  const body = upstream.toWeb(settleLease(lease));
   const noBody = head || upstream.statusCode === 204 || upstream.statusCode === 304;
-  if (noBody) upstream.resume();
-  return new Response(noBody ? null : (Readable.toWeb(upstream) as ReadableStream<Uint8Array>), {
-    status: upstream.statusCode ?? 502,
-    statusText: upstream.statusMessage,
-    headers,
-  });
+  if (noBody) void body.cancel();
+  return new Response(noBody ? null : body, { status: upstream.statusCode, statusText: upstream.statusMessage, headers });
 }
 
 /**
@@ -71,29 +56,11 @@ function requestBody(method: string, incoming: IncomingMessage | undefined, web:
   return web ? Readable.fromWeb(web as never) : null;
 }
 
-/**
- * Pipes the function's response to the caller's socket. The lease is
- * returned when the function finished its response or the caller went away,
- * and discarded when the function broke off mid-body.
- */
-function pipeResponse(upstream: IncomingMessage, outgoing: ServerResponse, lease: Lease, headers: Record<string, string | string[]>, extra: Record<string, string>): void {
+/** Writes the function's response to the caller's socket; the lease goes back when its body ended. */
+function pipeResponse(upstream: FunctionResponse, outgoing: ServerResponse, lease: Lease, headers: Record<string, string | string[]>, extra: Record<string, string>): void {
   for (const [name, value] of Object.entries(extra)) headers[name] = headers[name] ? [headers[name]].flat().concat(value) : value;
-  outgoing.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);
-  upstream.pipe(outgoing);
-  let callerGone = false;
-  const stopWatching = whenCallerLeaves(outgoing, () => {
-    callerGone = true;
-    upstream.destroy();
-  });
-  upstream.once("close", () => {
-    stopWatching();
-    if (upstream.complete || callerGone) {
-      lease.release();
-      return;
-    }
-    lease.discard("the response body broke off");
-    outgoing.destroy();
-  });
+  outgoing.writeHead(upstream.statusCode, upstream.statusMessage || undefined, headers);
+  upstream.pipe(outgoing, settleLease(lease));
 }
 
 export interface InvokeOptions {
@@ -213,12 +180,11 @@ export function invokeRoutes(options: InvokeOptions) {
     const headers = functionRequestHeaders(call.headers, { peer, adminToken: options.adminToken });
     const body = requestBody(method, call.incoming, call.web?.body ?? null);
 
-    let upstream: IncomingMessage;
+    let upstream: FunctionResponse;
     try {
       upstream = await proxyRequest({
-        host: lease.replica.host,
-        port: lease.replica.port,
-        agent: lease.replica.agent,
+        dispatcher: lease.replica.dispatcher,
+        origin: lease.replica.origin,
         method,
         path: path + call.search,
         headers,
@@ -250,6 +216,11 @@ export function invokeRoutes(options: InvokeOptions) {
           code: "request_body_timeout",
         });
       }
+      if (kind === "refused") {
+        lease.release();
+        finish(400);
+        throw new EserveslessError(`The request cannot be forwarded to ${label}: ${(error as Error).message}`, { status: 400, code: "bad_request" });
+      }
       if (kind === "timeout") {
         lease.discard(`no answer within ${timeoutMs} ms`);
         finish(504);
@@ -266,7 +237,7 @@ export function invokeRoutes(options: InvokeOptions) {
         cause: error,
       });
     }
-    finish(upstream.statusCode ?? 502);
+    finish(upstream.statusCode);
     const extra: Record<string, string> = lease.coldStartMs !== undefined ? { "server-timing": `cold-start;dur=${lease.coldStartMs}` } : {};
     // Not for HEAD through hono: hono answers HEAD by wrapping the GET route's Response in one of its own,
     // which would have the adapter write the head a second time onto a socket that already has it.
@@ -275,8 +246,7 @@ export function invokeRoutes(options: InvokeOptions) {
       pipeResponse(upstream, call.outgoing, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra);
       return RESPONSE_ALREADY_SENT;
     }
-    const callerGone = () => call.web?.signal.aborted === true || call.outgoing?.destroyed === true;
-    return streamResponse(upstream, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra, callerGone, method === "HEAD");
+    return streamResponse(upstream, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra, method === "HEAD");
   };
 
   const handler = (c: Context) => {

@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { randomBytes } from "node:crypto";
-import { Agent, type AgentOptions } from "node:http";
+import { newPool } from "./undici-dispatchers.js";
 import type { Logger } from "pino";
 import { EserveslessError, UpstreamError } from "../errors.js";
 import { ContainerBudget, type Reservation } from "./container-budget.js";
@@ -420,7 +420,7 @@ export class ContainerPool implements Pool {
 
   async #removeReplica(replica: Replica): Promise<void> {
     // Its host port may be reused by a later container: no socket may survive it.
-    replica.agent.destroy();
+    void replica.dispatcher.destroy();
     await this.#remove(replica.container);
   }
 
@@ -485,21 +485,19 @@ export class ContainerPool implements Pool {
 }
 
 /**
- * Keep-alive, so warm requests skip the connection set-up (a TCP handshake
- * through docker-proxy). Idle sockets close after 30 s, before the runtimes'
- * 65 s keep-alive, so we never reuse one the container is closing. Over a
- * Unix socket the agent carries its path: Node merges an agent's options into
- * each request's, `socketPath` included (its types lack it).
+ * A replica's address fields and its own connection pool. Keep-alive, so warm
+ * requests skip the connection set-up; idle connections close after 30 s at
+ * most, before the runtimes' 65 s keep-alive, so we never reuse one the
+ * container is closing. Over a Unix socket host and port only name it.
  */
-function newAgent(socketPath?: string): Agent {
-  return new Agent({ keepAlive: true, timeout: 30_000, ...(socketPath === undefined ? {} : { socketPath }) } as AgentOptions);
-}
-
-/** A replica's address fields and agent: over a socket, host and port only name it (the agent connects to the socket). */
-function replicaEndpoint(endpoint: Endpoint): Pick<Replica, "host" | "port" | "socketPath" | "agent"> {
-  return endpoint.socketPath === undefined
-    ? { host: endpoint.host, port: endpoint.port, agent: newAgent() }
-    : { host: "localhost", port: 0, socketPath: endpoint.socketPath, agent: newAgent(endpoint.socketPath) };
+function replicaEndpoint(endpoint: Endpoint): Pick<Replica, "host" | "port" | "socketPath" | "dispatcher" | "origin"> {
+  const keepAlive = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 30_000 };
+  if (endpoint.socketPath === undefined) {
+    const origin = `http://${endpoint.host}:${endpoint.port}`;
+    return { host: endpoint.host, port: endpoint.port, origin, dispatcher: newPool(origin, keepAlive) };
+  }
+  const origin = "http://localhost";
+  return { host: "localhost", port: 0, socketPath: endpoint.socketPath, origin, dispatcher: newPool(origin, { ...keepAlive, socketPath: endpoint.socketPath }) };
 }
 
 /** Milliseconds spent in each step of a start, for the "container ready" line: where a slow cold start went. */

@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
-import type { Agent } from "node:http";
 import type { Logger } from "pino";
+import type { Dispatcher } from "undici";
 import { EserveslessError } from "../errors.js";
 import type { HttpSpec } from "../manifest/manifest-schema.js";
 import { ContainerBudgetError } from "./container-budget.js";
@@ -20,10 +20,12 @@ export interface Replica {
   name: string;
   host: string;
   port: number;
-  /** Set when it is reached over this Unix socket (its agent connects there, host and port only name it). */
+  /** Set when it is reached over this Unix socket (its dispatcher connects there, host and port only name it). */
   socketPath?: string;
   /** Keep-alive connections to this replica only; destroyed with it. */
-  agent: Agent;
+  dispatcher: Dispatcher;
+  /** What requests to it are addressed to: `http://host:port`, or only a name over a socket. */
+  origin: string;
   /** Milliseconds from create to the first HTTP answer (0 when adopted). */
   coldStartMs: number;
   state: "ready" | "paused" | "draining";

@@ -1,7 +1,9 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
+import type { Dispatcher } from "undici";
 import { EserveslessError } from "../errors.js";
-import { FallbackAgent } from "./fallback-agent.js";
+import { fallbackConnector } from "./fallback-connector.js";
+import { newAgent } from "./undici-dispatchers.js";
 import { lend, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe } from "./readiness.js";
 import { CONTAINER_PORT } from "./sandbox.js";
@@ -39,7 +41,8 @@ export interface FunctionService {
  */
 export class SwarmFunction {
   readonly replicas: Replica[] = [];
-  readonly agent: FallbackAgent;
+  /** Connections to its replicas, one per request (no keep-alive), falling back to another replica when one cannot be reached. */
+  readonly dispatcher: Dispatcher;
   #desired: number;
   #scaling: Promise<void> = Promise.resolve();
   readonly #waiters: Waiter[] = [];
@@ -62,7 +65,7 @@ export class SwarmFunction {
   ) {
     this.#desired = desired;
     this.#lastDemand = parts.now();
-    this.agent = new FallbackAgent({ next: (tried) => this.#pick(tried), unreachable: (address) => this.#avoid(address) });
+    this.dispatcher = newAgent({ connect: fallbackConnector({ next: (tried) => this.#pick(tried), unreachable: (address) => this.#avoid(address) }), pipelining: 0 });
   }
 
   /** The replicas the service is set to run. */
@@ -168,7 +171,8 @@ export class SwarmFunction {
       name: `${this.service.name}.${task.id.slice(0, 12)}`,
       host: task.address,
       port: CONTAINER_PORT,
-      agent: this.agent,
+      dispatcher: this.dispatcher,
+      origin: `http://${task.address}:${CONTAINER_PORT}`,
       coldStartMs: 0,
       state: "ready",
       inflight: 0,
@@ -230,7 +234,7 @@ export class SwarmFunction {
       .remove(this.service.id)
       .then(() => this.parts.onRemoved?.())
       .catch((error: unknown) => this.parts.log.warn({ err: error, service: this.service.name }, "could not remove a service; the next start removes it"));
-    this.agent.destroy();
+    void this.dispatcher.destroy();
   }
 
   /** Asks for as many replicas as waiting and in-flight requests need, up to maxReplicas. */

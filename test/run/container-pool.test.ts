@@ -141,9 +141,8 @@ function poolOf(transport: "unix" | "tcp") {
 /** One GET through the router's proxy to `replica`, parsed. */
 async function get(replica: Replica, path = "/"): Promise<Record<string, unknown>> {
   const response = await proxyRequest({
-    host: replica.host,
-    port: replica.port,
-    agent: replica.agent,
+    dispatcher: replica.dispatcher,
+    origin: replica.origin,
     method: "GET",
     path,
     headers: { host: "fn.test" },
@@ -152,8 +151,7 @@ async function get(replica: Replica, path = "/"): Promise<Record<string, unknown
     timeoutMs: 10_000,
     caller: new AbortController().signal,
   });
-  let text = "";
-  for await (const chunk of response) text += String(chunk);
+  const text = await new Response(response.toWeb(() => undefined)).text();
   expect(response.statusCode, text).toBe(200);
   return JSON.parse(text) as Record<string, unknown>;
 }

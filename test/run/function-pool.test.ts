@@ -1,5 +1,5 @@
 import type Docker from "dockerode";
-import type { Agent } from "node:http";
+import type { Dispatcher } from "undici";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { EserveslessError, SourceError, UpstreamError } from "../../src/errors.js";
@@ -93,7 +93,8 @@ class FakeDriver implements ReplicaDriver {
       name: `r${n}`,
       host: "127.0.0.1",
       port: 30_000 + n,
-      agent: {} as Agent,
+      dispatcher: {} as Dispatcher,
+      origin: `http://127.0.0.1:${30_000 + n}`,
       coldStartMs: 0,
       state: "ready",
       inflight: 0,

@@ -1,4 +1,4 @@
-import { Agent, createServer, request, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,7 +6,9 @@ import { deployFixture } from "../support/deploy-fixture.js";
 import { startGitHubEmulator, type GitHubEmulator } from "../support/github-emulator.js";
 import { rawExchange, statusCodes } from "../support/raw-http.js";
 import { startEserveless, type TestEserveless } from "../support/start-eserveless.js";
+import type { Dispatcher } from "undici";
 import { ProxyError, proxyRequest } from "../../src/run/proxy.js";
+import { newPool } from "../../src/run/undici-dispatchers.js";
 
 // Request framing through the router, from raw sockets, against a real
 // function container: a keep-alive socket to a container carries requests of
@@ -124,25 +126,24 @@ describe("proxyRequest", () => {
   });
   afterAll(() => new Promise((resolve) => upstream.close(resolve)));
 
-  const send = (agent: Agent, input: { method: string; headers: Record<string, string>; body: Readable | null }) =>
-    proxyRequest({ host: "127.0.0.1", port, agent, path: "/", maxBodyBytes: 1024, timeoutMs: 5000, caller: new AbortController().signal, ...input });
+  const send = (dispatcher: Dispatcher, input: { method: string; headers: Record<string, string>; body: Readable | null }) =>
+    proxyRequest({ dispatcher, origin: `http://127.0.0.1:${port}`, path: "/", maxBodyBytes: 1024, timeoutMs: 5000, caller: new AbortController().signal, ...input });
 
   it("sends no framing headers without a body", async () => {
-    const agent = new Agent({ keepAlive: true });
-    const response = await send(agent, { method: "GET", headers: { "content-length": "40", "transfer-encoding": "chunked", "x-kept": "1" }, body: null });
-    response.resume();
-    await new Promise((resolve) => response.once("end", resolve));
+    const pool = newPool(`http://127.0.0.1:${port}`, {});
+    const response = await send(pool, { method: "GET", headers: { "content-length": "40", "transfer-encoding": "chunked", "x-kept": "1" }, body: null });
+    expect(await new Response(response.toWeb(() => undefined)).text()).toBe("ok");
     expect(received.at(-1)).toMatchObject({ method: "GET", bytes: 0, headers: { "x-kept": "1" } });
     expect(received.at(-1)!.headers).not.toHaveProperty("content-length");
     expect(received.at(-1)!.headers).not.toHaveProperty("transfer-encoding");
-    agent.destroy();
+    await pool.destroy();
   });
 
   it("fails, and keeps no socket, when a body does not match its Content-Length", async () => {
     for (const body of ["abc", "abcdefg"]) {
-      const agent = new Agent({ keepAlive: true });
+      const pool = newPool(`http://127.0.0.1:${port}`, {});
       const before = received.length;
-      const failure = await send(agent, { method: "POST", headers: { "content-length": "5" }, body: Readable.from([Buffer.from(body)]) }).then(
+      const failure = await send(pool, { method: "POST", headers: { "content-length": "5" }, body: Readable.from([Buffer.from(body)]) }).then(
         () => undefined,
         (error: unknown) => error,
       );
@@ -151,8 +152,8 @@ describe("proxyRequest", () => {
       // No request was completed upstream, and no socket is kept for the next one.
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(received.length).toBe(before);
-      expect(Object.values(agent.freeSockets).flat()).toEqual([]);
-      agent.destroy();
+      expect(pool.stats.connected).toBe(0);
+      await pool.destroy();
     }
   });
 });
