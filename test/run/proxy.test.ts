@@ -83,6 +83,16 @@ describe("request framing to function containers", () => {
     ]);
   });
 
+  it("answers a caller's Expect: 100-continue itself and hands the function the body, on the same container", async () => {
+    const before = (await seen()).length;
+    const raw = await rawExchange(server.url, head("POST", "/expecting", ["Expect: 100-continue", "Content-Length: 5", "Connection: close"]) + "hello");
+    expect(statusCodes(raw)).toEqual([100, 200]);
+    const requests = await seen();
+    // Nothing forgotten: the container that remembers every request was kept, not recycled.
+    expect(requests.length).toBe(before + 1);
+    expect(requests.at(-1)).toEqual({ method: "POST", url: "/expecting" });
+  });
+
   it("drops the container's socket when a caller goes away mid-body, and the next caller is answered", async () => {
     const url = new URL(`${server.url}${logPath("/cut-short")}`);
     // The caller sends half its declared body; the function answers without
