@@ -76,6 +76,41 @@ export function lend(replica: Replica, now: () => number, coldStartMs: number | 
   };
 }
 
+/** Calls `onGone` once the caller of a request leaves (at once when it has); returns what stops watching. */
+export type WhenGone = (onGone: () => void) => () => void;
+
+/**
+ * Has a queued request give its place up when its caller leaves: `leave`
+ * takes it out of the queue and its promise is rejected with a 499. A queue
+ * of requests nobody waits for would turn live callers away with 429s and
+ * start containers for nobody. A lease that arrives after the caller left is
+ * returned at once. Call once the waiter is queued.
+ */
+export function watchWaiter(waiter: { resolve(lease: Lease): void; reject(error: unknown): void }, whenGone: WhenGone | undefined, leave: () => void): void {
+  if (!whenGone) return;
+  const { resolve, reject } = waiter;
+  let settled = false;
+  let stop: (() => void) | undefined;
+  waiter.resolve = (lease) => {
+    if (settled) return lease.release();
+    settled = true;
+    stop?.();
+    resolve(lease);
+  };
+  waiter.reject = (error) => {
+    if (settled) return;
+    settled = true;
+    stop?.();
+    reject(error);
+  };
+  stop = whenGone(() => {
+    if (settled) return;
+    leave();
+    waiter.reject(new EserveslessError("The caller went away while its request waited for a container", { status: 499, code: "client_gone" }));
+  });
+  if (settled) stop();
+}
+
 /** What a function pool does with Docker; the container pool provides it. */
 export interface ReplicaDriver {
   start(signal?: AbortSignal): Promise<Replica>;
@@ -171,31 +206,31 @@ export class FunctionPool {
    * async: a request that finds a free replica (most, under load) costs one
    * resolved promise, not a chain of them.
    */
-  acquire(): Promise<Lease> {
+  acquire(whenGone?: WhenGone): Promise<Lease> {
     let obtained: Lease | Promise<Lease>;
     try {
-      obtained = this.#obtain();
+      obtained = this.#obtain(whenGone);
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    return obtained instanceof Promise ? obtained.then((lease) => this.#ready(lease)) : this.#ready(obtained);
+    return obtained instanceof Promise ? obtained.then((lease) => this.#ready(lease, whenGone)) : this.#ready(obtained, whenGone);
   }
 
   /** The lease once a pause or unpause of its replica settled; when it could not be resumed, the replica is replaced and another lease sought. */
-  #ready(lease: Lease): Promise<Lease> {
+  #ready(lease: Lease, whenGone?: WhenGone): Promise<Lease> {
     const transition = lease.replica.transition;
     if (!transition) return Promise.resolve(lease);
     return transition.then(
       () => lease,
       (error: unknown) => {
         lease.discard(`could not be resumed: ${errorMessage(error)}`);
-        return this.acquire();
+        return this.acquire(whenGone);
       },
     );
   }
 
   /** A lease at once, or the promise of one; throws when the request is refused. */
-  #obtain(): Lease | Promise<Lease> {
+  #obtain(whenGone: WhenGone | undefined): Lease | Promise<Lease> {
     if (this.#closed) throw new EserveslessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } });
     const replica = this.#pick();
     if (replica) {
@@ -229,7 +264,7 @@ export class FunctionPool {
         reject,
         timer: setTimeout(() => {
           this.#removeWaiter(waiter);
-          reject(
+          waiter.reject(
             this.#live() > 0
               ? new EserveslessError(
                   `All ${this.#live()} replicas stayed busy for ${this.settings.readyTimeoutMs / 1000} s; raise concurrency or maxReplicas in .eserveless.yaml`,
@@ -243,6 +278,10 @@ export class FunctionPool {
         }, this.settings.readyTimeoutMs),
       };
       this.#waiters.push(waiter);
+      watchWaiter(waiter, whenGone, () => {
+        clearTimeout(waiter.timer);
+        this.#removeWaiter(waiter);
+      });
       this.#scaleUp();
     });
   }

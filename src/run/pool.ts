@@ -1,5 +1,5 @@
 import type { FunctionTarget, PoolStats } from "./container-pool.js";
-import type { Lease, Replica } from "./function-pool.js";
+import type { Lease, Replica, WhenGone } from "./function-pool.js";
 
 /**
  * What the deployer, the router and the API ask of the replicas of http
@@ -13,8 +13,12 @@ export interface Pool {
    * run it: what else the caller has to do can run while it starts.
    */
   start(target: FunctionTarget, signal?: AbortSignal, onStarting?: () => void): Promise<Replica>;
-  /** Lends a ready replica of the function's deployment, cold-starting one when none runs. */
-  acquire(target: FunctionTarget): Promise<Lease>;
+  /**
+   * Lends a ready replica of the function's deployment, cold-starting one
+   * when none runs; a request that has to wait leaves the queue (499) once
+   * `whenGone` says its caller left.
+   */
+  acquire(target: FunctionTarget, whenGone?: WhenGone): Promise<Lease>;
   /** Makes freshly started replicas current (a deployment going live); the previous deployment's drain. */
   activate(repository: string, targets: Array<{ target: FunctionTarget; replicas: Replica[] }>, environment?: string): void;
   /** How many replicas of a function serve now. */

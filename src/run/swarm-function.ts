@@ -4,7 +4,7 @@ import type { Dispatcher } from "undici";
 import { EserveslessError } from "../errors.js";
 import { fallbackConnector } from "./fallback-connector.js";
 import { newAgent } from "./undici-dispatchers.js";
-import { lend, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
+import { lend, watchWaiter, type Lease, type PoolSettings, type Replica, type Scaling, type WhenGone } from "./function-pool.js";
 import { probe } from "./readiness.js";
 import { CONTAINER_PORT } from "./sandbox.js";
 import type { ServiceTask, SwarmServices } from "./swarm-services.js";
@@ -98,7 +98,7 @@ export class SwarmFunction {
   }
 
   /** Lends a replica with room, scaling the service up (from 0 too) when none has. */
-  acquire(): Promise<Lease> {
+  acquire(whenGone?: WhenGone): Promise<Lease> {
     if (this.#closed) return Promise.reject(new EserveslessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } }));
     this.#lastDemand = this.parts.now();
     const replica = this.#pick();
@@ -121,7 +121,7 @@ export class SwarmFunction {
         reject,
         timer: setTimeout(() => {
           this.#removeWaiter(waiter);
-          reject(
+          waiter.reject(
             this.replicas.length > 0
               ? new EserveslessError(`All ${this.replicas.length} replicas stayed busy for ${this.settings.readyTimeoutMs / 1000} s; raise concurrency or maxReplicas in .eserveless.yaml`, {
                   status: 503,
@@ -136,6 +136,10 @@ export class SwarmFunction {
         }, this.settings.readyTimeoutMs),
       };
       this.#waiters.push(waiter);
+      watchWaiter(waiter, whenGone, () => {
+        clearTimeout(waiter.timer);
+        this.#removeWaiter(waiter);
+      });
       this.#grow();
       this.#poll();
     });

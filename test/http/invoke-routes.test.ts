@@ -255,6 +255,21 @@ describe("invoking functions", () => {
     expect(await containersOf("Single")).toHaveLength(1);
   });
 
+  it("gives a queued caller's place up when it hangs up, so callers who leave cannot fill the queue for others", async () => {
+    // The attack: ask, get queued, hang up, again. Each place used to stay taken until a slot freed, answering live callers 429.
+    const first = call("Single");
+    await new Promise((r) => setTimeout(r, 100));
+    const hangUps = Array.from({ length: 2 }, () => new AbortController());
+    const ghosts = hangUps.map((controller) => fetch(fnUrl("Single"), { signal: controller.signal }).catch(() => "hung up"));
+    await new Promise((r) => setTimeout(r, 150));
+    for (const controller of hangUps) controller.abort();
+    expect(await Promise.all(ghosts)).toEqual(["hung up", "hung up"]);
+    await new Promise((r) => setTimeout(r, 100));
+    const live = await Promise.all([call("Single"), call("Single")]);
+    expect(live.map((a) => a.status)).toEqual([200, 200]);
+    expect((await first).status).toBe(200);
+  });
+
   it("keeps a fast function on one container under a burst, and gives a slow one whose requests queue more", async () => {
     // Crash answers at once (concurrency 10 by default): 30 at once queue for a few milliseconds only.
     const fast = await Promise.all(Array.from({ length: 30 }, () => call("Crash")));

@@ -470,6 +470,52 @@ describe("queue bound", () => {
     expect(h.pool.queued).toBe(2);
   });
 
+  it("gives up the place of a waiting request whose caller left: a 499 for it, its place for the next caller, no container for it", async () => {
+    fakeTimers();
+    const h = setup({ scaling: { concurrency: 1, maxReplicas: 2 }, settings: { queueSize: 2, scaleUpAfterMs: 50 } });
+    h.pool.add(h.driver.replica());
+    const busy = await h.pool.acquire();
+    // Two callers queue, then leave (the attack: connect, ask, hang up, again and again).
+    const leaving = [0, 1].map(() => {
+      let leave!: () => void;
+      const call = track(h.pool.acquire((onGone) => ((leave = onGone), () => undefined)));
+      return { call, leave: () => leave() };
+    });
+    await settle();
+    expect(h.pool.queued).toBe(2);
+    for (const caller of leaving) caller.leave();
+    await settle();
+    expect(leaving.map((c) => [errorOf(c.call).status, errorOf(c.call).code])).toEqual([
+      [499, "client_gone"],
+      [499, "client_gone"],
+    ]);
+    expect(h.pool.queued).toBe(0);
+    // Their wait never counts as queueing: no container starts for callers who left.
+    await elapse(h, 100);
+    expect(h.driver.starts).toHaveLength(0);
+    // A live caller gets the place (not a 429) and the replica once it is free.
+    const live = h.acquire();
+    await settle();
+    expect(live.settled).toBe(false);
+    busy.release();
+    await settle();
+    expect(leaseOf(live).replica).toBe(busy.replica);
+  });
+
+  it("stops watching a waiting request's caller once the request is served", async () => {
+    const h = setup({ scaling: { concurrency: 1, maxReplicas: 1 } });
+    h.pool.add(h.driver.replica());
+    const busy = await h.pool.acquire();
+    let watching = false;
+    const call = track(h.pool.acquire(() => ((watching = true), () => (watching = false))));
+    await settle();
+    expect(watching).toBe(true);
+    busy.release();
+    await settle();
+    expect(leaseOf(call).replica).toBe(busy.replica);
+    expect(watching).toBe(false);
+  });
+
   // FAILS against the current pool: requests that wait for a replica being
   // cold-started count against queueSize, so with no replica at all the pool
   // answers "all 3 replicas are busy" 429 although it could start two more.
