@@ -90,7 +90,8 @@ export function watchWaiter(waiter: { resolve(lease: Lease): void; reject(error:
   if (!whenGone) return;
   const { resolve, reject } = waiter;
   let settled = false;
-  let stop: (() => void) | undefined;
+  // Assigned once watching started; the settlers may run before that (a caller already gone).
+  let stop: (() => void) | undefined = undefined;
   waiter.resolve = (lease) => {
     if (settled) return lease.release();
     settled = true;
