@@ -9,7 +9,7 @@ import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { FunctionTarget } from "../run/container-pool.js";
 import type { Pool } from "../run/pool.js";
 import type { Lease } from "../run/function-pool.js";
-import { ProxyError, proxyRequest, whenGoneOf, type BodyOutcome, type FunctionResponse } from "../run/proxy.js";
+import { ProxyError, proxyRequest, callerGoneOf, type BodyOutcome, type FunctionResponse } from "../run/proxy.js";
 import type { LiveFunctionStore, LiveHttpFunction } from "../store/live-function-store.js";
 import { FUNCTIONS_PATH, PREVIEWS_PATH, previewEnvironment, previewNumber } from "../urls.js";
 import { accessLog } from "./access-log.js";
@@ -160,7 +160,7 @@ export function invokeRoutes(options: InvokeOptions) {
     const timeoutMs = fn.spec.timeout * 1000;
 
     const started = performance.now();
-    const lease = await options.pool.acquire(targetOf(fn), whenGoneOf(call.outgoing ?? call.web!.signal)).catch((error: unknown) => {
+    const lease = await options.pool.acquire(targetOf(fn), callerGoneOf(call.outgoing ?? call.web!.signal)).catch((error: unknown) => {
       // Refused before reaching a container (429, 503): overload shows in the metrics too.
       const status = error instanceof EserveslessError ? error.status : 500;
       const ms = performance.now() - started;

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { EserveslessError, UpstreamError } from "../errors.js";
 import { ContainerBudget, type Reservation } from "./container-budget.js";
 import { redactEnvironment } from "../manifest/function-environment.js";
-import { DEFAULT_SCALE_UP_AFTER_MS, FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling, type WhenGone } from "./function-pool.js";
+import { DEFAULT_SCALE_UP_AFTER_MS, FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling, type CallerGone } from "./function-pool.js";
 import { probe, waitUntilReady, type Endpoint } from "./readiness.js";
 import { OutputCollector, followReplicaOutput, type OutputSink } from "./replica-output.js";
 import type { ProjectNetworks } from "./project-networks.js";
@@ -241,8 +241,8 @@ export class ContainerPool implements Pool {
   }
 
   /** Lends a ready replica of the function's deployment, cold-starting one when none runs. */
-  acquire(target: FunctionTarget, whenGone?: WhenGone): Promise<Lease> {
-    return this.#poolFor(target).acquire(whenGone);
+  acquire(target: FunctionTarget, gone?: CallerGone): Promise<Lease> {
+    return this.#poolFor(target).acquire(gone);
   }
 
   /**

@@ -76,40 +76,28 @@ export function lend(replica: Replica, now: () => number, coldStartMs: number | 
   };
 }
 
-/** Calls `onGone` once the caller of a request leaves (at once when it has); returns what stops watching. */
-export type WhenGone = (onGone: () => void) => () => void;
+/** Whether the caller of a request has left (hung up); asked only of requests that wait for a slot. */
+export type CallerGone = () => boolean;
+
+/** What a waiting request whose caller left is rejected with. */
+export const callerLeft = () => new EserveslessError("The caller went away while its request waited for a container", { status: 499, code: "client_gone" });
 
 /**
- * Has a queued request give its place up when its caller leaves: `leave`
- * takes it out of the queue and its promise is rejected with a 499. A queue
- * of requests nobody waits for would turn live callers away with 429s and
- * start containers for nobody. A lease that arrives after the caller left is
- * returned at once. Call once the waiter is queued.
+ * Takes the requests whose caller left out of `waiters`, rejecting each with
+ * a 499: a queue of requests nobody waits for would turn live callers away
+ * with 429s and start containers for nobody. Asked where the queue decides
+ * something (full, serving, growing), not watched per request: a listener per
+ * waiting request cost the router's heap a mark-compact a second under load.
  */
-export function watchWaiter(waiter: { resolve(lease: Lease): void; reject(error: unknown): void }, whenGone: WhenGone | undefined, leave: () => void): void {
-  if (!whenGone) return;
-  const { resolve, reject } = waiter;
-  let settled = false;
-  // Assigned once watching started; the settlers may run before that (a caller already gone).
-  let stop: (() => void) | undefined = undefined;
-  waiter.resolve = (lease) => {
-    if (settled) return lease.release();
-    settled = true;
-    stop?.();
-    resolve(lease);
-  };
-  waiter.reject = (error) => {
-    if (settled) return;
-    settled = true;
-    stop?.();
-    reject(error);
-  };
-  stop = whenGone(() => {
-    if (settled) return;
-    leave();
-    waiter.reject(new EserveslessError("The caller went away while its request waited for a container", { status: 499, code: "client_gone" }));
-  });
-  if (settled) stop();
+export function dropGone<W extends { gone?: CallerGone; timer: NodeJS.Timeout; reject(error: unknown): void }>(waiters: W[]): void {
+  let kept = 0;
+  for (const waiter of waiters) {
+    if (waiter.gone?.()) {
+      clearTimeout(waiter.timer);
+      waiter.reject(callerLeft());
+    } else waiters[kept++] = waiter;
+  }
+  waiters.length = kept;
 }
 
 /** What a function pool does with Docker; the container pool provides it. */
@@ -124,6 +112,7 @@ export interface ReplicaDriver {
 
 interface Waiter {
   enqueuedAt: number;
+  gone?: CallerGone;
   resolve(lease: Lease): void;
   reject(error: unknown): void;
   timer: NodeJS.Timeout;
@@ -207,31 +196,31 @@ export class FunctionPool {
    * async: a request that finds a free replica (most, under load) costs one
    * resolved promise, not a chain of them.
    */
-  acquire(whenGone?: WhenGone): Promise<Lease> {
+  acquire(gone?: CallerGone): Promise<Lease> {
     let obtained: Lease | Promise<Lease>;
     try {
-      obtained = this.#obtain(whenGone);
+      obtained = this.#obtain(gone);
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    return obtained instanceof Promise ? obtained.then((lease) => this.#ready(lease, whenGone)) : this.#ready(obtained, whenGone);
+    return obtained instanceof Promise ? obtained.then((lease) => this.#ready(lease, gone)) : this.#ready(obtained, gone);
   }
 
   /** The lease once a pause or unpause of its replica settled; when it could not be resumed, the replica is replaced and another lease sought. */
-  #ready(lease: Lease, whenGone?: WhenGone): Promise<Lease> {
+  #ready(lease: Lease, gone?: CallerGone): Promise<Lease> {
     const transition = lease.replica.transition;
     if (!transition) return Promise.resolve(lease);
     return transition.then(
       () => lease,
       (error: unknown) => {
         lease.discard(`could not be resumed: ${errorMessage(error)}`);
-        return this.acquire(whenGone);
+        return this.acquire(gone);
       },
     );
   }
 
   /** A lease at once, or the promise of one; throws when the request is refused. */
-  #obtain(whenGone: WhenGone | undefined): Lease | Promise<Lease> {
+  #obtain(gone: CallerGone | undefined): Lease | Promise<Lease> {
     if (this.#closed) throw new EserveslessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } });
     const replica = this.#pick();
     if (replica) {
@@ -247,8 +236,12 @@ export class FunctionPool {
         headers: { "retry-after": String(seconds) },
       });
     }
-    // Requests that replicas already starting will take do not count against the queue.
-    const queued = this.#waiters.length - this.#starting * this.scaling.concurrency;
+    // Requests that replicas already starting will take do not count against the queue, nor those whose caller left.
+    let queued = this.#waiters.length - this.#starting * this.scaling.concurrency;
+    if (queued >= this.settings.queueSize) {
+      dropGone(this.#waiters);
+      queued = this.#waiters.length - this.#starting * this.scaling.concurrency;
+    }
     // A full queue is queueing measured too: grow at once if there is room, else refuse.
     if (queued >= this.settings.queueSize && this.#canGrow()) this.#start();
     else if (queued >= this.settings.queueSize) {
@@ -261,6 +254,7 @@ export class FunctionPool {
     return new Promise<Lease>((resolve, reject) => {
       const waiter: Waiter = {
         enqueuedAt: this.now(),
+        gone,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -279,10 +273,6 @@ export class FunctionPool {
         }, this.settings.readyTimeoutMs),
       };
       this.#waiters.push(waiter);
-      watchWaiter(waiter, whenGone, () => {
-        clearTimeout(waiter.timer);
-        this.#removeWaiter(waiter);
-      });
       this.#scaleUp();
     });
   }
@@ -411,6 +401,11 @@ export class FunctionPool {
    */
   #dispatch(started?: Replica): void {
     while (this.#waiters.length > 0) {
+      // A caller that left gets no slot.
+      if (this.#waiters[0]!.gone?.()) {
+        dropGone(this.#waiters);
+        continue;
+      }
       const replica = this.#pick();
       if (!replica) break;
       if (replica.state === "paused") this.#resume(replica);
@@ -433,6 +428,9 @@ export class FunctionPool {
     // At maxReplicas nothing is to be measured: this runs on every release while requests wait.
     if (this.#waiters.length === 0 || !this.#canGrow()) return;
     if (this.#live() === 0 && this.settings.scaleUpAfterMs > 0) {
+      // No container starts for callers who left.
+      if (this.#starting === 0) dropGone(this.#waiters);
+      if (this.#waiters.length === 0) return;
       // Waiting for a start is not queueing for a slot: one start at a time until a replica runs.
       if (this.#starting === 0) this.#start();
       return;
@@ -446,6 +444,8 @@ export class FunctionPool {
       this.#recheckScaleUpIn(this.settings.scaleUpAfterMs);
       return;
     }
+    dropGone(this.#waiters);
+    if (this.#waiters.length === 0) return;
     const since = (waiter: Waiter) => Math.max(waiter.enqueuedAt, this.#grewAt);
     let overdue = 0;
     // Waiters are in arrival order: the overdue ones are at the front.

@@ -1,5 +1,5 @@
 import type { FunctionTarget, PoolStats } from "./container-pool.js";
-import type { Lease, Replica, WhenGone } from "./function-pool.js";
+import type { Lease, Replica, CallerGone } from "./function-pool.js";
 
 /**
  * What the deployer, the router and the API ask of the replicas of http
@@ -15,10 +15,10 @@ export interface Pool {
   start(target: FunctionTarget, signal?: AbortSignal, onStarting?: () => void): Promise<Replica>;
   /**
    * Lends a ready replica of the function's deployment, cold-starting one
-   * when none runs; a request that has to wait leaves the queue (499) once
-   * `whenGone` says its caller left.
+   * when none runs; a request that has to wait gives its place up (499)
+   * once `gone` says its caller left.
    */
-  acquire(target: FunctionTarget, whenGone?: WhenGone): Promise<Lease>;
+  acquire(target: FunctionTarget, gone?: CallerGone): Promise<Lease>;
   /** Makes freshly started replicas current (a deployment going live); the previous deployment's drain. */
   activate(repository: string, targets: Array<{ target: FunctionTarget; replicas: Replica[] }>, environment?: string): void;
   /** How many replicas of a function serve now. */

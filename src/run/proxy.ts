@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { pipeline, Transform, type Readable } from "node:stream";
 import type { Dispatcher } from "undici";
-import type { WhenGone } from "./function-pool.js";
+import type { CallerGone } from "./function-pool.js";
 
 // RFC 9110 §7.6.1: meaningful for one connection only, never forwarded.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
@@ -151,9 +151,13 @@ export function whenCallerLeaves(outgoing: ServerResponse, onGone: () => void): 
   };
 }
 
-/** How {@link Pool.acquire} learns that `caller` left while its request waited: its signal's abort, or {@link whenCallerLeaves}. */
-export function whenGoneOf(caller: AbortSignal | ServerResponse): WhenGone {
-  return (onGone) => watchCaller(caller, onGone).stop;
+/**
+ * Whether `caller` left, for {@link Pool.acquire}: its signal aborted, or the
+ * response or its client's socket destroyed (a response queued behind another
+ * on a pipelined connection has no socket of its own to tell).
+ */
+export function callerGoneOf(caller: AbortSignal | ServerResponse): CallerGone {
+  return caller instanceof AbortSignal ? () => caller.aborted : () => caller.destroyed || caller.req.socket.destroyed;
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Dispatcher } from "undici";
 import { EserveslessError } from "../errors.js";
 import { fallbackConnector } from "./fallback-connector.js";
 import { newAgent } from "./undici-dispatchers.js";
-import { lend, watchWaiter, type Lease, type PoolSettings, type Replica, type Scaling, type WhenGone } from "./function-pool.js";
+import { dropGone, lend, type CallerGone, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe } from "./readiness.js";
 import { CONTAINER_PORT } from "./sandbox.js";
 import type { ServiceTask, SwarmServices } from "./swarm-services.js";
@@ -16,6 +16,7 @@ const POLL_MS = 100;
 
 interface Waiter {
   enqueuedAt: number;
+  gone?: CallerGone;
   /** No replica ran when it arrived: it waits for a cold start. */
   cold: boolean;
   resolve(lease: Lease): void;
@@ -98,11 +99,13 @@ export class SwarmFunction {
   }
 
   /** Lends a replica with room, scaling the service up (from 0 too) when none has. */
-  acquire(whenGone?: WhenGone): Promise<Lease> {
+  acquire(gone?: CallerGone): Promise<Lease> {
     if (this.#closed) return Promise.reject(new EserveslessError("This version of the function was replaced; retry", { status: 503, code: "replaced", headers: { "retry-after": "1" } }));
     this.#lastDemand = this.parts.now();
     const replica = this.#pick();
     if (replica) return Promise.resolve(this.#lend(replica));
+    // Those whose caller left give their places up before anyone is refused.
+    if (this.#waiters.length >= this.settings.queueSize) dropGone(this.#waiters);
     if (this.#waiters.length >= this.settings.queueSize && this.#desired >= this.scaling.maxReplicas) {
       return Promise.reject(
         new EserveslessError(`Too many requests: all ${this.scaling.maxReplicas} replicas are busy and ${this.settings.queueSize} requests are waiting`, {
@@ -116,6 +119,7 @@ export class SwarmFunction {
       const cold = this.replicas.length === 0;
       const waiter: Waiter = {
         enqueuedAt: this.parts.now(),
+        gone,
         cold,
         resolve,
         reject,
@@ -136,10 +140,6 @@ export class SwarmFunction {
         }, this.settings.readyTimeoutMs),
       };
       this.#waiters.push(waiter);
-      watchWaiter(waiter, whenGone, () => {
-        clearTimeout(waiter.timer);
-        this.#removeWaiter(waiter);
-      });
       this.#grow();
       this.#poll();
     });
@@ -243,6 +243,8 @@ export class SwarmFunction {
 
   /** Asks for as many replicas as waiting and in-flight requests need, up to maxReplicas. */
   #grow(): void {
+    // No replica is asked for callers who left.
+    dropGone(this.#waiters);
     const inflight = this.replicas.reduce((sum, r) => sum + r.inflight, 0);
     const need = Math.ceil((inflight + this.#waiters.length) / this.scaling.concurrency);
     const want = Math.min(this.scaling.maxReplicas, Math.max(need, this.scaling.minReplicas, 1));
@@ -300,6 +302,11 @@ export class SwarmFunction {
   /** Hands free capacity to waiting requests, oldest first; those that waited for the first replica had a cold start. */
   #dispatch(): void {
     while (this.#waiters.length > 0) {
+      // A caller that left gets no slot.
+      if (this.#waiters[0]!.gone?.()) {
+        dropGone(this.#waiters);
+        continue;
+      }
       const replica = this.#pick();
       if (!replica) break;
       const waiter = this.#waiters.shift()!;

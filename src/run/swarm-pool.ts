@@ -5,7 +5,7 @@ import type { ImagePusher } from "../image/push-image.js";
 import { redactEnvironment } from "../manifest/function-environment.js";
 import { slug } from "../slug.js";
 import { environmentKey, functionKey, outputKey, type FunctionTarget, type PoolStats, type SecretValues } from "./container-pool.js";
-import { DEFAULT_SCALE_UP_AFTER_MS, type Lease, type PoolSettings, type Replica, type WhenGone } from "./function-pool.js";
+import { DEFAULT_SCALE_UP_AFTER_MS, type Lease, type PoolSettings, type Replica, type CallerGone } from "./function-pool.js";
 import type { Pool } from "./pool.js";
 import { OutputCollector, followReplicaOutput, type OutputSink } from "./replica-output.js";
 import type { ProjectNetworks } from "./project-networks.js";
@@ -147,8 +147,8 @@ export class SwarmPool implements Pool {
   }
 
   /** Lends a replica of the function's live deployment, scaling its service up from 0 when needed. */
-  async acquire(target: FunctionTarget, whenGone?: WhenGone): Promise<Lease> {
-    return (await this.#functionFor(target)).acquire(whenGone);
+  async acquire(target: FunctionTarget, gone?: CallerGone): Promise<Lease> {
+    return (await this.#functionFor(target)).acquire(gone);
   }
 
   activate(repository: string, targets: Array<{ target: FunctionTarget; replicas: Replica[] }>, environment?: string): void {

@@ -470,50 +470,59 @@ describe("queue bound", () => {
     expect(h.pool.queued).toBe(2);
   });
 
-  it("gives up the place of a waiting request whose caller left: a 499 for it, its place for the next caller, no container for it", async () => {
+  it("starts no container for waiting requests whose caller left, and answers them 499", async () => {
     fakeTimers();
-    const h = setup({ scaling: { concurrency: 1, maxReplicas: 2 }, settings: { queueSize: 2, scaleUpAfterMs: 50 } });
+    const h = setup({ scaling: { concurrency: 1, maxReplicas: 2 }, settings: { scaleUpAfterMs: 50 } });
     h.pool.add(h.driver.replica());
     const busy = await h.pool.acquire();
-    // Two callers queue, then leave (the attack: connect, ask, hang up, again and again).
-    const leaving = [0, 1].map(() => {
-      let leave!: () => void;
-      const call = track(h.pool.acquire((onGone) => ((leave = onGone), () => undefined)));
-      return { call, leave: () => leave() };
-    });
+    // The attack: ask, get queued, hang up, again and again.
+    let left = false;
+    const ghosts = [0, 1].map(() => track(h.pool.acquire(() => left)));
     await settle();
     expect(h.pool.queued).toBe(2);
-    for (const caller of leaving) caller.leave();
-    await settle();
-    expect(leaving.map((c) => [errorOf(c.call).status, errorOf(c.call).code])).toEqual([
+    left = true;
+    await elapse(h, 100);
+    // Their wait is not queueing: nobody waits.
+    expect(h.driver.starts).toHaveLength(0);
+    expect(ghosts.map((g) => [errorOf(g).status, errorOf(g).code])).toEqual([
       [499, "client_gone"],
       [499, "client_gone"],
     ]);
     expect(h.pool.queued).toBe(0);
-    // Their wait never counts as queueing: no container starts for callers who left.
-    await elapse(h, 100);
-    expect(h.driver.starts).toHaveLength(0);
-    // A live caller gets the place (not a 429) and the replica once it is free.
+    busy.release();
+  });
+
+  it("queues a live caller, not 429, when the queue is full of requests whose caller left, and serves it next", async () => {
+    const h = setup({ scaling: { concurrency: 1, maxReplicas: 1 }, settings: { queueSize: 2 } });
+    h.pool.add(h.driver.replica());
+    const busy = await h.pool.acquire();
+    let left = false;
+    const ghosts = [0, 1].map(() => track(h.pool.acquire(() => left)));
+    await settle();
+    left = true;
     const live = h.acquire();
     await settle();
     expect(live.settled).toBe(false);
+    expect(ghosts.map((g) => errorOf(g).status)).toEqual([499, 499]);
+    expect(h.pool.queued).toBe(1);
     busy.release();
     await settle();
     expect(leaseOf(live).replica).toBe(busy.replica);
   });
 
-  it("stops watching a waiting request's caller once the request is served", async () => {
+  it("gives a freed slot to the next caller still waiting, past those who left", async () => {
     const h = setup({ scaling: { concurrency: 1, maxReplicas: 1 } });
     h.pool.add(h.driver.replica());
     const busy = await h.pool.acquire();
-    let watching = false;
-    const call = track(h.pool.acquire(() => ((watching = true), () => (watching = false))));
+    let left = false;
+    const ghost = track(h.pool.acquire(() => left));
+    const live = h.acquire();
     await settle();
-    expect(watching).toBe(true);
+    left = true;
     busy.release();
     await settle();
-    expect(leaseOf(call).replica).toBe(busy.replica);
-    expect(watching).toBe(false);
+    expect(errorOf(ghost).status).toBe(499);
+    expect(leaseOf(live).replica).toBe(busy.replica);
   });
 
   // FAILS against the current pool: requests that wait for a replica being
