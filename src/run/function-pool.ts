@@ -80,7 +80,7 @@ export function lend(replica: Replica, now: () => number, coldStartMs: number | 
 export type CallerGone = () => boolean;
 
 /** What a waiting request whose caller left is rejected with. */
-export const callerLeft = () => new EserveslessError("The caller went away while its request waited for a container", { status: 499, code: "client_gone" });
+const callerLeft = () => new EserveslessError("The caller went away while its request waited for a container", { status: 499, code: "client_gone" });
 
 /**
  * Takes the requests whose caller left out of `waiters`, rejecting each with

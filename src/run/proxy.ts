@@ -121,7 +121,7 @@ const socketWatchers = new WeakMap<Socket, Set<() => void>>();
  * never emits 'close' when the client leaves, so a function's answer would
  * be piped into it for ever, its container's slot held.
  */
-export function whenCallerLeaves(outgoing: ServerResponse, onGone: () => void): () => void {
+function whenCallerLeaves(outgoing: ServerResponse, onGone: () => void): () => void {
   let fired = false;
   const check = () => {
     if (fired || outgoing.writableFinished) return;
