@@ -39,7 +39,7 @@ function streamResponse(upstream: FunctionResponse, lease: Lease, upstreamHeader
   const body = upstream.toWeb(settleLease(lease));
   const noBody = head || upstream.statusCode === 204 || upstream.statusCode === 304;
   if (noBody) void body.cancel();
-  return new Response(noBody ? null : body, { status: upstream.statusCode, statusText: upstream.statusMessage, headers });
+  return new Response(noBody ? null : body, { status: upstream.statusCode, headers });
 }
 
 /**
@@ -59,7 +59,8 @@ function requestBody(method: string, incoming: IncomingMessage | undefined, web:
 /** Writes the function's response to the caller's socket; the lease goes back when its body ended. */
 function pipeResponse(upstream: FunctionResponse, outgoing: ServerResponse, lease: Lease, headers: Record<string, string | string[]>, extra: Record<string, string>): void {
   for (const [name, value] of Object.entries(extra)) headers[name] = headers[name] ? [headers[name]].flat().concat(value) : value;
-  outgoing.writeHead(upstream.statusCode, upstream.statusMessage || undefined, headers);
+  // The function's reason phrase is not passed on, only its status code: node would throw on a control character in it.
+  outgoing.writeHead(upstream.statusCode, headers);
   upstream.pipe(outgoing, settleLease(lease));
 }
 
@@ -237,16 +238,33 @@ export function invokeRoutes(options: InvokeOptions) {
         cause: error,
       });
     }
-    finish(upstream.statusCode);
     const extra: Record<string, string> = lease.coldStartMs !== undefined ? { "server-timing": `cold-start;dur=${lease.coldStartMs}` } : {};
-    // Not for HEAD through hono: hono answers HEAD by wrapping the GET route's Response in one of its own,
-    // which would have the adapter write the head a second time onto a socket that already has it.
-    if (call.outgoing && (method !== "HEAD" || call.web === undefined)) {
-      // Straight onto the socket: one write for head and body, no web streams.
-      pipeResponse(upstream, call.outgoing, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra);
-      return RESPONSE_ALREADY_SENT;
+    const answerHeaders = functionResponseHeaders(upstream.headers, { sandbox });
+    let answer: Response;
+    try {
+      // Not for HEAD through hono: hono answers HEAD by wrapping the GET route's Response in one of its own,
+      // which would have the adapter write the head a second time onto a socket that already has it.
+      if (call.outgoing && (method !== "HEAD" || call.web === undefined)) {
+        // Straight onto the socket: one write for head and body, no web streams.
+        pipeResponse(upstream, call.outgoing, lease, answerHeaders, extra);
+        answer = RESPONSE_ALREADY_SENT;
+      } else answer = streamResponse(upstream, lease, answerHeaders, extra, method === "HEAD");
+    } catch (error) {
+      // A head node or a web Response refuses (a status out of range, a header it cannot send) is the function's
+      // fault: it fails this request and its container, never the server nor the slot.
+      upstream.cancel("its response head could not be passed on");
+      // writeHead kept the status text it picked for the function's code; the error answer picks its own.
+      if (call.outgoing && !call.outgoing.headersSent) call.outgoing.statusMessage = "";
+      lease.discard(`its response head could not be passed on: ${(error as Error).message}`);
+      finish(502);
+      throw new EserveslessError(`${label} answered with a status line or headers that cannot be passed on (${(error as Error).message}); its container was replaced`, {
+        status: 502,
+        code: "function_bad_response",
+        cause: error,
+      });
     }
-    return streamResponse(upstream, lease, functionResponseHeaders(upstream.headers, { sandbox }), extra, method === "HEAD");
+    finish(upstream.statusCode);
+    return answer;
   };
 
   const handler = (c: Context) => {
@@ -311,8 +329,13 @@ export function invokeRoutes(options: InvokeOptions) {
     const json = JSON.stringify(body);
     const headers: Record<string, string | number> = { ...error.headers, "content-type": "application/json", "content-length": Buffer.byteLength(json) };
     if (call.incoming && !call.incoming.readableEnded) headers.connection = "close";
-    outgoing.writeHead(status, headers);
-    outgoing.end(json);
+    try {
+      outgoing.writeHead(status, headers);
+      outgoing.end(json);
+    } catch {
+      // An answer node cannot write closes this caller's connection; it must never take the server down.
+      outgoing.destroy();
+    }
   };
 
   const listener = (next: (incoming: IncomingMessage, outgoing: ServerResponse) => unknown) => (incoming: IncomingMessage, outgoing: ServerResponse) => {

@@ -108,6 +108,8 @@ export interface FunctionResponse {
   pipe(outgoing: ServerResponse, done: (outcome: BodyOutcome) => void): void;
   /** The body as a web stream (errored when the function broke off); `done` as for {@link pipe}. */
   toWeb(done: (outcome: BodyOutcome) => void): ReadableStream<Uint8Array>;
+  /** Ends the exchange unread: its head could not be passed on. */
+  cancel(reason: string): void;
 }
 
 /** Who waits on each client socket: one 'close' listener per socket, however many pipelined requests it carries. */
@@ -321,6 +323,10 @@ class Exchange implements Dispatcher.DispatchHandler, FunctionResponse {
       pull: () => this.#controller?.resume(),
       cancel: () => this.#abort(new ProxyError("client_gone", "the caller stopped reading")),
     });
+  }
+
+  cancel(reason: string): void {
+    this.#abort(new ProxyError("upstream", reason));
   }
 
   /** Sends what arrived before `sink` was given, then the rest as it comes. */

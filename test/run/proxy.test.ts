@@ -93,6 +93,20 @@ describe("request framing to function containers", () => {
     expect(requests.at(-1)).toEqual({ method: "POST", url: "/expecting" });
   });
 
+  it("passes a function's answer on without its reason phrase, answers 502 to a status it cannot send, and keeps serving", async () => {
+    // A control character in the reason phrase used to take the whole server down; status 000 held the container's slot for good.
+    const badReason = await fetch(`${server.url}/fn/${OWNER}/${REPO}/Headers/raw/bad-reason`);
+    expect([badReason.status, badReason.statusText, await badReason.text()]).toEqual([200, "OK", "hi"]);
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${server.url}/fn/${OWNER}/${REPO}/Headers/raw/status-000`);
+      expect(response.status).toBe(502);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("function_bad_response");
+    }
+    const after = await fetch(`${server.url}/fn/${OWNER}/${REPO}/Headers/after`);
+    expect(after.status).toBe(200);
+    expect(((await after.json()) as { url: string }).url).toBe("/after");
+  });
+
   it("drops the container's socket when a caller goes away mid-body, and the next caller is answered", async () => {
     const url = new URL(`${server.url}${logPath("/cut-short")}`);
     // The caller sends half its declared body; the function answers without
