@@ -97,7 +97,6 @@ export type BodyOutcome = "complete" | "caller_gone" | "broken";
 /** A function's answer: its head, and a body that waits for where it goes. */
 export interface FunctionResponse {
   readonly statusCode: number;
-  readonly statusMessage: string;
   /** As the function sent them, names lower-cased, repeated ones as arrays. */
   readonly headers: Record<string, string | string[]>;
   /**
@@ -197,7 +196,6 @@ interface Sink {
 /** One request to a function and its response, as undici's dispatch handler. */
 class Exchange implements Dispatcher.DispatchHandler, FunctionResponse {
   statusCode = 0;
-  statusMessage = "";
   headers: Record<string, string | string[]> = {};
   #controller: Dispatcher.DispatchController | undefined;
   /** Why the exchange was ended on our side (timeout, the caller gone, a bad body). */
@@ -236,10 +234,9 @@ class Exchange implements Dispatcher.DispatchHandler, FunctionResponse {
     if (this.#failure) controller.abort(this.#failure);
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     clearTimeout(this.#timer);
     this.statusCode = statusCode;
-    this.statusMessage = statusMessage ?? "";
     this.headers = headers as Record<string, string | string[]>;
     this.#settled = true;
     this.resolve(this);
