@@ -256,7 +256,7 @@ const functionEntries = {
     () => [],
   ),
   /** Requests one replica serves at a time. */
-  concurrency: count(1, 10, MAX_CONCURRENCY),
+  concurrency: count(1, 100, MAX_CONCURRENCY),
   /** Replicas kept running when idle; 0 scales to zero. */
   minReplicas: count(0, 0),
   /** Most replicas run at once; at least minReplicas. */

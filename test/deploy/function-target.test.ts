@@ -22,7 +22,7 @@ describe("functionTarget", () => {
       ...deployment,
       name: "Api",
       memoryBytes: 256 * MIB,
-      scaling: { concurrency: 10, minReplicas: 0, maxReplicas: 5, idleTimeoutMs: 300_000 },
+      scaling: { concurrency: 100, minReplicas: 0, maxReplicas: 5, idleTimeoutMs: 300_000 },
       env: { ESERVELESS_ENTRY: "functions.js", ESERVELESS_HANDLER: "auto" },
       secrets: [],
       environment: "production",

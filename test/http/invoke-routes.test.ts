@@ -271,7 +271,7 @@ describe("invoking functions", () => {
   });
 
   it("keeps a fast function on one container under a burst, and gives a slow one whose requests queue more", async () => {
-    // Crash answers at once (concurrency 10 by default): 30 at once queue for a few milliseconds only.
+    // Crash answers at once (concurrency 10): 30 at once queue for a few milliseconds only.
     const fast = await Promise.all(Array.from({ length: 30 }, () => call("Crash")));
     expect(fast.map((a) => a.status)).toEqual(Array(30).fill(200));
     expect(await containersOf("Crash")).toHaveLength(1);

@@ -62,7 +62,7 @@ describe("readManifest: defaults and normalisation", () => {
       "runtime: node\nfunctions:\n  - { name: Web, type: http }\n  - { name: Tick, type: cron, schedule: '0 * * * *' }\n",
       nodeProject,
     );
-    const shared = { memory: 256 * 1024 ** 2, env: {}, meta: {}, secrets: [], concurrency: 10, minReplicas: 0, maxReplicas: 5, idleTimeout: 300 };
+    const shared = { memory: 256 * 1024 ** 2, env: {}, meta: {}, secrets: [], concurrency: 100, minReplicas: 0, maxReplicas: 5, idleTimeout: 300 };
     expect(manifest).toEqual({
       runtime: "node",
       entry: "functions.js",
