@@ -31,4 +31,6 @@ VOLUME /data
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/main.js"]
+# The flags of `npm start` (package.json): young generation capped at 8 MiB per
+# semi-space, see the README's "Memory".
+CMD ["node", "--max-semi-space-size=8", "dist/main.js"]

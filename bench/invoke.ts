@@ -45,7 +45,7 @@ import { webhookDelivery } from "../test/support/webhook-delivery.js";
 import { exec, progress, runBench } from "./support/exec.js";
 import { answerParent, IpcChild, ROLE_VARIABLE } from "./support/ipc-child.js";
 import { buildGoProxy, describeUpstream, startGoProxy, startNginx, startNodeProxy, tempDir, transportOf, upstreamOf, type Peer, type Upstream } from "./support/peers.js";
-import { freePort, processRss, startServerProcess, type ServerProcess } from "./support/server-process.js";
+import { freePort, processRss, startFlags, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { median, summary } from "./support/summary.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -1259,7 +1259,7 @@ async function main(): Promise<void> {
   };
   out.push(
     "",
-    `Invoke benchmark: test/fixtures/${FIXTURE} on ${BASE_IMAGE}, ${cpus().length} CPUs, ${wrkVersion} (1 thread, keep-alive), load average ${loadStart.toFixed(1)} at start; phases: ${[...o.phases].join(", ")}`,
+    `Invoke benchmark: test/fixtures/${FIXTURE} on ${BASE_IMAGE}, ${cpus().length} CPUs, ${wrkVersion} (1 thread, keep-alive), load average ${loadStart.toFixed(1)} at start; phases: ${[...o.phases].join(", ")}; the server runs as npm start does: node ${[...startFlags(ROOT), "dist/main.js"].join(" ")}`,
     "",
   );
   try {

@@ -43,18 +43,26 @@ export async function untilAnswers(url: string, timeoutMs: number, exited: () =>
   }
 }
 
+/** The node flags of package.json's `start` script (`node [flags] dist/main.js`), so the bench runs the server as operators do. */
+export function startFlags(root: string): string[] {
+  const start = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
+  const match = /^node((?: --[\w-]+(?:=\S+)?)*) dist\/main\.js$/.exec(start);
+  if (!match) throw new Error(`package.json's start script is not "node [flags] dist/main.js": ${start}`);
+  return match[1]!.split(" ").filter(Boolean);
+}
+
 /**
- * eserveless as `npm start` runs it: `node dist/main.js` (built first with
- * `tsc -p tsconfig.build.json`), configured by its environment only, its log
- * (JSON, LOG_LEVEL as set or info) appended to a file as an operator would
- * keep it. `nodeArgs` go before the script (--cpu-prof, say).
+ * eserveless as `npm start` runs it: `node [its flags] dist/main.js` (built
+ * first with `tsc -p tsconfig.build.json`), configured by its environment
+ * only, its log (JSON, LOG_LEVEL as set or info) appended to a file as an
+ * operator would keep it. `nodeArgs` go before the script (--cpu-prof, say).
  */
 export async function startServerProcess(root: string, env: Record<string, string>, nodeArgs: string[] = []) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "eserveless-bench-"));
   const logFile = join(dataDir, "server.log");
   const out = openSync(logFile, "a");
-  const child = spawn(process.execPath, [...nodeArgs, join(root, "dist/main.js")], {
+  const child = spawn(process.execPath, [...startFlags(root), ...nodeArgs, join(root, "dist/main.js")], {
     cwd: root,
     // Only what a server would have: no tsx loader, no test variables.
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", PORT: String(port), HOST: "127.0.0.1", DATA_DIR: dataDir, LOG_FORMAT: "json", ...env },
