@@ -125,7 +125,8 @@ describe("live functions", () => {
 
   it("fills keys missing from an old row with the defaults its readers used to apply", () => {
     // The readers before the typed spec fell back to 60 s, UTC, functions.js and the sandbox's 256 MiB
-    // for a cron function, and to the pool's 10 at once, 0–5 replicas and 5 minutes idle for an http one.
+    // for a cron function, and to 0–5 replicas and 5 minutes idle for an http one. Concurrency was the
+    // pool's 10 then; such a row names none, so it gets today's default, as a redeploy would.
     insertRow("Sparse", "cron", '{"type":"cron","name":"Sparse","schedule":"*/5 * * * *","runtime":"node"}');
     insertRow("Bare", "http", '{"type":"http","name":"Bare","runtime":"golang","timeout":null}');
     const sparse = temp.store.liveFunction("octo/old", "Sparse");
@@ -141,12 +142,12 @@ describe("live functions", () => {
       env: {},
       meta: {},
       secrets: [],
-      concurrency: 10,
+      concurrency: 100,
       minReplicas: 0,
       maxReplicas: 5,
       idleTimeout: 300,
     });
-    expect(temp.store.liveFunction("octo/old", "Bare")?.spec).toMatchObject({ timeout: 30, concurrency: 10, minReplicas: 0, maxReplicas: 5, idleTimeout: 300, memory: 256 * MIB });
+    expect(temp.store.liveFunction("octo/old", "Bare")?.spec).toMatchObject({ timeout: 30, concurrency: 100, minReplicas: 0, maxReplicas: 5, idleTimeout: 300, memory: 256 * MIB });
   });
 
   it("refuses a row it cannot read with an error that says to deploy again, rather than a half-read function", () => {
