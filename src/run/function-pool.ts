@@ -378,13 +378,35 @@ export class FunctionPool {
 
   #lend(replica: Replica, coldStartMs?: number): Lease {
     return lend(replica, this.now, coldStartMs, {
-      release: () => this.#dispatch(),
+      release: () => {
+        if (replica.state === "draining" && replica.inflight === 0) void this.#remove(replica);
+        this.#dispatch();
+      },
       discard: (reason) => {
-        this.log.warn({ container: replica.name, reason }, "replacing container");
-        this.#drop(replica);
+        this.log.warn({ container: replica.name, reason, inflight: replica.inflight }, "replacing container");
+        this.#retire(replica);
         this.#dispatch();
       },
     });
+  }
+
+  /**
+   * Takes a replica that failed one request (a timeout, a crash, a bad
+   * answer) out of the pool: it gets no more requests, and goes once those
+   * it has finished (each bounded by the function's timeout) or after the
+   * drain timeout. Removed at once, it would cut its other callers' requests:
+   * with 100 at a time, one caller who makes its own request time out would
+   * fail 99 others with a 502.
+   */
+  #retire(replica: Replica): void {
+    const index = this.replicas.indexOf(replica);
+    if (index >= 0) this.replicas.splice(index, 1);
+    replica.state = "draining";
+    if (replica.inflight === 0) {
+      void this.#remove(replica);
+      return;
+    }
+    setTimeout(() => void this.#remove(replica), this.settings.drainTimeoutMs).unref();
   }
 
   #drop(replica: Replica): void {

@@ -193,6 +193,25 @@ describe("invoking functions", () => {
     await eventually("the hung container to be removed", async () => ((await containersOf("Hang")).length === 0 ? true : undefined));
   });
 
+  it("lets the other requests on a container finish when one caller makes its own request time out, then replaces the container", async () => {
+    // The attack: with 100 requests at a time per container, one request past the timeout used to get the
+    // container removed at once, and every other caller on it a 502.
+    const warm = await call("Patient");
+    expect(warm.status).toBe(200);
+    const attacker = call("Patient", "/?ms=60000");
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // In flight when the attacker's 2 s run out, answered 0.8 s after.
+    const others = await Promise.all(Array.from({ length: 10 }, () => call("Patient", "/?ms=1800")));
+    expect((await attacker).status).toBe(504);
+    expect(others.map((a) => a.status)).toEqual(Array(10).fill(200));
+    expect(new Set(others.map((a) => a.body.pid))).toEqual(new Set([warm.body.pid]));
+    // It takes no new request once it failed one, and goes once its requests are done.
+    const next = await call("Patient");
+    expect(next.status).toBe(200);
+    expect(next.body.pid === warm.body.pid && next.body.started === warm.body.started).toBe(false);
+    await eventually("the timed-out container to be removed", async () => ((await containersOf("Patient")).length === 1 ? true : undefined));
+  });
+
   it("records 499 for a caller that goes away before the function answers, and keeps the function's container", async () => {
     // Hang never answers. Its container may still be starting when the caller gives up: that counts too.
     const gone = new AbortController();
