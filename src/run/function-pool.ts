@@ -296,13 +296,13 @@ export class FunctionPool {
       const idle = now - replica.lastUsed;
       if (idle >= this.scaling.idleTimeoutMs && this.#live() > this.scaling.minReplicas) {
         this.log.info({ container: replica.name, idleMs: idle }, "removing idle container");
-        this.#drop(replica);
+        this.#retire(replica);
       } else if (replica.state === "ready" && !replica.transition && this.settings.pauseAfterMs > 0 && idle >= this.settings.pauseAfterMs) {
         replica.state = "paused";
         const pause = this.driver.pause(replica).catch((error: unknown) => {
           // Could not pause (it may have exited): treat it as gone.
           this.log.warn({ err: error, container: replica.name }, "pause failed; removing the container");
-          this.#drop(replica);
+          this.#retire(replica);
         });
         this.#track(replica, pause);
         await pause;
@@ -391,10 +391,11 @@ export class FunctionPool {
   }
 
   /**
-   * Takes a replica that failed one request (a timeout, a crash, a bad
-   * answer) out of the pool: it gets no more requests, and goes once those
-   * it has finished (each bounded by the function's timeout) or after the
-   * drain timeout. Removed at once, it would cut its other callers' requests:
+   * Takes a replica out of the pool (idle, or one that failed a request: a
+   * timeout, a crash, a bad answer): it gets no more requests, and goes at
+   * once when it has none, else once those it has finished (each bounded by
+   * the function's timeout) or after the drain timeout. Removed at once, a
+   * replica that failed one request would cut its other callers' requests:
    * with 100 at a time, one caller who makes its own request time out would
    * fail 99 others with a 502.
    */
@@ -407,13 +408,6 @@ export class FunctionPool {
       return;
     }
     setTimeout(() => void this.#remove(replica), this.settings.drainTimeoutMs).unref();
-  }
-
-  #drop(replica: Replica): void {
-    const index = this.replicas.indexOf(replica);
-    if (index >= 0) this.replicas.splice(index, 1);
-    replica.state = "draining";
-    void this.#remove(replica);
   }
 
   /**
