@@ -25,7 +25,7 @@ readonly REPO_PREFIX=eserveless-local
 readonly LABEL_KEY=org.eserveless.standin.fingerprint
 readonly BASE_PATH=/usr/local/bin:/usr/bin:/bin
 readonly CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
-readonly -a CORE_TOOLS=(cat chmod chown cp ln ls mkdir mv rm touch)
+readonly -a CORE_TOOLS=(cat chmod chown cp ln ls mkdir mv rm sleep touch)
 # Deterministic tar stream (https://reproducible-builds.org/docs/archives/).
 # shellcheck disable=SC2054 # the commas belong to --pax-option
 readonly -a TAR_OPTS=(

@@ -31,6 +31,7 @@ import { SwarmServices } from "./run/swarm-services.js";
 import { runSwarmJob } from "./cron/swarm-job.js";
 import { SwarmSecrets } from "./run/swarm-secrets.js";
 import type { Store } from "./store/store.js";
+import { NetworkHolders } from "./run/network-holders.js";
 import { ProjectNetworks } from "./run/project-networks.js";
 import { SocketDirs } from "./run/socket-dirs.js";
 import { SubnetPool } from "./run/subnet-pool.js";
@@ -110,6 +111,8 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
     subnets: new SubnetPool(config.networks.pool, config.orchestrator.kind === "swarm" ? config.orchestrator.networkSize : config.networks.size),
     self: config.networks.container,
     driver: swarm ? "overlay" : "bridge",
+    // From a runtime's base image: a host that built a function has one.
+    holders: new NetworkHolders({ docker, instance, images: [config.images.node, config.images.golang], log: log.child({ component: "networks" }) }),
     log: log.child({ component: "networks" }),
   });
   // Read as each container is created: a preview's get `preview` secrets, never production's.

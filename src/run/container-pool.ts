@@ -6,6 +6,7 @@ import { EserveslessError, UpstreamError } from "../errors.js";
 import { ContainerBudget, type Reservation } from "./container-budget.js";
 import { redactEnvironment } from "../manifest/function-environment.js";
 import { DEFAULT_SCALE_UP_AFTER_MS, FunctionPool, type Lease, type PoolSettings, type Replica, type Scaling, type CallerGone } from "./function-pool.js";
+import { HOLDER_LABEL } from "./network-holders.js";
 import { probe, waitUntilReady, type Endpoint } from "./readiness.js";
 import { OutputCollector, followReplicaOutput, type OutputSink } from "./replica-output.js";
 import type { ProjectNetworks } from "./project-networks.js";
@@ -159,52 +160,63 @@ export class ContainerPool implements Pool {
     const preview = target.environment && target.environment !== "production" ? `${slug(target.environment)}-` : "";
     const name = `es-${slug(target.repository)}-${preview}${slug(target.name)}-${randomBytes(3).toString("hex")}`;
     const byName = this.#networks.joinsNetworks;
-    const reservation = this.#budget.reserve(target.memoryBytes ?? sandboxDefaults.memoryBytes);
     let container: Docker.Container | undefined;
     let socketDir: string | undefined;
     // Read now, at creation: a container started after a change gets the new value.
     const secrets = target.secrets?.length ? (this.#secretValues?.(target.repository, target.secrets, target.environment) ?? {}) : {};
-    try {
-      // Side by side: the network is known after its first container, the image's answer is kept, the folder is a few syscalls.
-      const [network, folder] = await Promise.allSettled([
-        this.#networks.forProject(target.repository, target.environment),
-        this.#sockets && !byName ? this.#servesSocket(target.image).then((serves) => (serves ? this.#sockets!.create() : undefined)) : undefined,
-      ]);
-      // Both settled: a folder made while the network failed is removed below.
-      if (folder.status === "fulfilled") socketDir = folder.value;
-      if (network.status === "rejected") throw network.reason;
-      if (folder.status === "rejected") throw folder.reason;
-      steps.mark("network");
-      container = await this.#docker.createContainer(
-        sandboxedContainer({
-          image: target.image,
-          name,
-          env: { ...target.env, ...secrets, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
-          labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name, environment: target.environment }),
-          memoryBytes: target.memoryBytes,
-          network: network.value,
-          nanoCpus: this.#nanoCpus,
-          ...(byName || socketDir !== undefined ? {} : { publishHost: this.#publishHost }),
-          socketDir,
-        }),
-      );
-      if (socketDir !== undefined) this.#socketDirs.set(container, socketDir);
-      this.#reservations.set(container, reservation);
-      steps.mark("create");
-      const starting = container.start();
-      // Docker takes a few hundred ms from here, off this event loop: the caller's other work runs meanwhile.
-      onStarting?.();
-      await starting;
-      steps.mark("start");
-    } catch (cause) {
-      // Created but not started (a bad network, a port clash): do not leave it behind.
-      if (container) await this.#remove(container);
-      else if (socketDir !== undefined) await this.#sockets!.remove(socketDir);
-      reservation.release();
-      // The network may have been removed from outside: the next start checks it again.
-      this.#networks.forget(target.repository, target.environment);
-      if (cause instanceof EserveslessError) throw cause;
-      throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
+    for (let attempt = 1; ; attempt++) {
+      const reservation = this.#budget.reserve(target.memoryBytes ?? sandboxDefaults.memoryBytes);
+      container = undefined;
+      socketDir = undefined;
+      let networkMode: string | undefined;
+      try {
+        const serves = this.#sockets && !byName ? await this.#servesSocket(target.image) : false;
+        // Side by side: the network is known after its first container, the folder is a few syscalls. Reached over its
+        // socket, the container needs no address of its own: it joins its network's holder (see NetworkHolders).
+        const [network, folder] = await Promise.allSettled([
+          serves ? this.#networks.forFunction(target.repository, target.environment) : this.#networks.forProject(target.repository, target.environment),
+          serves ? this.#sockets!.create() : undefined,
+        ]);
+        // Both settled: a folder made while the network failed is removed below.
+        if (folder.status === "fulfilled") socketDir = folder.value;
+        if (network.status === "rejected") throw network.reason;
+        if (folder.status === "rejected") throw folder.reason;
+        networkMode = network.value;
+        steps.mark("network");
+        container = await this.#docker.createContainer(
+          sandboxedContainer({
+            image: target.image,
+            name,
+            env: { ...target.env, ...secrets, ESERVELESS_FUNCTION: target.name, ESERVELESS_FUNCTION_TYPE: "http", PORT: String(CONTAINER_PORT) },
+            labels: eserveslessLabels({ instance: this.#instance, repository: target.repository, commit: target.commit, deployment: target.deploymentId, function: target.name, environment: target.environment }),
+            memoryBytes: target.memoryBytes,
+            network: networkMode,
+            nanoCpus: this.#nanoCpus,
+            ...(byName || socketDir !== undefined ? {} : { publishHost: this.#publishHost }),
+            socketDir,
+          }),
+        );
+        if (socketDir !== undefined) this.#socketDirs.set(container, socketDir);
+        this.#reservations.set(container, reservation);
+        steps.mark("create");
+        const starting = container.start();
+        // Docker takes a few hundred ms from here, off this event loop: the caller's other work runs meanwhile.
+        if (attempt === 1) onStarting?.();
+        await starting;
+        steps.mark("start");
+        break;
+      } catch (cause) {
+        // Created but not started (a bad network, a port clash): do not leave it behind.
+        if (container) await this.#remove(container);
+        else if (socketDir !== undefined) await this.#sockets!.remove(socketDir);
+        reservation.release();
+        // The network (or its holder) may have been removed from outside: the next start checks it again.
+        this.#networks.forget(target.repository, target.environment);
+        // Docker refuses to join a holder removed from outside (404): once more, with a new one.
+        if (attempt === 1 && networkMode?.startsWith("container:") && (cause as { statusCode?: number }).statusCode === 404) continue;
+        if (cause instanceof EserveslessError) throw cause;
+        throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
+      }
     }
     // From its first line (what it prints while loading is output too), asked for while it loads: never throws.
     const following = this.#follow(container, name, target, 0);
@@ -313,8 +325,14 @@ export class ContainerPool implements Pool {
   async adopt(live: FunctionTarget[]): Promise<{ adopted: number; removed: number }> {
     const containers = await this.#docker.listContainers({ all: true, filters: { label: [`${LABEL}.instance=${this.#instance}`] } });
     let adopted = 0;
+    let holders = 0;
     for (const info of containers) {
       const labels = info.Labels ?? {};
+      // Its network's, kept or removed with it (ProjectNetworks).
+      if (labels[HOLDER_LABEL] !== undefined) {
+        holders++;
+        continue;
+      }
       const target = live.find(
         (t) =>
           t.deploymentId === labels[`${LABEL}.deployment`] &&
@@ -323,12 +341,13 @@ export class ContainerPool implements Pool {
       );
       const container = this.#docker.getContainer(info.Id);
       const name = info.Names[0]?.replace(/^\//, "") ?? info.Id;
-      // Only containers on their project's network are kept (not those an older eserveless put on
-      // Docker's shared bridge); a restarted eserveless in a new container joins it before probing.
-      const network = target ? await this.#networks.forProject(target.repository, target.environment) : undefined;
-      const onNetwork = network !== undefined && network in (info.NetworkSettings?.Networks ?? {});
       // A container started with a socket is reached there, whatever this start's transport; one with a port, there.
       const socketDir = this.#sockets?.fromMounts(info.Mounts);
+      // Only containers on their project's network, or in its holder's namespace, are kept (not those an older eserveless put on
+      // Docker's shared bridge, nor those of a holder that is gone); a restarted eserveless in a new container joins it before probing.
+      const network = target ? await this.#networks.forProject(target.repository, target.environment) : undefined;
+      const held = target && socketDir !== undefined ? await this.#networks.forFunction(target.repository, target.environment) : undefined;
+      const onNetwork = network !== undefined && (network in (info.NetworkSettings?.Networks ?? {}) || info.HostConfig?.NetworkMode === held);
       if (socketDir !== undefined) this.#socketDirs.set(container, socketDir);
       const port = info.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.PublicPort)?.PublicPort;
       const endpoint: Endpoint | undefined =
@@ -355,7 +374,7 @@ export class ContainerPool implements Pool {
     }
     // Folders of containers gone while no eserveless ran (or removed from outside it).
     await this.#sockets?.prune(new Set(this.#socketDirs.values()));
-    return { adopted, removed: containers.length - adopted };
+    return { adopted, removed: containers.length - adopted - holders };
   }
 
   /** Pauses and removes idle replicas, keeps minReplicas warm. Runs on a timer; tests call it directly. */

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { UpstreamError } from "../errors.js";
 import { slug } from "../slug.js";
+import type { NetworkHolders } from "./network-holders.js";
 import { LABEL } from "./sandbox.js";
 import type { SubnetPool } from "./subnet-pool.js";
 
@@ -41,6 +42,8 @@ export interface ProjectNetworksOptions {
    * The build network stays a bridge on this engine.
    */
   driver?: "bridge" | "overlay";
+  /** The holders of the bridges' namespaces, which functions reached over a socket join (see {@link ProjectNetworks.forFunction}). */
+  holders?: NetworkHolders | undefined;
   log: Logger;
 }
 
@@ -66,6 +69,7 @@ export class ProjectNetworks {
   readonly #self: string | undefined;
   readonly #log: Logger;
   readonly #driver: "bridge" | "overlay";
+  readonly #holders: NetworkHolders | undefined;
   /** Networks known to exist (and, in a container, to be joined), by key. */
   readonly #ready = new Map<string, Promise<string>>();
   /** One subnet is chosen at a time, so two networks never pick the same one. */
@@ -79,6 +83,7 @@ export class ProjectNetworks {
     this.#self = options.self;
     this.#log = options.log;
     this.#driver = options.driver ?? "bridge";
+    this.#holders = this.#driver === "bridge" ? options.holders : undefined;
   }
 
   /** Whether eserveless runs in a container on the project networks (functions are reached by name). */
@@ -97,6 +102,19 @@ export class ProjectNetworks {
     return this.#ensure(keyOf(repository, preview), { kind: "project", repository, environment: preview, join: true });
   }
 
+  /**
+   * The `NetworkMode` of a function container of the repository's
+   * `environment` that is reached over its socket: the namespace of its
+   * network's holder (see NetworkHolders), or the network itself when it has none.
+   */
+  async forFunction(repository: string, environment?: string): Promise<string> {
+    const network = await this.forProject(repository, environment);
+    if (!this.#holders) return network;
+    const labels: Record<string, string> = { [`${LABEL}.repository`]: repository };
+    if (isPreview(environment)) labels[`${LABEL}.environment`] = environment;
+    return this.#holders.networkMode(network, labels);
+  }
+
   /** The network image builds run on: it reaches the internet, not functions nor other builds. */
   forBuilds(): Promise<string> {
     return this.#ensure("\0build", { kind: "build", repository: undefined, environment: undefined, join: false });
@@ -104,7 +122,9 @@ export class ProjectNetworks {
 
   /** Forgets what is known of the network of the repository's `environment`, so the next use checks it again (after a container failed to join it). */
   forget(repository: string, environment?: string): void {
-    this.#ready.delete(keyOf(repository, environment));
+    const key = keyOf(repository, environment);
+    this.#ready.delete(key);
+    this.#holders?.forget(this.#names(key, "project").name);
   }
 
   /**
@@ -291,9 +311,13 @@ export class ProjectNetworks {
     return this.#selfId;
   }
 
-  /** Disconnects eserveless's container and removes the network; false when it stays (still in use). */
+  /** Disconnects eserveless's container, removes the network's holder and the network; false when it stays (still in use). */
   async #remove(name: string): Promise<boolean> {
     try {
+      if (this.#holders && !(await this.#holders.remove(name))) {
+        this.#log.warn({ network: name }, "could not remove a network: containers still share its holder's namespace; the next start tries again");
+        return false;
+      }
       // Not connected (never joined, or a restart in another container) is fine: the removal says what matters.
       if (this.#self !== undefined) await this.#docker.getNetwork(name).disconnect({ Container: this.#self, Force: true }).catch(() => undefined);
       await this.#docker.getNetwork(name).remove();

@@ -84,7 +84,8 @@ describe("the container budget on a running server (Docker)", () => {
     return emulator.statuses(OWNER, repo, sha).filter((s) => s.context === "eserveless").at(-1)!;
   }
 
-  const containersOf = (repo: string) => docker.listContainers({ all: true, filters: { label: [`dev.eserveless.repository=${OWNER}/${repo}`] } });
+  /** The repository's function containers (not its network's holder, which the budget does not count). */
+  const containersOf = (repo: string) => docker.listContainers({ all: true, filters: { label: [`dev.eserveless.repository=${OWNER}/${repo}`, "dev.eserveless.function"] } });
 
   beforeAll(async () => {
     emulator = await startGitHubEmulator();

@@ -285,7 +285,8 @@ describe("a function's socket folder, against the function", () => {
       expect(outcome).toMatch(/socket folder holds (a symbolic link|2 entries) instead of the runtime's socket alone/);
       // Its container and folder went with the failed start.
       expect(readdirSync(sockets!.root)).toEqual([]);
-      const left = await docker.listContainers({ all: true, filters: { label: [`dev.eserveless.instance=${INSTANCE}`] } });
+      // Only its network's holder stays (see NetworkHolders).
+      const left = await docker.listContainers({ all: true, filters: { label: [`dev.eserveless.instance=${INSTANCE}`, "dev.eserveless.function"] } });
       expect(left).toEqual([]);
     } finally {
       await pool.close();
