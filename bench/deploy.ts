@@ -351,7 +351,8 @@ async function eservelessRollback(server: EservelessProcess, version: string): P
 async function settled(server: EservelessProcess): Promise<void> {
   const deadline = performance.now() + READY_TIMEOUT_MS;
   for (;;) {
-    const running = (await docker("ps", "-aq", "--filter", `label=${BENCH_REPO_LABEL}`)).split("\n").filter(Boolean).length;
+    // Function containers: the project network's holder (which has no function label) stays.
+    const running = (await docker("ps", "-aq", "--filter", `label=${BENCH_REPO_LABEL}`, "--filter", `label=${LABEL}.function`)).split("\n").filter(Boolean).length;
     const { ready, paused } = (await server.ask("stats"))!;
     if (running <= ready + paused) break;
     if (performance.now() > deadline) throw new Error(`${running} containers of ${OWNER}/${REPO} still run ${READY_TIMEOUT_MS / 1000} s after the switch; ${ready + paused} are live`);
