@@ -92,10 +92,11 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-function target(repository: string, name: "Listen" | "Probe"): FunctionTarget {
+function target(repository: string, name: "Listen" | "Probe", environment?: string): FunctionTarget {
   return {
     repository,
     name,
+    ...(environment === undefined ? {} : { environment }),
     image,
     commit: "0123456789abcdef0123456789abcdef01234567",
     deploymentId: `d-${repository}`,
@@ -108,8 +109,8 @@ function poolOn(on: ProjectNetworks = networks): ContainerPool {
   return new ContainerPool({ docker, instance: INSTANCE, log: silent, networks: on, sockets: new SocketDirs(mkdtempSync(join(root, "sockets-"))), reapIntervalMs: 3_600_000 });
 }
 
-async function start(pool: ContainerPool, repository: string, name: "Listen" | "Probe"): Promise<Replica> {
-  const replica = await pool.start(target(repository, name));
+async function start(pool: ContainerPool, repository: string, name: "Listen" | "Probe", environment?: string): Promise<Replica> {
+  const replica = await pool.start(target(repository, name, environment));
   started.push(replica);
   return replica;
 }
@@ -188,6 +189,24 @@ describe("network holders", () => {
       // Its own project's listener answers, so the probe works; project B's, on B's address, does not.
       expect(await probe(attacker, own.ip)).toEqual({ reached: true, said: "listener" });
       expect((await probe(attacker, b.ip)).reached).toBe(false);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("keep a pull request's preview and its project's production in namespaces of their own", async () => {
+    const pool = poolOn();
+    try {
+      const production = await start(pool, "octo/p", "Listen");
+      const productionHolder = await holderOf(production);
+      const preview = await start(pool, "octo/p", "Probe", "pr-7");
+      const previewHolder = await holderOf(preview);
+      expect(previewHolder.Id).not.toBe(productionHolder.Id);
+      expect(previewHolder.Config.Labels).toMatchObject({ [`${LABEL}.environment`]: "pr-7", [`${LABEL}.repository`]: "octo/p" });
+      expect(addressOf(previewHolder).network).toBe(await networks.forProject("octo/p", "pr-7"));
+      // The preview's code cannot reach production's listener, on its address nor on a loopback it does not share.
+      expect((await probe(preview, addressOf(productionHolder).ip)).reached).toBe(false);
+      expect((await probe(preview, "127.0.0.1")).reached).toBe(false);
     } finally {
       await pool.close();
     }
