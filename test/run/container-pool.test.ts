@@ -4,28 +4,21 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildFunctionImage } from "../../src/deploy/build-function-image.js";
-import { loadRuntimeTemplates } from "../../src/image/build-context.js";
-import { readManifest } from "../../src/manifest/read-manifest.js";
 import { ContainerPool, type FunctionTarget } from "../../src/run/container-pool.js";
 import type { Replica } from "../../src/run/function-pool.js";
-import { proxyRequest } from "../../src/run/proxy.js";
 import { SOCKET_LABEL } from "../../src/run/sandbox.js";
 import { SOCKET_MOUNT, SocketDirs } from "../../src/run/socket-dirs.js";
-import { SourceTree } from "../../src/source/extract-tarball.js";
 import { deploymentTestbed } from "../support/deployment-testbed.js";
-import { testImages } from "../support/start-eserveless.js";
-import { testBuildSandbox, testNetworks } from "../support/test-networks.js";
+import { buildTestImage, getThrough } from "../support/pool-replicas.js";
+import { testNetworks } from "../support/test-networks.js";
 
 // The router reaches a function over a Unix socket in a folder of its own
 // (or over TCP where sockets cannot be shared). The function is untrusted:
 // it must not send the router anywhere else, nor reach another's socket.
 
 const testbed = deploymentTestbed();
-const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
 const INSTANCE = "test-container-pool";
 const docker = new Docker();
 const networks = testNetworks(docker, INSTANCE);
@@ -76,14 +69,6 @@ module.exports = {
 };
 `;
 
-const source = new SourceTree(
-  Object.entries({ "package.json": '{ "name": "container-pool", "private": true }\n', "functions.js": FUNCTIONS }).map(([path, text]) => ({
-    type: "file" as const,
-    path,
-    mode: 0o644,
-    content: Buffer.from(text),
-  })),
-);
 
 let image: string;
 let root: string;
@@ -99,13 +84,13 @@ beforeAll(async () => {
     socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
   });
   await new Promise<void>((resolve) => canary.server.listen(canary.path, resolve));
-  const { manifest } = await readManifest("runtime: node\nfunctions:\n  - { name: API, type: http }\n", source);
-  image = await buildFunctionImage(
-    testbed.deployment().deployment,
-    { docker, instance: INSTANCE, templates: await loadRuntimeTemplates(RUNTIMES), images: { node: testImages.ESERVELESS_NODE_IMAGE, golang: testImages.ESERVELESS_GO_IMAGE }, build: testBuildSandbox(networks) },
-    source,
-    manifest,
-  );
+  image = await buildTestImage({
+    docker,
+    instance: INSTANCE,
+    networks,
+    testbed,
+    files: { ".eserveless.yaml": "runtime: node\nfunctions:\n  - { name: API, type: http }\n", "package.json": '{ "name": "container-pool", "private": true }\n', "functions.js": FUNCTIONS },
+  });
 }, 180_000);
 
 /** Replicas started outside a function pool: its close() leaves them, afterAll removes them. */
@@ -139,22 +124,7 @@ function poolOf(transport: "unix" | "tcp") {
 }
 
 /** One GET through the router's proxy to `replica`, parsed. */
-async function get(replica: Replica, path = "/"): Promise<Record<string, unknown>> {
-  const response = await proxyRequest({
-    dispatcher: replica.dispatcher,
-    origin: replica.origin,
-    method: "GET",
-    path,
-    headers: { host: "fn.test" },
-    body: null,
-    maxBodyBytes: 1024,
-    timeoutMs: 10_000,
-    caller: new AbortController().signal,
-  });
-  const text = await new Response(response.toWeb(() => undefined)).text();
-  expect(response.statusCode, text).toBe(200);
-  return JSON.parse(text) as Record<string, unknown>;
-}
+const get = async (replica: Replica, path = "/"): Promise<Record<string, unknown>> => JSON.parse(await getThrough(replica, path)) as Record<string, unknown>;
 
 const inspect = (replica: Replica) => docker.getContainer(replica.container.id).inspect();
 

@@ -2,23 +2,18 @@ import Docker from "dockerode";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { buildFunctionImage } from "../../src/deploy/build-function-image.js";
-import { loadRuntimeTemplates } from "../../src/image/build-context.js";
-import { readManifest } from "../../src/manifest/read-manifest.js";
 import { ContainerPool, type FunctionTarget } from "../../src/run/container-pool.js";
 import type { Replica } from "../../src/run/function-pool.js";
 import { HOLDER_LABEL } from "../../src/run/network-holders.js";
 import type { ProjectNetworks } from "../../src/run/project-networks.js";
-import { proxyRequest } from "../../src/run/proxy.js";
 import { LABEL } from "../../src/run/sandbox.js";
 import { SocketDirs } from "../../src/run/socket-dirs.js";
-import { SourceTree } from "../../src/source/extract-tarball.js";
 import { deploymentTestbed } from "../support/deployment-testbed.js";
+import { buildTestImage, getThrough } from "../support/pool-replicas.js";
 import { testImages } from "../support/start-eserveless.js";
-import { testBuildSandbox, testNetworks } from "../support/test-networks.js";
+import { testNetworks } from "../support/test-networks.js";
 
 // Functions reached over their socket need no address of their own: a
 // project's containers join the namespace of one idle holder on the
@@ -27,7 +22,6 @@ import { testBuildSandbox, testNetworks } from "../support/test-networks.js";
 // it must not answer. No address outside what the test created is tried.
 
 const testbed = deploymentTestbed();
-const RUNTIMES = fileURLToPath(new URL("../../runtimes", import.meta.url));
 const INSTANCE = "test-network-holders";
 const docker = new Docker();
 const networks = testNetworks(docker, INSTANCE);
@@ -55,27 +49,23 @@ module.exports = {
 };
 `;
 
-const source = new SourceTree(
-  Object.entries({ "package.json": '{ "name": "network-holders", "private": true }\n', "functions.js": FUNCTIONS }).map(([path, text]) => ({
-    type: "file" as const,
-    path,
-    mode: 0o644,
-    content: Buffer.from(text),
-  })),
-);
 
 let image: string;
 let root: string;
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "eserveless-holders-"));
-  const { manifest } = await readManifest("runtime: node\nfunctions:\n  - { name: Listen, type: http }\n  - { name: Probe, type: http }\n", source);
-  image = await buildFunctionImage(
-    testbed.deployment().deployment,
-    { docker, instance: INSTANCE, templates: await loadRuntimeTemplates(RUNTIMES), images: { node: testImages.ESERVELESS_NODE_IMAGE, golang: testImages.ESERVELESS_GO_IMAGE }, build: testBuildSandbox(networks) },
-    source,
-    manifest,
-  );
+  image = await buildTestImage({
+    docker,
+    instance: INSTANCE,
+    networks,
+    testbed,
+    files: {
+      ".eserveless.yaml": "runtime: node\nfunctions:\n  - { name: Listen, type: http }\n  - { name: Probe, type: http }\n",
+      "package.json": '{ "name": "network-holders", "private": true }\n',
+      "functions.js": FUNCTIONS,
+    },
+  });
 }, 180_000);
 
 /** What each test started; removed after it. */
@@ -115,27 +105,9 @@ async function start(pool: ContainerPool, repository: string, name: "Listen" | "
   return replica;
 }
 
-/** One GET through the router's proxy to `replica`. */
-async function get(replica: Replica, path = "/"): Promise<string> {
-  const response = await proxyRequest({
-    dispatcher: replica.dispatcher,
-    origin: replica.origin,
-    method: "GET",
-    path,
-    headers: { host: "fn.test" },
-    body: null,
-    maxBodyBytes: 1024,
-    timeoutMs: 10_000,
-    caller: new AbortController().signal,
-  });
-  const text = await new Response(response.toWeb(() => undefined)).text();
-  expect(response.statusCode, text).toBe(200);
-  return text;
-}
-
 /** Asks a Probe replica to open a TCP connection to `host:port` from inside its container. */
 async function probe(replica: Replica, host: string, port = LISTEN_PORT): Promise<{ reached: boolean; said?: string; error?: string }> {
-  return JSON.parse(await get(replica, `/?host=${host}&port=${port}`)) as { reached: boolean; said?: string; error?: string };
+  return JSON.parse(await getThrough(replica, `/?host=${host}&port=${port}`)) as { reached: boolean; said?: string; error?: string };
 }
 
 const networkModeOf = async (replica: Replica) => (await docker.getContainer(replica.container.id).inspect()).HostConfig.NetworkMode;
@@ -220,7 +192,7 @@ describe("network holders", () => {
       const { network } = addressOf(holder);
       expect(await networks.removeProject("octo/c")).toBe(false);
       expect((await docker.getContainer(holder.Id).inspect()).State.Running).toBe(true);
-      expect(await get(replica)).toBe("ok");
+      expect(await getThrough(replica)).toBe("ok");
       await pool.discard([replica]);
       expect(await networks.removeProject("octo/c")).toBe(true);
       await expect(docker.getContainer(holder.Id).inspect()).rejects.toMatchObject({ statusCode: 404 });
@@ -240,7 +212,7 @@ describe("network holders", () => {
       const second = await holderOf(replica);
       expect(second.Id).not.toBe(first.Id);
       expect(second.State.Running).toBe(true);
-      expect(JSON.parse(await get(replica, `/?host=127.0.0.1&port=1`))).toMatchObject({ reached: false });
+      expect(JSON.parse(await getThrough(replica, `/?host=127.0.0.1&port=1`))).toMatchObject({ reached: false });
     } finally {
       await pool.close();
     }
@@ -252,7 +224,7 @@ describe("network holders", () => {
     try {
       const replica = await start(pool, "octo/e", "Listen");
       expect(await networkModeOf(replica)).toBe(await without.forProject("octo/e"));
-      expect(await get(replica)).toBe("ok");
+      expect(await getThrough(replica)).toBe("ok");
     } finally {
       await pool.close();
     }
