@@ -211,9 +211,10 @@ export class ContainerPool implements Pool {
         else if (socketDir !== undefined) await this.#sockets!.remove(socketDir);
         reservation.release();
         // The network (or its holder) may have been removed from outside: the next start checks it again.
-        this.#networks.forget(target.repository, target.environment);
-        // Docker refuses to join a holder removed from outside (404): once more, with a new one.
-        if (attempt === 1 && networkMode?.startsWith("container:") && (cause as { statusCode?: number }).statusCode === 404) continue;
+        this.#networks.forget(target.repository, target.environment, networkMode);
+        // Docker refuses to join a holder removed (404) or stopped (409) from outside: once more, with a new one.
+        const refused = (cause as { statusCode?: number }).statusCode;
+        if (attempt === 1 && networkMode?.startsWith("container:") && (refused === 404 || refused === 409)) continue;
         if (cause instanceof EserveslessError) throw cause;
         throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
       }

@@ -36,8 +36,10 @@ export class NetworkHolders {
   readonly #instance: string;
   readonly #images: readonly string[];
   readonly #log: Logger;
-  /** The holder's container id by network, or undefined when none could run (remembered: a failed start costs a cold start its time). */
-  readonly #known = new Map<string, Promise<string | undefined>>();
+  /** What each network's holder came to: its container id, or none (functions then join the network). */
+  readonly #known = new Map<string, Promise<Holding>>();
+  /** The id of each network's holder once known, so {@link forget} can tell a stale one from its replacement. */
+  readonly #ids = new Map<string, string>();
 
   constructor(options: NetworkHoldersOptions) {
     this.#docker = options.docker;
@@ -50,21 +52,35 @@ export class NetworkHolders {
   async networkMode(network: string, labels: Record<string, string>): Promise<string> {
     let known = this.#known.get(network);
     if (!known) {
-      const held = this.#hold(network, labels);
+      const held: Promise<Holding> = this.#hold(network, labels).then((holding) => {
+        if (this.#known.get(network) !== held) return holding;
+        if (holding.id !== undefined) this.#ids.set(network, holding.id);
+        // A holder that could not run for a passing reason is looked for again by the next start.
+        else if (!holding.lasting) this.#known.delete(network);
+        return holding;
+      });
       known = held;
       this.#known.set(network, held);
-      // Docker's failure (not the holder's) is not remembered: the next start asks again.
+      // Docker's failure (not the holder's) is not remembered either.
       held.catch(() => {
         if (this.#known.get(network) === held) this.#known.delete(network);
       });
     }
-    const id = await known;
+    const { id } = await known;
     return id === undefined ? network : `container:${id}`;
   }
 
-  /** Forgets the network's holder, so the next start looks again (after a container failed to join it). */
-  forget(network: string): void {
+  /**
+   * Forgets the network's holder, so the next start looks again (after a
+   * container failed to join it). With the `networkMode` that failed, only
+   * while that holder is still the one known: starts that failed together
+   * must not forget the new holder the first of them is making.
+   */
+  forget(network: string, networkMode?: string): void {
+    const failed = networkMode?.startsWith("container:") ? networkMode.slice("container:".length) : undefined;
+    if (failed !== undefined && this.#ids.get(network) !== failed) return;
     this.#known.delete(network);
+    this.#ids.delete(network);
   }
 
   /**
@@ -73,6 +89,7 @@ export class NetworkHolders {
    */
   async remove(network: string): Promise<boolean> {
     this.#known.delete(network);
+    this.#ids.delete(network);
     const name = holderName(network);
     const holder = await this.#inspect(name);
     if (!holder) return true;
@@ -87,16 +104,16 @@ export class NetworkHolders {
     return true;
   }
 
-  async #hold(network: string, labels: Record<string, string>): Promise<string | undefined> {
+  async #hold(network: string, labels: Record<string, string>): Promise<Holding> {
     const name = holderName(network);
     const existing = await this.#inspect(name);
     // One from before a restart is kept while it runs on this network: adopted containers share its namespace.
-    if (existing?.State.Running && existing.HostConfig.NetworkMode === network && existing.Config.Labels?.[`${LABEL}.instance`] === this.#instance) return existing.Id;
+    if (this.#usable(existing, network)) return { id: existing!.Id };
     if (existing) await this.#docker.getContainer(existing.Id).remove({ force: true });
     const image = await this.#localImage();
     if (image === undefined) {
       this.#log.warn({ network, images: this.#images }, "no base image is here to hold the network's namespace: its functions join the network, each start setting up its own interface");
-      return undefined;
+      return { id: undefined, lasting: true };
     }
     let container: Docker.Container | undefined;
     try {
@@ -124,12 +141,24 @@ export class NetworkHolders {
       });
       await container.start();
       this.#log.info({ network, holder: name, image }, "started the holder of a network's namespace");
-      return container.id;
+      return { id: container.id };
     } catch (error) {
+      // Made meanwhile by another process of this instance (a second eserveless on the same data): that one serves.
+      if (statusCode(error) === 409) {
+        const other = await this.#inspect(name);
+        if (this.#usable(other, network)) return { id: other!.Id };
+      }
       await container?.remove({ force: true }).catch(() => undefined);
+      // The image cannot run `sleep`: asking again would cost every cold start a failed container.
+      const lasting = /executable file not found|no such file or directory/i.test(message(error));
       this.#log.warn({ err: error, network, image }, `could not start the holder of a network's namespace (${message(error)}): its functions join the network, each start setting up its own interface`);
-      return undefined;
+      return { id: undefined, lasting };
     }
+  }
+
+  /** Whether `holder` runs, on `network`, for this instance. */
+  #usable(holder: Docker.ContainerInspectInfo | undefined, network: string): boolean {
+    return holder !== undefined && holder.State.Running && holder.HostConfig.NetworkMode === network && holder.Config.Labels?.[`${LABEL}.instance`] === this.#instance;
   }
 
   async #localImage(): Promise<string | undefined> {
@@ -152,6 +181,12 @@ export class NetworkHolders {
       throw new UpstreamError(`Docker could not look up the container ${name}: ${message(error)}`, { cause: error });
     }
   }
+}
+
+/** A holder's container id; none when functions join the network itself, `lasting` when that is not worth asking again. */
+interface Holding {
+  id: string | undefined;
+  lasting?: boolean;
 }
 
 /** The holder's container name: its network's, which is this instance's own. */

@@ -120,11 +120,15 @@ export class ProjectNetworks {
     return this.#ensure("\0build", { kind: "build", repository: undefined, environment: undefined, join: false });
   }
 
-  /** Forgets what is known of the network of the repository's `environment`, so the next use checks it again (after a container failed to join it). */
-  forget(repository: string, environment?: string): void {
+  /**
+   * Forgets what is known of the network of the repository's `environment`,
+   * so the next use checks it again (after a container failed to join it);
+   * its holder too, when it is the one `networkMode` names (see NetworkHolders.forget).
+   */
+  forget(repository: string, environment?: string, networkMode?: string): void {
     const key = keyOf(repository, environment);
     this.#ready.delete(key);
-    this.#holders?.forget(this.#names(key, "project").name);
+    this.#holders?.forget(this.#names(key, "project").name, networkMode);
   }
 
   /**

@@ -218,6 +218,30 @@ describe("network holders", () => {
     }
   });
 
+  it("are started again when stopped from outside, and starts that find one gone together all join the one new holder", async () => {
+    const pool = poolOn();
+    try {
+      const first = await holderOf(await start(pool, "octo/f", "Listen"));
+      // Stopped: Docker refuses the join with a 409 (cannot join a container that does not run).
+      await docker.getContainer(first.Id).kill();
+      const second = await holderOf(await start(pool, "octo/f", "Probe"));
+      expect(second.Id).not.toBe(first.Id);
+      // Removed, then six starts at once: each that fails forgets only the holder it tried, not the one replacing it.
+      await docker.getContainer(second.Id).remove({ force: true });
+      const replicas = await Promise.all(Array.from({ length: 6 }, () => start(pool, "octo/f", "Probe")));
+      const modes = new Set(await Promise.all(replicas.map(networkModeOf)));
+      expect(modes.size).toBe(1);
+      const third = await holderOf(replicas[0]!);
+      expect([first.Id, second.Id]).not.toContain(third.Id);
+      const holders = await docker.listContainers({ filters: { label: [`${LABEL}.instance=${INSTANCE}`, `${HOLDER_LABEL}=${addressOf(third).network}`] } });
+      expect(holders.map((h) => h.Id)).toEqual([third.Id]);
+      // And the next start still joins it: the failures did not leave the network without a holder.
+      expect(await networkModeOf(await start(pool, "octo/f", "Listen"))).toBe(`container:${third.Id}`);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("leave functions on their network when no base image here can hold one", async () => {
     const without = testNetworks(docker, INSTANCE, { holderImages: ["eserveless-test/no-such-image:0"] });
     const pool = poolOn(without);
