@@ -1,7 +1,7 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { UpstreamError } from "../errors.js";
-import { LABEL } from "./sandbox.js";
+import { LABEL, sandboxedContainer } from "./sandbox.js";
 
 /** The label of a network holder: its value is the network whose namespace it holds. */
 export const HOLDER_LABEL = `${LABEL}.holder`;
@@ -117,27 +117,22 @@ export class NetworkHolders {
     }
     let container: Docker.Container | undefined;
     try {
+      // Confined as functions are (sandboxedContainer), with less: one process that needs a few KiB.
       container = await this.#docker.createContainer({
-        Image: image,
-        name,
-        Entrypoint: [HOLD[0]!],
-        Cmd: HOLD.slice(1),
-        Labels: { ...labels, [`${LABEL}.managed`]: "true", [`${LABEL}.instance`]: this.#instance, [HOLDER_LABEL]: network },
-        User: "65534:65534",
+        ...sandboxedContainer({
+          image,
+          name,
+          env: {},
+          labels: { ...labels, [`${LABEL}.managed`]: "true", [`${LABEL}.instance`]: this.#instance, [HOLDER_LABEL]: network },
+          memoryBytes: 16 * 1024 * 1024,
+          nanoCpus: 10_000_000,
+          pidsLimit: 8,
+          network,
+          entrypoint: [HOLD[0]!],
+          cmd: HOLD.slice(1),
+        }),
         // sleep ignores SIGTERM as PID 1: a `docker stop` would wait its 10 s for nothing.
         StopSignal: "SIGKILL",
-        HostConfig: {
-          NetworkMode: network,
-          Memory: 16 * 1024 * 1024,
-          MemorySwap: 16 * 1024 * 1024,
-          NanoCpus: 10_000_000,
-          PidsLimit: 8,
-          CapDrop: ["ALL"],
-          SecurityOpt: ["no-new-privileges:true"],
-          ReadonlyRootfs: true,
-          LogConfig: { Type: "none", Config: {} },
-          RestartPolicy: { Name: "no" },
-        },
       });
       await container.start();
       this.#log.info({ network, holder: name, image }, "started the holder of a network's namespace");

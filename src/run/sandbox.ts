@@ -64,6 +64,10 @@ export function sandboxedContainer(input: {
   /** The project's network (see ProjectNetworks); never Docker's shared default bridge. */
   network: string;
   cmd?: string[];
+  /** Instead of the image's entrypoint (a network holder runs `sleep`, whatever the base image starts with). */
+  entrypoint?: string[];
+  /** Fewer processes than the default's, for a container that runs one. */
+  pidsLimit?: number;
 }): Docker.ContainerCreateOptions {
   const memory = input.memoryBytes ?? sandboxDefaults.memoryBytes;
   return {
@@ -74,6 +78,7 @@ export function sandboxedContainer(input: {
     User: sandboxDefaults.user,
     ...(input.publishHost === undefined ? {} : { ExposedPorts: { [`${CONTAINER_PORT}/tcp`]: {} } }),
     ...(input.cmd ? { Cmd: input.cmd } : {}),
+    ...(input.entrypoint ? { Entrypoint: input.entrypoint } : {}),
     HostConfig: {
       ...(input.publishHost === undefined ? {} : { PortBindings: { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: input.publishHost, HostPort: "" }] } }),
       ...(input.socketDir === undefined ? {} : { Mounts: [{ Type: "bind" as const, Source: input.socketDir, Target: SOCKET_MOUNT }] }),
@@ -81,7 +86,7 @@ export function sandboxedContainer(input: {
       Memory: memory,
       MemorySwap: memory,
       NanoCpus: input.nanoCpus ?? sandboxDefaults.nanoCpus,
-      PidsLimit: sandboxDefaults.pidsLimit,
+      PidsLimit: input.pidsLimit ?? sandboxDefaults.pidsLimit,
       CapDrop: ["ALL"],
       SecurityOpt: ["no-new-privileges:true"],
       ReadonlyRootfs: true,
