@@ -14,6 +14,7 @@ import type { Pool } from "./pool.js";
 import { CONTAINER_PORT, LABEL, SOCKET_LABEL, eserveslessLabels, sandboxDefaults, sandboxedContainer } from "./sandbox.js";
 import type { SocketDirs } from "./socket-dirs.js";
 import { slug } from "../slug.js";
+import { statusCode } from "./docker-error.js";
 
 /** What to run: one http function of one deployment. */
 export interface FunctionTarget {
@@ -47,7 +48,6 @@ export function environmentKey(repository: string, environment?: string): string
 export function functionKey(repository: string, name: string, environment?: string): string {
   return `${environmentKey(repository, environment)}/${name}`.toLowerCase();
 }
-
 
 export interface ContainerPoolOptions extends Partial<PoolSettings> {
   docker: Docker;
@@ -213,7 +213,7 @@ export class ContainerPool implements Pool {
         // The network (or its holder) may have been removed from outside: the next start checks it again.
         this.#networks.forget(target.repository, target.environment, networkMode);
         // Docker refuses to join a holder removed (404) or stopped (409) from outside: once more, with a new one.
-        const refused = (cause as { statusCode?: number }).statusCode;
+        const refused = statusCode(cause);
         if (attempt === 1 && networkMode?.startsWith("container:") && (refused === 404 || refused === 409)) continue;
         if (cause instanceof EserveslessError) throw cause;
         throw new UpstreamError(`Docker could not start a container for ${target.name}: ${(cause as Error).message}`, { cause, code: "container_start_failed" });
@@ -493,7 +493,7 @@ export class ContainerPool implements Pool {
       await this.#removeSocketDir(container);
     } catch (error) {
       // Already gone is fine; anything else is an orphan the next start removes.
-      if ((error as { statusCode?: number }).statusCode !== 404) {
+      if (statusCode(error) !== 404) {
         this.#log.warn({ err: error, container: container.id }, "could not remove container; the next start removes it");
       } else {
         await this.#removeSocketDir(container);

@@ -2,6 +2,7 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { UpstreamError } from "../errors.js";
 import { LABEL, sandboxedContainer } from "./sandbox.js";
+import { statusCode, errorMessage } from "./docker-error.js";
 
 /** The label of a network holder: its value is the network whose namespace it holds. */
 export const HOLDER_LABEL = `${LABEL}.holder`;
@@ -16,9 +17,6 @@ export interface NetworkHoldersOptions {
   images: readonly string[];
   log: Logger;
 }
-
-const statusCode = (error: unknown) => (error as { statusCode?: number }).statusCode;
-const message = (error: unknown) => (error as Error).message ?? String(error);
 
 /**
  * One idle container per project network that holds a network namespace,
@@ -99,7 +97,7 @@ export class NetworkHolders {
       .getContainer(holder.Id)
       .remove({ force: true })
       .catch((error: unknown) => {
-        if (statusCode(error) !== 404) throw new UpstreamError(`Docker could not remove ${name}: ${message(error)}`, { cause: error });
+        if (statusCode(error) !== 404) throw new UpstreamError(`Docker could not remove ${name}: ${errorMessage(error)}`, { cause: error });
       });
     return true;
   }
@@ -145,8 +143,8 @@ export class NetworkHolders {
       }
       await container?.remove({ force: true }).catch(() => undefined);
       // The image cannot run `sleep`: asking again would cost every cold start a failed container.
-      const lasting = /executable file not found|no such file or directory/i.test(message(error));
-      this.#log.warn({ err: error, network, image }, `could not start the holder of a network's namespace (${message(error)}): its functions join the network, each start setting up its own interface`);
+      const lasting = /executable file not found|no such file or directory/i.test(errorMessage(error));
+      this.#log.warn({ err: error, network, image }, `could not start the holder of a network's namespace (${errorMessage(error)}): its functions join the network, each start setting up its own interface`);
       return { id: undefined, lasting };
     }
   }
@@ -173,7 +171,7 @@ export class NetworkHolders {
       return await this.#docker.getContainer(name).inspect();
     } catch (error) {
       if (statusCode(error) === 404) return undefined;
-      throw new UpstreamError(`Docker could not look up the container ${name}: ${message(error)}`, { cause: error });
+      throw new UpstreamError(`Docker could not look up the container ${name}: ${errorMessage(error)}`, { cause: error });
     }
   }
 }

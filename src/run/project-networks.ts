@@ -6,6 +6,7 @@ import { slug } from "../slug.js";
 import type { NetworkHolders } from "./network-holders.js";
 import { LABEL } from "./sandbox.js";
 import type { SubnetPool } from "./subnet-pool.js";
+import { statusCode, errorMessage } from "./docker-error.js";
 
 /** Which network: a project's production, or one of its previews (`pr-12`). */
 interface NetworkInput {
@@ -46,9 +47,6 @@ export interface ProjectNetworksOptions {
   holders?: NetworkHolders | undefined;
   log: Logger;
 }
-
-const statusCode = (error: unknown) => (error as { statusCode?: number }).statusCode;
-const message = (error: unknown) => (error as Error).message ?? String(error);
 
 /**
  * The Docker networks of eserveless: one bridge per project (repository)
@@ -228,7 +226,7 @@ export class ProjectNetworks {
       return (await this.#docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
     } catch (error) {
       if (statusCode(error) === 404) return undefined;
-      throw new UpstreamError(`Docker could not look up the network ${name}: ${message(error)}`, { cause: error });
+      throw new UpstreamError(`Docker could not look up the network ${name}: ${errorMessage(error)}`, { cause: error });
     }
   }
 
@@ -273,11 +271,11 @@ export class ProjectNetworks {
         this.#log.info({ network: name, subnet, bridge, repository: input.repository, environment: input.environment }, "created a network");
       } catch (error) {
         if (statusCode(error) === 409) continue;
-        if (/overlap/i.test(message(error))) {
+        if (/overlap/i.test(errorMessage(error))) {
           refused.push(subnet);
           continue;
         }
-        throw new UpstreamError(`Docker could not create the network ${name} (${subnet}): ${message(error)}`, { cause: error, code: "network_failed" });
+        throw new UpstreamError(`Docker could not create the network ${name} (${subnet}): ${errorMessage(error)}`, { cause: error, code: "network_failed" });
       }
     }
   }
@@ -290,8 +288,8 @@ export class ProjectNetworks {
       await this.#docker.getNetwork(name).connect({ Container: self });
     } catch (error) {
       // Already connected (a race with another call of this process, or a restart).
-      if (statusCode(error) === 403 && /already exists/i.test(message(error))) return;
-      throw new UpstreamError(`Docker could not connect eserveless's container to the network ${name}: ${message(error)}`, { cause: error, code: "network_failed" });
+      if (statusCode(error) === 403 && /already exists/i.test(errorMessage(error))) return;
+      throw new UpstreamError(`Docker could not connect eserveless's container to the network ${name}: ${errorMessage(error)}`, { cause: error, code: "network_failed" });
     }
   }
 
@@ -307,7 +305,7 @@ export class ProjectNetworks {
           throw new UpstreamError(
             statusCode(error) === 404
               ? `ESERVELESS_CONTAINER: Docker has no container "${this.#self}"; set it to the name or id of the container eserveless runs in (auto uses HOSTNAME, the short id Docker gives a container unless its hostname is set)`
-              : `Docker could not look up eserveless's own container "${this.#self}": ${message(error)}`,
+              : `Docker could not look up eserveless's own container "${this.#self}": ${errorMessage(error)}`,
             { cause: error, code: "self_container_missing" },
           );
         },

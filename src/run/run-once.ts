@@ -2,6 +2,7 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { demuxDockerLog, tailText } from "./run-output.js";
 import { sandboxedContainer } from "./sandbox.js";
+import { statusCode } from "./docker-error.js";
 
 /** What {@link runOnce} runs: one sandboxed container with no port, to its end. */
 export interface RunOnceInput {
@@ -58,8 +59,6 @@ export class RunOnceError extends Error {
     this.name = "RunOnceError";
   }
 }
-
-const statusCode = (error: unknown) => (error as { statusCode?: number }).statusCode;
 
 /**
  * Runs one sandboxed container (no port published) to its end, killed past

@@ -3,6 +3,7 @@ import type Docker from "dockerode";
 import { UpstreamError } from "../errors.js";
 import { slug } from "../slug.js";
 import { LABEL, eserveslessLabels, sandboxDefaults } from "./sandbox.js";
+import { statusCode } from "./docker-error.js";
 
 /** The label naming the variable a Docker secret of eserveless holds. */
 export const SECRET_NAME_LABEL = `${LABEL}.secret`;
@@ -22,7 +23,6 @@ export interface SecretScope {
   environment?: string | undefined;
 }
 
-const statusCode = (error: unknown) => (error as { statusCode?: number }).statusCode;
 /** The sandbox's user owns the files: the runtime reads them, nothing else in the task can. */
 const [UID = "65534", GID = "65534"] = sandboxDefaults.user.split(":");
 

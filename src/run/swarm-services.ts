@@ -4,6 +4,7 @@ import { UpstreamError } from "../errors.js";
 import { demuxDockerLog } from "./run-output.js";
 import { sandboxDefaults } from "./sandbox.js";
 import type { SecretReference } from "./swarm-secrets.js";
+import { statusCode } from "./docker-error.js";
 
 /** How long a task may take to stop on a scale-down: runtimes finish in-flight requests on SIGTERM. */
 export const STOP_GRACE_MS = 30_000;
@@ -34,8 +35,6 @@ interface TaskInfo {
   Status?: { State?: string; Err?: string; Message?: string; ContainerStatus?: { ContainerID?: string; ExitCode?: number } };
   NetworksAttachments?: Array<{ Network?: { ID?: string; Spec?: { Name?: string } }; Addresses?: string[] }>;
 }
-
-const statusCode = (error: unknown) => (error as { statusCode?: number }).statusCode;
 
 /** The sandbox of a function container, as a Swarm task spec (API 1.41: CapabilityDrop, Pids). */
 export function sandboxedTask(input: {
