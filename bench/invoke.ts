@@ -370,6 +370,13 @@ async function containerMemory(id: string): Promise<ContainerMemory> {
   return { cgroup: (memory.usage ?? 0) - inactive, rss: state.Pid ? processRss(state.Pid) : undefined, paused: state.Paused };
 }
 
+/** The machine's CPU time so far, all of it and the idle part, in clock ticks, from /proc/stat. */
+function machineCpu(): { total: number; idle: number } {
+  // "cpu  user nice system idle iowait irq softirq steal …": idle and iowait are idle.
+  const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: fields.reduce((a, b) => a + b, 0), idle: fields[3]! + fields[4]! };
+}
+
 /** CPU time a container used so far, in µs. */
 async function containerCpuUs(id: string): Promise<number> {
   const { cpu_stats: cpu } = await dockerApi.getContainer(id).stats({ stream: false, "one-shot": true });
@@ -709,6 +716,10 @@ interface PathRuns {
   single: WrkResult[];
   /** CPU µs per request of the proxy's process in each loaded round; none for the direct path. */
   cpu: number[];
+  /** CPU µs per request of the function's container in each loaded round (the direct path's own container). */
+  functionCpu: number[];
+  /** Share of the machine's CPU time left idle in each loaded round, 0–1. */
+  idle: number[];
 }
 
 interface Peers {
@@ -728,8 +739,8 @@ interface Peers {
  * a second container of the same image, with the same environment, is
  * published on 127.0.0.1 for the bench only.
  */
-async function directPath(info: Docker.ContainerInspectInfo, upstream: Upstream): Promise<{ url: string; transport: string }> {
-  if (upstream.kind === "tcp") return { url: `http://${upstream.host}:${upstream.port}/`, transport: "tcp loopback (published port)" };
+async function directPath(info: Docker.ContainerInspectInfo, upstream: Upstream): Promise<{ url: string; transport: string; id: string }> {
+  if (upstream.kind === "tcp") return { url: `http://${upstream.host}:${upstream.port}/`, transport: "tcp loopback (published port)", id: info.Id };
   // Listening on PORT instead of the socket: variables naming the socket are left out.
   const env = (info.Config.Env ?? []).filter((e) => !/SOCKET/i.test(e.split("=")[0]!) && !e.startsWith("PORT="));
   const args = ["run", "-d", "--label", `${BENCH_LABEL}=${RUN}`, "--user", info.Config.User || "65534:65534", "-p", "127.0.0.1::8080", "-e", "PORT=8080"];
@@ -740,7 +751,7 @@ async function directPath(info: Docker.ContainerInspectInfo, upstream: Upstream)
     if (performance.now() > deadline) throw new Error(`the bench's published container never answered HTTP:\n${await docker("logs", id).catch(() => "")}`);
     await sleep(READY_POLL_MS);
   }
-  return { url: `http://127.0.0.1:${port}/`, transport: "tcp loopback, a second container of the image published for the bench" };
+  return { url: `http://127.0.0.1:${port}/`, transport: "tcp loopback, a second container of the image published for the bench", id };
 }
 
 /** GET through every path: each must answer 200 with the same body, or the comparison means nothing. */
@@ -783,7 +794,7 @@ async function peersPhase(emulator: GitHubEmulator, files: Files, o: Options): P
     };
     await checkPaths(urls);
     const names = Object.keys(urls) as (keyof typeof urls)[];
-    const runs = (n: keyof typeof urls): PathRuns => ({ name: urls[n].label, transport: urls[n].transport, loaded: [], single: [], cpu: [] });
+    const runs = (n: keyof typeof urls): PathRuns => ({ name: urls[n].label, transport: urls[n].transport, loaded: [], single: [], cpu: [], functionCpu: [], idle: [] });
     const paths: Peers["paths"] = { router: runs("router"), direct: runs("direct"), go: runs("go"), nginx: runs("nginx"), node: runs("node") };
     progress(`peers: warm-up, ${WARMUP_SECONDS} s per path`);
     for (const n of names) await wrk(urls[n].url, o.connections, WARMUP_SECONDS);
@@ -793,11 +804,20 @@ async function peersPhase(emulator: GitHubEmulator, files: Files, o: Options): P
       for (const connections of [o.connections, 1]) {
         for (const n of order) {
           const pid = urls[n].pid;
+          // The direct path reaches a container of its own; every other path reaches the router's.
+          const fnId = n === "direct" ? direct.id : info.Id;
           const cpuBefore = pid === undefined ? undefined : await processCpuUs(pid);
+          const fnBefore = await containerCpuUs(fnId);
+          const machineBefore = machineCpu();
           const result = await wrk(urls[n].url, connections, o.roundSeconds);
+          const machineAfter = machineCpu();
+          const fnAfter = await containerCpuUs(fnId);
           const cpuAfter = pid === undefined ? undefined : await processCpuUs(pid);
           (connections === 1 ? paths[n].single : paths[n].loaded).push(result);
-          if (connections !== 1 && cpuBefore !== undefined && cpuAfter !== undefined) paths[n].cpu.push((cpuAfter - cpuBefore) / result.requests);
+          if (connections === 1) continue;
+          if (cpuBefore !== undefined && cpuAfter !== undefined) paths[n].cpu.push((cpuAfter - cpuBefore) / result.requests);
+          paths[n].functionCpu.push((fnAfter - fnBefore) / result.requests);
+          paths[n].idle.push((machineAfter.idle - machineBefore.idle) / (machineAfter.total - machineBefore.total));
         }
       }
       progress(`peers round ${round}/${o.rounds}: ${names.map((n) => `${n} ${thousands(paths[n].loaded.at(-1)!.rps)}`).join(", ")} req/s`);
@@ -975,7 +995,13 @@ function peersReport(p: Peers, goals: Goal[]): string[] {
       ranged(path[which].map((r) => r.p50), (n) => n.toFixed(2)),
       ranged(path[which].map((r) => r.p99), (n) => n.toFixed(2)),
       path === router ? "—" : (rpsOf(router[which]) / rpsOf(path[which])).toFixed(2),
-      ...(which === "loaded" ? [path.cpu.length > 0 ? ranged(path.cpu, (n) => n.toFixed(0)) : "n/a"] : []),
+      ...(which === "loaded"
+        ? [
+            path.cpu.length > 0 ? ranged(path.cpu, (n) => n.toFixed(0)) : "n/a",
+            ranged(path.functionCpu, (n) => n.toFixed(0)),
+            ranged(path.idle, (n) => `${(n * 100).toFixed(0)}%`),
+          ]
+        : []),
     ]);
   const header = (connections: number) => [
     `path, ${connections} connection${connections === 1 ? "" : "s"}`,
@@ -984,8 +1010,10 @@ function peersReport(p: Peers, goals: Goal[]): string[] {
     "p50 ms",
     "p99 ms",
     "router ÷ it",
-    // Less noisy than req/s on a shared machine: what the proxy's own process spent per request (user + system).
-    ...(connections === 1 ? [] : ["CPU µs/req"]),
+    // Less noisy than req/s on a shared machine: what the proxy's own process spent per request (user + system),
+    // what the function's container spent, and how much of the 2 cores nobody used (a proxy that cannot keep
+    // both busy leaves throughput on the table however little it spends).
+    ...(connections === 1 ? [] : ["CPU µs/req", "function µs/req", "machine idle"]),
   ];
   const direct = p.paths.direct;
   const added = (path: PathRuns, which: "loaded" | "single") => p50Of(path[which]) - p50Of(direct[which]);
