@@ -189,7 +189,8 @@ const REFUSED_REQUEST = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED"]
 /** Where the body goes: `write` answers false when it is full, and the exchange then waits for `resume`. */
 interface Sink {
   write(chunk: Buffer): boolean;
-  end(): void;
+  /** Ends the body, with its last chunk when that is still to write. */
+  end(last?: Buffer): void;
   fail(error: Error): void;
 }
 
@@ -295,7 +296,7 @@ class Exchange implements Dispatcher.DispatchHandler, FunctionResponse {
           }
           return false;
         },
-        end: () => outgoing.end(),
+        end: (last) => (last === undefined ? outgoing.end() : outgoing.end(last)),
         fail: () => outgoing.destroy(),
       },
       done,
@@ -311,7 +312,10 @@ class Exchange implements Dispatcher.DispatchHandler, FunctionResponse {
               stream.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
               return (stream.desiredSize ?? 0) > 0;
             },
-            end: () => stream.close(),
+            end: (last) => {
+              if (last !== undefined) stream.enqueue(new Uint8Array(last.buffer, last.byteOffset, last.length));
+              stream.close();
+            },
             fail: (error) => stream.error(error),
           },
           done,
@@ -330,10 +334,14 @@ class Exchange implements Dispatcher.DispatchHandler, FunctionResponse {
   #attach(sink: Sink, done: (outcome: BodyOutcome) => void): void {
     this.#sink = sink;
     this.#done = done;
-    let ready = true;
-    for (const chunk of this.#early) ready = sink.write(chunk);
+    const early = this.#early;
     this.#early = [];
-    if (this.#outcome) this.#finish(this.#outcome);
+    // A body that came whole with its head (most answers) goes with the end: node then writes head and body
+    // to the caller's socket at once, with no second pass through the response's stream nor an empty write.
+    const last = this.#outcome === "complete" ? early.pop() : undefined;
+    let ready = true;
+    for (const chunk of early) ready = sink.write(chunk);
+    if (this.#outcome) this.#finish(this.#outcome, last);
     else if (ready) this.#controller?.resume();
   }
 
@@ -345,8 +353,8 @@ class Exchange implements Dispatcher.DispatchHandler, FunctionResponse {
     if (this.#sink) this.#finish(outcome);
   }
 
-  #finish(outcome: BodyOutcome): void {
-    if (outcome === "complete") this.#sink!.end();
+  #finish(outcome: BodyOutcome, last?: Buffer): void {
+    if (outcome === "complete") this.#sink!.end(last);
     else this.#sink!.fail(this.#outcomeError ?? new Error("the response was cut short"));
     this.#done!(outcome);
   }
