@@ -244,6 +244,9 @@ class Exchange implements Dispatcher.DispatchHandler, FunctionResponse {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    // undici hands over an empty chunk on each resume while a chunked body waits for its next piece: a web
+    // stream would take it, pull, resume undici at once and get another, on microtasks only, starving the loop.
+    if (chunk.length === 0) return;
     if (this.#sink) {
       if (!this.#sink.write(chunk)) controller.pause();
       return;

@@ -1,5 +1,5 @@
 import { createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, type AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deployFixture } from "../support/deploy-fixture.js";
@@ -161,6 +161,50 @@ describe("proxyRequest", () => {
     expect(received.at(-1)!.headers).not.toHaveProperty("content-length");
     expect(received.at(-1)!.headers).not.toHaveProperty("transfer-encoding");
     await pool.destroy();
+  });
+
+  it("reads a chunked body that arrives in pieces to its end as a web stream, on a reused connection too", async () => {
+    // The attack (a hostile function): 64 KiB chunked, in three pieces 5 ms apart. undici then handed over
+    // empty chunks on every resume; the web stream's pull resumed it at once, on microtasks only, so the
+    // router's event loop spun without reading the rest, its heap growing to the process's end.
+    const body = Buffer.alloc(65_535, "b");
+    const function_ = createTcpServer((socket) => {
+      // The router hangs up on it when the test ends.
+      socket.on("error", () => undefined);
+      socket.on("data", () => {
+        socket.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        const pieces = [body.subarray(0, 21_845), body.subarray(21_845, 43_690), body.subarray(43_690)];
+        const next = () => {
+          const piece = pieces.shift();
+          if (!piece) return void socket.write("0\r\n\r\n");
+          socket.write(`${piece.length.toString(16)}\r\n`);
+          socket.write(Buffer.concat([piece, Buffer.from("\r\n")]));
+          setTimeout(next, 5);
+        };
+        setTimeout(next, 5);
+      });
+    });
+    await new Promise<void>((resolve) => function_.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${(function_.address() as AddressInfo).port}`;
+    const pool = newPool(origin, {});
+    try {
+      for (let round = 0; round < 3; round++) {
+        const response = await proxyRequest({ dispatcher: pool, origin, method: "GET", path: "/", headers: {}, body: null, maxBodyBytes: 1024, timeoutMs: 5000, caller: new AbortController().signal });
+        let outcome: string | undefined;
+        const reader = response.toWeb((o) => (outcome = o)).getReader();
+        // The loop ran on microtasks, starving every timer (a test timeout too): reads are counted instead.
+        const chunks: Uint8Array[] = [];
+        let reads = 0;
+        for (let next = await reader.read(); !next.done && reads < 10_000; next = await reader.read(), reads++) chunks.push(next.value);
+        if (reads >= 10_000) await reader.cancel();
+        expect(reads).toBeLessThan(10_000);
+        expect(Buffer.concat(chunks).equals(body)).toBe(true);
+        expect(outcome).toBe("complete");
+      }
+    } finally {
+      await pool.destroy();
+      await new Promise((resolve) => function_.close(resolve));
+    }
   });
 
   it("fails, and keeps no socket, when a body does not match its Content-Length", async () => {
