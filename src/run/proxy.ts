@@ -299,7 +299,7 @@ class Exchange implements Dispatcher.DispatchHandler, FunctionResponse {
           }
           return false;
         },
-        end: (last) => (last === undefined ? outgoing.end() : outgoing.end(last)),
+        end: (last) => outgoing.end(last),
         fail: () => outgoing.destroy(),
       },
       done,
