@@ -132,6 +132,7 @@ const EnvFields = v.object({
   ESERVELESS_MAX_BODY_BYTES: v.optional(positiveInt("bytes a request body may have"), String(defaultLimits.bodyBytes)),
   ESERVELESS_COLD_START_TIMEOUT: v.optional(positiveInt("seconds a request waits for a container to start"), "30"),
   ESERVELESS_QUEUE_SIZE: v.optional(positiveInt("requests per function that may wait for capacity"), "100"),
+  ESERVELESS_MAX_WAITING: v.optional(positiveInt("requests that may wait for capacity across all functions"), "1000"),
   ESERVELESS_SCALE_UP_AFTER_MS: v.optional(
     boundedInt(0, 60_000, "milliseconds a request may wait for a slot on a running container before another starts"),
     String(DEFAULT_SCALE_UP_AFTER_MS),
@@ -348,6 +349,7 @@ export function readConfig(env: Record<string, string | undefined>, readFile: (p
       maxBodyBytes: e.ESERVELESS_MAX_BODY_BYTES,
       coldStartTimeoutMs: e.ESERVELESS_COLD_START_TIMEOUT * 1000,
       queueSize: e.ESERVELESS_QUEUE_SIZE,
+      maxWaiting: e.ESERVELESS_MAX_WAITING,
       pauseAfterMs: e.ESERVELESS_PAUSE_AFTER * 1000,
       scaleUpAfterMs: e.ESERVELESS_SCALE_UP_AFTER_MS,
       /** Idle CPUs the host needs over the last window for a container to start for queueing. */

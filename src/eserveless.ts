@@ -132,6 +132,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
         log: log.child({ component: "pool" }),
         readyTimeoutMs: config.pool.coldStartTimeoutMs,
         queueSize: config.pool.queueSize,
+        maxWaiting: config.pool.maxWaiting,
         networks,
         now,
         output: (lines) => store.appendOutput(lines),
@@ -146,6 +147,7 @@ export async function createEserveless(config: Config, io: EserveslessIo) {
         log: log.child({ component: "pool" }),
         readyTimeoutMs: config.pool.coldStartTimeoutMs,
         queueSize: config.pool.queueSize,
+        maxWaiting: config.pool.maxWaiting,
         pauseAfterMs: config.pool.pauseAfterMs,
         scaleUpAfterMs: config.pool.scaleUpAfterMs,
         // Requests that wait because the router or the host has no CPU to spare are not the function's queueing.

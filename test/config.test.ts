@@ -69,6 +69,7 @@ describe("readConfig", () => {
       maxBodyBytes: 100 * 1024 * 1024,
       coldStartTimeoutMs: 30_000,
       queueSize: 100,
+      maxWaiting: 1000,
       pauseAfterMs: 0,
       scaleUpAfterMs: DEFAULT_SCALE_UP_AFTER_MS,
       scaleUpIdleCpus: DEFAULT_SCALE_UP_IDLE_CPUS,
@@ -78,11 +79,12 @@ describe("readConfig", () => {
         ESERVELESS_MAX_BODY_BYTES: "1024",
         ESERVELESS_COLD_START_TIMEOUT: "5",
         ESERVELESS_QUEUE_SIZE: "7",
+        ESERVELESS_MAX_WAITING: "50",
         ESERVELESS_PAUSE_AFTER: "60",
         ESERVELESS_SCALE_UP_AFTER_MS: "0",
         ESERVELESS_SCALE_UP_IDLE_CPUS: "1.5",
       }).pool,
-    ).toEqual({ maxBodyBytes: 1024, coldStartTimeoutMs: 5000, queueSize: 7, pauseAfterMs: 60_000, scaleUpAfterMs: 0, scaleUpIdleCpus: 1.5 });
+    ).toEqual({ maxBodyBytes: 1024, coldStartTimeoutMs: 5000, queueSize: 7, maxWaiting: 50, pauseAfterMs: 60_000, scaleUpAfterMs: 0, scaleUpIdleCpus: 1.5 });
   });
 
   it("refuses idle CPUs for scaling that are not a plain number up to 1024, naming the setting", () => {

@@ -15,6 +15,7 @@ import { CONTAINER_PORT, LABEL, SOCKET_LABEL, eserveslessLabels, sandboxDefaults
 import type { SocketDirs } from "./socket-dirs.js";
 import { slug } from "../slug.js";
 import { statusCode } from "./docker-error.js";
+import { waitingRoom } from "./waiting-room.js";
 
 /** What to run: one http function of one deployment. */
 export interface FunctionTarget {
@@ -49,7 +50,9 @@ export function functionKey(repository: string, name: string, environment?: stri
   return `${environmentKey(repository, environment)}/${name}`.toLowerCase();
 }
 
-export interface ContainerPoolOptions extends Partial<PoolSettings> {
+export interface ContainerPoolOptions extends Partial<Omit<PoolSettings, "enterWaitingRoom">> {
+  /** Most requests that may wait for capacity across all functions (ESERVELESS_MAX_WAITING); unbounded when absent. */
+  maxWaiting?: number;
   docker: Docker;
   /** This eserveless's id: it adopts and removes only the containers it labelled. */
   instance: string;
@@ -143,6 +146,7 @@ export class ContainerPool implements Pool {
       pauseAfterMs: options.pauseAfterMs ?? 0,
       drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
       scaleUpAfterMs: options.scaleUpAfterMs ?? DEFAULT_SCALE_UP_AFTER_MS,
+      enterWaitingRoom: options.maxWaiting === undefined ? undefined : waitingRoom(options.maxWaiting, () => this.#pools.values()),
       routerSaturated: options.routerSaturated,
     };
     this.#reaper = setInterval(() => void this.reap(), options.reapIntervalMs ?? 1000);

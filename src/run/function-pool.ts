@@ -4,6 +4,7 @@ import type { Dispatcher } from "undici";
 import { EserveslessError } from "../errors.js";
 import type { HttpSpec } from "../manifest/manifest-schema.js";
 import { ContainerBudgetError } from "./container-budget.js";
+import type { Queue } from "./waiting-room.js";
 
 /**
  * How one function scales: the settings of its manifest entry, whose schema
@@ -139,6 +140,8 @@ export interface PoolSettings {
    * for queueing. Never, when absent.
    */
   routerSaturated?: () => boolean;
+  /** Called before a request waits on a queue: throws when the server may hold no more (ESERVELESS_MAX_WAITING, see `waiting-room.ts`). */
+  enterWaitingRoom?: (queue: Queue) => void;
 }
 
 /**
@@ -158,7 +161,7 @@ const BUDGET_RETRY_MS = 10_000;
  * (bounded), pauses and removes idle ones, and backs off a function that
  * keeps failing to start.
  */
-export class FunctionPool {
+export class FunctionPool implements Queue {
   readonly replicas: Replica[] = [];
   #starting = 0;
   readonly #waiters: Waiter[] = [];
@@ -185,6 +188,11 @@ export class FunctionPool {
   /** Requests waiting for capacity. */
   get queued(): number {
     return this.#waiters.length;
+  }
+
+  /** Lets go of the waiting requests whose caller left (answered 499). */
+  dropGone(): void {
+    dropGone(this.#waiters);
   }
 
   get starting(): number {
@@ -251,6 +259,7 @@ export class FunctionPool {
         headers: { "retry-after": "1" },
       });
     }
+    this.settings.enterWaitingRoom?.(this);
     return new Promise<Lease>((resolve, reject) => {
       const waiter: Waiter = {
         enqueuedAt: this.now(),

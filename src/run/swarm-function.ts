@@ -8,6 +8,7 @@ import { dropGone, lend, type CallerGone, type Lease, type PoolSettings, type Re
 import { probe } from "./readiness.js";
 import { CONTAINER_PORT } from "./sandbox.js";
 import type { ServiceTask, SwarmServices } from "./swarm-services.js";
+import type { Queue } from "./waiting-room.js";
 
 /** How long an address that refused or timed out a connection is avoided. */
 const SUSPECT_MS = 10_000;
@@ -40,7 +41,7 @@ export interface FunctionService {
  * a cold start), and avoids for a while a task that could not be reached.
  * Swarm replaces crashed tasks and those of a dead node by itself.
  */
-export class SwarmFunction {
+export class SwarmFunction implements Queue {
   readonly replicas: Replica[] = [];
   /** Connections to its replicas, one per request (no keep-alive), falling back to another replica when one cannot be reached. */
   readonly dispatcher: Dispatcher;
@@ -76,6 +77,11 @@ export class SwarmFunction {
 
   get queued(): number {
     return this.#waiters.length;
+  }
+
+  /** Lets go of the waiting requests whose caller left (answered 499). */
+  dropGone(): void {
+    dropGone(this.#waiters);
   }
 
   /** Replicas asked for that do not answer yet. */
@@ -114,6 +120,11 @@ export class SwarmFunction {
           headers: { "retry-after": "1" },
         }),
       );
+    }
+    try {
+      this.settings.enterWaitingRoom?.(this);
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
     return new Promise<Lease>((resolve, reject) => {
       const cold = this.replicas.length === 0;

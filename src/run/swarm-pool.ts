@@ -15,11 +15,14 @@ import { CONTAINER_PORT, LABEL, eserveslessLabels } from "./sandbox.js";
 import { SwarmFunction, type FunctionService } from "./swarm-function.js";
 import type { SwarmSecrets } from "./swarm-secrets.js";
 import { pollFor, sandboxedTask, type SwarmServices } from "./swarm-services.js";
+import { waitingRoom } from "./waiting-room.js";
 
 /** The label that tells an http function's service from a cron run's job. */
 export const SERVICE_KIND_LABEL = `${LABEL}.kind`;
 
-export interface SwarmPoolOptions extends Partial<PoolSettings> {
+export interface SwarmPoolOptions extends Partial<Omit<PoolSettings, "enterWaitingRoom">> {
+  /** Most requests that may wait for capacity across all functions (ESERVELESS_MAX_WAITING); unbounded when absent. */
+  maxWaiting?: number;
   services: SwarmServices;
   /** Pushes each image to ESERVELESS_REGISTRY once and names it by digest. */
   images: ImagePusher;
@@ -91,6 +94,7 @@ export class SwarmPool implements Pool {
       pauseAfterMs: 0,
       drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
       scaleUpAfterMs: options.scaleUpAfterMs ?? DEFAULT_SCALE_UP_AFTER_MS,
+      enterWaitingRoom: options.maxWaiting === undefined ? undefined : waitingRoom(options.maxWaiting, () => this.#functions.values()),
     };
     this.#reaper = setInterval(() => void this.reap(), options.reapIntervalMs ?? 1000);
     this.#reaper.unref();

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { EserveslessError, SourceError, UpstreamError } from "../../src/errors.js";
 import { ContainerBudgetError } from "../../src/run/container-budget.js";
 import { FunctionPool, type Lease, type PoolSettings, type Replica, type ReplicaDriver, type Scaling } from "../../src/run/function-pool.js";
+import { waitingRoom } from "../../src/run/waiting-room.js";
 
 // Unit tests of the pool's logic with a hand-driven driver and clock. The
 // same behaviours against real Docker live in test/http/invoke-routes.test.ts.
@@ -537,6 +538,81 @@ describe("queue bound", () => {
     const replicas = h.driver.starts.map((s) => s.resolve());
     await settle();
     expect(new Set(calls.map((c) => leaseOf(c).replica))).toEqual(new Set(replicas));
+  });
+});
+
+describe("the server's waiting room (ESERVELESS_MAX_WAITING)", () => {
+  /** Functions whose queues share one waiting room of `max`, each with one busy replica (concurrency 1) unless `cold`. */
+  async function functions(max: number, specs: Array<{ cold?: boolean }>) {
+    const pools: FunctionPool[] = [];
+    const enterWaitingRoom = waitingRoom(max, () => pools);
+    const harnesses = specs.map(() => setup({ settings: { enterWaitingRoom } }));
+    pools.push(...harnesses.map((h) => h.pool));
+    const busy: Lease[] = [];
+    for (const [i, h] of harnesses.entries()) {
+      if (specs[i]!.cold) continue;
+      h.pool.add(h.driver.replica());
+      busy.push(await h.pool.acquire());
+    }
+    return { harnesses, busy };
+  }
+
+  it("refuses a flooded function once max requests wait in all, with 503 and Retry-After, while its own queue still had room", async () => {
+    const { harnesses: [a], busy } = await functions(4, [{}]);
+    const waiting = Array.from({ length: 4 }, () => a!.acquire());
+    await settle();
+    const refused = await rejection(a!.pool.acquire());
+    expect([refused.status, refused.code, refused.headers["retry-after"]]).toEqual([503, "server_busy", "1"]);
+    expect(refused.message).toContain("ESERVELESS_MAX_WAITING (4)");
+    expect(a!.pool.queued).toBe(4);
+    // As the queue drains, the room takes requests again.
+    busy[0]!.release();
+    await settle();
+    expect(leaseOf(waiting[0]!).replica).toBe(busy[0]!.replica);
+    const next = a!.acquire();
+    await settle();
+    expect(next.settled).toBe(false);
+    expect(a!.pool.queued).toBe(4);
+  });
+
+  it("still takes another function's requests and its cold start while one function floods it, up to that function's share", async () => {
+    // The attack: a stranger holds max requests on one function, to keep every other function's callers out.
+    const { harnesses: [flooded, bystander, cold] } = await functions(4, [{}, {}, { cold: true }]);
+    for (let i = 0; i < 4; i++) flooded!.acquire();
+    await settle();
+    expect((await rejection(flooded!.pool.acquire())).code).toBe("server_busy");
+
+    // The bystander's own share, with two functions waiting, is 2: its first two wait, its third is refused.
+    const bystanders = [bystander!.acquire(), bystander!.acquire()];
+    await settle();
+    expect(bystanders.map((b) => b.settled)).toEqual([false, false]);
+    const third = track(bystander!.pool.acquire());
+    await settle();
+    expect(errorOf(third).code).toBe("server_busy");
+
+    // A function with no container has its first request wait for its start, and served.
+    const first = cold!.acquire();
+    await settle();
+    expect(first.settled).toBe(false);
+    expect(cold!.driver.starts).toHaveLength(1);
+    cold!.driver.starts[0]!.resolve();
+    await settle();
+    expect(leaseOf(first).coldStartMs).toBeDefined();
+    // In all never more than twice max.
+    expect(flooded!.pool.queued + bystander!.pool.queued + cold!.pool.queued).toBeLessThanOrEqual(8);
+  });
+
+  it("lets callers who left give their places up before it refuses a live one", async () => {
+    const { harnesses: [a] } = await functions(3, [{}]);
+    let left = false;
+    const ghosts = Array.from({ length: 3 }, () => track(a!.pool.acquire(() => left)));
+    await settle();
+    left = true;
+    const live = a!.acquire();
+    await settle();
+    expect(live.settled).toBe(false);
+    expect(ghosts.map((g) => errorOf(g).status)).toEqual([499, 499, 499]);
+    expect(a!.pool.queued).toBe(1);
   });
 });
 
