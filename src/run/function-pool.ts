@@ -195,6 +195,14 @@ export class FunctionPool implements Queue {
     dropGone(this.#waiters);
   }
 
+  /** Turns the most recent waiting request away with `error` (the server's waiting room is full). */
+  shed(error: Error): void {
+    const waiter = this.#waiters.pop();
+    if (!waiter) return;
+    clearTimeout(waiter.timer);
+    waiter.reject(error);
+  }
+
   get starting(): number {
     return this.#starting;
   }

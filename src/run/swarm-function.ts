@@ -84,6 +84,14 @@ export class SwarmFunction implements Queue {
     dropGone(this.#waiters);
   }
 
+  /** Turns the most recent waiting request away with `error` (the server's waiting room is full). */
+  shed(error: Error): void {
+    const waiter = this.#waiters.pop();
+    if (!waiter) return;
+    clearTimeout(waiter.timer);
+    waiter.reject(error);
+  }
+
   /** Replicas asked for that do not answer yet. */
   get starting(): number {
     return Math.max(0, this.#desired - this.replicas.length);

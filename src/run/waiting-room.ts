@@ -6,7 +6,17 @@ export interface Queue {
   readonly queued: number;
   /** Lets go of the waiting requests whose caller left (they are answered 499). */
   dropGone(): void;
+  /** Turns its most recent waiting request away with `error`. */
+  shed(error: Error): void;
 }
+
+/** The refusal, without counts: other projects' traffic is not a caller's business. */
+const busy = () =>
+  new EserveslessError("The server is busy: too many requests are waiting for a container (ESERVELESS_MAX_WAITING); retry shortly", {
+    status: 503,
+    code: "server_busy",
+    headers: { "retry-after": "1" },
+  });
 
 /**
  * The server-wide ceiling on requests waiting for capacity, across every
@@ -14,32 +24,28 @@ export interface Queue {
  * but functions are many (each preview brings its own), and every waiting
  * request holds a connection and memory in the server.
  *
- * Past `max`, a request is refused (503) only when its own function already
- * holds its share (`max` over the functions that have requests waiting): a
- * flood on one function cannot keep another's requests, or its cold start,
- * out. So at most `2 × max` wait in all. Returns the check a queue makes
+ * Once `max` wait, a request that would wait takes the place of the newest
+ * request of the longest queue when that queue would still be at least as
+ * long as its own, and is refused (503) otherwise: never more than `max`
+ * wait, and a flood on one function cannot keep another's requests, or its
+ * cold start, out (longest-queue drop). Returns the check a queue makes
  * before a request waits on it; the count is read from the queues
  * themselves, so nothing is kept that could drift from them.
  */
 export function waitingRoom(max: number, queues: () => Iterable<Queue>): (own: Queue) => void {
-  const count = (own: Queue) => {
-    let waiting = 0;
-    let holders = own.queued === 0 ? 1 : 0;
-    for (const queue of queues()) {
-      waiting += queue.queued;
-      if (queue.queued > 0) holders++;
-    }
-    return { waiting, share: max / holders };
+  const waiting = () => {
+    let total = 0;
+    for (const queue of queues()) total += queue.queued;
+    return total;
   };
   return (own) => {
-    if (count(own).waiting < max) return;
+    if (waiting() < max) return;
     // Callers who left give their places up before a live one is refused.
     for (const queue of queues()) queue.dropGone();
-    const { waiting, share } = count(own);
-    if (waiting < max || own.queued < share) return;
-    throw new EserveslessError(
-      `The server is busy: ${waiting} requests are waiting for a container, ${own.queued} of them for this function, past ESERVELESS_MAX_WAITING (${max}); retry shortly`,
-      { status: 503, code: "server_busy", headers: { "retry-after": "1" } },
-    );
+    if (waiting() < max) return;
+    let longest: Queue | undefined;
+    for (const queue of queues()) if (!longest || queue.queued > longest.queued) longest = queue;
+    if (!longest || longest === own || longest.queued - own.queued < 2) throw busy();
+    longest.shed(busy());
   };
 }

@@ -7,7 +7,7 @@ import { useEserveless } from "../support/use-eserveless.js";
 
 // The server-wide ceiling on waiting requests, against a real server and real
 // containers: a stranger who floods one function is turned away past it, and
-// cannot keep another project's callers, or its cold start, out.
+// cannot keep another function's callers, or its cold start, out.
 
 const OWNER = "octo-org";
 const REPO = "crowded";
@@ -43,11 +43,12 @@ describe("the server's waiting room (ESERVELESS_MAX_WAITING)", () => {
     expect(cold.headers.get("server-timing")).toMatch(/^cold-start;dur=\d+/);
 
     const answers = await Promise.all(flood);
-    // One in its container, four waiting (the ceiling), two refused at once.
-    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 503, 503]);
-    const refused = answers.find((a) => a.status === 503)!;
-    expect(refused.headers.get("retry-after")).toBe("1");
-    expect(JSON.parse(refused.text)).toMatchObject({ error: { code: "server_busy", message: expect.stringContaining("ESERVELESS_MAX_WAITING (4)") } });
+    // One in its container, four waiting (the ceiling), two refused at once; Brief's cold start took the newest place.
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 503, 503, 503]);
+    for (const refused of answers.filter((a) => a.status === 503)) {
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect(JSON.parse(refused.text)).toMatchObject({ error: { code: "server_busy", message: expect.stringContaining("ESERVELESS_MAX_WAITING") } });
+    }
 
     // Once the flood drained, Single queues again.
     expect((await Promise.all([call("Single"), call("Single")])).map((a) => a.status)).toEqual([200, 200]);
