@@ -101,6 +101,14 @@ export function dropGone<W extends { gone?: CallerGone; timer: NodeJS.Timeout; r
   waiters.length = kept;
 }
 
+/** Turns the most recent of `waiters` away with `error`: the server's waiting room gives its place to a shorter queue. */
+export function shedNewest<W extends { timer: NodeJS.Timeout; reject(error: unknown): void }>(waiters: W[], error: Error): void {
+  const waiter = waiters.pop();
+  if (!waiter) return;
+  clearTimeout(waiter.timer);
+  waiter.reject(error);
+}
+
 /** What a function pool does with Docker; the container pool provides it. */
 export interface ReplicaDriver {
   start(signal?: AbortSignal): Promise<Replica>;
@@ -190,17 +198,12 @@ export class FunctionPool implements Queue {
     return this.#waiters.length;
   }
 
-  /** Lets go of the waiting requests whose caller left (answered 499). */
   dropGone(): void {
     dropGone(this.#waiters);
   }
 
-  /** Turns the most recent waiting request away with `error` (the server's waiting room is full). */
   shed(error: Error): void {
-    const waiter = this.#waiters.pop();
-    if (!waiter) return;
-    clearTimeout(waiter.timer);
-    waiter.reject(error);
+    shedNewest(this.#waiters, error);
   }
 
   get starting(): number {

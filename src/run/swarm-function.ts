@@ -4,7 +4,7 @@ import type { Dispatcher } from "undici";
 import { EserveslessError } from "../errors.js";
 import { fallbackConnector } from "./fallback-connector.js";
 import { newAgent } from "./undici-dispatchers.js";
-import { dropGone, lend, type CallerGone, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
+import { dropGone, lend, shedNewest, type CallerGone, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
 import { probe } from "./readiness.js";
 import { CONTAINER_PORT } from "./sandbox.js";
 import type { ServiceTask, SwarmServices } from "./swarm-services.js";
@@ -79,17 +79,12 @@ export class SwarmFunction implements Queue {
     return this.#waiters.length;
   }
 
-  /** Lets go of the waiting requests whose caller left (answered 499). */
   dropGone(): void {
     dropGone(this.#waiters);
   }
 
-  /** Turns the most recent waiting request away with `error` (the server's waiting room is full). */
   shed(error: Error): void {
-    const waiter = this.#waiters.pop();
-    if (!waiter) return;
-    clearTimeout(waiter.timer);
-    waiter.reject(error);
+    shedNewest(this.#waiters, error);
   }
 
   /** Replicas asked for that do not answer yet. */
