@@ -8,7 +8,8 @@ import { FunctionPool, type Lease, type PoolSettings, type Replica, type Replica
 import { waitingRoom } from "../../src/run/waiting-room.js";
 
 // Unit tests of the pool's logic with a hand-driven driver and clock. The
-// same behaviours against real Docker live in test/http/invoke-routes.test.ts.
+// same behaviours against real Docker live in test/http/invoke-routes.test.ts
+// and test/http/invoke-scaling.test.ts.
 
 const log = pino({ level: "silent" });
 
