@@ -262,15 +262,17 @@ export class FunctionPool implements Queue {
       queued = this.#waiters.length - this.#starting * this.scaling.concurrency;
     }
     // A full queue is queueing measured too: grow at once if there is room, else refuse.
-    if (queued >= this.settings.queueSize && this.#canGrow()) this.#start();
-    else if (queued >= this.settings.queueSize) {
+    const full = queued >= this.settings.queueSize;
+    if (full && !this.#canGrow()) {
       throw new EserveslessError(`Too many requests: all ${this.scaling.maxReplicas} replicas are busy and ${this.settings.queueSize} requests are waiting`, {
         status: 429,
         code: "queue_full",
         headers: { "retry-after": "1" },
       });
     }
+    // Before the start: a request the server's waiting room turns away starts no container.
     this.settings.enterWaitingRoom?.(this);
+    if (full) this.#start();
     return new Promise<Lease>((resolve, reject) => {
       const waiter: Waiter = {
         enqueuedAt: this.now(),

@@ -28,9 +28,10 @@ const busy = () =>
  * request of the longest queue when that queue would still be at least as
  * long as its own, and is refused (503) otherwise: never more than `max`
  * wait, and a flood on one function cannot keep another's requests, or its
- * cold start, out (longest-queue drop). Returns the check a queue makes
- * before a request waits on it; the count is read from the queues
- * themselves, so nothing is kept that could drift from them.
+ * cold start, out (longest-queue drop); only one spread over `max`
+ * functions, one request each, leaves a newcomer nothing to take. Returns
+ * the check a queue makes before a request waits on it; the count is read
+ * from the queues themselves, so nothing is kept that could drift from them.
  */
 export function waitingRoom(max: number, queues: () => Iterable<Queue>): (own: Queue) => void {
   const waiting = () => {

@@ -615,6 +615,26 @@ describe("the server's waiting room (ESERVELESS_MAX_WAITING)", () => {
     expect(Math.max(...queued) - Math.min(...queued)).toBeLessThanOrEqual(1);
   });
 
+  it("starts no container for a request it turns away, though that request's full queue could have grown", async () => {
+    fakeTimers();
+    const pools: FunctionPool[] = [];
+    const enterWaitingRoom = waitingRoom(2, () => pools);
+    const settings = { enterWaitingRoom, queueSize: 1, scaleUpAfterMs: 60_000 };
+    const a = setup({ scaling: { concurrency: 1, maxReplicas: 2 }, settings });
+    const b = setup({ scaling: { concurrency: 1, maxReplicas: 1 }, settings });
+    pools.push(a.pool, b.pool);
+    for (const h of [a, b]) {
+      h.pool.add(h.driver.replica());
+      await h.pool.acquire();
+      h.acquire();
+    }
+    await settle();
+    // The room is full (one waiting on each); a's queue is full too, and a may grow.
+    const refused = await rejection(a.pool.acquire());
+    expect(refused.code).toBe("server_busy");
+    expect(a.driver.starts).toHaveLength(0);
+  });
+
   it("lets callers who left give their places up before it refuses a live one", async () => {
     const { harnesses: [a] } = await functions(3, [{}]);
     let left = false;
