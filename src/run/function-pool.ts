@@ -4,6 +4,7 @@ import type { Dispatcher } from "undici";
 import { EserveslessError } from "../errors.js";
 import type { HttpSpec } from "../manifest/manifest-schema.js";
 import { ContainerBudgetError } from "./container-budget.js";
+import { errorMessage } from "./docker-error.js";
 import type { Queue } from "./waiting-room.js";
 
 /**
@@ -561,8 +562,4 @@ export class FunctionPool implements Queue {
     const index = this.#waiters.indexOf(waiter);
     if (index >= 0) this.#waiters.splice(index, 1);
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
