@@ -21,7 +21,6 @@
  * Results go to stdout, progress to stderr. See bench/README.md for what is
  * and is not measured.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { Writable } from "node:stream";
@@ -47,6 +46,7 @@ import { answerParent, IpcChild, ROLE_VARIABLE } from "./support/ipc-child.js";
 import { buildGoProxy, describeUpstream, startGoProxy, startNginx, startNodeProxy, tempDir, transportOf, upstreamOf, type Peer, type Upstream } from "./support/peers.js";
 import { freePort, processRss, startFlags, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { median, summary } from "./support/summary.js";
+import { wrk, wrkBanner, type WrkResult } from "./support/wrk.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const FIXTURE = "bench-hello";
@@ -447,45 +447,6 @@ function probe(port: number): Promise<boolean> {
   });
 }
 
-interface WrkResult {
-  requests: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  /** Non-2xx answers and socket errors: a run with any is suspect. */
-  errors: number;
-}
-
-/** "wrk 4.1.0" or the like; wrk -v prints its banner to stdout and exits 1. */
-function wrkBanner(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile("wrk", ["-v"], { encoding: "utf8" }, (error, stdout) => {
-      const banner = /^wrk \S+/.exec(stdout)?.[0];
-      if (banner) resolve(banner);
-      else reject(new Error("wrk is not installed: apt-get install wrk (Debian, Ubuntu) or brew install wrk", { cause: error }));
-    });
-  });
-}
-
-const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
-
-/** wrk, one thread (its own process, so it shares no event loop with the router), with its latency distribution. */
-async function wrk(url: string, connections: number, seconds: number): Promise<WrkResult> {
-  interrupted.signal.throwIfAborted();
-  const out = await exec("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "10s", "--latency", url]);
-  const latency = (percent: string) => {
-    const match = new RegExp(`^\\s*${percent}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, "m").exec(out);
-    if (!match) throw new Error(`wrk printed no ${percent}% latency:\n${out}`);
-    return Number(match[1]) * UNIT_MS[match[2]!]!;
-  };
-  const requests = Number(/^\s*(\d+) requests in /m.exec(out)?.[1]);
-  const rps = Number(/^Requests\/sec:\s+([\d.]+)/m.exec(out)?.[1]);
-  if (!requests || !rps) throw new Error(`cannot read wrk's output:\n${out}`);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0);
-  return { requests, rps, p50: latency("50"), p99: latency("99"), errors };
-}
-
 // ---------------------------------------------------------------------- phases
 
 interface CpuPerRequest {
@@ -516,11 +477,11 @@ async function warmSide(router: Router, url: string, container: { id: string; po
     return usage.user + usage.system;
   };
   const before = { router: await routerUs(), container: await containerCpuUs(container.id), proxy: await dockerProxyCpuUs(container.port) };
-  const loaded = await wrk(url, connections, seconds);
+  const loaded = await wrk(url, connections, seconds, interrupted.signal);
   const routerAfter = await routerUs();
   const containerUs = await containerCpuUs(container.id);
   const proxyUs = await dockerProxyCpuUs(container.port);
-  const single = await wrk(url, 1, seconds);
+  const single = await wrk(url, 1, seconds, interrupted.signal);
   return {
     loaded,
     single,
@@ -538,8 +499,8 @@ async function warmPhase(router: Router, connections: number, seconds: number, p
   const through = router.fnUrl(REPO, WARM_FUNCTION);
   progress(`warm: ${through} and ${direct}, ${connections} connections, then 1, ${seconds} s each`);
   // Warm-up: JIT on both sides, and the router's keep-alive sockets to the container.
-  await wrk(direct, connections, WARMUP_SECONDS);
-  await wrk(through, connections, WARMUP_SECONDS);
+  await wrk(direct, connections, WARMUP_SECONDS, interrupted.signal);
+  await wrk(through, connections, WARMUP_SECONDS, interrupted.signal);
   const directSide = await warmSide(router, direct, container, connections, seconds);
   const routerSide = await warmSide(router, through, container, connections, seconds);
   progress(`warm: router ${Math.round(routerSide.loaded.rps)} req/s, direct ${Math.round(directSide.loaded.rps)} req/s`);
@@ -548,7 +509,7 @@ async function warmPhase(router: Router, connections: number, seconds: number, p
     mkdirSync(profileDir, { recursive: true });
     const path = resolve(profileDir, `router-warm-${RUN}.cpuprofile`);
     await router.call("profile-start");
-    await wrk(through, connections, seconds);
+    await wrk(through, connections, seconds, interrupted.signal);
     await router.call("profile-stop", path);
     progress(`warm: the router's CPU profile is in ${path}`);
     return { connections, seconds, router: routerSide, direct: directSide, profile: path };
@@ -797,7 +758,7 @@ async function peersPhase(emulator: GitHubEmulator, files: Files, o: Options): P
     const runs = (n: keyof typeof urls): PathRuns => ({ name: urls[n].label, transport: urls[n].transport, loaded: [], single: [], cpu: [], functionCpu: [], idle: [] });
     const paths: Peers["paths"] = { router: runs("router"), direct: runs("direct"), go: runs("go"), nginx: runs("nginx"), node: runs("node") };
     progress(`peers: warm-up, ${WARMUP_SECONDS} s per path`);
-    for (const n of names) await wrk(urls[n].url, o.connections, WARMUP_SECONDS);
+    for (const n of names) await wrk(urls[n].url, o.connections, WARMUP_SECONDS, interrupted.signal);
     for (let round = 1; round <= o.rounds; round++) {
       // Each round starts with another path, so drift in the machine's load spreads over all of them.
       const order = names.map((_, i) => names[(i + round - 1) % names.length]!);
@@ -809,7 +770,7 @@ async function peersPhase(emulator: GitHubEmulator, files: Files, o: Options): P
           const cpuBefore = pid === undefined ? undefined : await processCpuUs(pid);
           const fnBefore = await containerCpuUs(fnId);
           const machineBefore = machineCpu();
-          const result = await wrk(urls[n].url, connections, o.roundSeconds);
+          const result = await wrk(urls[n].url, connections, o.roundSeconds, interrupted.signal);
           const machineAfter = machineCpu();
           const fnAfter = await containerCpuUs(fnId);
           const cpuAfter = pid === undefined ? undefined : await processCpuUs(pid);
@@ -849,9 +810,9 @@ async function profilePeers(emulator: GitHubEmulator, files: Files, o: Options, 
     await deploy(emulator, server, REPO, files);
     await theContainer(server, DEFAULT_FUNCTION);
     const url = `${server.url}${fnPath}`;
-    await wrk(url, o.connections, WARMUP_SECONDS);
+    await wrk(url, o.connections, WARMUP_SECONDS, interrupted.signal);
     const from = monotonicUs();
-    await wrk(url, o.connections, o.roundSeconds);
+    await wrk(url, o.connections, o.roundSeconds, interrupted.signal);
     const to = monotonicUs();
     return { path: join(dir, name), window: [from, to] };
   } finally {
@@ -913,8 +874,8 @@ async function memoryPhase(emulator: GitHubEmulator, files: Files, o: Options): 
     await deploy(emulator, server, REPO, files);
     await theContainer(server, DEFAULT_FUNCTION);
     const url = `${server.url}/fn/${OWNER}/${REPO}/${DEFAULT_FUNCTION}/`;
-    await wrk(url, o.connections, o.roundSeconds);
-    await wrk(url, 1, Math.min(o.roundSeconds, 3));
+    await wrk(url, o.connections, o.roundSeconds, interrupted.signal);
+    await wrk(url, 1, Math.min(o.roundSeconds, 3), interrupted.signal);
     const started = performance.now();
     if (o.functions > 0) {
       await deploy(emulator, server, MANY_REPO, manyFunctions(o.functions), DEPLOY_TIMEOUT_MS + o.functions * 10_000);
