@@ -173,6 +173,8 @@ const BUDGET_RETRY_MS = 10_000;
 export class FunctionPool implements Queue {
   readonly replicas: Replica[] = [];
   #starting = 0;
+  /** Starts in flight, which close() stops and waits for. */
+  readonly #starts = new Set<{ abort: AbortController; settled: Promise<unknown> }>();
   readonly #waiters: Waiter[] = [];
   #failures = 0;
   #backoffUntil = 0;
@@ -341,6 +343,8 @@ export class FunctionPool implements Queue {
    */
   async close(successor?: FunctionPool): Promise<void> {
     this.#closed = true;
+    // A container still starting is stopped and removed before close resolves: its project's network can go after.
+    for (const start of this.#starts) start.abort.abort();
     clearTimeout(this.#scaleTimer);
     this.#scaleTimer = undefined;
     for (const waiter of this.#waiters.splice(0)) {
@@ -352,7 +356,7 @@ export class FunctionPool implements Queue {
     const replicas = this.replicas.splice(0);
     for (const replica of replicas) replica.state = "draining";
     while (replicas.some((r) => r.inflight > 0) && this.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    await Promise.all(replicas.map((r) => this.#remove(r)));
+    await Promise.all([...replicas.map((r) => this.#remove(r)), ...[...this.#starts].map((start) => start.settled)]);
   }
 
   #live(): number {
@@ -508,21 +512,21 @@ export class FunctionPool implements Queue {
 
   #start(): void {
     this.#starting++;
-    this.driver.start().then(
+    const abort = new AbortController();
+    const settled = this.driver.start(abort.signal).then(
       (replica) => {
         this.#starting--;
         this.#failures = 0;
         this.#budgetRefusedUntil = undefined;
-        if (this.#closed) {
-          void this.#remove(replica);
-          return;
-        }
+        if (this.#closed) return this.#remove(replica);
         this.replicas.push(replica);
         this.#grewAt = this.now();
         this.#dispatch(replica);
       },
       (error: unknown) => {
         this.#starting--;
+        // Stopped by close(): not the function's failure.
+        if (this.#closed) return;
         if (error instanceof ContainerBudgetError) {
           this.#refusedByBudget(error);
           return;
@@ -541,6 +545,9 @@ export class FunctionPool implements Queue {
         }
       },
     );
+    const start = { abort, settled: settled.catch(() => undefined) };
+    this.#starts.add(start);
+    void start.settled.finally(() => this.#starts.delete(start));
   }
 
   /**

@@ -349,6 +349,38 @@ describe("eserveless rm", () => {
     expect(again.stderr).toContain('No project local/doomed is live; "eserveless ls" lists those that are');
   });
 
+  it("removes a project whose container is still starting: the container, its holder and its network go before rm answers", async () => {
+    // Slow takes 3 s to load, and goes after one idle second: the request after that waits for a new container.
+    const dir = join(scratch, "starting");
+    mkdirSync(dir);
+    writeFileSync(join(dir, ".eserveless.yaml"), ["runtime: node", "functions:", "  - name: Slow", "    type: http", "    idleTimeout: 1", ""].join("\n"));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "starting", version: "1.0.0", private: true }));
+    writeFileSync(join(dir, "functions.js"), `const until = Date.now() + 3000;\nwhile (Date.now() < until);\nmodule.exports = { Slow: (req, res) => res.end("ok") };\n`);
+    expectCode(await cli(["deploy", dir]), 0);
+    const docker = new Docker();
+    const labelled = { label: [`dev.eserveless.instance=${readFileSync(join(server.dataDir, "instance-id"), "utf8").trim()}`, "dev.eserveless.repository=local/starting"] };
+    const functionContainers = async () => (await docker.listContainers({ all: true, filters: labelled })).filter((c) => c.Labels["dev.eserveless.function"] === "Slow");
+    const until = async (done: () => Promise<boolean>) => {
+      for (const deadline = Date.now() + 10_000; !(await done()) && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    };
+    await until(async () => {
+      await server.pool.reap();
+      return (await functionContainers()).length === 0;
+    });
+    expect(await functionContainers()).toEqual([]);
+
+    const cold = fetch(`${server.url}/fn/local/starting/Slow`);
+    await until(async () => (await functionContainers()).length > 0);
+    expect(await functionContainers()).toHaveLength(1);
+
+    const removed = await cli(["rm", "local/starting", "--yes", "--json"]);
+    expectCode(removed, 0);
+    expect((JSON.parse(removed.stdout) as { removed: { network: boolean } }).removed.network).toBe(true);
+    expect(await docker.listContainers({ all: true, filters: labelled })).toEqual([]);
+    expect(await docker.listNetworks({ filters: labelled })).toEqual([]);
+    expect((await cold).status).toBe(404);
+  });
+
   it("needs the admin token", async () => {
     const response = await fetch(`${server.url}/api/projects/local/tools`, { method: "DELETE" });
     expect(response.status).toBe(401);

@@ -104,8 +104,18 @@ class FakeDriver implements ReplicaDriver {
     };
   }
 
-  start(): Promise<Replica> {
+  /** Signals of the starts asked for, in order. */
+  readonly signals: AbortSignal[] = [];
+  /** Set to finish starts as if the abort came too late (the container was ready by then). */
+  ignoreAbort = false;
+
+  start(signal?: AbortSignal): Promise<Replica> {
     return new Promise((resolve, reject) => {
+      // As the container pool does: an aborted start removes what it made and rejects.
+      if (signal) {
+        this.signals.push(signal);
+        signal.addEventListener("abort", () => !this.ignoreAbort && reject(signal.reason as Error), { once: true });
+      }
       this.starts.push({
         resolve: () => {
           const replica = this.replica();
@@ -1229,19 +1239,36 @@ describe("close", () => {
     expect(errorOf(call).code).toBe("function_removed");
   });
 
-  it("removes a replica whose start finishes after close", async () => {
+  it("stops a start in flight and resolves only once it ended, so nothing of the function outlives close", async () => {
+    const h = setup();
+    const call = h.acquire();
+    await settle();
+    expect(h.driver.signals).toHaveLength(1);
+    expect(h.driver.signals[0]!.aborted).toBe(false);
+
+    await h.pool.close();
+    expect(h.driver.signals[0]!.aborted).toBe(true);
+    expect(errorOf(call).code).toBe("function_removed");
+    // Stopped by close, not failed: nothing is recorded against the function.
+    expect(h.driver.startFailures).toEqual([]);
+  });
+
+  it("removes a replica whose start finishes after close, before close resolves", async () => {
     const h = setup();
     const next = setup({ scaling: { concurrency: 10 } });
     next.pool.add(next.driver.replica());
+    h.driver.ignoreAbort = true;
     const call = h.acquire();
     await settle();
-    await h.pool.close(next.pool);
+    const closing = track(h.pool.close(next.pool));
     await settle();
     expect(call.error).toBeUndefined();
     expect(leaseOf(call).replica).toBe(next.pool.replicas[0]);
+    expect(closing.settled).toBe(false);
 
     const late = h.driver.starts[0]!.resolve();
     await settle();
+    expect(closing.settled).toBe(true);
     expect(h.driver.removed).toEqual([late]);
     expect(h.pool.replicas).toEqual([]);
   });
