@@ -44,7 +44,7 @@ import { webhookDelivery } from "../test/support/webhook-delivery.js";
 import { exec, progress, runBench } from "./support/exec.js";
 import { answerParent, IpcChild, ROLE_VARIABLE } from "./support/ipc-child.js";
 import { buildGoProxy, describeUpstream, startGoProxy, startNginx, startNodeProxy, tempDir, transportOf, upstreamOf, type Peer, type Upstream } from "./support/peers.js";
-import { freePort, processRss, startFlags, startServerProcess, type ServerProcess } from "./support/server-process.js";
+import { freePort, processCpuUs, processRss, startFlags, startServerProcess, type ServerProcess } from "./support/server-process.js";
 import { median, summary } from "./support/summary.js";
 import { wrk, wrkBanner, type WrkResult } from "./support/wrk.js";
 
@@ -112,6 +112,12 @@ const dockerApi = new Docker();
 async function removeContainersLabelled(label: string): Promise<void> {
   const ids = (await docker("ps", "-aq", "--filter", `label=${label}`)).split("\n").filter(Boolean);
   if (ids.length > 0) await docker("rm", "-f", ...ids);
+}
+
+/** Removes the networks carrying `label` (a server stopped as a restart keeps its own for the next start). */
+async function removeNetworksLabelled(label: string): Promise<void> {
+  const ids = (await docker("network", "ls", "-q", "--filter", `label=${label}`)).split("\n").filter(Boolean);
+  if (ids.length > 0) await docker("network", "rm", ...ids);
 }
 
 /** Removes the images carrying `label` (tags where there are, ids for untagged ones); one still in use is reported, not forced. */
@@ -383,34 +389,16 @@ async function containerCpuUs(id: string): Promise<number> {
   return cpu.cpu_usage.total_usage / 1000;
 }
 
-let clockTicks: number | undefined;
-
-/** CPU time (user and system) a process used so far, in µs, from /proc; undefined when it cannot be read. */
-async function processCpuUs(pid: number): Promise<number | undefined> {
-  try {
-    clockTicks ??= Number((await exec("getconf", ["CLK_TCK"])).trim()) || 100;
-    // Fields after the command name: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1e6;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * CPU time, in µs, of the userland docker-proxy that publishes 127.0.0.1:port,
  * when there is one and /proc shows it (it runs as root on the Docker host).
  */
 async function dockerProxyCpuUs(port: number): Promise<number | undefined> {
   try {
-    clockTicks ??= Number((await exec("getconf", ["CLK_TCK"])).trim()) || 100;
     const out = await exec("ps", ["-C", "docker-proxy", "-o", "pid=,args="]);
     const line = out.split("\n").find((l) => l.includes(`-host-ip 127.0.0.1 `) && l.includes(`-host-port ${port} `));
     const pid = line?.trim().split(/\s+/)[0];
-    if (!pid) return undefined;
-    // Fields after the command name: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1e6;
+    return pid ? await processCpuUs(Number(pid)) : undefined;
   } catch {
     return undefined;
   }
@@ -1335,7 +1323,7 @@ async function main(): Promise<void> {
   }
 }
 
-/** Stops the routers and servers, then removes anything left of this run (their containers and images, the bench's own containers), by label. */
+/** Stops the routers and servers, then removes anything left of this run (their containers, images and networks, the bench's own containers), by label. */
 async function cleanup(): Promise<void> {
   progress("cleaning up…");
   for (const router of routers) {
@@ -1346,6 +1334,7 @@ async function cleanup(): Promise<void> {
   const labels = [`${BENCH_LABEL}=${RUN}`, ...instances.map((instance) => `${LABEL}.instance=${instance}`)];
   for (const label of labels) await removeContainersLabelled(label).catch((error: Error) => progress(`warning: ${error.message}`));
   for (const label of labels.slice(1)) await removeImagesLabelled(label).catch((error: Error) => progress(`warning: ${error.message}`));
+  for (const label of labels.slice(1)) await removeNetworksLabelled(label).catch((error: Error) => progress(`warning: ${error.message}`));
   // Their DATA_DIRs (SQLite, keys, logs) unless asked to keep them.
   if (!process.env.ESERVELESS_BENCH_KEEP_DATA) for (const server of servers) rmSync(server.dataDir, { recursive: true, force: true });
 }

@@ -19,9 +19,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { exec, progress, runBench } from "./support/exec.js";
+import { progress, runBench } from "./support/exec.js";
 import { tempDir } from "./support/peers.js";
-import { freePort, processRss, untilAnswers } from "./support/server-process.js";
+import { freePort, processCpuUs, processRss, untilAnswers } from "./support/server-process.js";
 import { summary } from "./support/summary.js";
 import { wrk, wrkBanner, type WrkResult } from "./support/wrk.js";
 
@@ -39,7 +39,7 @@ const children: ChildProcess[] = [];
 
 /** The process and its children (the second router process), from /proc. */
 function processTree(pid: number): number[] {
-  const children = readdirSync("/proc")
+  const descendants = readdirSync("/proc")
     .filter((entry) => /^\d+$/.test(entry))
     .filter((entry) => {
       try {
@@ -49,21 +49,14 @@ function processTree(pid: number): number[] {
       }
     })
     .map(Number);
-  return [pid, ...children];
+  return [pid, ...descendants];
 }
-
-let clockTicks: number | undefined;
 
 /** User and system CPU time of the processes so far, in µs. */
 async function cpuUs(pids: number[]): Promise<number> {
-  clockTicks ??= Number((await exec("getconf", ["CLK_TCK"])).trim()) || 100;
-  let ticks = 0;
-  for (const pid of pids) {
-    // Fields after the command name: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return (ticks / clockTicks) * 1e6;
+  let us = 0;
+  for (const pid of pids) us += (await processCpuUs(pid)) ?? 0;
+  return us;
 }
 
 /** A split-proxy.mjs process with the young-generation cap `npm start` gives the router (V8's flags hold for every thread). */

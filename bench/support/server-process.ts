@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { exec } from "./exec.js";
 
 /** A loopback port free right now (the kernel's pick), for a process that must be told its port. */
 export function freePort(): Promise<number> {
@@ -22,6 +23,20 @@ export function processRss(pid: number): number | undefined {
   try {
     const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
     return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+let clockTicks: number | undefined;
+
+/** CPU time (user and system) a process used so far, in µs, from /proc; undefined when it cannot be read. */
+export async function processCpuUs(pid: number): Promise<number | undefined> {
+  try {
+    clockTicks ??= Number((await exec("getconf", ["CLK_TCK"])).trim()) || 100;
+    // Fields after the command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1e6;
   } catch {
     return undefined;
   }
