@@ -109,7 +109,8 @@ export class ContainerPool implements Pool {
   readonly #networks: ProjectNetworks;
   readonly #settings: PoolSettings;
   readonly #pools = new Map<string, FunctionPool>();
-  readonly #retiring = new Set<Promise<void>>();
+  /** Pools of replaced deployments finishing their requests, by their function's key; close() and removeProject wait for them. */
+  readonly #retiring = new Map<Promise<void>, string>();
   readonly #now: () => number;
   readonly #onStartFailure: ContainerPoolOptions["onStartFailure"];
   readonly #reaper: NodeJS.Timeout;
@@ -274,7 +275,7 @@ export class ContainerPool implements Pool {
     for (const [key, pool] of this.#pools) {
       if (key.startsWith(prefix) && !keep.has(key)) {
         this.#pools.delete(key);
-        this.#retire(pool);
+        this.#retire(key, pool);
       }
     }
     for (const { target, replicas } of targets) {
@@ -299,7 +300,7 @@ export class ContainerPool implements Pool {
     this.#pools.delete(key);
     const pool = this.#poolFor(target);
     for (const replica of replicas) pool.add(replica);
-    if (existing) this.#retire(existing, pool);
+    if (existing) this.#retire(key, existing, pool);
   }
 
   /**
@@ -313,7 +314,9 @@ export class ContainerPool implements Pool {
     const pools = [...this.#pools].filter(([key]) => key.startsWith(prefix));
     for (const [key] of pools) this.#pools.delete(key);
     const containers = pools.reduce((sum, [, pool]) => sum + pool.replicas.length, 0);
-    await Promise.all(pools.map(([, pool]) => pool.close()));
+    // Replaced deployments still finishing requests too: their containers share the network removed next.
+    const retiring = [...this.#retiring].filter(([, key]) => key.startsWith(prefix)).map(([done]) => done);
+    await Promise.all([...pools.map(([, pool]) => pool.close()), ...retiring]);
     return containers;
   }
 
@@ -406,7 +409,7 @@ export class ContainerPool implements Pool {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     if (!options.keepContainers) await Promise.all(pools.map((pool) => pool.close()));
-    await Promise.all(this.#retiring);
+    await Promise.all(this.#retiring.keys());
     for (const following of this.#following.values()) following.stop();
     this.#following.clear();
     this.#output?.flush();
@@ -432,14 +435,14 @@ export class ContainerPool implements Pool {
       this.#now,
     );
     this.#pools.set(key, pool);
-    if (existing) this.#retire(existing, pool);
+    if (existing) this.#retire(key, existing, pool);
     return pool;
   }
 
   /** Lets a replaced pool drain in the background; close() waits for it. */
-  #retire(pool: FunctionPool, successor?: FunctionPool): void {
+  #retire(key: string, pool: FunctionPool, successor?: FunctionPool): void {
     const done = pool.close(successor).finally(() => this.#retiring.delete(done));
-    this.#retiring.add(done);
+    this.#retiring.set(done, key);
   }
 
   async #removeReplica(replica: Replica): Promise<void> {
