@@ -5,7 +5,7 @@ import { EserveslessError } from "../errors.js";
 import { fallbackConnector } from "./fallback-connector.js";
 import { newAgent } from "./undici-dispatchers.js";
 import { dropGone, lend, shedNewest, type CallerGone, type Lease, type PoolSettings, type Replica, type Scaling } from "./function-pool.js";
-import { probe } from "./readiness.js";
+import { probe as probeHttp } from "./readiness.js";
 import { CONTAINER_PORT } from "./sandbox.js";
 import type { ServiceTask, SwarmServices } from "./swarm-services.js";
 import type { Queue } from "./waiting-room.js";
@@ -46,6 +46,8 @@ export class SwarmFunction implements Queue {
   /** Connections to its replicas, one per request (no keep-alive), falling back to another replica when one cannot be reached. */
   readonly dispatcher: Dispatcher;
   #desired: number;
+  /** The replicas the service was last set to: what a refused scale falls back to, so the next tick asks again. */
+  #applied: number;
   #scaling: Promise<void> = Promise.resolve();
   readonly #waiters: Waiter[] = [];
   readonly #suspect = new Map<string, number>();
@@ -63,9 +65,20 @@ export class SwarmFunction implements Queue {
     readonly scaling: Scaling,
     private readonly settings: PoolSettings,
     desired: number,
-    private readonly parts: { services: SwarmServices; docker: Docker; log: Logger; now: () => number; onScaleFailure?: (error: unknown) => void; /** Told once its service is removed (its Docker secrets may go). */ onRemoved?: () => void },
+    private readonly parts: {
+      services: Pick<SwarmServices, "running" | "scale" | "remove">;
+      docker: Pick<Docker, "getContainer">;
+      log: Logger;
+      now: () => number;
+      onScaleFailure?: (error: unknown) => void;
+      /** Told once its service is removed (its Docker secrets may go). */
+      onRemoved?: () => void;
+      /** Whether a task answers HTTP; the readiness probe when absent. */
+      probe?: (task: ServiceTask) => Promise<boolean>;
+    },
   ) {
     this.#desired = desired;
+    this.#applied = desired;
     this.#lastDemand = parts.now();
     this.dispatcher = newAgent({ connect: fallbackConnector({ next: (tried) => this.#pick(tried), unreachable: (address) => this.#avoid(address) }), pipelining: 0 });
   }
@@ -176,10 +189,13 @@ export class SwarmFunction implements Queue {
       this.replicas.splice(this.replicas.indexOf(replica), 1);
       replica.state = "draining";
     }
+    // Scaled to 0: the tasks still listed are being stopped, and a request sent to one would find it gone.
+    if (this.#desired === 0) return;
     const known = new Set(this.replicas.map((r) => this.#taskOf.get(r)));
     const fresh = tasks.filter((task) => !known.has(task.id));
-    const ready = await Promise.all(fresh.map(async (task) => ((await probe({ host: task.address, port: CONTAINER_PORT })) ? task : undefined)));
-    for (const task of ready) if (task && !this.#closed) this.add(this.replicaOf(task), task.id);
+    const probe = this.parts.probe ?? ((task: ServiceTask) => probeHttp({ host: task.address, port: CONTAINER_PORT }));
+    const ready = await Promise.all(fresh.map(async (task) => ((await probe(task)) ? task : undefined)));
+    for (const task of ready) if (task && !this.#closed && this.#desired > 0) this.add(this.replicaOf(task), task.id);
   }
 
   /** A replica for a running task; its container lives on its node's engine. */
@@ -228,6 +244,8 @@ export class SwarmFunction implements Queue {
     const want = Math.min(this.scaling.maxReplicas, Math.max(this.scaling.minReplicas, used + starting));
     if (want !== this.#desired) {
       if (want < this.#desired) this.parts.log.info({ service: this.service.name, from: this.#desired, to: want }, "scaling idle replicas down");
+      // Every task goes, and none is left to fall back on: the next request waits for a new one, not for one being stopped.
+      if (want === 0) for (const replica of this.replicas.splice(0)) replica.state = "draining";
       this.#setReplicas(want);
     }
   }
@@ -268,8 +286,10 @@ export class SwarmFunction implements Queue {
   #setReplicas(count: number): void {
     this.#desired = count;
     this.#scaling = this.#scaling.then(() =>
-      this.parts.services.scale(this.service.id, count).catch((error: unknown) => {
+      this.parts.services.scale(this.service.id, count).then(() => void (this.#applied = count), (error: unknown) => {
         this.parts.log.warn({ err: error, service: this.service.name, replicas: count }, "could not scale the service");
+        // Unless asked for another count since, the service still has its last one: the next tick or request asks again.
+        if (this.#desired === count) this.#desired = this.#applied;
         this.parts.onScaleFailure?.(error);
         if (this.replicas.length === 0) {
           const failure = new EserveslessError(`The function did not become ready: ${(error as Error).message}`, { status: 503, code: "not_ready", cause: error });
