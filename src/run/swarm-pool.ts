@@ -63,7 +63,8 @@ export class SwarmPool implements Pool {
   readonly #functions = new Map<string, SwarmFunction>();
   /** Services being made for a live deployment that had none (after a failed adoption, say). */
   readonly #creating = new Map<string, Promise<SwarmFunction>>();
-  readonly #retiring = new Set<Promise<void>>();
+  /** Services of replaced deployments finishing their requests, by their function's key; close() and removeProject wait for them. */
+  readonly #retiring = new Map<Promise<void>, string>();
   /** The function (not live yet) of each replica {@link start} made: its service's first task. */
   readonly #started = new WeakMap<Replica, SwarmFunction>();
   readonly #onStartFailure: SwarmPoolOptions["onStartFailure"];
@@ -161,7 +162,7 @@ export class SwarmPool implements Pool {
     for (const [key, fn] of this.#functions) {
       if (key.startsWith(prefix) && !keep.has(key)) {
         this.#functions.delete(key);
-        this.#retire(fn);
+        this.#retire(key, fn);
       }
     }
     for (const { target, replicas } of targets) this.#install(target, replicas);
@@ -181,7 +182,9 @@ export class SwarmPool implements Pool {
     const functions = [...this.#functions].filter(([key]) => key.startsWith(prefix));
     for (const [key] of functions) this.#functions.delete(key);
     const replicas = functions.reduce((sum, [, fn]) => sum + fn.replicas.length, 0);
-    await Promise.all(functions.map(([, fn]) => fn.close()));
+    // Replaced deployments' services still finishing requests too: their tasks are on the network removed next.
+    const retiring = [...this.#retiring].filter(([, key]) => key.startsWith(prefix)).map(([done]) => done);
+    await Promise.all([...functions.map(([, fn]) => fn.close()), ...retiring]);
     return replicas;
   }
 
@@ -240,7 +243,7 @@ export class SwarmPool implements Pool {
     const functions = [...this.#functions.values()];
     this.#functions.clear();
     await Promise.all(functions.map((fn) => fn.close(undefined, { keepService: options.keepContainers === true })));
-    await Promise.all(this.#retiring);
+    await Promise.all(this.#retiring.keys());
     for (const following of this.#following.values()) following.stop();
     this.#following.clear();
     this.#output?.flush();
@@ -257,7 +260,7 @@ export class SwarmPool implements Pool {
     const key = functionKey(target.repository, target.name, target.environment);
     const existing = this.#functions.get(key);
     this.#functions.set(key, fn);
-    if (existing) this.#retire(existing, fn);
+    if (existing) this.#retire(key, existing, fn);
     void this.#follow(fn, target, 0);
   }
 
@@ -284,7 +287,7 @@ export class SwarmPool implements Pool {
         const fn = this.#newFunction(target, service, 0);
         const previous = this.#functions.get(key);
         this.#functions.set(key, fn);
-        if (previous) this.#retire(previous, fn);
+        if (previous) this.#retire(key, previous, fn);
         void this.#follow(fn, target, 0);
         return fn;
       });
@@ -357,9 +360,9 @@ export class SwarmPool implements Pool {
     void this.#dockerSecrets.prune().catch((error: unknown) => this.#log.warn({ err: error }, "could not remove unused Docker secrets; the next removal retries"));
   }
 
-  #retire(fn: SwarmFunction, successor?: SwarmFunction): void {
+  #retire(key: string, fn: SwarmFunction, successor?: SwarmFunction): void {
     // Its stream ends when its service is removed: its last lines are kept.
     const done = fn.close(successor).finally(() => this.#retiring.delete(done));
-    this.#retiring.add(done);
+    this.#retiring.set(done, key);
   }
 }

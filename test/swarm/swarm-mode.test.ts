@@ -1,7 +1,8 @@
 import Docker from "dockerode";
 import { execFile } from "node:child_process";
+import { request } from "node:http";
 import { randomBytes } from "node:crypto";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -151,8 +152,11 @@ describe("eserveless on a Docker Swarm", () => {
   it("deploys a folder through the CLI as services whose 3 replicas run on at least 2 nodes, every request answered", async () => {
     const deployed = await cli(["deploy", source, "--name", "swarm-hello"]);
     expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0);
-    const api = (await serviceOf("API"))!;
-    expect(api.Spec.Mode.Replicated?.Replicas).toBe(3);
+    // Live once one replica answers; the service is then set to its minReplicas.
+    const api = await eventually("API's service set to its 3 minReplicas", async () => {
+      const service = await serviceOf("API");
+      return service?.Spec.Mode.Replicated?.Replicas === 3 ? service : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250 });
     const tasks = await eventually("3 running replicas of API", async () => {
       const running = await runningTasks(api.ID);
       return running.length === 3 ? running : undefined;
@@ -308,4 +312,46 @@ describe("eserveless on a Docker Swarm", () => {
     expect(logs).toContain("this node's dockerd runs with --no-new-privileges; every other node's must too");
     expect(logs).not.toContain("runs without --no-new-privileges");
   });
+
+  it("removes a project only once a replaced deployment finished its request, and leaves none of its services or its network", async () => {
+    // v1 answers once the request body ends, so the test decides when its request finishes.
+    const dir = join(source, "held");
+    mkdirSync(dir);
+    writeFileSync(join(dir, ".eserveless.yaml"), ["runtime: node", "functions:", "  - name: Held", "    type: http", ""].join("\n"));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "held", version: "1.0.0", private: true }));
+    const version = (v: string) => writeFileSync(join(dir, "functions.js"), `module.exports = { Held: (req, res) => { req.resume(); req.on("end", () => res.end("${v}")); } };\n`);
+    version("v1");
+    const first = await cli(["deploy", dir, "--name", "swarm-held"]);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const held = request(`${url}/fn/local/swarm-held/Held`, { method: "POST", headers: { "transfer-encoding": "chunked" } });
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      held.on("response", (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      held.on("error", reject);
+    });
+    held.write("start");
+    version("v2");
+    const second = await cli(["deploy", dir, "--name", "swarm-held"]);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(await (await fetch(`${url}/fn/local/swarm-held/Held`, { method: "POST", body: "x" })).text()).toBe("v2");
+
+    let removedAt = 0;
+    const removing = cli(["rm", "local/swarm-held", "--yes", "--json"]).then((result) => ((removedAt = Date.now()), result));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(removedAt).toBe(0);
+    const endedAt = Date.now();
+    held.end();
+    expect(await answer).toEqual({ status: 200, body: "v1" });
+    const removed = await removing;
+    expect(removed.code, removed.stdout + removed.stderr).toBe(0);
+    expect(removedAt).toBeGreaterThanOrEqual(endedAt);
+    expect((JSON.parse(removed.stdout) as { removed: { network: boolean } }).removed.network).toBe(true);
+    const labelled = { label: ["dev.eserveless.repository=local/swarm-held"] };
+    expect(await manager.listServices({ filters: labelled })).toEqual([]);
+    // The manager drops its own copy of the overlay, which eserveless's container had joined, a moment after the removal.
+    await eventually("the project's network gone from the manager", async () => ((await manager.listNetworks({ filters: labelled })).length === 0 ? true : undefined), { timeoutMs: 20_000, intervalMs: 250 });
+  }, 150_000);
 });
