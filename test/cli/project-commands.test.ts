@@ -3,10 +3,11 @@ import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { request } from "node:http";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chunkedPost } from "../support/chunked-post.js";
+import { heldFunction, runWhileHeld } from "../support/run-while-held.js";
 import { ADMIN_TOKEN, startEserveless, type TestEserveless } from "../support/start-eserveless.js";
 
 // invoke, run, new, login and rm: the built CLI as a child process, against a
@@ -388,34 +389,20 @@ describe("eserveless rm", () => {
     mkdirSync(dir);
     writeFileSync(join(dir, ".eserveless.yaml"), ["runtime: node", "functions:", "  - name: Held", "    type: http", ""].join("\n"));
     writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "replaced", version: "1.0.0", private: true }));
-    const version = (v: string) =>
-      writeFileSync(join(dir, "functions.js"), `module.exports = { Held: (req, res) => { req.resume(); req.on("end", () => res.end("${v}")); } };\n`);
+    const version = (v: string) => writeFileSync(join(dir, "functions.js"), heldFunction(v));
     version("v1");
     expectCode(await cli(["deploy", dir]), 0);
-    const held = request(`${server.url}/fn/local/replaced/Held`, { method: "POST", headers: { "transfer-encoding": "chunked" } });
-    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      held.on("response", (res) => {
-        let body = "";
-        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      held.on("error", reject);
-    });
-    held.write("start");
+    const held = chunkedPost(`${server.url}/fn/local/replaced/Held`, {});
+    await held.write(Buffer.from("start"));
     version("v2");
     expectCode(await cli(["deploy", dir]), 0);
     expect(await (await fetch(`${server.url}/fn/local/replaced/Held`, { method: "POST", body: "x" })).text()).toBe("v2");
 
-    let removedAt = 0;
-    const removing = cli(["rm", "local/replaced", "--yes", "--json"]).then((result) => ((removedAt = Date.now()), result));
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    expect(removedAt).toBe(0);
-    const endedAt = Date.now();
-    held.end();
-    expect(await answer).toEqual({ status: 200, body: "v1" });
-    const removed = await removing;
+    // rm waits for v1's request: it has not answered when the body ends, and answers after v1 did.
+    const { result: removed, finishedBeforeEnd, answer } = await runWhileHeld(held, () => cli(["rm", "local/replaced", "--yes", "--json"]));
+    expect(finishedBeforeEnd).toBe(false);
+    expect(answer).toMatchObject({ status: 200, body: "v1" });
     expectCode(removed, 0);
-    expect(removedAt).toBeGreaterThanOrEqual(endedAt);
     expect((JSON.parse(removed.stdout) as { removed: { network: boolean } }).removed.network).toBe(true);
     const labelled = { label: [`dev.eserveless.instance=${readFileSync(join(server.dataDir, "instance-id"), "utf8").trim()}`, "dev.eserveless.repository=local/replaced"] };
     const docker = new Docker();

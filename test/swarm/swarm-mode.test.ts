@@ -1,12 +1,13 @@
 import Docker from "dockerode";
 import { execFile } from "node:child_process";
-import { request } from "node:http";
 import { randomBytes } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chunkedPost } from "../support/chunked-post.js";
+import { heldFunction, runWhileHeld } from "../support/run-while-held.js";
 import { eventually } from "../support/eventually.js";
 import { buildEservelessImage, runEservelessContainer } from "../support/eserveless-image.js";
 import { nodeDocker, swarmLabDown, swarmLabLoad, swarmLabUp, type SwarmLab } from "../support/swarm-lab.js";
@@ -319,35 +320,22 @@ describe("eserveless on a Docker Swarm", () => {
     mkdirSync(dir);
     writeFileSync(join(dir, ".eserveless.yaml"), ["runtime: node", "functions:", "  - name: Held", "    type: http", ""].join("\n"));
     writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "held", version: "1.0.0", private: true }));
-    const version = (v: string) => writeFileSync(join(dir, "functions.js"), `module.exports = { Held: (req, res) => { req.resume(); req.on("end", () => res.end("${v}")); } };\n`);
+    const version = (v: string) => writeFileSync(join(dir, "functions.js"), heldFunction(v));
     version("v1");
     const first = await cli(["deploy", dir, "--name", "swarm-held"]);
     expect(first.code, first.stdout + first.stderr).toBe(0);
-    const held = request(`${url}/fn/local/swarm-held/Held`, { method: "POST", headers: { "transfer-encoding": "chunked" } });
-    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      held.on("response", (res) => {
-        let body = "";
-        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      held.on("error", reject);
-    });
-    held.write("start");
+    const held = chunkedPost(`${url}/fn/local/swarm-held/Held`, {});
+    await held.write(Buffer.from("start"));
     version("v2");
     const second = await cli(["deploy", dir, "--name", "swarm-held"]);
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(await (await fetch(`${url}/fn/local/swarm-held/Held`, { method: "POST", body: "x" })).text()).toBe("v2");
 
-    let removedAt = 0;
-    const removing = cli(["rm", "local/swarm-held", "--yes", "--json"]).then((result) => ((removedAt = Date.now()), result));
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    expect(removedAt).toBe(0);
-    const endedAt = Date.now();
-    held.end();
-    expect(await answer).toEqual({ status: 200, body: "v1" });
-    const removed = await removing;
+    // rm waits for v1's request: it has not answered when the body ends, and answers after v1 did.
+    const { result: removed, finishedBeforeEnd, answer } = await runWhileHeld(held, () => cli(["rm", "local/swarm-held", "--yes", "--json"]));
+    expect(finishedBeforeEnd).toBe(false);
+    expect(answer).toMatchObject({ status: 200, body: "v1" });
     expect(removed.code, removed.stdout + removed.stderr).toBe(0);
-    expect(removedAt).toBeGreaterThanOrEqual(endedAt);
     expect((JSON.parse(removed.stdout) as { removed: { network: boolean } }).removed.network).toBe(true);
     const labelled = { label: ["dev.eserveless.repository=local/swarm-held"] };
     expect(await manager.listServices({ filters: labelled })).toEqual([]);
