@@ -291,7 +291,8 @@ export class SwarmFunction implements Queue {
         // Unless asked for another count since, the service still has its last one: the next tick or request asks again.
         if (this.#desired === count) this.#desired = this.#applied;
         this.parts.onScaleFailure?.(error);
-        if (this.replicas.length === 0) {
+        // A refused scale-up leaves waiting requests nothing to wait for; a refused scale-down keeps the tasks they can have.
+        if (count > 0 && this.replicas.length === 0) {
           const failure = new EserveslessError(`The function did not become ready: ${(error as Error).message}`, { status: 503, code: "not_ready", cause: error });
           for (const waiter of this.#waiters.splice(0)) {
             clearTimeout(waiter.timer);

@@ -17,6 +17,8 @@ class FakeServices {
   replicas: number;
   readonly asked: number[] = [];
   refusals = 0;
+  /** When set, each scale call waits for it before Docker answers. */
+  gate: Promise<void> | undefined;
 
   constructor(replicas: number) {
     this.replicas = replicas;
@@ -26,14 +28,14 @@ class FakeServices {
     return Promise.resolve([...this.tasks]);
   }
 
-  scale(_id: string, replicas: number): Promise<void> {
+  async scale(_id: string, replicas: number): Promise<void> {
     this.asked.push(replicas);
+    await this.gate;
     if (this.refusals > 0) {
       this.refusals--;
-      return Promise.reject(new Error("rpc error: code = Unknown desc = update out of sequence"));
+      throw new Error("rpc error: code = Unknown desc = update out of sequence");
     }
     this.replicas = replicas;
-    return Promise.resolve();
   }
 
   remove(): Promise<void> {
@@ -119,5 +121,25 @@ describe("SwarmFunction", () => {
     expect(leases[0]!.replica.host).toBe("10.0.9.2");
     expect(leases[0]!.coldStartMs).toBe(600);
     leases[0]!.release();
+  });
+
+  it("serves a request that came while Docker refused the scale to zero from the task the service kept, instead of failing it", async () => {
+    const { fn, services, clock } = setup({ minReplicas: 0, maxReplicas: 2, idleTimeoutMs: 1_000 }, 1);
+    services.tasks = [task(1)];
+    await fn.refresh();
+    let answer!: () => void;
+    services.gate = new Promise<void>((resolve) => (answer = resolve));
+    services.refusals = 1;
+    clock.t += 1_500;
+    await fn.tick();
+    expect(services.asked).toEqual([0]);
+    // The request arrives while the scale to 0 is in flight, and Docker then refuses it: the task keeps running.
+    const leasing = fn.acquire();
+    answer();
+    const lease = await leasing;
+    expect(services.asked).toEqual([0, 1]);
+    expect(services.replicas).toBe(1);
+    expect(lease.replica.host).toBe("10.0.9.1");
+    lease.release();
   });
 });
