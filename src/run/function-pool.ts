@@ -35,8 +35,8 @@ export interface Replica {
   lastUsed: number;
   /** A pause or unpause under way; requests lent the replica wait for it. */
   transition?: Promise<void>;
-  /** Set once its removal was asked for, so it is removed once. */
-  removed?: boolean;
+  /** Its removal, once asked for: it is removed once, and whoever asks again waits for that one. */
+  removed?: Promise<void>;
 }
 
 /** A replica lent to one request. */
@@ -394,9 +394,9 @@ export class FunctionPool implements Queue {
   }
 
   #remove(replica: Replica): Promise<void> {
-    if (replica.removed) return Promise.resolve();
-    replica.removed = true;
-    return this.driver.remove(replica);
+    // close() waits for a removal its last request's release already began: the container is gone when it resolves.
+    replica.removed ??= this.driver.remove(replica);
+    return replica.removed;
   }
 
   #canGrow(): boolean {

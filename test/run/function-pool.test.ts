@@ -127,9 +127,12 @@ class FakeDriver implements ReplicaDriver {
     });
   }
 
+  /** How a removal ends; at once unless a test holds it. */
+  removeWith: (replica: Replica) => Promise<void> = () => Promise.resolve();
+
   remove(replica: Replica): Promise<void> {
     this.removed.push(replica);
-    return Promise.resolve();
+    return this.removeWith(replica);
   }
 
   pause(replica: Replica): Promise<void> {
@@ -1295,6 +1298,28 @@ describe("close", () => {
     expect(closing.settled).toBe(true);
     expect(new Set(h.driver.removed)).toEqual(new Set([r1, r2]));
     expect(h.driver.removed).toHaveLength(2);
+  });
+
+  it("resolves only once the container of a request that ended during the drain is gone, though that request's release began its removal", async () => {
+    fakeTimers();
+    const h = setup();
+    const r1 = h.driver.replica();
+    h.pool.add(r1);
+    const lease = await h.pool.acquire();
+    const removal = deferred();
+    h.driver.removeWith = () => removal.promise;
+
+    const closing = track(h.pool.close());
+    await elapse(h, 100);
+    lease.release();
+    await elapse(h, 100);
+    expect(h.driver.removed).toEqual([r1]);
+    // Docker has not removed it yet: the project's network cannot go, so close() must not resolve.
+    expect(closing.settled).toBe(false);
+    removal.resolve();
+    await settle();
+    expect(closing.settled).toBe(true);
+    expect(h.driver.removed).toEqual([r1]);
   });
 
   it("removes them after drainTimeoutMs though a request still runs", async () => {
