@@ -83,23 +83,25 @@ export class NetworkHolders {
 
   /**
    * Removes the network's holder unless a container still shares its
-   * namespace (it would lose its network); true when none is left.
+   * namespace (it would lose its network): the names of those, none once
+   * the holder is gone.
    */
-  async remove(network: string): Promise<boolean> {
+  async remove(network: string): Promise<string[]> {
     this.#known.delete(network);
     this.#ids.delete(network);
     const name = holderName(network);
     const holder = await this.#inspect(name);
-    if (!holder) return true;
+    if (!holder) return [];
     const all = await this.#docker.listContainers({ all: true, filters: { label: [`${LABEL}.instance=${this.#instance}`] } });
-    if (all.some((c) => c.HostConfig?.NetworkMode === `container:${holder.Id}`)) return false;
+    const sharing = all.filter((c) => c.HostConfig?.NetworkMode === `container:${holder.Id}`).map((c) => `${c.Names[0]?.replace(/^\//, "") ?? c.Id.slice(0, 12)} (${c.State})`);
+    if (sharing.length > 0) return sharing;
     await this.#docker
       .getContainer(holder.Id)
       .remove({ force: true })
       .catch((error: unknown) => {
         if (statusCode(error) !== 404) throw new UpstreamError(`Docker could not remove ${name}: ${errorMessage(error)}`, { cause: error });
       });
-    return true;
+    return [];
   }
 
   async #hold(network: string, labels: Record<string, string>): Promise<Holding> {

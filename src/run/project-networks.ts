@@ -316,8 +316,9 @@ export class ProjectNetworks {
   /** Disconnects eserveless's container, removes the network's holder and the network; false when it stays (still in use). */
   async #remove(name: string): Promise<boolean> {
     try {
-      if (this.#holders && !(await this.#holders.remove(name))) {
-        this.#log.warn({ network: name }, "could not remove a network: containers still share its holder's namespace; the next start tries again");
+      const sharing = this.#holders ? await this.#holders.remove(name) : [];
+      if (sharing.length > 0) {
+        this.#log.warn({ network: name, containers: sharing }, "could not remove a network: containers still share its holder's namespace; the next start tries again");
         return false;
       }
       // Not connected (never joined, or a restart in another container) is fine: the removal says what matters.
